@@ -1,0 +1,3 @@
+"""emoji_async: an asyncio-native client for the DashScope Emoji service."""
+
+__version__ = "0.1.0"
