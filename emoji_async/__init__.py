@@ -1,3 +1,94 @@
-"""emoji_async: an asyncio-native client for the DashScope Emoji service."""
+"""emoji_async: an asyncio-native client for the DashScope Emoji service.
+
+One portrait in, one short animated-expression video out::
+
+    async with EmojiClient() as client:
+        video = await client.generate("https://example.com/portrait.png", "mengwa_kaixin")
+        print(video.video_url)
+"""
+
+from ._client import EmojiClient
+from ._errors import (
+    APIError,
+    AuthenticationError,
+    ClientStateError,
+    ConfigurationError,
+    ConnectError,
+    EmojiError,
+    FaceRejectedError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseLostError,
+    ServerError,
+    SubmissionUncertainError,
+    TaskCanceledError,
+    TaskError,
+    TaskFailedError,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    TransportError,
+    UnexpectedResponseError,
+    ValidationError,
+    WaitTimeoutError,
+)
+from ._models import (
+    BBox,
+    FaceDetection,
+    TaskPage,
+    TaskSnapshot,
+    TaskStatus,
+    TaskSummary,
+    Usage,
+    VideoResult,
+)
+from ._policy import PollPolicy, RetryPolicy
+from ._task import Task
+from ._templates import Template, TemplateInfo, templates
+from ._transport import Timeouts
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BBox",
+    "ClientStateError",
+    "ConfigurationError",
+    "ConnectError",
+    "EmojiClient",
+    "EmojiError",
+    "FaceDetection",
+    "FaceRejectedError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PollPolicy",
+    "RateLimitError",
+    "ResponseLostError",
+    "RetryPolicy",
+    "ServerError",
+    "SubmissionUncertainError",
+    "Task",
+    "TaskCanceledError",
+    "TaskError",
+    "TaskFailedError",
+    "TaskNotCancelableError",
+    "TaskNotFoundError",
+    "TaskPage",
+    "TaskSnapshot",
+    "TaskStatus",
+    "TaskSummary",
+    "Template",
+    "TemplateInfo",
+    "Timeouts",
+    "TransportError",
+    "UnexpectedResponseError",
+    "Usage",
+    "ValidationError",
+    "VideoResult",
+    "WaitTimeoutError",
+    "__version__",
+    "templates",
+]

@@ -15,7 +15,14 @@ import enum
 
 import attrs
 
-__all__ = ["MAX_VIDEO_SECONDS", "TEMPLATES", "Template", "TemplateInfo", "template_info"]
+__all__ = [
+    "MAX_VIDEO_SECONDS",
+    "TEMPLATES",
+    "Template",
+    "TemplateInfo",
+    "template_info",
+    "templates",
+]
 
 #: The longest video any template produces, in whole (billed) seconds.
 MAX_VIDEO_SECONDS = 5
@@ -96,3 +103,8 @@ _BY_ID = {info.driven_id: info for info in TEMPLATES}
 def template_info(driven_id: str) -> TemplateInfo | None:
     """The table row for ``driven_id``, or ``None`` for an id the table does not know."""
     return _BY_ID.get(driven_id)
+
+
+def templates() -> tuple[TemplateInfo, ...]:
+    """Every template the provider documents, with its series, gloss and video length."""
+    return TEMPLATES

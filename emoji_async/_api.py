@@ -1,0 +1,186 @@
+"""The service's endpoints: paths, bodies, and which failures each may retry.
+
+Reads (task query, list) and cancels are retried after any transient failure.
+Detection is retried the same way: at worst one extra image is billed, and a
+lost detection would cost a whole job. The paid submit is different: the
+provider has no idempotency key, so it is retried only when it provably
+created nothing (the connection was never made, or the service answered 429).
+Any other failure after it was sent becomes :class:`SubmissionUncertainError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import urllib.parse
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+from ._errors import (
+    ConnectError,
+    InvalidRequestError,
+    RateLimitError,
+    ResponseLostError,
+    ServerError,
+    SubmissionUncertainError,
+    TaskNotCancelableError,
+    UnexpectedResponseError,
+    ValidationError,
+)
+from ._models import BBox, FaceDetection, TaskPage, TaskSnapshot
+from ._policy import RetryPolicy, retrying
+from ._transport import Endpoint, Transport
+from ._wire import parse_detection, parse_submit, parse_task, parse_task_page
+
+__all__ = ["DETECT_MODEL", "GENERATE_MODEL", "ServiceAPI", "is_transient"]
+
+DETECT_MODEL = "emoji-detect-v1"
+GENERATE_MODEL = "emoji-v1"
+
+_DETECT_PATH = "/services/aigc/image2video/face-detect"
+_SUBMIT_PATH = "/services/aigc/image2video/video-synthesis"
+
+#: Called before each retry with the error, the wait in seconds, and the attempt number.
+RetryHook = Callable[[Exception, float, int], None]
+
+
+def is_transient(exc: Exception) -> bool:
+    """Whether a failed request may succeed if sent again."""
+    return isinstance(
+        exc,
+        RateLimitError | ServerError | ConnectError | ResponseLostError | UnexpectedResponseError,
+    )
+
+
+def _submit_may_retry(exc: Exception) -> bool:
+    return isinstance(exc, RateLimitError | ConnectError)
+
+
+def _oss_headers(image_url: str) -> dict[str, str]:
+    if image_url.startswith("oss://"):
+        return {"X-DashScope-OssResourceResolve": "enable"}
+    return {}
+
+
+def _task_path(task_id: str) -> str:
+    if not isinstance(task_id, str) or not task_id.strip() or len(task_id) > 256:
+        raise ValidationError("task_id", "a non-empty string of at most 256 characters", task_id)
+    return "/tasks/" + urllib.parse.quote(task_id, safe="")
+
+
+_UNSET: Any = object()
+_R = TypeVar("_R")
+
+
+class ServiceAPI:
+    """The endpoints of one account, with the retry rules of each."""
+
+    def __init__(
+        self, transport: Transport, retry: RetryPolicy, on_retry: RetryHook | None = None
+    ) -> None:
+        self.transport = transport
+        self.retry = retry
+        self._on_retry = on_retry
+
+    async def _call(
+        self,
+        attempt: Callable[[], Awaitable[_R]],
+        retry_on: Callable[[Exception], bool],
+        deadline: float | None = _UNSET,
+    ) -> _R:
+        """Run ``attempt`` until it succeeds or ``retry_on`` says to stop."""
+        retried = retrying(
+            self.retry,
+            retry_on=retry_on,
+            deadline=self.retry.deadline if deadline is _UNSET else deadline,
+            on_retry=self._on_retry,
+        )(attempt)
+        return await retried()
+
+    async def detect(self, image_url: str) -> FaceDetection:
+        """Run face detection; raise :class:`FaceRejectedError` if the image is rejected."""
+        body = {
+            "model": DETECT_MODEL,
+            "input": {"image_url": image_url},
+            "parameters": {"ratio": "1:1"},
+        }
+
+        async def attempt() -> FaceDetection:
+            resp = await self.transport.send(
+                "POST",
+                _DETECT_PATH,
+                endpoint=Endpoint.DETECT,
+                json_body=body,
+                headers=_oss_headers(image_url),
+            )
+            return parse_detection(resp.body, http_status=resp.status)
+
+        return await self._call(attempt, is_transient)
+
+    async def submit(
+        self, image_url: str, driven_id: str, face_bbox: BBox, ext_bbox: BBox
+    ) -> TaskSnapshot:
+        """Create a paid task; never resubmit one that may already exist."""
+        inputs: dict[str, Any] = {
+            "image_url": image_url,
+            "driven_id": driven_id,
+            "face_bbox": face_bbox.as_list(),
+            "ext_bbox": ext_bbox.as_list(),
+        }
+        body = {"model": GENERATE_MODEL, "input": inputs}
+        headers = {"X-DashScope-Async": "enable", **_oss_headers(image_url)}
+        sent_at = dt.datetime.now(dt.UTC)
+
+        async def attempt() -> TaskSnapshot:
+            nonlocal sent_at
+            sent_at = dt.datetime.now(dt.UTC)
+            resp = await self.transport.send(
+                "POST", _SUBMIT_PATH, endpoint=Endpoint.SUBMIT, json_body=body, headers=headers
+            )
+            return parse_submit(resp.body, http_status=resp.status)
+
+        try:
+            snapshot = await self._call(attempt, _submit_may_retry)
+        except (ServerError, ResponseLostError, UnexpectedResponseError) as exc:
+            raise SubmissionUncertainError(
+                sent_at=sent_at, inputs=inputs, reason=f"{type(exc).__name__}: {exc}"
+            ) from exc
+        return snapshot
+
+    async def get_task(self, task_id: str, *, deadline: float | None = _UNSET) -> TaskSnapshot:
+        """One snapshot of a task (retried after transient failures)."""
+        path = _task_path(task_id)
+
+        async def attempt() -> TaskSnapshot:
+            resp = await self.transport.send("GET", path, endpoint=Endpoint.QUERY)
+            return parse_task(resp.body, http_status=resp.status)
+
+        return await self._call(attempt, is_transient, deadline)
+
+    async def cancel(self, task_id: str) -> None:
+        """Cancel a PENDING task; :class:`TaskNotCancelableError` if it is past that."""
+        path = _task_path(task_id) + "/cancel"
+
+        async def attempt() -> None:
+            await self.transport.send("POST", path, endpoint=Endpoint.CANCEL)
+
+        try:
+            await self._call(attempt, is_transient)
+        except InvalidRequestError as exc:
+            if exc.code != "UnsupportedOperation":
+                raise
+            raise TaskNotCancelableError(
+                exc.message,
+                http_status=exc.http_status,
+                code=exc.code,
+                request_id=exc.request_id,
+                task_id=task_id,
+            ) from exc
+
+    async def list_tasks(self, params: Mapping[str, str]) -> TaskPage:
+        """One page of the task list."""
+
+        async def attempt() -> TaskPage:
+            resp = await self.transport.send("GET", "/tasks", endpoint=Endpoint.LIST, params=params)
+            return parse_task_page(resp.body, http_status=resp.status)
+
+        return await self._call(attempt, is_transient)

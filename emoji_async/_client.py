@@ -1,0 +1,225 @@
+"""EmojiClient: the session's lifetime and the service's verbs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Collection, Sequence
+from types import TracebackType
+from typing import Self
+
+import aiohttp
+
+from ._api import GENERATE_MODEL, ServiceAPI
+from ._config import resolve_api_key, resolve_base_url
+from ._errors import ClientStateError, ValidationError
+from ._models import BBox, FaceDetection, TaskPage, TaskStatus, VideoResult
+from ._policy import PollPolicy, RetryPolicy
+from ._task import Task
+from ._templates import Template
+from ._transport import Secret, Timeouts, Transport
+from ._validation import check_boxes, check_driven_id, check_image_url
+from ._wire import format_list_time
+
+__all__ = ["EmojiClient"]
+
+
+class _Lifecycle(enum.Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class EmojiClient:
+    """A client of the DashScope Emoji service, for use in ``async with``.
+
+    ``api_key`` defaults to ``DASHSCOPE_API_KEY``; ``base_url`` to
+    ``DASHSCOPE_BASE_URL``, then the Beijing host. Both are resolved when the
+    client opens, so a missing key fails there, not as an HTTP 401 later.
+
+    The client owns one pooled ``aiohttp.ClientSession`` for its lifetime, or
+    borrows ``session`` and leaves it open. It cannot be reopened once closed.
+    ``poll`` decides when tasks are polled, ``retry`` how transient failures
+    of single requests are retried, ``timeouts`` how long one request may
+    take. ``extra_templates`` opts in to ``driven_id`` values the provider
+    adds after this version.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        workspace: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        poll: PollPolicy | None = None,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        extra_templates: Collection[str] = (),
+        allow_insecure_http: bool = False,
+    ) -> None:
+        # Wrapped at once: the key must not sit in a plain attribute a debugger
+        # or a careless repr could print.
+        self._api_key = None if api_key is None else Secret(api_key)
+        self._base_url_arg = base_url
+        self._workspace = workspace
+        self._borrowed = session
+        self.poll = poll or PollPolicy()
+        self.retry = retry or RetryPolicy()
+        self.timeouts = timeouts or Timeouts()
+        self.extra_templates = frozenset(extra_templates)
+        self._allow_insecure_http = allow_insecure_http
+        self._state = _Lifecycle.UNOPENED
+        self._session: aiohttp.ClientSession | None = None
+        self._api: ServiceAPI | None = None
+        self.base_url: str | None = None
+
+    def __repr__(self) -> str:
+        where = self.base_url or self._base_url_arg or "(resolved on open)"
+        return f"<EmojiClient {self._state.value} {where}>"
+
+    # --- lifetime ------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Resolve the key and URL and open the HTTP session (``async with`` does this)."""
+        if self._state is _Lifecycle.CLOSED:
+            raise ClientStateError("this EmojiClient is closed and cannot be reopened")
+        if self._state is _Lifecycle.OPEN:
+            return
+        key = resolve_api_key(self._api_key)
+        self.base_url = resolve_base_url(
+            self._base_url_arg, allow_insecure_http=self._allow_insecure_http
+        )
+        session = self._borrowed or aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=100), trust_env=False
+        )
+        self._session = session
+        transport = Transport(
+            session,
+            base_url=self.base_url,
+            api_key=key,
+            workspace=self._workspace,
+            timeouts=self.timeouts,
+        )
+        self._api = ServiceAPI(transport, self.retry)
+        self._state = _Lifecycle.OPEN
+
+    async def aclose(self) -> None:
+        """Close the session if the client created it. Safe to call twice."""
+        if self._state is _Lifecycle.OPEN and self._session is not self._borrowed:
+            assert self._session is not None
+            await self._session.close()
+        self._session = None
+        self._api = None
+        self._state = _Lifecycle.CLOSED
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def _service(self) -> ServiceAPI:
+        if self._api is None:
+            if self._state is _Lifecycle.CLOSED:
+                raise ClientStateError("this EmojiClient is closed")
+            raise ClientStateError("use EmojiClient inside 'async with', or await open() first")
+        return self._api
+
+    # --- the service ---------------------------------------------------------
+
+    async def detect(self, image_url: str) -> FaceDetection:
+        """Find the face in a portrait: the boxes a submit needs.
+
+        Raises :class:`FaceRejectedError` when the portrait does not qualify
+        (the detection is billed all the same).
+        """
+        url = check_image_url(image_url)
+        return await self._service.detect(url)
+
+    async def submit(
+        self,
+        image_url: str,
+        driven_id: str | Template,
+        *,
+        face_bbox: BBox | Sequence[int],
+        ext_bbox: BBox | Sequence[int],
+    ) -> Task:
+        """Start a paid generation task; returns its handle at once.
+
+        Sent once: a submit that may have reached the service without an
+        answer raises :class:`SubmissionUncertainError` instead of being resent.
+        """
+        url = check_image_url(image_url)
+        template = check_driven_id(driven_id, extra=self.extra_templates)
+        face, ext = check_boxes(face_bbox, ext_bbox)
+        api = self._service
+        snapshot = await api.submit(url, template, face, ext)
+        return Task(api, snapshot.task_id, poll=self.poll, snapshot=snapshot)
+
+    def task(self, task_id: str) -> Task:
+        """A handle on a task submitted earlier (by this process or another)."""
+        if not isinstance(task_id, str) or not task_id.strip():
+            raise ValidationError("task_id", "a non-empty string", task_id)
+        return Task(self._service, task_id, poll=self.poll)
+
+    async def generate(
+        self, image_url: str, driven_id: str | Template, *, timeout: float | None = None
+    ) -> VideoResult:
+        """Detect, submit and wait: one portrait in, one video out.
+
+        ``timeout`` bounds the wait for the task (default: the poll policy's
+        deadline); detection and submit are bounded by the retry policy.
+        """
+        url = check_image_url(image_url)
+        template = check_driven_id(driven_id, extra=self.extra_templates)
+        face = await self.detect(url)
+        task = await self.submit(url, template, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox)
+        return await task.wait(timeout=timeout)
+
+    async def list_tasks(
+        self,
+        *,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        status: TaskStatus | None = None,
+        model: str | None = GENERATE_MODEL,
+        page: int = 1,
+        page_size: int = 10,
+    ) -> TaskPage:
+        """One page of the account's tasks, newest first (the service's default: the last 24 h).
+
+        ``start`` and ``end`` are timezone-aware and at most 24 h apart.
+        """
+        params: dict[str, str] = {}
+        for name, moment in (("start", start), ("end", end)):
+            if moment is not None and moment.tzinfo is None:
+                raise ValidationError(name, "a timezone-aware datetime", moment)
+        if (
+            start is not None
+            and end is not None
+            and not (dt.timedelta(0) <= end - start <= dt.timedelta(hours=24))
+        ):
+            raise ValidationError("end", "a time 0 to 24 h after start", end)
+        if start is not None:
+            params["start_time"] = format_list_time(start)
+        if end is not None:
+            params["end_time"] = format_list_time(end)
+        if status is not None:
+            params["status"] = TaskStatus(status).value
+        if model is not None:
+            params["model_name"] = model
+        if type(page) is not int or page < 1:
+            raise ValidationError("page", "an int >= 1", page)
+        if type(page_size) is not int or not 1 <= page_size <= 100:
+            raise ValidationError("page_size", "an int from 1 to 100", page_size)
+        params["page_no"] = str(page)
+        params["page_size"] = str(page_size)
+        return await self._service.list_tasks(params)

@@ -1,0 +1,327 @@
+"""Every error emoji_async raises, in one tree.
+
+::
+
+    EmojiError
+    ├── ConfigurationError          no API key, a malformed base URL, a bad option
+    ├── ClientStateError            the client is not open, or already closed (also RuntimeError)
+    ├── ValidationError             an argument is out of range; nothing was sent (also ValueError)
+    ├── APIError                    the service answered with an error status
+    │   ├── InvalidRequestError     400: bad body, unknown template, boxes, moderation, URL
+    │   │   └── TaskNotCancelableError   400 UnsupportedOperation: only PENDING tasks cancel
+    │   ├── AuthenticationError     401: missing or invalid API key
+    │   ├── PermissionDeniedError   403: no access to the model, workspace, or plan
+    │   ├── NotFoundError           404: model or workspace not found
+    │   ├── RateLimitError          429: throttled; ``retry_after`` when the service said
+    │   └── ServerError             5xx: the service failed
+    ├── TransportError              no HTTP answer arrived
+    │   ├── ConnectError            the connection was never made: the request was not sent
+    │   └── ResponseLostError       sent, but no answer came back: it may have been processed
+    ├── UnexpectedResponseError     the answer was not the JSON the protocol promises
+    ├── FaceRejectedError           the detector rejected the portrait (billed, HTTP 200)
+    ├── SubmissionUncertainError    a paid submit may have created a task we never heard of
+    └── TaskError                   a task ended without a video, or could not be waited for
+        ├── TaskFailedError         FAILED, with the provider's code and message
+        ├── TaskCanceledError       CANCELED
+        ├── TaskNotFoundError       UNKNOWN: the id never existed or is older than 24 h
+        └── WaitTimeoutError        the deadline passed first (also TimeoutError)
+
+Every error carries its context as attributes (HTTP status, provider ``code``,
+``message``, ``request_id``; ``task_id`` and the last snapshot for task
+errors). None of them ever holds the API key: they are built from the answer,
+never from the request headers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._models import TaskSnapshot
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "ClientStateError",
+    "ConfigurationError",
+    "ConnectError",
+    "EmojiError",
+    "FaceRejectedError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseLostError",
+    "ServerError",
+    "SubmissionUncertainError",
+    "TaskCanceledError",
+    "TaskError",
+    "TaskFailedError",
+    "TaskNotCancelableError",
+    "TaskNotFoundError",
+    "TransportError",
+    "UnexpectedResponseError",
+    "ValidationError",
+    "WaitTimeoutError",
+    "api_error",
+]
+
+
+class EmojiError(Exception):
+    """The base of every error this library raises."""
+
+
+class ConfigurationError(EmojiError):
+    """The client cannot be set up as asked: no API key, a malformed base URL."""
+
+
+class ClientStateError(EmojiError, RuntimeError):
+    """The client is used outside ``async with``, or after it was closed."""
+
+
+class ValidationError(EmojiError, ValueError):
+    """An argument is out of range; raised before anything is sent."""
+
+    def __init__(self, field: str, allowed: str, value: object) -> None:
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(f"{field}: expected {allowed}, got {shown}")
+        self.field = field
+        self.allowed = allowed
+        self.value = value
+
+
+class APIError(EmojiError):
+    """The service answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int,
+        code: str | None,
+        request_id: str | None,
+    ) -> None:
+        head = f"HTTP {http_status}" + (f" {code}" if code else "")
+        tail = f" (request_id={request_id})" if request_id else ""
+        super().__init__(f"{head}: {message}{tail}")
+        self.http_status = http_status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+class InvalidRequestError(APIError):
+    """400: the service refused the request's content."""
+
+
+class TaskNotCancelableError(InvalidRequestError):
+    """400 UnsupportedOperation: the task is no longer PENDING, so it cannot be cancelled."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int,
+        code: str | None,
+        request_id: str | None,
+        task_id: str,
+    ) -> None:
+        super().__init__(message, http_status=http_status, code=code, request_id=request_id)
+        self.task_id = task_id
+
+
+class AuthenticationError(APIError):
+    """401: the API key is missing or invalid (or from a region without Emoji)."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the key may not use this model, workspace, or calling mode."""
+
+
+class NotFoundError(APIError):
+    """404: the model or workspace does not exist."""
+
+
+class RateLimitError(APIError):
+    """429: throttled. ``retry_after`` is the wait the service asked for, if it said."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int,
+        code: str | None,
+        request_id: str | None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, http_status=http_status, code=code, request_id=request_id)
+        self.retry_after = retry_after
+
+
+class ServerError(APIError):
+    """5xx: the service failed. ``retry_after`` is the wait it asked for, if it said."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int,
+        code: str | None,
+        request_id: str | None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, http_status=http_status, code=code, request_id=request_id)
+        self.retry_after = retry_after
+
+
+class TransportError(EmojiError):
+    """No HTTP answer arrived."""
+
+
+class ConnectError(TransportError):
+    """The connection was never made, so the request was provably not sent."""
+
+
+class ResponseLostError(TransportError):
+    """The request was sent but no answer came back; the service may have processed it."""
+
+
+class UnexpectedResponseError(EmojiError):
+    """The answer was not the JSON the protocol promises (bad JSON, missing fields)."""
+
+    def __init__(
+        self, message: str, *, http_status: int | None = None, request_id: str | None = None
+    ) -> None:
+        tail = f" (request_id={request_id})" if request_id else ""
+        super().__init__(message + tail)
+        self.http_status = http_status
+        self.request_id = request_id
+
+
+class FaceRejectedError(EmojiError):
+    """The detector rejected the portrait (``InvalidFile.*``). The detection is still billed."""
+
+    def __init__(
+        self, code: str, message: str, *, request_id: str | None, image_count: int
+    ) -> None:
+        super().__init__(f"{code}: {message} (request_id={request_id})")
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.image_count = image_count
+
+
+class SubmissionUncertainError(EmojiError):
+    """A paid submit was sent but no usable answer came back.
+
+    The service may have created (and will bill) a task that this client never
+    learned the id of. Nothing was resubmitted, since the provider has no
+    idempotency key. ``sent_at`` and ``inputs`` say what was sent, so the task
+    can be found in the task list; ``__cause__`` says what went wrong.
+    """
+
+    def __init__(self, *, sent_at: dt.datetime, inputs: Mapping[str, Any], reason: str) -> None:
+        super().__init__(
+            f"the submit sent at {sent_at.isoformat()} may have created a task: {reason}; "
+            "it was not resubmitted (look for it in the task list)"
+        )
+        self.sent_at = sent_at
+        self.inputs = dict(inputs)
+        self.reason = reason
+
+
+class TaskError(EmojiError):
+    """A task ended without a video, or could not be waited for."""
+
+    def __init__(self, message: str, *, task_id: str, snapshot: TaskSnapshot | None) -> None:
+        request_id = snapshot.request_id if snapshot is not None else None
+        tail = f" (request_id={request_id})" if request_id else ""
+        super().__init__(f"task {task_id}: {message}{tail}")
+        self.task_id = task_id
+        self.snapshot = snapshot
+        self.request_id = request_id
+
+
+class TaskFailedError(TaskError):
+    """The task ended FAILED; ``code`` and ``message`` are the provider's."""
+
+    def __init__(self, snapshot: TaskSnapshot) -> None:
+        self.code = snapshot.code
+        self.message = snapshot.message
+        super().__init__(
+            f"failed: {snapshot.code}: {snapshot.message}",
+            task_id=snapshot.task_id,
+            snapshot=snapshot,
+        )
+
+
+class TaskCanceledError(TaskError):
+    """The task ended CANCELED."""
+
+    def __init__(self, snapshot: TaskSnapshot) -> None:
+        super().__init__("was canceled", task_id=snapshot.task_id, snapshot=snapshot)
+
+
+class TaskNotFoundError(TaskError):
+    """The service reports the task UNKNOWN: it never existed, or is older than 24 h."""
+
+    def __init__(self, snapshot: TaskSnapshot) -> None:
+        super().__init__(
+            "is unknown to the service (never existed, or older than 24 h)",
+            task_id=snapshot.task_id,
+            snapshot=snapshot,
+        )
+
+
+class WaitTimeoutError(TaskError, TimeoutError):
+    """The wait's deadline passed before the task ended; the task itself goes on."""
+
+    def __init__(self, *, task_id: str, snapshot: TaskSnapshot | None, timeout: float) -> None:
+        state = snapshot.status.value if snapshot is not None else "never observed"
+        super().__init__(
+            f"still {state} after waiting {timeout:g} s", task_id=task_id, snapshot=snapshot
+        )
+        self.timeout = timeout
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+}
+
+
+def api_error(
+    http_status: int,
+    code: str | None,
+    message: str,
+    *,
+    request_id: str | None,
+    retry_after: float | None = None,
+) -> APIError:
+    """The most specific :class:`APIError` for an error answer."""
+    if http_status == 429:
+        return RateLimitError(
+            message,
+            http_status=http_status,
+            code=code,
+            request_id=request_id,
+            retry_after=retry_after,
+        )
+    if http_status >= 500:
+        return ServerError(
+            message,
+            http_status=http_status,
+            code=code,
+            request_id=request_id,
+            retry_after=retry_after,
+        )
+    cls = _BY_STATUS.get(http_status)
+    if cls is None:
+        cls = InvalidRequestError if 400 <= http_status < 500 else APIError
+    return cls(message, http_status=http_status, code=code, request_id=request_id)

@@ -1,0 +1,177 @@
+"""How long to wait between polls and between retries: the only user of ``backoff``.
+
+Both policies share one formula. The n-th wait (n = 0, 1, 2, ...) is::
+
+    wait(n) = min(wait_max, wait_first * wait_factor ** n)
+              * uniform(1 - wait_jitter, 1 + wait_jitter)
+
+and a retry never waits less than the ``Retry-After`` the service asked for.
+
+Why the poll defaults are what they are (PROTOCOL.md, section 3):
+
+* ``wait_first=5`` s: a task takes 1 to 5 minutes to run, so the first
+  seconds after a submit never hold a result; 5 s still catches a task that
+  fails validation at once.
+* ``wait_factor=1.5``: reaches the cap in three steps (5, 7.5, 11.25, 15),
+  about 24 s after the submit.
+* ``wait_max=15`` s: the interval the provider suggests. A result shows up
+  at most ~15 s late (5 % to 25 % of a task's run time) for about
+  ``3 + (T - 24) / 15`` polls over a task of T seconds: 6 for 60 s, 21 for 300 s.
+* ``wait_jitter=0.1``: many tasks submitted together drift apart instead
+  of polling in lockstep against a 20 queries/s limit.
+* ``deadline=3 h 5 min``: the provider fails any task itself after 3 h, so
+  a wait that outlives that can only be waiting on a lost answer. Pass a
+  shorter ``timeout`` to ``Task.wait()`` where a caller cannot wait that long.
+
+A compressed simulator (``time_scale``) is matched with :meth:`PollPolicy.scaled`
+and :meth:`RetryPolicy.scaled`, so a fast test makes the same decisions as a
+real run.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable, Generator, Iterator
+from typing import Any, ParamSpec, TypeVar
+
+import attrs
+import backoff
+
+from ._errors import ValidationError
+
+__all__ = ["PollPolicy", "RetryPolicy", "retrying"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+log = logging.getLogger("emoji_async")
+
+
+def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValidationError(attribute.name, "a number > 0", value)
+
+
+def _at_least_one(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value >= 1:
+        raise ValidationError(attribute.name, "a number >= 1", value)
+
+
+def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0 <= value < 1:
+        raise ValidationError(attribute.name, "a number in [0, 1)", value)
+
+
+def _waits(first: float, factor: float, cap: float, jitter: float) -> Iterator[float]:
+    """The formula of the module docstring, driven by ``backoff.expo``."""
+    expo = backoff.expo(base=factor, factor=first, max_value=cap)
+    next(expo)  # backoff's generators start with a bare yield
+    for base in expo:
+        yield base * random.uniform(1 - jitter, 1 + jitter)
+
+
+@attrs.frozen(kw_only=True)
+class PollPolicy:
+    """When to poll a task: exponential waits with jitter, under one deadline (seconds)."""
+
+    wait_first: float = attrs.field(default=5.0, validator=_positive)
+    wait_factor: float = attrs.field(default=1.5, validator=_at_least_one)
+    wait_max: float = attrs.field(default=15.0, validator=_positive)
+    wait_jitter: float = attrs.field(default=0.1, validator=_fraction)
+    deadline: float = attrs.field(default=3 * 3600.0 + 300.0, validator=_positive)
+
+    def waits(self) -> Iterator[float]:
+        """The waits between polls, one per poll, forever."""
+        return _waits(self.wait_first, self.wait_factor, self.wait_max, self.wait_jitter)
+
+    def scaled(self, factor: float) -> PollPolicy:
+        """The same policy with every duration multiplied by ``factor``."""
+        return attrs.evolve(
+            self,
+            wait_first=self.wait_first * factor,
+            wait_max=self.wait_max * factor,
+            deadline=self.deadline * factor,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """When to retry one request after a transient failure (429, 5xx, a lost answer).
+
+    ``deadline`` bounds the retries of one call made on its own (a detect, a
+    ``refresh()``); inside ``Task.wait()`` the wait's own deadline governs.
+    """
+
+    wait_first: float = attrs.field(default=1.0, validator=_positive)
+    wait_factor: float = attrs.field(default=2.0, validator=_at_least_one)
+    wait_max: float = attrs.field(default=30.0, validator=_positive)
+    wait_jitter: float = attrs.field(default=0.5, validator=_fraction)
+    deadline: float = attrs.field(default=120.0, validator=_positive)
+
+    def scaled(self, factor: float) -> RetryPolicy:
+        """The same policy with every duration multiplied by ``factor``."""
+        return attrs.evolve(
+            self,
+            wait_first=self.wait_first * factor,
+            wait_max=self.wait_max * factor,
+            deadline=self.deadline * factor,
+        )
+
+
+def _retry_waits(policy: RetryPolicy, scale: float) -> Generator[float, Any, None]:
+    # backoff sends each caught exception into the wait generator; a
+    # ``retry_after`` on it (seconds the service asked for) is a floor.
+    waits = _waits(policy.wait_first, policy.wait_factor, policy.wait_max, policy.wait_jitter)
+    exc = yield 0.0
+    for wait in waits:
+        asked = getattr(exc, "retry_after", None)
+        if isinstance(asked, int | float) and asked > 0:
+            wait = max(wait, asked * scale)
+        exc = yield wait
+
+
+def retrying(
+    policy: RetryPolicy,
+    *,
+    retry_on: Callable[[Exception], bool],
+    deadline: float | None,
+    on_retry: Callable[[Exception, float, int], None] | None = None,
+    retry_after_scale: float = 1.0,
+) -> Callable[[Callable[_P, Awaitable[_R]]], Callable[_P, Awaitable[_R]]]:
+    """A decorator that retries an async call while ``retry_on(exc)`` holds.
+
+    Built per call so each client keeps its own policy. ``deadline`` (seconds,
+    soft: callers that need a hard bound wrap the call in ``asyncio.timeout``)
+    ends the retries; ``None`` leaves that to the caller. ``retry_after_scale``
+    scales the service's ``Retry-After`` like the policy (for a compressed
+    simulator). The last exception is re-raised when retrying stops.
+    """
+
+    def backoff_hook(details: Any) -> None:
+        exc = details["exception"]
+        log.info(
+            "retrying in %.2f s after %s (attempt %d)",
+            details["wait"],
+            type(exc).__name__,
+            details["tries"],
+        )
+        if on_retry is not None:
+            on_retry(exc, details["wait"], details["tries"])
+
+    def giveup(exc: Exception) -> bool:
+        return not retry_on(exc)
+
+    decorator: Callable[[Callable[_P, Awaitable[_R]]], Callable[_P, Awaitable[_R]]]
+    decorator = backoff.on_exception(
+        _retry_waits,
+        Exception,
+        max_time=deadline,
+        giveup=giveup,
+        jitter=None,
+        on_backoff=backoff_hook,
+        logger=None,
+        policy=policy,
+        scale=retry_after_scale,
+    )
+    return decorator

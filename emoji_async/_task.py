@@ -1,0 +1,178 @@
+"""A handle on one task: look at it, watch it change, wait for its video, cancel it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
+
+from ._api import ServiceAPI
+from ._errors import (
+    TaskCanceledError,
+    TaskFailedError,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    UnexpectedResponseError,
+    WaitTimeoutError,
+)
+from ._models import TaskSnapshot, TaskStatus, VideoResult
+from ._policy import PollPolicy
+
+__all__ = ["Task", "outcome_of"]
+
+log = logging.getLogger("emoji_async")
+
+_T = TypeVar("_T")
+
+
+def outcome_of(snapshot: TaskSnapshot) -> VideoResult:
+    """The video of a SUCCEEDED snapshot, or the error its terminal state means."""
+    match snapshot.status:
+        case TaskStatus.SUCCEEDED:
+            if snapshot.video_url is None:  # the wire layer requires it; kept for the type
+                raise UnexpectedResponseError("a SUCCEEDED task without a video_url")
+            usage = snapshot.usage
+            return VideoResult(
+                task_id=snapshot.task_id,
+                video_url=snapshot.video_url,
+                video_duration=usage.video_duration if usage is not None else 0,
+                video_ratio=usage.video_ratio if usage is not None else None,
+                submit_time=snapshot.submit_time,
+                scheduled_time=snapshot.scheduled_time,
+                end_time=snapshot.end_time,
+                request_id=snapshot.request_id,
+            )
+        case TaskStatus.FAILED:
+            raise TaskFailedError(snapshot)
+        case TaskStatus.CANCELED:
+            raise TaskCanceledError(snapshot)
+        case TaskStatus.UNKNOWN:
+            raise TaskNotFoundError(snapshot)
+        case _:
+            raise ValueError(f"task {snapshot.task_id} has not ended: {snapshot.raw_status}")
+
+
+class Task:
+    """A task of the service, by id. Cheap to create: it holds no connection and no timer.
+
+    The handle remembers the furthest state it has seen (``last_snapshot``):
+    a task never goes back from RUNNING to PENDING, nor out of a terminal
+    state, so an out-of-order answer never undoes what was observed.
+    """
+
+    def __init__(
+        self,
+        api: ServiceAPI,
+        task_id: str,
+        *,
+        poll: PollPolicy,
+        snapshot: TaskSnapshot | None = None,
+    ) -> None:
+        self._api = api
+        self._poll = poll
+        self.task_id = task_id
+        self._last = snapshot
+
+    def __repr__(self) -> str:
+        state = self._last.raw_status if self._last is not None else "not yet observed"
+        return f"<Task {self.task_id} {state}>"
+
+    @property
+    def last_snapshot(self) -> TaskSnapshot | None:
+        """The furthest state observed so far, or ``None`` before the first observation."""
+        return self._last
+
+    def _observe(self, snapshot: TaskSnapshot) -> TaskSnapshot:
+        last = self._last
+        if last is not None and (
+            last.is_terminal or snapshot.status.progress < last.status.progress
+        ):
+            if snapshot.status is not last.status:
+                log.debug(
+                    "task %s: ignoring %s after %s",
+                    self.task_id,
+                    snapshot.raw_status,
+                    last.raw_status,
+                )
+            return last
+        self._last = snapshot
+        return snapshot
+
+    async def refresh(self) -> TaskSnapshot:
+        """Ask the service for the task's state once (retried after transient failures)."""
+        return self._observe(await self._api.get_task(self.task_id))
+
+    async def watch(
+        self, *, timeout: float | None = None, policy: PollPolicy | None = None
+    ) -> AsyncIterator[TaskSnapshot]:
+        """Yield each state the task is seen in, ending after a terminal one.
+
+        Polls on ``policy`` (the client's by default); transient failures of a
+        poll are retried until the deadline (``timeout`` seconds, default the
+        policy's), which bounds sleeps and requests alike and raises
+        :class:`WaitTimeoutError` when it passes. The deadline is checked per
+        step, never across a ``yield``, so time spent by the consumer between
+        two snapshots counts toward it but is never interrupted by it.
+        """
+        policy = policy or self._poll
+        budget = policy.deadline if timeout is None else timeout
+        deadline = asyncio.get_running_loop().time() + budget
+        waits = policy.waits()
+        seen: str | None = None
+        # A state already known (the submit's answer) is not asked for again.
+        snapshot = self._last
+        if snapshot is None:
+            snapshot = await self._before(deadline, budget, self._poll_once())
+        while True:
+            if snapshot.raw_status != seen:
+                seen = snapshot.raw_status
+                yield snapshot
+            if snapshot.is_terminal:
+                return
+            await self._before(deadline, budget, asyncio.sleep(next(waits)))
+            snapshot = await self._before(deadline, budget, self._poll_once())
+
+    async def wait(
+        self, *, timeout: float | None = None, policy: PollPolicy | None = None
+    ) -> VideoResult:
+        """Poll until the task ends; return its video or raise what its end means.
+
+        SUCCEEDED returns a :class:`VideoResult`; FAILED raises
+        :class:`TaskFailedError`, CANCELED :class:`TaskCanceledError`, UNKNOWN
+        :class:`TaskNotFoundError`; a passed deadline :class:`WaitTimeoutError`.
+        Cancelling the caller stops the wait at once and leaves nothing running.
+        """
+        async for snapshot in self.watch(timeout=timeout, policy=policy):
+            if snapshot.is_terminal:
+                return outcome_of(snapshot)
+        raise AssertionError("watch() ends only after a terminal snapshot")
+
+    async def cancel(self) -> None:
+        """Cancel the task while it is PENDING.
+
+        Raises :class:`TaskNotCancelableError` once it runs or has ended. A
+        task already CANCELED counts as success, so a cancel whose answer was
+        lost can be repeated safely.
+        """
+        try:
+            await self._api.cancel(self.task_id)
+        except TaskNotCancelableError:
+            if (await self.refresh()).status is not TaskStatus.CANCELED:
+                raise
+
+    async def _poll_once(self) -> TaskSnapshot:
+        # Within a wait, a poll is retried for as long as the wait's deadline allows.
+        return self._observe(await self._api.get_task(self.task_id, deadline=None))
+
+    async def _before(self, deadline: float, budget: float, step: Awaitable[_T]) -> _T:
+        scope = asyncio.timeout_at(deadline)
+        try:
+            async with scope:
+                return await step
+        except TimeoutError:
+            if not scope.expired():
+                raise  # not our deadline: someone else's timeout
+            raise WaitTimeoutError(
+                task_id=self.task_id, snapshot=self._last, timeout=budget
+            ) from None

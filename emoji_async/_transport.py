@@ -1,0 +1,235 @@
+"""One HTTP exchange with the service: the only module that touches aiohttp.
+
+It sends one request and returns the decoded JSON of a 2xx answer, or raises
+the most specific project error. aiohttp's exceptions are translated here and
+nowhere else, sorted by the one question a paid call needs answered: did the
+request leave this machine? A refused or timed-out connection proves it did
+not (:class:`ConnectError`); anything after that (a reset, a read timeout, a
+truncated body) may have reached the service (:class:`ResponseLostError`).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import enum
+import json
+import logging
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import attrs
+
+from ._errors import (
+    ConfigurationError,
+    ConnectError,
+    ResponseLostError,
+    UnexpectedResponseError,
+    api_error,
+)
+from ._wire import parse_error_body
+
+__all__ = ["Endpoint", "Response", "Secret", "Timeouts", "Transport"]
+
+log = logging.getLogger("emoji_async")
+
+_USER_AGENT = (
+    f"emoji-async/0.1.0 aiohttp/{aiohttp.__version__} "
+    f"python/{sys.version_info.major}.{sys.version_info.minor}"
+)
+
+
+class Secret:
+    """A string that never shows itself in a repr, a str, or a log line."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one header that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> Any:
+        # Pickling would write the key into whatever stores the pickle.
+        raise TypeError("a Secret cannot be pickled")
+
+
+class Endpoint(enum.Enum):
+    """The service's endpoints, as the rate limits group them."""
+
+    DETECT = "detect"
+    SUBMIT = "submit"
+    QUERY = "query"
+    LIST = "list"
+    CANCEL = "cancel"
+    UPLOAD_POLICY = "upload_policy"
+
+
+@attrs.frozen(kw_only=True)
+class Timeouts:
+    """Per-request limits in seconds: making the connection, and each read of the answer."""
+
+    connect: float = 10.0
+    read: float = 60.0
+
+    def scaled(self, factor: float) -> Timeouts:
+        """The same limits multiplied by ``factor``."""
+        return Timeouts(connect=self.connect * factor, read=self.read * factor)
+
+
+@attrs.frozen
+class Response:
+    """A 2xx answer: its status, decoded JSON body and request id."""
+
+    status: int
+    body: Any
+    request_id: str | None
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+class Transport:
+    """Sends requests to one base URL with one key, over a session it may or may not own."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        api_key: Secret,
+        workspace: str | None,
+        timeouts: Timeouts,
+    ) -> None:
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._workspace = workspace
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
+        )
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self._base_url!r})"
+
+    def _headers(self, extra: Mapping[str, str], has_body: bool) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Bearer {self._api_key.reveal()}",
+            "User-Agent": _USER_AGENT,
+            "Accept": "application/json",
+        }
+        if has_body:
+            headers["Content-Type"] = "application/json"
+        if self._workspace:
+            headers["X-DashScope-WorkSpace"] = self._workspace
+        headers.update(extra)
+        return headers
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: Endpoint,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """Send one request to ``base_url + path``; return a 2xx answer or raise a project error."""
+        url = self._base_url + path
+        data = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
+        try:
+            async with self._session.request(
+                method,
+                url,
+                data=data,
+                params=params,
+                headers=self._headers(headers or {}, data is not None),
+                timeout=self._timeout,
+                allow_redirects=False,
+                raise_for_status=False,
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+                header_request_id = resp.headers.get("x-request-id")
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise ConnectError(
+                f"could not connect for {endpoint.value}: {type(exc).__name__}: {exc}"
+            ) from exc
+        except aiohttp.InvalidURL as exc:
+            raise ConfigurationError(f"invalid URL for {endpoint.value}: {exc}") from exc
+        except aiohttp.ClientError as exc:
+            raise ResponseLostError(
+                f"no answer to {endpoint.value} after it was sent: {type(exc).__name__}: {exc}"
+            ) from exc
+        log.debug("%s %s -> %d", method, path, status)
+        return _decode(status, raw, header_request_id, retry_after, endpoint)
+
+
+def _decode(
+    status: int,
+    raw: bytes,
+    header_request_id: str | None,
+    retry_after: float | None,
+    endpoint: Endpoint,
+) -> Response:
+    try:
+        body: Any = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError):
+        body = None
+        decoded = False
+    else:
+        decoded = True
+    if 200 <= status < 300:
+        if not decoded or body is None:
+            excerpt = raw[:120].decode("utf-8", "replace")
+            raise UnexpectedResponseError(
+                f"the {endpoint.value} answer is not JSON: {excerpt!r}",
+                http_status=status,
+                request_id=header_request_id,
+            )
+        request_id = body.get("request_id") if isinstance(body, dict) else None
+        if not isinstance(request_id, str):
+            request_id = header_request_id
+        return Response(status, body, request_id)
+    code, message, request_id = parse_error_body(body)
+    if message is None:
+        message = raw[:200].decode("utf-8", "replace").strip() or "(empty answer)"
+    raise api_error(
+        status,
+        code,
+        message,
+        request_id=request_id or header_request_id,
+        retry_after=retry_after,
+    )

@@ -1,0 +1,369 @@
+"""Wire JSON to models, through the one cattrs converter of the library.
+
+The shapes are PROTOCOL.md's. ``output.task_status`` picks one class of a
+tagged union, so the fields a state promises (``video_url`` on SUCCEEDED) are
+required exactly there; a status this version does not know falls to
+``_OtherOutput`` instead of failing. Anything that does not fit raises
+:class:`UnexpectedResponseError`; cattrs' own errors never leave this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.strategies import configure_tagged_union
+
+from ._errors import EmojiError, FaceRejectedError, UnexpectedResponseError
+from ._models import (
+    BBox,
+    FaceDetection,
+    TaskPage,
+    TaskSnapshot,
+    TaskStatus,
+    TaskSummary,
+    Usage,
+)
+
+__all__ = [
+    "BEIJING",
+    "format_list_time",
+    "parse_detection",
+    "parse_error_body",
+    "parse_submit",
+    "parse_task",
+    "parse_task_page",
+]
+
+#: The zone of the service's time strings (they carry none).
+BEIJING = dt.timezone(dt.timedelta(hours=8), "UTC+08:00")
+
+_T = TypeVar("_T")
+
+
+# --- wire shapes -------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class _DetectOutput:
+    bbox_face: BBox | None = None
+    ext_bbox_face: BBox | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class _ImageUsage:
+    image_count: int = 1
+
+
+@attrs.frozen(kw_only=True)
+class _DetectBody:
+    output: _DetectOutput
+    usage: _ImageUsage | None = None
+    request_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class _SubmitOutput:
+    task_id: str
+    task_status: str
+
+
+@attrs.frozen(kw_only=True)
+class _SubmitBody:
+    output: _SubmitOutput
+    request_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class _TaskOutput:
+    task_id: str
+    submit_time: dt.datetime | None = None
+    scheduled_time: dt.datetime | None = None
+    end_time: dt.datetime | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class _PendingOutput(_TaskOutput):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class _RunningOutput(_TaskOutput):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class _SucceededOutput(_TaskOutput):
+    video_url: str
+
+
+@attrs.frozen(kw_only=True)
+class _FailedOutput(_TaskOutput):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class _CanceledOutput(_TaskOutput):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class _UnknownOutput(_TaskOutput):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class _OtherOutput(_TaskOutput):
+    task_status: str
+
+
+_AnyOutput = (
+    _PendingOutput
+    | _RunningOutput
+    | _SucceededOutput
+    | _FailedOutput
+    | _CanceledOutput
+    | _UnknownOutput
+    | _OtherOutput
+)
+
+_STATUS_OF: dict[type, TaskStatus] = {
+    _PendingOutput: TaskStatus.PENDING,
+    _RunningOutput: TaskStatus.RUNNING,
+    _SucceededOutput: TaskStatus.SUCCEEDED,
+    _FailedOutput: TaskStatus.FAILED,
+    _CanceledOutput: TaskStatus.CANCELED,
+    _UnknownOutput: TaskStatus.UNKNOWN,
+    # A tag no member claims; the default class catches every unknown word.
+    _OtherOutput: TaskStatus.OTHER,
+}
+
+
+@attrs.frozen(kw_only=True)
+class _TaskBody:
+    output: _AnyOutput
+    usage: Usage | None = None
+    request_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class _ListEntry:
+    task_id: str
+    status: str
+    model_name: str | None = None
+    region: str | None = None
+    request_id: str | None = None
+    gmt_create: int | None = None
+    start_time: int | None = None
+    end_time: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class _ListBody:
+    data: list[_ListEntry] = attrs.field(factory=list)
+    total: int = 0
+    total_page: int = 0
+    page_no: int = 1
+    page_size: int = 10
+    request_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class _ErrorBody:
+    code: str | None = None
+    message: str | None = None
+    request_id: str | None = None
+
+
+# --- the converter -----------------------------------------------------------
+
+
+def _strict(kind: type[_T], name: str) -> Callable[[Any, type], _T]:
+    # cattrs' default hooks coerce (str(None) == "None", int("7") == 7, int(1.9) == 1);
+    # an answer that breaks the protocol must fail instead.
+    def hook(value: Any, _: type) -> _T:
+        if type(value) is not kind and not (kind is float and type(value) is int):
+            raise TypeError(f"expected {name}, got {type(value).__name__}")
+        return kind(value)  # type: ignore[call-arg]
+
+    return hook
+
+
+def _structure_time(value: Any, _: type) -> dt.datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a time string, got {type(value).__name__}")
+    fmt = "%Y-%m-%d %H:%M:%S.%f" if "." in value else "%Y-%m-%d %H:%M:%S"
+    return dt.datetime.strptime(value, fmt).replace(tzinfo=BEIJING)
+
+
+def _structure_bbox(value: Any, _: type) -> BBox:
+    return BBox.parse(value, field="bbox")
+
+
+def _tag(cls: type) -> str:
+    return _STATUS_OF[cls].value
+
+
+def make_converter() -> cattrs.Converter:
+    """The library's converter: strict scalars, Beijing times, boxes, the task union."""
+    converter = cattrs.Converter()
+    converter.register_structure_hook(str, _strict(str, "a string"))
+    converter.register_structure_hook(int, _strict(int, "an integer"))
+    converter.register_structure_hook(float, _strict(float, "a number"))
+    converter.register_structure_hook(dt.datetime, _structure_time)
+    converter.register_structure_hook(BBox, _structure_bbox)
+    configure_tagged_union(
+        _AnyOutput, converter, tag_generator=_tag, tag_name="task_status", default=_OtherOutput
+    )
+    return converter
+
+
+_converter = make_converter()
+
+
+def _structure(body: Any, cls: type[_T], what: str, http_status: int | None) -> _T:
+    request_id = body.get("request_id") if isinstance(body, dict) else None
+    if not isinstance(request_id, str):
+        request_id = None
+    if not isinstance(body, dict):
+        raise UnexpectedResponseError(
+            f"{what}: expected a JSON object, got {type(body).__name__}",
+            http_status=http_status,
+            request_id=request_id,
+        )
+    try:
+        return _converter.structure(body, cls)
+    except (cattrs.BaseValidationError, EmojiError, TypeError, ValueError, KeyError) as exc:
+        detail = (
+            "; ".join(cattrs.transform_error(exc))
+            if isinstance(exc, cattrs.BaseValidationError)
+            else str(exc)
+        )
+        raise UnexpectedResponseError(
+            f"{what} did not match the protocol: {detail}",
+            http_status=http_status,
+            request_id=request_id,
+        ) from exc
+
+
+def _ms(value: int | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+
+
+# --- public parsers ----------------------------------------------------------
+
+
+def parse_detection(body: Any, *, http_status: int = 200) -> FaceDetection:
+    """A passed detection, or :class:`FaceRejectedError` for a rejected (still billed) one."""
+    parsed = _structure(body, _DetectBody, "the face-detect answer", http_status)
+    out = parsed.output
+    image_count = parsed.usage.image_count if parsed.usage is not None else 1
+    if out.code is not None:
+        raise FaceRejectedError(
+            out.code, out.message or "", request_id=parsed.request_id, image_count=image_count
+        )
+    if out.bbox_face is None or out.ext_bbox_face is None:
+        raise UnexpectedResponseError(
+            "the face-detect answer has neither boxes nor an error code",
+            http_status=http_status,
+            request_id=parsed.request_id,
+        )
+    return FaceDetection(
+        face_bbox=out.bbox_face,
+        ext_bbox=out.ext_bbox_face,
+        request_id=parsed.request_id,
+        image_count=image_count,
+    )
+
+
+def parse_submit(body: Any, *, http_status: int = 200) -> TaskSnapshot:
+    """The first snapshot of a task the service accepted."""
+    parsed = _structure(body, _SubmitBody, "the submit answer", http_status)
+    if not parsed.output.task_id:
+        raise UnexpectedResponseError(
+            "the submit answer has an empty task_id",
+            http_status=http_status,
+            request_id=parsed.request_id,
+        )
+    raw = parsed.output.task_status
+    return TaskSnapshot(
+        task_id=parsed.output.task_id,
+        status=TaskStatus.from_wire(raw),
+        raw_status=raw,
+        request_id=parsed.request_id,
+    )
+
+
+def parse_task(body: Any, *, http_status: int = 200) -> TaskSnapshot:
+    """A snapshot from the task-status endpoint."""
+    parsed = _structure(body, _TaskBody, "the task answer", http_status)
+    out = parsed.output
+    status = _STATUS_OF[type(out)]
+    raw = out.task_status if isinstance(out, _OtherOutput) else status.value
+    return TaskSnapshot(
+        task_id=out.task_id,
+        status=status,
+        raw_status=raw,
+        submit_time=out.submit_time,
+        scheduled_time=out.scheduled_time,
+        end_time=out.end_time,
+        video_url=out.video_url if isinstance(out, _SucceededOutput) else None,
+        usage=parsed.usage if status is TaskStatus.SUCCEEDED else None,
+        code=out.code,
+        message=out.message,
+        request_id=parsed.request_id,
+    )
+
+
+def parse_task_page(body: Any, *, http_status: int = 200) -> TaskPage:
+    """One page of the task list."""
+    parsed = _structure(body, _ListBody, "the task list", http_status)
+    tasks = tuple(
+        TaskSummary(
+            task_id=entry.task_id,
+            status=TaskStatus.from_wire(entry.status),
+            raw_status=entry.status,
+            model_name=entry.model_name,
+            region=entry.region,
+            request_id=entry.request_id,
+            created_at=_ms(entry.gmt_create),
+            started_at=_ms(entry.start_time),
+            ended_at=_ms(entry.end_time),
+        )
+        for entry in parsed.data
+    )
+    return TaskPage(
+        tasks=tasks,
+        total=parsed.total,
+        total_pages=parsed.total_page,
+        page_no=parsed.page_no,
+        page_size=parsed.page_size,
+        request_id=parsed.request_id,
+    )
+
+
+def parse_error_body(body: Any) -> tuple[str | None, str | None, str | None]:
+    """``(code, message, request_id)`` of an error answer; ``None`` where it says nothing."""
+    if not isinstance(body, dict):
+        return None, None, None
+    try:
+        parsed = _converter.structure(body, _ErrorBody)
+    except (cattrs.BaseValidationError, TypeError, ValueError):
+        return None, None, None
+    return parsed.code, parsed.message, parsed.request_id
+
+
+def format_list_time(moment: dt.datetime) -> str:
+    """A time as the task list's ``start_time``/``end_time`` want it (Beijing time)."""
+    if moment.tzinfo is None:
+        raise ValueError("a list time must be timezone-aware")
+    return moment.astimezone(BEIJING).strftime("%Y%m%d%H%M%S")
