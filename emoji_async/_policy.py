@@ -119,7 +119,7 @@ class RetryPolicy:
         )
 
 
-def _retry_waits(policy: RetryPolicy, scale: float) -> Generator[float, Any, None]:
+def _retry_waits(policy: RetryPolicy) -> Generator[float, Any, None]:
     # backoff sends each caught exception into the wait generator; a
     # ``retry_after`` on it (seconds the service asked for) is a floor.
     waits = _waits(policy.wait_first, policy.wait_factor, policy.wait_max, policy.wait_jitter)
@@ -127,7 +127,7 @@ def _retry_waits(policy: RetryPolicy, scale: float) -> Generator[float, Any, Non
     for wait in waits:
         asked = getattr(exc, "retry_after", None)
         if isinstance(asked, int | float) and asked > 0:
-            wait = max(wait, asked * scale)
+            wait = max(wait, asked)
         exc = yield wait
 
 
@@ -137,15 +137,13 @@ def retrying(
     retry_on: Callable[[Exception], bool],
     deadline: float | None,
     on_retry: Callable[[Exception, float, int], None] | None = None,
-    retry_after_scale: float = 1.0,
 ) -> Callable[[Callable[_P, Awaitable[_R]]], Callable[_P, Awaitable[_R]]]:
     """A decorator that retries an async call while ``retry_on(exc)`` holds.
 
     Built per call so each client keeps its own policy. ``deadline`` (seconds,
     soft: callers that need a hard bound wrap the call in ``asyncio.timeout``)
-    ends the retries; ``None`` leaves that to the caller. ``retry_after_scale``
-    scales the service's ``Retry-After`` like the policy (for a compressed
-    simulator). The last exception is re-raised when retrying stops.
+    ends the retries; ``None`` leaves that to the caller. The last exception
+    is re-raised when retrying stops.
     """
 
     def backoff_hook(details: Any) -> None:
@@ -172,6 +170,5 @@ def retrying(
         on_backoff=backoff_hook,
         logger=None,
         policy=policy,
-        scale=retry_after_scale,
     )
     return decorator

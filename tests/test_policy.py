@@ -1,0 +1,78 @@
+"""Poll and retry waits follow the documented formula, and Retry-After is a floor."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from emoji_async import PollPolicy, RateLimitError, RetryPolicy, ValidationError
+from emoji_async._policy import _retry_waits
+from emoji_async._transport import parse_retry_after
+
+
+def test_poll_waits_grow_by_the_factor_to_the_cap_within_the_jitter() -> None:
+    policy = PollPolicy(wait_first=5, wait_factor=1.5, wait_max=15, wait_jitter=0.1)
+    bases = [5, 7.5, 11.25, 15, 15, 15]
+    for _ in range(50):
+        waits = list(itertools.islice(policy.waits(), len(bases)))
+        for wait, base in zip(waits, bases, strict=True):
+            assert base * 0.9 <= wait <= base * 1.1
+
+
+def test_without_jitter_the_poll_waits_are_exact() -> None:
+    policy = PollPolicy(wait_first=2, wait_factor=2, wait_max=10, wait_jitter=0)
+    assert list(itertools.islice(policy.waits(), 5)) == [2, 4, 8, 10, 10]
+
+
+def test_the_default_poll_policy_follows_the_providers_facts() -> None:
+    policy = PollPolicy()
+    assert policy.wait_max == 15  # the interval the provider suggests
+    assert policy.deadline > 3 * 3600  # the provider fails a task itself after 3 h
+
+
+def test_scaling_a_policy_scales_every_duration_but_not_the_factor() -> None:
+    policy = PollPolicy().scaled(0.01)
+    assert policy.wait_first == pytest.approx(0.05)
+    assert policy.wait_max == pytest.approx(0.15)
+    assert policy.deadline == pytest.approx(PollPolicy().deadline * 0.01)
+    assert policy.wait_factor == PollPolicy().wait_factor
+    retry = RetryPolicy().scaled(0.1)
+    assert retry.wait_first == pytest.approx(0.1)
+    assert retry.deadline == pytest.approx(12.0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("wait_first", 0),
+        ("wait_factor", 0.5),
+        ("wait_max", -1),
+        ("wait_jitter", 1.0),
+        ("deadline", 0),
+    ],
+)
+def test_a_bad_policy_value_names_its_field(field: str, value: float) -> None:
+    with pytest.raises(ValidationError) as caught:
+        PollPolicy(**{field: value})
+    assert caught.value.field == field
+
+
+def test_a_retry_never_waits_less_than_the_retry_after_asked() -> None:
+    policy = RetryPolicy(wait_first=0.1, wait_max=1, wait_jitter=0)
+    waits = _retry_waits(policy)
+    assert waits.send(None) == 0.0  # the priming step backoff performs
+    throttled = RateLimitError(
+        "slow down", http_status=429, code="Throttling", request_id=None, retry_after=7
+    )
+    assert waits.send(throttled) == 7
+    assert waits.send(ValueError()) == pytest.approx(0.2)
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    assert parse_retry_after("3") == 3
+    assert parse_retry_after("0.25") == 0.25
+    assert parse_retry_after("-4") == 0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:05 GMT", now=1445412480) == 5
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
