@@ -52,7 +52,8 @@ async def test_the_key_shows_in_no_repr_or_str() -> None:
             [repr(client), str(client), repr(vars(client)), repr(client._service.transport)]
         )
     assert KEY not in shown
-    assert KEY not in repr(Secret(KEY)) and KEY not in str(Secret(KEY))
+    assert KEY not in repr(Secret(KEY))
+    assert KEY not in str(Secret(KEY))
 
 
 async def test_a_client_outside_async_with_says_so() -> None:

@@ -73,9 +73,11 @@ def test_a_succeeded_task_carries_video_usage_and_beijing_times() -> None:
     snap = parse_task(body)
     assert snap.status is TaskStatus.SUCCEEDED
     assert snap.video_url == "http://example.com/xx.mp4?Expires=1"
-    assert snap.usage is not None and snap.usage.video_duration == 2
+    assert snap.usage is not None
+    assert snap.usage.video_duration == 2
     assert snap.end_time == dt.datetime(2025, 10, 14, 3, 29, 3, 924000, tzinfo=dt.UTC)
-    assert snap.submit_time is not None and snap.submit_time.utcoffset() == dt.timedelta(hours=8)
+    assert snap.submit_time is not None
+    assert snap.submit_time.utcoffset() == dt.timedelta(hours=8)
 
 
 def test_a_succeeded_task_without_a_video_url_is_unexpected() -> None:
@@ -113,7 +115,8 @@ def test_a_status_added_by_the_provider_later_is_carried_not_fatal() -> None:
 
 def test_unknown_is_terminal() -> None:
     snap = parse_task({"output": {"task_id": "t", "task_status": "UNKNOWN"}})
-    assert snap.status is TaskStatus.UNKNOWN and snap.is_terminal
+    assert snap.status is TaskStatus.UNKNOWN
+    assert snap.is_terminal
 
 
 @pytest.mark.parametrize(
@@ -165,9 +168,11 @@ def test_the_task_list_uses_its_own_spelling_and_epoch_milliseconds() -> None:
         ],
     }
     page = parse_task_page(body)
-    assert page.total == 2 and page.total_pages == 1
+    assert page.total == 2
+    assert page.total_pages == 1
     first = page.tasks[0]
-    assert first.status is TaskStatus.RUNNING and first.model_name == "emoji-v1"
+    assert first.status is TaskStatus.RUNNING
+    assert first.model_name == "emoji-v1"
     assert first.created_at == dt.datetime(2025, 4, 25, 8, 7, 8, 109000, tzinfo=dt.UTC)
     assert first.ended_at is None
     assert page.tasks[1].status is TaskStatus.SUCCEEDED
