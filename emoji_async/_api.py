@@ -13,10 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ._errors import (
     ConnectError,
+    DownloadError,
     InvalidRequestError,
     RateLimitError,
     ResponseLostError,
@@ -53,6 +55,10 @@ def is_transient(exc: Exception) -> bool:
 
 def _submit_may_retry(exc: Exception) -> bool:
     return isinstance(exc, RateLimitError | ConnectError)
+
+
+def _download_may_retry(exc: Exception) -> bool:
+    return isinstance(exc, DownloadError) and exc.is_transient
 
 
 def _oss_headers(image_url: str) -> dict[str, str]:
@@ -175,6 +181,14 @@ class ServiceAPI:
                 request_id=exc.request_id,
                 task_id=task_id,
             ) from exc
+
+    async def download(self, url: str, dest: Path, *, max_bytes: int) -> int:
+        """Fetch a result video to ``dest``, retried while the failure may pass."""
+
+        async def attempt() -> int:
+            return await self.transport.download(url, dest, max_bytes=max_bytes)
+
+        return await self._call(attempt, _download_may_retry)
 
     async def list_tasks(self, params: Mapping[str, str]) -> TaskPage:
         """One page of the task list."""

@@ -18,6 +18,7 @@
     │   ├── ConnectError            the connection was never made: the request was not sent
     │   └── ResponseLostError       sent, but no answer came back: it may have been processed
     ├── UnexpectedResponseError     the answer was not the JSON the protocol promises
+    ├── DownloadError               a result video could not be fetched (expired, cut short)
     ├── FaceRejectedError           the detector rejected the portrait (billed, HTTP 200)
     ├── SubmissionUncertainError    a paid submit may have created a task we never heard of
     └── TaskError                   a task ended without a video, or could not be waited for
@@ -47,6 +48,7 @@ __all__ = [
     "ClientStateError",
     "ConfigurationError",
     "ConnectError",
+    "DownloadError",
     "EmojiError",
     "FaceRejectedError",
     "InvalidRequestError",
@@ -200,6 +202,19 @@ class UnexpectedResponseError(EmojiError):
         super().__init__(message + tail)
         self.http_status = http_status
         self.request_id = request_id
+
+
+class DownloadError(EmojiError):
+    """A result video could not be fetched: refused (403 once expired), cut short, too big."""
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        super().__init__(message if http_status is None else f"HTTP {http_status}: {message}")
+        self.http_status = http_status
+
+    @property
+    def is_transient(self) -> bool:
+        """Whether fetching again may work (a 5xx, a 429, or a body cut short)."""
+        return self.http_status is None or self.http_status == 429 or self.http_status >= 500
 
 
 class FaceRejectedError(EmojiError):

@@ -10,13 +10,17 @@ truncated body) may have reached the service (:class:`ResponseLostError`).
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import enum
 import json
 import logging
+import os
 import sys
 import time
+import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,6 +29,7 @@ import attrs
 from ._errors import (
     ConfigurationError,
     ConnectError,
+    DownloadError,
     ResponseLostError,
     UnexpectedResponseError,
     api_error,
@@ -195,6 +200,51 @@ class Transport:
             ) from exc
         log.debug("%s %s -> %d", method, path, status)
         return _decode(status, raw, header_request_id, retry_after, endpoint)
+
+    async def download(self, url: str, dest: Path, *, max_bytes: int) -> int:
+        """Stream ``url`` to ``dest`` through a temporary file; return the size written.
+
+        The result URL is a signed link on another host: it is fetched
+        without the API key. The file appears under ``dest`` only complete,
+        with the length the server announced, and never larger than ``max_bytes``.
+        """
+        part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        try:
+            try:
+                async with self._session.get(
+                    url,
+                    headers={"User-Agent": _USER_AGENT},
+                    timeout=self._timeout,
+                    raise_for_status=False,
+                ) as resp:
+                    if resp.status != 200:
+                        raise DownloadError("the video was refused", http_status=resp.status)
+                    expected = resp.content_length
+                    if expected is not None and expected > max_bytes:
+                        raise DownloadError(f"the video is {expected} bytes, over {max_bytes}")
+                    written = await _stream_to(resp.content, part, max_bytes)
+            except aiohttp.ClientError as exc:
+                raise DownloadError(f"the download broke off: {type(exc).__name__}: {exc}") from exc
+            if expected is not None and written != expected:
+                raise DownloadError(f"the video was cut short: {written} of {expected} bytes")
+            await asyncio.to_thread(os.replace, part, dest)
+            return written
+        finally:
+            await asyncio.to_thread(part.unlink, missing_ok=True)
+
+
+async def _stream_to(content: aiohttp.StreamReader, part: Path, max_bytes: int) -> int:
+    written = 0
+    handle = await asyncio.to_thread(part.open, "wb")
+    try:
+        async for chunk in content.iter_chunked(256 * 1024):
+            written += len(chunk)
+            if written > max_bytes:
+                raise DownloadError(f"the video is over {max_bytes} bytes")
+            await asyncio.to_thread(handle.write, chunk)
+    finally:
+        await asyncio.to_thread(handle.close)
+    return written
 
 
 def _decode(
