@@ -1,0 +1,383 @@
+"""The simulator as an aiohttp application: routes, and what wraps every request.
+
+Each request goes through one pipeline, in the provider's order:
+
+1. recording (a middleware: every request, whatever its fate);
+2. authentication (API routes only): 401 ``InvalidApiKey``;
+3. a fault, if one is armed for the endpoint (before processing);
+4. the rate limit (API routes only): 429 ``Throttling.RateQuota``, no state change;
+5. the operation itself (``_service``): validation, state change, answer;
+6. a fault armed with ``after_processing``, replacing or delaying that answer.
+
+The fault machinery only asks a ``FaultSource`` for the request's fault, so a
+future chaos mode plugs in there without touching any handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable
+
+import attrs
+from aiohttp import BodyPartReader, web
+from aiohttp.typedefs import Handler
+
+from ._config import SimulatorConfig
+from ._faces import Boxes
+from ._faults import Fault, FaultBook
+from ._records import RequestRecord, SimulatorStats
+from ._results import RESULTS_PATH
+from ._service import Service
+from ._tasks import SimulatedTask
+from ._video import PLACEHOLDER_HEADER, VideoStore
+from ._wire import (
+    NO_API_KEY,
+    RATE_LIMITED,
+    WRONG_API_KEY,
+    OssError,
+    Reply,
+    ServiceError,
+    error_reply,
+    fault_message,
+    json_reply,
+    oss_error_reply,
+)
+
+__all__ = ["UPLOAD_PATH", "Simulator"]
+
+#: The simulator's stand-in for the OSS upload host, outside the API prefix.
+UPLOAD_PATH = "/oss-upload"
+
+Operation = Callable[[], Awaitable[Reply]]
+
+
+class _Dropped(web.Response):
+    """Returned after the connection was dropped on purpose; never reaches the wire."""
+
+
+def _seconds_text(seconds: float) -> str:
+    """A ``Retry-After`` value: whole seconds when whole, else up to milliseconds."""
+    if float(seconds).is_integer():
+        return str(int(seconds))
+    return f"{seconds:.3f}".rstrip("0").rstrip(".")
+
+
+def _respond(reply: Reply) -> web.Response:
+    headers = dict(reply.headers)
+    if reply.body:
+        headers["Content-Type"] = reply.content_type
+    return web.Response(status=reply.status, body=reply.body or None, headers=headers)
+
+
+async def _json_body(request: web.Request) -> object:
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ServiceError(400, "InvalidParameter", "The request body is not valid JSON.") from None
+
+
+async def _read_form(request: web.Request) -> tuple[dict[str, str], bytes, int]:
+    """The text fields of an upload form and the digest and size of its ``file``."""
+    if not request.content_type.startswith("multipart/form-data"):
+        raise OssError(
+            400,
+            "MalformedPOSTRequest",
+            "The body of your POST request is not well-formed multipart/form-data.",
+        )
+    fields: dict[str, str] = {}
+    digest, size, seen = hashlib.sha256(), 0, False
+    async for part in await request.multipart():
+        if not isinstance(part, BodyPartReader) or part.name is None:
+            continue
+        if part.name == "file":
+            seen = True
+            while chunk := await part.read_chunk():
+                digest.update(chunk)
+                size += len(chunk)
+            break  # OSS ignores whatever follows the file
+        fields[part.name] = await part.text()
+    if not seen:
+        raise OssError(400, "InvalidArgument", "The form field file is required.")
+    return fields, digest.digest(), size
+
+
+class Simulator:
+    """A simulated DashScope Emoji account, served by ``app`` (an aiohttp application).
+
+    Mount ``app`` anywhere (``serve`` runs it on loopback). The attributes are the
+    simulator's ground truth, for assertions: ``requests`` (every request, in
+    arrival order), ``stats``, ``task(task_id)``, ``boxes_for(image_url)``, and
+    ``faults`` to script failures.
+    """
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config if config is not None else SimulatorConfig()
+        self.faults = FaultBook()
+        self.requests: list[RequestRecord] = []
+        self._stats = SimulatorStats()
+        self._service = Service(self.config, self._stats)
+        self._videos = VideoStore(render=self.config.render_videos)
+        self._closing = asyncio.Event()
+        self.app = self._build_app()
+
+    # -- ground truth --------------------------------------------------------------
+
+    @property
+    def stats(self) -> SimulatorStats:
+        """The live counters, with the task clock brought up to date first."""
+        self._service.board.advance(self._service.clock.now())
+        return self._stats
+
+    @property
+    def tasks_created(self) -> int:
+        """How many tasks submits have created (throttled or refused ones create none)."""
+        return self._stats.tasks_created
+
+    @property
+    def renders_videos(self) -> bool:
+        """Whether downloads are real MP4s (else placeholders)."""
+        return self._videos.real
+
+    def task(self, task_id: str) -> SimulatedTask | None:
+        """The true record of a task as of now; ``None`` if unknown or expired."""
+        return self._service.task(task_id)
+
+    def tasks(self) -> tuple[SimulatedTask, ...]:
+        """Every task still retained, the most recently submitted first."""
+        return tuple(self._service.board.newest_first(self._service.clock.now()))
+
+    def boxes_for(self, image_url: str) -> Boxes:
+        """``(face_bbox, ext_bbox)`` as detection returns them for ``image_url``."""
+        return self._service.boxes_for(image_url)
+
+    # -- the application -------------------------------------------------------------
+
+    def _build_app(self) -> web.Application:
+        @web.middleware
+        async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
+            return await self._record(request, handler)
+
+        app = web.Application(middlewares=[record])
+        prefix = self.config.api_prefix
+        add = app.router.add_route
+        add("POST", f"{prefix}/services/aigc/image2video/face-detect", self._detect, name="detect")
+        add(
+            "POST",
+            f"{prefix}/services/aigc/image2video/video-synthesis",
+            self._submit,
+            name="submit",
+        )
+        add("GET", f"{prefix}/tasks", self._list, name="list")
+        add("GET", f"{prefix}/tasks/{{task_id}}", self._query, name="query")
+        add("POST", f"{prefix}/tasks/{{task_id}}/cancel", self._cancel, name="cancel")
+        add("GET", f"{prefix}/uploads", self._upload_policy, name="upload_policy")
+        add("POST", UPLOAD_PATH, self._upload, name="upload")
+        app.router.add_get(f"{RESULTS_PATH}/{{name}}", self._download, name="download")
+        add("*", f"{prefix}/{{tail:.*}}", self._other, name="other")
+        app.on_startup.append(self._startup)
+        app.on_shutdown.append(self._shutdown)
+        app.on_cleanup.append(self._cleanup)
+        return app
+
+    async def _startup(self, app: web.Application) -> None:
+        self._closing.clear()
+
+    async def _shutdown(self, app: web.Application) -> None:
+        self._closing.set()  # cut scripted delays short: nobody waits for them any more
+
+    async def _cleanup(self, app: web.Application) -> None:
+        await self._videos.aclose()
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, unless the server shuts down first."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
+    async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Listed on arrival (status 0, "no answer yet"), so a request still in flight
+        # (a scripted delay, say) is visible; its status is filled in when it ends.
+        route = request.match_info.route.name
+        endpoint = route if route is not None else "other"
+        arrived = RequestRecord(request.method, request.path, endpoint, 0, time.monotonic())
+        self.requests.append(arrived)
+        counts = self._stats.requests_by_endpoint
+        counts[endpoint] = counts.get(endpoint, 0) + 1
+        status = 500
+        try:
+            response = await handler(request)
+            status = 0 if isinstance(response, _Dropped) else response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = 0  # shut down mid-request: nothing was answered
+            raise
+        finally:
+            self._settle(arrived, status)
+
+    def _settle(self, arrived: RequestRecord, status: int) -> None:
+        """Replace the arrival record with the final one (unless the list was cleared since)."""
+        for index in range(len(self.requests) - 1, -1, -1):
+            if self.requests[index] is arrived:
+                self.requests[index] = attrs.evolve(arrived, status=status)
+                break
+        if status == 429:
+            self._stats.throttled += 1
+            throttled = self._stats.throttled_by_endpoint
+            throttled[arrived.endpoint] = throttled.get(arrived.endpoint, 0) + 1
+
+    def _authenticate(self, request: web.Request) -> Reply | None:
+        header = request.headers.get("Authorization", "").strip()
+        scheme, _, key = header.partition(" ")
+        key = key.strip()
+        if not header or (scheme.lower() == "bearer" and not key):
+            return error_reply(401, "InvalidApiKey", NO_API_KEY)
+        if scheme.lower() != "bearer" or key not in self.config.api_keys:
+            return error_reply(401, "InvalidApiKey", WRONG_API_KEY)
+        return None
+
+    def _throttle(self, endpoint: str) -> Reply | None:
+        wait = self._service.limiter.admit(endpoint, self._service.clock.now())
+        if wait is None:
+            return None
+        reply = error_reply(429, "Throttling.RateQuota", RATE_LIMITED)
+        if self.config.retry_after:
+            # At the provider's own pace a server says whole seconds; on a compressed
+            # clock, the scaled wait itself, so a client honouring it waits what a
+            # real one would (one real second would be 100 s at time_scale 0.01).
+            text = (
+                str(max(1, math.ceil(wait))) if self.config.time_scale == 1 else _seconds_text(wait)
+            )
+            reply = reply.with_headers(("Retry-After", text))
+        return reply
+
+    async def _fault(self, request: web.Request, fault: Fault) -> web.Response | None:
+        """Play ``fault``: an answer that replaces the normal one, or ``None`` to go on."""
+        if fault.kind == "delay":
+            await self._sleep(fault.delay)
+            return None
+        if fault.kind == "reset":
+            if request.transport is not None:
+                request.transport.abort()
+            return _Dropped(status=599)
+        reply = error_reply(fault.status, fault.code, fault_message(fault.code))
+        if fault.retry_after is not None:
+            reply = reply.with_headers(("Retry-After", _seconds_text(fault.retry_after)))
+        return _respond(reply)
+
+    async def _pipeline(
+        self, request: web.Request, endpoint: str, operation: Operation, *, api: bool = True
+    ) -> web.Response:
+        if api:
+            if (denied := self._authenticate(request)) is not None:
+                return _respond(denied)
+            try:
+                await request.read()  # the whole request has arrived before anything happens
+            except ConnectionResetError:
+                return _Dropped(status=599)
+        fault = self.faults.take(endpoint)
+        if fault is not None and not fault.after_processing:
+            answer = await self._fault(request, fault)
+            if answer is not None:
+                return answer
+        reply = self._throttle(endpoint) if api else None
+        if reply is None:
+            try:
+                reply = await operation()
+            except ServiceError as exc:
+                reply = error_reply(exc.status, exc.code, exc.message)
+            except OssError as exc:
+                reply = oss_error_reply(exc.status, exc.code, exc.message)
+            except ConnectionResetError:  # an upload whose client gave up mid-body
+                return _Dropped(status=599)
+        if fault is not None and fault.after_processing:
+            answer = await self._fault(request, fault)
+            if answer is not None:
+                return answer
+        return _respond(reply)
+
+    # -- handlers --------------------------------------------------------------------
+
+    async def _detect(self, request: web.Request) -> web.Response:
+        async def operation() -> Reply:
+            return json_reply(self._service.detect(await _json_body(request), request.headers))
+
+        return await self._pipeline(request, "detect", operation)
+
+    async def _submit(self, request: web.Request) -> web.Response:
+        async def operation() -> Reply:
+            return json_reply(self._service.submit(await _json_body(request), request.headers))
+
+        return await self._pipeline(request, "submit", operation)
+
+    async def _query(self, request: web.Request) -> web.Response:
+        async def operation() -> Reply:
+            origin = str(request.url.origin())
+            return json_reply(self._service.query(request.match_info["task_id"], origin))
+
+        return await self._pipeline(request, "query", operation)
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        async def operation() -> Reply:
+            return json_reply(self._service.cancel(request.match_info["task_id"]))
+
+        return await self._pipeline(request, "cancel", operation)
+
+    async def _list(self, request: web.Request) -> web.Response:
+        async def operation() -> Reply:
+            return json_reply(self._service.list_tasks(request.query))
+
+        return await self._pipeline(request, "list", operation)
+
+    async def _upload_policy(self, request: web.Request) -> web.Response:
+        async def operation() -> Reply:
+            upload_host = f"{request.url.origin()}{UPLOAD_PATH}"
+            return json_reply(self._service.upload_policy(request.query, upload_host))
+
+        return await self._pipeline(request, "upload_policy", operation)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        async def operation() -> Reply:
+            fields, digest, size = await _read_form(request)
+            self._service.upload(fields, digest, size)
+            status = fields.get("success_action_status", "204")
+            if status == "200":
+                return Reply(200, b"")
+            if status == "201":
+                key = fields["key"]
+                body = f"<PostResponse><Key>{key}</Key></PostResponse>".encode()
+                return Reply(201, body, content_type="application/xml")
+            return Reply(204, b"")
+
+        return await self._pipeline(request, "upload", operation, api=False)
+
+    async def _download(self, request: web.Request) -> web.Response:
+        async def operation() -> Reply:
+            name = request.match_info["name"]
+            if not name.endswith(".mp4"):
+                raise OssError(404, "NoSuchKey", "The specified key does not exist.")
+            result = self._service.result(
+                name.removesuffix(".mp4"),
+                request.query.get("Expires", ""),
+                request.query.get("Signature", ""),
+            )
+            video = await self._videos.get(result.task_id, result.driven_id, result.video_seconds)
+            headers = (PLACEHOLDER_HEADER,) if video.placeholder else ()
+            return Reply(200, video.body, content_type=video.content_type, headers=headers)
+
+        return await self._pipeline(request, "download", operation, api=False)
+
+    async def _other(self, request: web.Request) -> web.Response:
+        async def operation() -> Reply:
+            return error_reply(
+                404, "NotFound", "The requested resource does not exist, please check the url."
+            )
+
+        return await self._pipeline(request, "other", operation)

@@ -1,0 +1,155 @@
+"""How a simulator is set up: accepted keys, time scale, provider limits, run times.
+
+Every provider time constant lives here, in *provider seconds*. The simulator
+multiplies each one by ``SimulatorConfig.time_scale`` at the moment it uses it,
+so a single knob turns a 3 h timeout into 1 s of test time and keeps every
+ratio between the provider's clocks intact.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "POLICY_LIFETIME",
+    "RATE_WINDOW",
+    "TASK_RETENTION",
+    "TASK_TIMEOUT",
+    "UPLOAD_LIFETIME",
+    "VIDEO_URL_LIFETIME",
+    "DurationSampler",
+    "ServiceLimits",
+    "SimulatorConfig",
+    "fixed_duration",
+    "uniform_durations",
+]
+
+#: A task that has not finished after this long fails with ``InternalError.Timeout``.
+TASK_TIMEOUT = 3 * 3600.0
+#: A task older than this (counted from its submission) answers ``UNKNOWN``.
+TASK_RETENTION = 24 * 3600.0
+#: A result ``video_url`` stops working this long after its task ended.
+VIDEO_URL_LIFETIME = 24 * 3600.0
+#: A temporary upload (``oss://``) can be used for this long.
+UPLOAD_LIFETIME = 48 * 3600.0
+#: Rate limits count accepted requests in a sliding window this wide.
+RATE_WINDOW = 1.0
+#: How long an upload policy stays usable. Deliberately NOT scaled: it bounds the
+#: gap between two back-to-back client calls, which is network time, and scaling
+#: it would make small time scales fail on loopback latency alone.
+POLICY_LIFETIME = 300
+
+#: Draws a task's run time: ``(rng, driven_id) -> provider seconds`` (unscaled).
+DurationSampler = Callable[[random.Random, str], float]
+
+
+@attrs.frozen
+class _Uniform:
+    low: float
+    high: float
+
+    def __call__(self, rng: random.Random, driven_id: str) -> float:
+        return rng.uniform(self.low, self.high)
+
+
+@attrs.frozen
+class _Fixed:
+    seconds: float
+
+    def __call__(self, rng: random.Random, driven_id: str) -> float:
+        return self.seconds
+
+
+def uniform_durations(low: float, high: float) -> DurationSampler:
+    """Run times drawn uniformly from ``[low, high]`` provider seconds.
+
+    The provider documents "usually 1 to 5 minutes", hence the default 60 to 300.
+    """
+    if not 0 <= low <= high:
+        raise ValueError(f"need 0 <= low <= high, got {low!r}, {high!r}")
+    return _Uniform(float(low), float(high))
+
+
+def fixed_duration(seconds: float) -> DurationSampler:
+    """Every task runs exactly ``seconds`` provider seconds: for exact timing tests."""
+    if seconds < 0:
+        raise ValueError(f"a duration cannot be negative, got {seconds!r}")
+    return _Fixed(float(seconds))
+
+
+def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{attribute.name} must be positive or None, got {value!r}")
+
+
+_DEFAULT_DURATIONS = uniform_durations(60.0, 300.0)
+
+
+@attrs.frozen(kw_only=True)
+class ServiceLimits:
+    """The provider's per-account limits (PROTOCOL.md section 5); ``None`` lifts one.
+
+    A rate of ``r`` requests per second admits ``floor(r)`` requests in any
+    sliding window of one (scaled) second; a rate below 1 admits one request per
+    ``1 / r`` seconds. ``running_tasks`` is how many tasks run at once; the
+    others wait, PENDING, in one FIFO queue.
+    """
+
+    detect_per_second: float | None = attrs.field(default=1.0, validator=_positive_or_none)
+    submit_per_second: float | None = attrs.field(default=1.0, validator=_positive_or_none)
+    query_per_second: float | None = attrs.field(default=20.0, validator=_positive_or_none)
+    list_per_second: float | None = attrs.field(default=20.0, validator=_positive_or_none)
+    cancel_per_second: float | None = attrs.field(default=20.0, validator=_positive_or_none)
+    upload_policy_per_second: float | None = attrs.field(default=100.0, validator=_positive_or_none)
+    running_tasks: int | None = attrs.field(default=1, validator=_positive_or_none)
+
+    def rate_for(self, endpoint: str) -> float | None:
+        """The limit of one endpoint name (as in ``RequestRecord.endpoint``), if any."""
+        rates: dict[str, float | None] = {
+            "detect": self.detect_per_second,
+            "submit": self.submit_per_second,
+            "query": self.query_per_second,
+            "list": self.list_per_second,
+            "cancel": self.cancel_per_second,
+            "upload_policy": self.upload_policy_per_second,
+        }
+        return rates.get(endpoint)
+
+
+def _prefix(value: str) -> str:
+    """Normalise a mount point: one leading slash, no trailing slash, ``""`` for the root."""
+    stripped = value.strip().strip("/")
+    return f"/{stripped}" if stripped else ""
+
+
+def _check_scale(_: object, __: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"time_scale must be positive, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class SimulatorConfig:
+    """Everything that makes one simulated service differ from another.
+
+    ``time_scale`` multiplies every provider time constant at once (run times,
+    rate windows, the 3 h timeout, the 24 h task retention and URL lifetime, the
+    48 h upload lifetime). ``limits=None`` turns every limit off: no 429s, and
+    every task starts RUNNING the moment it is submitted. ``retry_after`` adds a
+    ``Retry-After`` header to rate-limit answers, which the provider does not
+    document: whole seconds, rounded up, at ``time_scale=1``; the scaled wait
+    in decimal seconds on a compressed clock. ``render_videos`` serves real MP4s
+    when PyAV is importable, a labelled placeholder otherwise.
+    """
+
+    api_keys: frozenset[str] = attrs.field(default=frozenset({"sk-simulator"}), converter=frozenset)
+    time_scale: float = attrs.field(default=1.0, validator=_check_scale)
+    limits: ServiceLimits | None = attrs.field(factory=ServiceLimits)
+    durations: DurationSampler = _DEFAULT_DURATIONS
+    seed: int = 0
+    retry_after: bool = False
+    api_prefix: str = attrs.field(default="/api/v1", converter=_prefix)
+    render_videos: bool = True

@@ -1,0 +1,93 @@
+"""What "detection" sees in an image: face boxes from a digest, and test triggers.
+
+The simulator never fetches an image. A URL stands for its image, so the boxes
+are a pure function of a digest of the URL (or, for an upload, of the uploaded
+bytes: the same photo uploaded once per model must detect the same). That makes
+them deterministic across runs and lets a submit check that its boxes are
+exactly the ones detection returned.
+
+Test triggers ride on the image URL's query string (see the package docstring):
+``sim_reject``, ``sim_fail``, ``sim_moderation`` and ``sim_duration``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from urllib.parse import parse_qs, urlsplit
+
+import attrs
+
+from ._wire import ServiceError
+
+__all__ = ["Boxes", "Triggers", "boxes_from_digest", "digest_of", "triggers_of"]
+
+#: ``(face_bbox, ext_bbox)``, each ``[x1, y1, x2, y2]`` in pixels.
+Boxes = tuple[list[int], list[int]]
+
+
+def digest_of(data: bytes | str) -> bytes:
+    """The digest boxes are drawn from."""
+    raw = data.encode() if isinstance(data, str) else data
+    return hashlib.sha256(raw).digest()
+
+
+def _unit(digest: bytes, index: int) -> float:
+    """A number in ``[0, 1)`` read from two bytes of ``digest``."""
+    return int.from_bytes(digest[2 * index : 2 * index + 2], "big") / 65536.0
+
+
+def boxes_from_digest(digest: bytes) -> Boxes:
+    """Plausible boxes for an image: a face, and a square around it with some shoulders.
+
+    The image is 600 to 1800 px a side. The face takes 20 to 35 % of the short
+    side; the extended box is about 2.2 times the face, square, inside the image,
+    and contains the face with more room below it than above (the shoulders).
+    """
+    width = 600 + int(_unit(digest, 0) * 1200)
+    height = 600 + int(_unit(digest, 1) * 1200)
+    short = min(width, height)
+    face_w = int(short * (0.20 + 0.15 * _unit(digest, 2)))
+    face_h = int(face_w * (1.0 + 0.12 * _unit(digest, 3)))
+    ext = min(short, math.ceil(max(face_w, face_h) * 2.2))
+    ex1 = int(_unit(digest, 4) * (width - ext))
+    ey1 = int(_unit(digest, 5) * (height - ext))
+    fx1 = ex1 + (ext - face_w) // 2 + int((_unit(digest, 6) - 0.5) * 0.2 * (ext - face_w))
+    fy1 = ey1 + int((ext - face_h) * (0.30 + 0.1 * _unit(digest, 7)))
+    face = [fx1, fy1, fx1 + face_w, fy1 + face_h]
+    return face, [ex1, ey1, ex1 + ext, ey1 + ext]
+
+
+@attrs.frozen
+class Triggers:
+    """The test triggers found on one image URL."""
+
+    reject: str | None = None
+    fail: str | None = None
+    moderation: bool = False
+    duration: float | None = None
+
+
+def triggers_of(image_url: str) -> Triggers:
+    """Read the ``sim_*`` query parameters of ``image_url``."""
+    query = parse_qs(urlsplit(image_url).query)
+
+    def last(name: str) -> str | None:
+        values = query.get(name)
+        return values[-1] if values else None
+
+    duration_text = last("sim_duration")
+    duration: float | None = None
+    if duration_text is not None:
+        try:
+            duration = float(duration_text)
+        except ValueError:
+            duration = -1.0
+        if not (duration >= 0 and math.isfinite(duration)):
+            raise ServiceError(
+                400,
+                "InvalidParameter",
+                f"sim_duration must be a non-negative number of seconds, got {duration_text!r}.",
+            )
+    moderation = (last("sim_moderation") or "").lower() in ("1", "true", "yes")
+    return Triggers(last("sim_reject") or None, last("sim_fail") or None, moderation, duration)

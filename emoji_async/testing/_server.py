@@ -1,0 +1,71 @@
+"""Running a simulator on a real socket: ``serve`` for tests, ``run_forever`` for a shell.
+
+Both bind loopback by default and pick a free port with ``port=0``, so tests
+can run in parallel without coordinating ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+from aiohttp import web
+
+from ._app import Simulator
+from ._config import SimulatorConfig
+
+__all__ = ["SimulatorServer", "run_forever", "serve"]
+
+#: How long shutdown waits for requests still in flight (a scripted delay, say).
+_SHUTDOWN_TIMEOUT = 1.0
+
+
+@attrs.frozen
+class SimulatorServer:
+    """A simulator listening on ``host:port``, and the URLs a client needs."""
+
+    simulator: Simulator
+    host: str
+    port: int
+
+    @property
+    def origin(self) -> str:
+        """``http://host:port``: where uploads and result videos live."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL (origin plus ``api_prefix``), without a trailing slash."""
+        return f"{self.origin}{self.simulator.config.api_prefix}"
+
+
+@asynccontextmanager
+async def serve(
+    config: SimulatorConfig | Simulator | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> AsyncIterator[SimulatorServer]:
+    """Serve a simulator (a new one from ``config``, or the one given) while the block runs."""
+    simulator = config if isinstance(config, Simulator) else Simulator(config)
+    runner = web.AppRunner(simulator.app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        yield SimulatorServer(simulator, str(bound_host), int(bound_port))
+    finally:
+        await runner.cleanup()
+
+
+async def run_forever(
+    config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 8000
+) -> None:
+    """Serve until cancelled, printing the base URL once it listens."""
+    async with serve(config, host=host, port=port) as server:
+        print(server.base_url, flush=True)
+        await asyncio.Event().wait()

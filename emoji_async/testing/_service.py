@@ -1,0 +1,361 @@
+"""The service's own behaviour: validate a request, change the state, build the answer.
+
+Nothing here knows about HTTP frameworks: operations take plain values (a parsed
+body, headers, query parameters) and return the JSON payload or raise
+``ServiceError`` / ``OssError``. Authentication, rate limits, faults and
+recording happen around them, in ``_app``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+import random
+import secrets
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from emoji_async._templates import template_info
+
+from ._clock import BEIJING, Clock
+from ._config import SimulatorConfig
+from ._faces import Boxes, Triggers, boxes_from_digest, digest_of, triggers_of
+from ._rate import RateLimiter
+from ._records import SimulatorStats
+from ._results import ResultObject, ResultStore
+from ._tasks import SimulatedTask, TaskBoard
+from ._uploads import UploadStore
+from ._wire import (
+    ASYNC_HEADER_REQUIRED,
+    INVALID_FILE_MESSAGES,
+    MODERATION_MESSAGE,
+    UNSUPPORTED_CANCEL,
+    ServiceError,
+    new_request_id,
+)
+
+__all__ = ["DETECT_MODEL", "SUBMIT_MODEL", "Service"]
+
+DETECT_MODEL = "emoji-detect-v1"
+SUBMIT_MODEL = "emoji-v1"
+_INVALID_URL = "The provided URL does not appear to be valid. Ensure it is correctly formatted."
+_LIST_WINDOW = 24 * 3600  # wall-clock seconds; a query parameter, so never scaled
+_TIME_FORMAT = "%Y%m%d%H%M%S"
+
+
+def _invalid(message: str) -> ServiceError:
+    return ServiceError(400, "InvalidParameter", message)
+
+
+def _object(value: object, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _invalid(f"Field required: {name}" if value is None else f"{name} must be an object.")
+    return value
+
+
+def _body(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _invalid("The request body must be a JSON object.")
+    return value
+
+
+def _text(container: dict[str, Any], key: str, name: str) -> str:
+    value = container.get(key)
+    if value is None or value == "":
+        raise _invalid(f"Field required: {name}")
+    if not isinstance(value, str):
+        raise _invalid(f"{name} must be a string.")
+    return value
+
+
+def _box(container: dict[str, Any], key: str, name: str) -> list[int]:
+    value = container.get(key)
+    if value is None:
+        raise _invalid(f"Field required: {name}")
+    if (
+        not isinstance(value, list)
+        or len(value) != 4
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        raise _invalid(f"{name} must be an array of 4 integers [x1, y1, x2, y2].")
+    return value
+
+
+def _model(body: dict[str, Any], expected: str) -> None:
+    model = body.get("model")
+    if model is None or model == "":
+        raise _invalid("Field required: model")
+    if model != expected:
+        raise _invalid("Model not exist.")
+
+
+def _enabled(headers: Mapping[str, str], name: str) -> bool:
+    return headers.get(name, "").strip().lower() == "enable"
+
+
+class Service:
+    """One simulated account: its tasks, uploads, result videos, limits and bills."""
+
+    def __init__(self, config: SimulatorConfig, stats: SimulatorStats) -> None:
+        self.config = config
+        self.stats = stats
+        self.clock = Clock(config.time_scale)
+        self.limiter = RateLimiter(config.limits, config.time_scale)
+        self._rng = random.Random(config.seed)
+        secret = secrets.token_bytes(32)
+        self.results = ResultStore(self.clock, secret)
+        self.uploads = UploadStore(self.clock, secret)
+        self.board = TaskBoard(
+            self.clock,
+            stats,
+            slots=None if config.limits is None else config.limits.running_tasks,
+            on_success=self.results.add,
+        )
+
+    # -- images ------------------------------------------------------------------
+
+    def boxes_for(self, image_url: str) -> Boxes:
+        """The boxes detection returns for ``image_url``."""
+        if urlsplit(image_url).scheme.lower() == "oss":
+            stored = self.uploads.find(image_url, self.clock.now())
+            if stored is not None:
+                return boxes_from_digest(stored.digest)
+        return boxes_from_digest(digest_of(image_url))
+
+    def _image(self, image_url: str, model: str, headers: Mapping[str, str]) -> Triggers:
+        """Check that ``image_url`` can be fetched for ``model``; its test triggers."""
+        parts = urlsplit(image_url)
+        scheme = parts.scheme.lower()
+        if scheme == "oss":
+            if not _enabled(headers, "X-DashScope-OssResourceResolve"):
+                raise ServiceError(
+                    400,
+                    "InvalidURL",
+                    "An oss:// URL is only resolved with the header "
+                    "X-DashScope-OssResourceResolve: enable.",
+                )
+            self.uploads.resolve(image_url, model, self.clock.now())
+        elif scheme not in ("http", "https") or not parts.netloc:
+            raise ServiceError(400, "InvalidURL", _INVALID_URL)
+        return triggers_of(image_url)
+
+    # -- detection ---------------------------------------------------------------
+
+    def detect(self, body: object, headers: Mapping[str, str]) -> dict[str, Any]:
+        """Face detection: boxes, or a billed rejection inside ``output``."""
+        if _enabled(headers, "X-DashScope-Async"):
+            raise ServiceError(
+                403, "AccessDenied", "current user api does not support asynchronous calls"
+            )
+        request = _body(body)
+        _model(request, DETECT_MODEL)
+        inputs = _object(request.get("input"), "input")
+        image_url = _text(inputs, "image_url", "input.image_url")
+        parameters = request.get("parameters")
+        if parameters is None:
+            raise _invalid("Field required: parameters.ratio")
+        ratio = _object(parameters, "parameters").get("ratio")
+        if ratio is None:
+            raise _invalid("Field required: parameters.ratio")
+        if ratio != "1:1":
+            raise _invalid('The parameter ratio must be "1:1".')
+        triggers = self._image(image_url, DETECT_MODEL, headers)
+        self.stats.detections_billed += 1
+        usage = {"image_count": 1}
+        if triggers.reject is not None:
+            message = INVALID_FILE_MESSAGES.get(
+                triggers.reject, "The input image does not meet the requirements."
+            )
+            rejection = {"code": triggers.reject, "message": message}
+            return {"output": rejection, "usage": usage, "request_id": new_request_id()}
+        face, ext = self.boxes_for(image_url)
+        boxes = {"bbox_face": face, "ext_bbox_face": ext}
+        return {"output": boxes, "usage": usage, "request_id": new_request_id()}
+
+    # -- tasks -------------------------------------------------------------------
+
+    def submit(self, body: object, headers: Mapping[str, str]) -> dict[str, Any]:
+        """Video synthesis: validate, then queue a task (always answered PENDING)."""
+        if not _enabled(headers, "X-DashScope-Async"):
+            raise ServiceError(403, "AccessDenied", ASYNC_HEADER_REQUIRED)
+        request = _body(body)
+        _model(request, SUBMIT_MODEL)
+        inputs = _object(request.get("input"), "input")
+        image_url = _text(inputs, "image_url", "input.image_url")
+        driven_id = _text(inputs, "driven_id", "input.driven_id")
+        face = _box(inputs, "face_bbox", "input.face_bbox")
+        ext = _box(inputs, "ext_bbox", "input.ext_bbox")
+        template = template_info(driven_id)
+        if template is None:
+            raise _invalid("Driven not exist: driven_id.")
+        triggers = self._image(image_url, SUBMIT_MODEL, headers)
+        if triggers.moderation:
+            raise ServiceError(400, "DataInspectionFailed", MODERATION_MESSAGE)
+        if triggers.reject is not None:
+            message = INVALID_FILE_MESSAGES.get(
+                triggers.reject, "The input image does not meet the requirements."
+            )
+            raise ServiceError(400, triggers.reject, message)
+        expected_face, expected_ext = self.boxes_for(image_url)
+        if ext != expected_ext:
+            raise _invalid("Invalid ext_bbox.")
+        if face != expected_face:
+            raise _invalid("Invalid face_bbox.")
+        duration = triggers.duration
+        if duration is None:
+            duration = float(self.config.durations(self._rng, driven_id))
+        request_id = new_request_id()
+        task = self.board.create(
+            task_id=str(uuid.uuid4()),
+            model=SUBMIT_MODEL,
+            image_url=image_url,
+            driven_id=driven_id,
+            duration=duration,
+            video_seconds=template.video_seconds,
+            request_id=request_id,
+            fail_code=triggers.fail,
+            now=self.clock.now(),
+        )
+        return {
+            "output": {"task_status": "PENDING", "task_id": task.task_id},
+            "request_id": request_id,
+        }
+
+    def task(self, task_id: str) -> SimulatedTask | None:
+        """The true record of a task now, or ``None`` if unknown or expired."""
+        return self.board.get(task_id, self.clock.now())
+
+    def query(self, task_id: str, origin: str) -> dict[str, Any]:
+        """One task's state, as ``GET /tasks/{task_id}`` shows it."""
+        task = self.task(task_id)
+        if task is None:
+            return {
+                "request_id": new_request_id(),
+                "output": {"task_id": task_id, "task_status": "UNKNOWN"},
+            }
+        clock = self.clock
+        output: dict[str, Any] = {
+            "task_id": task.task_id,
+            "task_status": task.status,
+            "submit_time": clock.beijing(task.submitted_at),
+        }
+        if task.scheduled_at is not None:
+            output["scheduled_time"] = clock.beijing(task.scheduled_at)
+        if task.ended_at is not None:
+            output["end_time"] = clock.beijing(task.ended_at)
+        answer: dict[str, Any] = {"request_id": new_request_id(), "output": output}
+        if task.status == "SUCCEEDED":
+            output["video_url"] = self.results.url(task.task_id, origin)
+            answer["usage"] = {"video_duration": task.video_seconds, "video_ratio": "standard"}
+        elif task.status == "FAILED":
+            output["code"] = task.code
+            output["message"] = task.message
+        return answer
+
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        """Cancel a PENDING task; any other state is a 400 ``UnsupportedOperation``."""
+        if not self.board.cancel(task_id, self.clock.now()):
+            raise ServiceError(400, "UnsupportedOperation", UNSUPPORTED_CANCEL)
+        return {"request_id": new_request_id()}
+
+    def _list_time(self, query: Mapping[str, str], name: str) -> float | None:
+        text = query.get(name)
+        if text is None or text == "":
+            return None
+        try:
+            moment = dt.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=BEIJING)
+        except ValueError:
+            raise _invalid(f"{name} must be formatted as YYYYMMDDhhmmss, got {text!r}.") from None
+        return float(calendar.timegm(moment.utctimetuple()))
+
+    def list_tasks(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """A page of tasks, newest first, as ``GET /tasks`` shows them."""
+        page_no = _positive(query, "page_no", 1)
+        page_size = _positive(query, "page_size", 10)
+        now = self.clock.now()
+        start = self._list_time(query, "start_time")
+        end = self._list_time(query, "end_time")
+        if end is None:
+            end = math.floor(self.clock.wall(now)) if start is None else start + _LIST_WINDOW
+        if start is None:
+            start = end - _LIST_WINDOW
+        if start > end:
+            raise _invalid("start_time must not be later than end_time.")
+        if end - start > _LIST_WINDOW:
+            raise _invalid("The time range between start_time and end_time cannot exceed 24 hours.")
+        low, high = int(start * 1000), int(end * 1000) + 999
+        clock = self.clock
+        wanted = {
+            "task_id": query.get("task_id") or None,
+            "model": query.get("model_name") or None,
+            "status": query.get("status") or None,
+        }
+        rows: list[dict[str, Any]] = []
+        for task in self.board.newest_first(now):
+            created = clock.epoch_ms(task.submitted_at)
+            if not low <= created <= high:
+                continue
+            if any(
+                value is not None and getattr(task, field) != value
+                for field, value in wanted.items()
+            ):
+                continue
+            row: dict[str, Any] = {
+                "task_id": task.task_id,
+                "status": task.status,
+                "model_name": task.model,
+                "region": "cn-beijing",
+                "request_id": task.request_id,
+                "gmt_create": created,
+            }
+            if task.scheduled_at is not None:
+                row["start_time"] = clock.epoch_ms(task.scheduled_at)
+            if task.ended_at is not None:
+                row["end_time"] = clock.epoch_ms(task.ended_at)
+            rows.append(row)
+        first = (page_no - 1) * page_size
+        return {
+            "total": len(rows),
+            "total_page": math.ceil(len(rows) / page_size),
+            "page_no": page_no,
+            "page_size": page_size,
+            "request_id": new_request_id(),
+            "data": rows[first : first + page_size],
+        }
+
+    # -- uploads and results -------------------------------------------------------
+
+    def upload_policy(self, query: Mapping[str, str], upload_host: str) -> dict[str, Any]:
+        """``GET /uploads?action=getPolicy&model=...``: a policy for the simulator's upload host."""
+        if query.get("action") != "getPolicy":
+            raise _invalid("The parameter action must be getPolicy.")
+        model = query.get("model")
+        if not model:
+            raise _invalid("Field required: model")
+        policy = self.uploads.issue(model, self.clock.now())
+        return {"request_id": new_request_id(), "data": policy.wire(upload_host)}
+
+    def upload(self, fields: Mapping[str, str], digest: bytes, size: int) -> None:
+        """Store one form upload (raises ``OssError`` when the form is refused)."""
+        self.uploads.store(fields, digest, size, self.clock.now())
+
+    def result(self, task_id: str, expires: str, signature: str) -> ResultObject:
+        """The video object a signed URL points at (raises ``OssError`` 403/404)."""
+        self.board.advance(self.clock.now())
+        return self.results.open(task_id, expires, signature, self.clock.now())
+
+
+def _positive(query: Mapping[str, str], name: str, default: int) -> int:
+    text = query.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise _invalid(f"{name} must be a positive integer, got {text!r}.")
+    return value
