@@ -1,0 +1,90 @@
+"""Fixtures: a simulator on a loopback port and a client pointed at it, on one compressed clock."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import pytest
+
+from emoji_async import EmojiClient, PollPolicy, RetryPolicy
+from emoji_async.testing import Simulator, SimulatorConfig, SimulatorServer, fixed_duration, serve
+
+#: Every service time constant and every client policy is multiplied by this:
+#: a documented 60 s task runs in 0.6 s, a 15 s poll interval becomes 0.15 s.
+SCALE = 0.01
+KEY = "sk-simulator"
+
+
+def sim_config(**overrides: Any) -> SimulatorConfig:
+    """The tests' default simulator: provider limits on, every task 60 provider seconds."""
+    settings: dict[str, Any] = {"time_scale": SCALE, "durations": fixed_duration(60), "seed": 7}
+    settings.update(overrides)
+    return SimulatorConfig(**settings)
+
+
+def client_for(server: SimulatorServer, **overrides: Any) -> EmojiClient:
+    """A client on the simulator's clock."""
+    settings: dict[str, Any] = {
+        "api_key": KEY,
+        "base_url": server.base_url,
+        "poll": PollPolicy().scaled(SCALE),
+        "retry": RetryPolicy().scaled(SCALE),
+    }
+    settings.update(overrides)
+    return EmojiClient(**settings)
+
+
+@asynccontextmanager
+async def running(
+    config: SimulatorConfig | None = None, **client_overrides: Any
+) -> AsyncIterator[tuple[Simulator, EmojiClient]]:
+    """A simulator and an open client, both closed on exit."""
+    async with (
+        serve(config or sim_config()) as server,
+        client_for(server, **client_overrides) as client,
+    ):
+        yield server.simulator, client
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[SimulatorServer]:
+    async with serve(sim_config()) as srv:
+        yield srv
+
+
+@pytest.fixture
+def sim(server: SimulatorServer) -> Simulator:
+    return server.simulator
+
+
+@pytest.fixture
+async def client(server: SimulatorServer) -> AsyncIterator[EmojiClient]:
+    async with client_for(server) as c:
+        yield c
+
+
+@contextmanager
+def serve_in_thread(config: SimulatorConfig) -> Iterator[SimulatorServer]:
+    """A simulator on its own event loop in a thread, so this loop holds only the client's tasks."""
+    ready: concurrent.futures.Future[tuple[SimulatorServer, asyncio.AbstractEventLoop]]
+    ready = concurrent.futures.Future()
+    stop = threading.Event()
+
+    async def main() -> None:
+        async with serve(config) as srv:
+            ready.set_result((srv, asyncio.get_running_loop()))
+            await asyncio.to_thread(stop.wait)
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    srv, _ = ready.result(timeout=10)
+    try:
+        yield srv
+    finally:
+        stop.set()
+        thread.join(timeout=10)

@@ -1,0 +1,292 @@
+"""The client against the simulator over real loopback HTTP: the protocol core end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from emoji_async import (
+    AuthenticationError,
+    ClientStateError,
+    EmojiClient,
+    FaceRejectedError,
+    InvalidRequestError,
+    PollPolicy,
+    TaskCanceledError,
+    TaskFailedError,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    TaskStatus,
+    ValidationError,
+    VideoResult,
+)
+from emoji_async.testing import Simulator, SimulatorServer
+
+from .conftest import SCALE, client_for, running, sim_config
+
+PORTRAIT = "https://example.com/portraits/ada.png"
+
+
+def queries(sim: Simulator) -> int:
+    return sum(1 for r in sim.requests if r.endpoint == "query")
+
+
+async def test_detect_returns_the_boxes_the_service_found(
+    client: EmojiClient, sim: Simulator
+) -> None:
+    face = await client.detect(PORTRAIT)
+    expected_face, expected_ext = sim.boxes_for(PORTRAIT)
+    assert face.face_bbox.as_list() == expected_face
+    assert face.ext_bbox.as_list() == expected_ext
+    assert face.request_id
+    assert face.image_count == 1
+
+
+async def test_a_rejected_portrait_raises_face_rejected_and_is_still_billed(
+    client: EmojiClient, sim: Simulator
+) -> None:
+    with pytest.raises(FaceRejectedError) as caught:
+        await client.detect(PORTRAIT + "?sim_reject=InvalidFile.NoHuman")
+    assert caught.value.code == "InvalidFile.NoHuman"
+    assert caught.value.request_id
+    assert sim.stats.detections_billed == 1
+
+
+async def test_submit_returns_a_pending_handle_without_polling(
+    client: EmojiClient, sim: Simulator
+) -> None:
+    face = await client.detect(PORTRAIT)
+    task = await client.submit(
+        PORTRAIT, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+    )
+    assert task.last_snapshot is not None
+    assert task.last_snapshot.status is TaskStatus.PENDING
+    assert sim.task(task.task_id) is not None
+    assert queries(sim) == 0
+
+
+async def test_refresh_is_one_request_and_returns_a_snapshot(
+    client: EmojiClient, sim: Simulator
+) -> None:
+    video = await client.generate(PORTRAIT, "dagong_weixiao")
+    before = queries(sim)
+    snap = await client.task(video.task_id).refresh()
+    assert queries(sim) == before + 1
+    assert snap.status is TaskStatus.SUCCEEDED
+    assert snap.video_url == video.video_url
+    assert snap.end_time is not None
+    assert snap.end_time.tzinfo is not None
+
+
+async def test_watch_yields_each_state_once_and_ends_at_the_terminal_one(
+    client: EmojiClient,
+) -> None:
+    face = await client.detect(PORTRAIT)
+    task = await client.submit(
+        PORTRAIT, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+    )
+    seen = [snap.status async for snap in task.watch()]
+    assert seen == [TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.SUCCEEDED]
+
+
+async def test_a_second_task_waits_pending_behind_the_running_one(
+    client: EmojiClient,
+) -> None:
+    face = await client.detect(PORTRAIT)
+    first = await client.submit(
+        PORTRAIT, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+    )
+    second = await client.submit(
+        PORTRAIT, "mengwa_gandong", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+    )
+    assert (await first.refresh()).status is TaskStatus.RUNNING
+    assert (await second.refresh()).status is TaskStatus.PENDING
+    videos = await asyncio.gather(first.wait(), second.wait())
+    assert [v.task_id for v in videos] == [first.task_id, second.task_id]
+
+
+async def test_generate_at_provider_limits_returns_a_video_that_downloads(
+    tmp_path: Path,
+) -> None:
+    async with running() as (sim, client):
+        video = await client.generate(PORTRAIT, "dagong_weixiao")
+        assert isinstance(video, VideoResult)
+        assert video.video_duration == 2  # dagong_weixiao's length in the template table
+        assert video.url_expires_at is not None
+        path = await client.download(video, tmp_path)
+    assert path == tmp_path / f"{video.task_id}.mp4"
+    assert path.stat().st_size > 0
+    assert sim.stats.throttled == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no .part file left  # noqa: ASYNC240
+    av = pytest.importorskip("av")
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (512, 512)
+        assert stream.average_rate == 15
+
+
+async def test_a_failed_task_raises_task_failed_with_the_providers_code(
+    client: EmojiClient,
+) -> None:
+    url = PORTRAIT + "?sim_fail=InternalError.Algo"
+    face = await client.detect(url)
+    task = await client.submit(
+        url, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+    )
+    with pytest.raises(TaskFailedError) as caught:
+        await task.wait()
+    assert caught.value.code == "InternalError.Algo"
+    assert caught.value.message
+    assert caught.value.task_id == task.task_id
+    assert caught.value.request_id
+
+
+async def test_a_canceled_pending_task_raises_task_canceled(client: EmojiClient) -> None:
+    face = await client.detect(PORTRAIT)
+    running_task = await client.submit(
+        PORTRAIT, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+    )
+    queued = await client.submit(
+        PORTRAIT, "mengwa_kun_1", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+    )
+    await queued.cancel()
+    await queued.cancel()  # already CANCELED: repeating the cancel is harmless
+    with pytest.raises(TaskCanceledError) as caught:
+        await queued.wait()
+    assert caught.value.task_id == queued.task_id
+    with pytest.raises(TaskNotCancelableError) as refused:
+        await running_task.cancel()
+    assert refused.value.code == "UnsupportedOperation"
+    assert refused.value.task_id == running_task.task_id
+
+
+async def test_an_id_the_service_does_not_know_raises_task_not_found(
+    client: EmojiClient,
+) -> None:
+    with pytest.raises(TaskNotFoundError) as caught:
+        await client.task("00000000-no-such-task").wait()
+    assert caught.value.task_id == "00000000-no-such-task"
+    assert caught.value.request_id
+
+
+async def test_a_handle_rebuilt_from_a_stored_id_finds_the_same_video(
+    client: EmojiClient,
+) -> None:
+    face = await client.detect(PORTRAIT)
+    task = await client.submit(
+        PORTRAIT, "jingdian_lei", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+    )
+    stored = task.task_id
+    video = await client.task(stored).wait()
+    assert video.task_id == stored
+    assert video.video_duration == 4
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda c: c.detect("ftp://example.com/a.png"), "image_url"),
+        (
+            lambda c: c.submit(PORTRAIT, "no_such", face_bbox=[1, 1, 5, 5], ext_bbox=[0, 0, 9, 9]),
+            "driven_id",
+        ),
+        (
+            lambda c: c.submit(
+                PORTRAIT, "mengwa_kaixin", face_bbox=[5, 1, 1, 5], ext_bbox=[0, 0, 9, 9]
+            ),
+            "face_bbox",
+        ),
+        (
+            lambda c: c.submit(
+                PORTRAIT, "mengwa_kaixin", face_bbox=[1, 1, 5, 5], ext_bbox=[2, 2, 9, 9]
+            ),
+            "ext_bbox",
+        ),
+        (lambda c: c.generate("not a url", "mengwa_kaixin"), "image_url"),
+        (lambda c: c.generate(PORTRAIT, "Mengwa_Kaixin"), "driven_id"),
+    ],
+)
+async def test_bad_input_names_the_field_and_sends_nothing(
+    client: EmojiClient, sim: Simulator, call: object, field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        await call(client)  # type: ignore[operator]
+    assert caught.value.field == field
+    assert "expected" in str(caught.value)
+    assert sim.requests == []
+
+
+async def test_an_opted_in_template_reaches_the_service(server: SimulatorServer) -> None:
+    async with client_for(server, extra_templates=["mengwa_new"]) as client:
+        face = await client.detect(PORTRAIT)
+        with pytest.raises(InvalidRequestError, match="Driven not exist"):
+            await client.submit(
+                PORTRAIT, "mengwa_new", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+            )
+
+
+async def test_a_wrong_key_fails_at_once_and_never_shows_itself(
+    server: SimulatorServer,
+) -> None:
+    wrong = "sk-wrong-0123456789"
+    async with client_for(server, api_key=wrong) as client:
+        with pytest.raises(AuthenticationError) as caught:
+            await client.detect(PORTRAIT)
+    assert caught.value.http_status == 401
+    assert caught.value.code == "InvalidApiKey"
+    assert wrong not in str(caught.value)
+    assert len(server.simulator.requests) == 1
+
+
+async def test_the_poll_count_stays_within_what_the_policy_allows() -> None:
+    duration = 120.0  # provider seconds; 1.2 s here
+    policy = PollPolicy().scaled(SCALE)
+    bases = [min(policy.wait_max, policy.wait_first * policy.wait_factor**n) for n in range(1000)]
+
+    def polls_until(total: float, stretch: float) -> int:
+        sums = itertools.accumulate(base * stretch for base in bases)
+        return next(i + 1 for i, t in enumerate(sums) if t >= total)
+
+    most = polls_until(duration * SCALE, 1 - policy.wait_jitter)
+    fewest = polls_until(duration * SCALE, 1 + policy.wait_jitter) - 1  # latency may save one
+    async with running() as (sim, client):
+        url = PORTRAIT + f"?sim_duration={duration:g}"
+        face = await client.detect(url)
+        task = await client.submit(
+            url, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+        )
+        await task.wait()
+        assert fewest <= queries(sim) <= most
+
+
+async def test_a_free_form_base_url_prefix_works() -> None:
+    async with running(sim_config(api_prefix="/qwen/api/v1")) as (sim, client):
+        assert client.base_url is not None
+        assert client.base_url.endswith("/qwen/api/v1")
+        video = await client.generate(PORTRAIT, "mengwa_kaixin")
+    assert video.video_url
+    assert all(r.path.startswith("/qwen/api/v1") for r in sim.requests if r.endpoint != "download")
+
+
+async def test_a_borrowed_session_is_left_open(server: SimulatorServer) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with client_for(server, session=session) as client:
+            await client.detect(PORTRAIT)
+        assert not session.closed
+        with pytest.raises(ClientStateError):
+            await client.detect(PORTRAIT)
+
+
+async def test_the_task_list_shows_this_accounts_tasks(client: EmojiClient) -> None:
+    face = await client.detect(PORTRAIT)
+    task = await client.submit(
+        PORTRAIT, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+    )
+    page = await client.list_tasks()
+    assert [t.task_id for t in page.tasks] == [task.task_id]
+    assert page.tasks[0].model_name == "emoji-v1"
+    assert page.total == 1
