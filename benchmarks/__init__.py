@@ -1,0 +1,1 @@
+"""Scenarios measured against the project's simulator; ``python -m benchmarks`` runs them."""
