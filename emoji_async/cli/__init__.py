@@ -42,6 +42,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(out_dir=args.out, time_scale=args.time_scale))
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emoji-async",
@@ -61,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     p.add_argument(
         "--time-scale",
-        type=float,
+        type=_positive,
         default=1.0,
         help="multiply every service time constant by this (0.01: a 60 s task takes 0.6 s)",
     )
@@ -84,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="where to save videos")
     p.add_argument(
         "--time-scale",
-        type=float,
+        type=_positive,
         default=0.02,
         help="compress the service's clock (default %(default)s: a 3 minute task takes 3.6 s)",
     )

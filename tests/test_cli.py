@@ -1,0 +1,98 @@
+"""The command line: the simulator runs on its own, and mistakes are one line on stderr."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from emoji_async.cli import main
+from emoji_async.cli._demo import run_demo
+
+
+def test_templates_lists_the_twenty_ids_with_their_lengths(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["templates"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 20
+    assert lines[0].split()[:3] == ["mengwa_kaixin", "3", "s"]
+
+
+@pytest.mark.parametrize("command", ["templates", "simulator", "demo"])
+def test_every_subcommand_explains_itself(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    assert "usage: emoji-async " + command in capsys.readouterr().out
+
+
+def test_a_bad_option_is_one_line_on_stderr_and_a_non_zero_exit() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "emoji_async", "simulator", "--time-scale", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "--time-scale: expected a number > 0" in result.stderr
+
+
+async def test_the_simulator_command_serves_until_interrupted() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "emoji_async",
+        "simulator",
+        "--port",
+        "0",
+        "--time-scale",
+        "0.01",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(20):
+            base_url = (await proc.stdout.readline()).decode().strip()
+        assert base_url.startswith("http://127.0.0.1:")
+        assert base_url.endswith("/api/v1")
+        body = {
+            "model": "emoji-detect-v1",
+            "input": {"image_url": "https://example.com/a.png"},
+            "parameters": {"ratio": "1:1"},
+        }
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                base_url + "/services/aigc/image2video/face-detect",
+                json=body,
+                headers={"Authorization": "Bearer sk-simulator"},
+            ) as resp,
+        ):
+            assert resp.status == 200
+            assert "bbox_face" in (await resp.json())["output"]
+        proc.send_signal(signal.SIGINT)
+        async with asyncio.timeout(20):
+            assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_the_demo_saves_a_video_for_every_portrait_the_detector_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await run_demo(out_dir=tmp_path, time_scale=0.002) == 0
+    saved = sorted(p.name for p in tmp_path.iterdir())  # noqa: ASYNC240
+    assert saved == ["ada.mp4", "alan.mp4", "barbara.mp4", "donald.mp4", "grace.mp4"]
+    out = capsys.readouterr().out
+    assert "edsger   rejected by the detector: InvalidFile.FacePose" in out
+    assert "videos saved: 5" in out
