@@ -221,8 +221,12 @@ class EmojiClient:
         if end is not None:
             params["end_time"] = format_list_time(end)
         if status is not None:
-            params["status"] = TaskStatus(status).value
+            if not isinstance(status, TaskStatus) or status is TaskStatus.OTHER:
+                raise ValidationError("status", "a TaskStatus other than OTHER", status)
+            params["status"] = status.value
         if model is not None:
+            if not isinstance(model, str) or not model:
+                raise ValidationError("model", "a model name such as 'emoji-v1'", model)
             params["model_name"] = model
         if type(page) is not int or page < 1:
             raise ValidationError("page", "an int >= 1", page)

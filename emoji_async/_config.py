@@ -26,7 +26,7 @@ ENV_BASE_URL = "DASHSCOPE_BASE_URL"
 def resolve_api_key(api_key: str | Secret | None) -> Secret:
     """The key given, else ``DASHSCOPE_API_KEY``; a clear error when neither is set."""
     if isinstance(api_key, Secret):
-        return api_key
+        api_key = api_key.reveal()
     key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
     if key is None or not key.strip():
         raise ConfigurationError(f"no API key: pass api_key= to EmojiClient or set {ENV_API_KEY}")

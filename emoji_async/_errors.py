@@ -296,10 +296,8 @@ class WaitTimeoutError(TaskError, TimeoutError):
     """The wait's deadline passed before the task ended; the task itself goes on."""
 
     def __init__(self, *, task_id: str, snapshot: TaskSnapshot | None, timeout: float) -> None:
-        state = snapshot.status.value if snapshot is not None else "never observed"
-        super().__init__(
-            f"still {state} after waiting {timeout:g} s", task_id=task_id, snapshot=snapshot
-        )
+        state = f"still {snapshot.raw_status}" if snapshot is not None else "not yet observed"
+        super().__init__(f"{state} after waiting {timeout:g} s", task_id=task_id, snapshot=snapshot)
         self.timeout = timeout
 
 

@@ -290,3 +290,21 @@ async def test_the_task_list_shows_this_accounts_tasks(client: EmojiClient) -> N
     assert [t.task_id for t in page.tasks] == [task.task_id]
     assert page.tasks[0].model_name == "emoji-v1"
     assert page.total == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"status": "RUNNING"}, "status"),
+        ({"page": 0}, "page"),
+        ({"page_size": 500}, "page_size"),
+        ({"model": ""}, "model"),
+    ],
+)
+async def test_bad_list_arguments_name_the_field_and_send_nothing(
+    client: EmojiClient, sim: Simulator, kwargs: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        await client.list_tasks(**kwargs)  # type: ignore[arg-type]
+    assert caught.value.field == field
+    assert sim.requests == []

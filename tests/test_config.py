@@ -73,3 +73,21 @@ async def test_a_closed_client_cannot_be_used_or_reopened() -> None:
     with pytest.raises(ClientStateError, match="cannot be reopened"):
         await client.__aenter__()
     await client.aclose()  # closing twice is harmless
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ("", "no API key"),
+        ("   ", "no API key"),
+        ("sk bad", "white space"),
+        ("sk-\x00", "unprintable"),
+    ],
+)
+async def test_an_empty_or_malformed_key_fails_at_open_without_echoing_it(
+    key: str, says: str
+) -> None:
+    client = EmojiClient(api_key=key, base_url="http://127.0.0.1:9/api/v1")
+    with pytest.raises(ConfigurationError, match=says) as caught:
+        await client.__aenter__()
+    assert "sk" not in str(caught.value)
