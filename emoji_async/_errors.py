@@ -97,7 +97,11 @@ class ValidationError(EmojiError, ValueError):
 
 
 class APIError(EmojiError):
-    """The service answered with an error status."""
+    """The service answered with an error status.
+
+    ``retry_after`` is the wait in seconds a ``Retry-After`` header asked for
+    (on a 429 or a 5xx), ``None`` when the service did not say.
+    """
 
     def __init__(
         self,
@@ -106,6 +110,7 @@ class APIError(EmojiError):
         http_status: int,
         code: str | None,
         request_id: str | None,
+        retry_after: float | None = None,
     ) -> None:
         head = f"HTTP {http_status}" + (f" {code}" if code else "")
         tail = f" (request_id={request_id})" if request_id else ""
@@ -114,6 +119,7 @@ class APIError(EmojiError):
         self.code = code
         self.message = message
         self.request_id = request_id
+        self.retry_after = retry_after
 
 
 class InvalidRequestError(APIError):
@@ -149,35 +155,11 @@ class NotFoundError(APIError):
 
 
 class RateLimitError(APIError):
-    """429: throttled. ``retry_after`` is the wait the service asked for, if it said."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        http_status: int,
-        code: str | None,
-        request_id: str | None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, http_status=http_status, code=code, request_id=request_id)
-        self.retry_after = retry_after
+    """429: throttled; ``retry_after`` says for how long, when the service said."""
 
 
 class ServerError(APIError):
-    """5xx: the service failed. ``retry_after`` is the wait it asked for, if it said."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        http_status: int,
-        code: str | None,
-        request_id: str | None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, http_status=http_status, code=code, request_id=request_id)
-        self.retry_after = retry_after
+    """5xx: the service failed."""
 
 
 class TransportError(EmojiError):
@@ -319,22 +301,11 @@ def api_error(
 ) -> APIError:
     """The most specific :class:`APIError` for an error answer."""
     if http_status == 429:
-        return RateLimitError(
-            message,
-            http_status=http_status,
-            code=code,
-            request_id=request_id,
-            retry_after=retry_after,
-        )
-    if http_status >= 500:
-        return ServerError(
-            message,
-            http_status=http_status,
-            code=code,
-            request_id=request_id,
-            retry_after=retry_after,
-        )
-    cls = _BY_STATUS.get(http_status)
-    if cls is None:
-        cls = InvalidRequestError if 400 <= http_status < 500 else APIError
-    return cls(message, http_status=http_status, code=code, request_id=request_id)
+        cls: type[APIError] = RateLimitError
+    elif http_status >= 500:
+        cls = ServerError
+    else:
+        cls = _BY_STATUS.get(http_status, InvalidRequestError if http_status >= 400 else APIError)
+    return cls(
+        message, http_status=http_status, code=code, request_id=request_id, retry_after=retry_after
+    )

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable, Generator, Iterator
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Self, TypeVar
 
 import attrs
 import backoff
@@ -71,8 +71,23 @@ def _waits(first: float, factor: float, cap: float, jitter: float) -> Iterator[f
         yield base * random.uniform(1 - jitter, 1 + jitter)
 
 
+class _Scalable:
+    wait_first: float
+    wait_max: float
+    deadline: float
+
+    def scaled(self, factor: float) -> Self:
+        """The same policy with every duration multiplied by ``factor`` (not the growth)."""
+        return attrs.evolve(
+            self,  # type: ignore[misc]  # every subclass is an attrs class
+            wait_first=self.wait_first * factor,
+            wait_max=self.wait_max * factor,
+            deadline=self.deadline * factor,
+        )
+
+
 @attrs.frozen(kw_only=True)
-class PollPolicy:
+class PollPolicy(_Scalable):
     """When to poll a task: exponential waits with jitter, under one deadline (seconds)."""
 
     wait_first: float = attrs.field(default=5.0, validator=_positive)
@@ -85,18 +100,9 @@ class PollPolicy:
         """The waits between polls, one per poll, forever."""
         return _waits(self.wait_first, self.wait_factor, self.wait_max, self.wait_jitter)
 
-    def scaled(self, factor: float) -> PollPolicy:
-        """The same policy with every duration multiplied by ``factor``."""
-        return attrs.evolve(
-            self,
-            wait_first=self.wait_first * factor,
-            wait_max=self.wait_max * factor,
-            deadline=self.deadline * factor,
-        )
-
 
 @attrs.frozen(kw_only=True)
-class RetryPolicy:
+class RetryPolicy(_Scalable):
     """When to retry one request after a transient failure (429, 5xx, a lost answer).
 
     ``deadline`` bounds the retries of one call made on its own (a detect, a
@@ -108,15 +114,6 @@ class RetryPolicy:
     wait_max: float = attrs.field(default=30.0, validator=_positive)
     wait_jitter: float = attrs.field(default=0.5, validator=_fraction)
     deadline: float = attrs.field(default=120.0, validator=_positive)
-
-    def scaled(self, factor: float) -> RetryPolicy:
-        """The same policy with every duration multiplied by ``factor``."""
-        return attrs.evolve(
-            self,
-            wait_first=self.wait_first * factor,
-            wait_max=self.wait_max * factor,
-            deadline=self.deadline * factor,
-        )
 
 
 def _retry_waits(policy: RetryPolicy) -> Generator[float, Any, None]:

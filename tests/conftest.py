@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from emoji_async import EmojiClient, PollPolicy, RetryPolicy
+from emoji_async import EmojiClient, PollPolicy, RetryPolicy, Task
 from emoji_async.testing import Simulator, SimulatorConfig, SimulatorServer, fixed_duration, serve
 
 #: Every service time constant and every client policy is multiplied by this:
@@ -37,6 +37,14 @@ def client_for(server: SimulatorServer, **overrides: Any) -> EmojiClient:
     }
     settings.update(overrides)
     return EmojiClient(**settings)
+
+
+async def detect_and_submit(
+    client: EmojiClient, url: str, driven_id: str = "mengwa_kaixin"
+) -> Task:
+    """Submit ``url`` with the boxes its detection returned."""
+    face = await client.detect(url)
+    return await client.submit(url, driven_id, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox)
 
 
 @asynccontextmanager

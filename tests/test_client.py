@@ -26,7 +26,7 @@ from emoji_async import (
 )
 from emoji_async.testing import Simulator, SimulatorServer
 
-from .conftest import SCALE, client_for, running, sim_config
+from .conftest import SCALE, client_for, detect_and_submit, running, sim_config
 
 PORTRAIT = "https://example.com/portraits/ada.png"
 
@@ -59,10 +59,7 @@ async def test_a_rejected_portrait_raises_face_rejected_and_is_still_billed(
 async def test_submit_returns_a_pending_handle_without_polling(
     client: EmojiClient, sim: Simulator
 ) -> None:
-    face = await client.detect(PORTRAIT)
-    task = await client.submit(
-        PORTRAIT, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
-    )
+    task = await detect_and_submit(client, PORTRAIT, "mengwa_kaixin")
     assert task.last_snapshot is not None
     assert task.last_snapshot.status is TaskStatus.PENDING
     assert sim.task(task.task_id) is not None
@@ -85,10 +82,7 @@ async def test_refresh_is_one_request_and_returns_a_snapshot(
 async def test_watch_yields_each_state_once_and_ends_at_the_terminal_one(
     client: EmojiClient,
 ) -> None:
-    face = await client.detect(PORTRAIT)
-    task = await client.submit(
-        PORTRAIT, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
-    )
+    task = await detect_and_submit(client, PORTRAIT, "mengwa_kaixin")
     seen = [snap.status async for snap in task.watch()]
     assert seen == [TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.SUCCEEDED]
 
@@ -96,13 +90,8 @@ async def test_watch_yields_each_state_once_and_ends_at_the_terminal_one(
 async def test_a_second_task_waits_pending_behind_the_running_one(
     client: EmojiClient,
 ) -> None:
-    face = await client.detect(PORTRAIT)
-    first = await client.submit(
-        PORTRAIT, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
-    )
-    second = await client.submit(
-        PORTRAIT, "mengwa_gandong", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
-    )
+    first = await detect_and_submit(client, PORTRAIT, "mengwa_kaixin")
+    second = await detect_and_submit(client, PORTRAIT, "mengwa_gandong")
     assert (await first.refresh()).status is TaskStatus.RUNNING
     assert (await second.refresh()).status is TaskStatus.PENDING
     videos = await asyncio.gather(first.wait(), second.wait())
@@ -121,7 +110,8 @@ async def test_generate_at_provider_limits_returns_a_video_that_downloads(
     assert path == tmp_path / f"{video.task_id}.mp4"
     assert path.stat().st_size > 0
     assert sim.stats.throttled == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no .part file left  # noqa: ASYNC240
+    # No temporary .part file is left beside the video.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # noqa: ASYNC240
     av = pytest.importorskip("av")
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -133,10 +123,7 @@ async def test_a_failed_task_raises_task_failed_with_the_providers_code(
     client: EmojiClient,
 ) -> None:
     url = PORTRAIT + "?sim_fail=InternalError.Algo"
-    face = await client.detect(url)
-    task = await client.submit(
-        url, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
-    )
+    task = await detect_and_submit(client, url, "mengwa_kaixin")
     with pytest.raises(TaskFailedError) as caught:
         await task.wait()
     assert caught.value.code == "InternalError.Algo"
@@ -146,13 +133,8 @@ async def test_a_failed_task_raises_task_failed_with_the_providers_code(
 
 
 async def test_a_canceled_pending_task_raises_task_canceled(client: EmojiClient) -> None:
-    face = await client.detect(PORTRAIT)
-    running_task = await client.submit(
-        PORTRAIT, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
-    )
-    queued = await client.submit(
-        PORTRAIT, "mengwa_kun_1", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
-    )
+    running_task = await detect_and_submit(client, PORTRAIT, "mengwa_kaixin")
+    queued = await detect_and_submit(client, PORTRAIT, "mengwa_kun_1")
     await queued.cancel()
     await queued.cancel()  # already CANCELED: repeating the cancel is harmless
     with pytest.raises(TaskCanceledError) as caught:
@@ -176,10 +158,7 @@ async def test_an_id_the_service_does_not_know_raises_task_not_found(
 async def test_a_handle_rebuilt_from_a_stored_id_finds_the_same_video(
     client: EmojiClient,
 ) -> None:
-    face = await client.detect(PORTRAIT)
-    task = await client.submit(
-        PORTRAIT, "jingdian_lei", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
-    )
+    task = await detect_and_submit(client, PORTRAIT, "jingdian_lei")
     stored = task.task_id
     video = await client.task(stored).wait()
     assert video.task_id == stored
@@ -255,10 +234,7 @@ async def test_the_poll_count_stays_within_what_the_policy_allows() -> None:
     fewest = polls_until(duration * SCALE, 1 + policy.wait_jitter) - 1  # latency may save one
     async with running() as (sim, client):
         url = PORTRAIT + f"?sim_duration={duration:g}"
-        face = await client.detect(url)
-        task = await client.submit(
-            url, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
-        )
+        task = await detect_and_submit(client, url, "mengwa_kaixin")
         await task.wait()
         assert fewest <= queries(sim) <= most
 
@@ -282,10 +258,7 @@ async def test_a_borrowed_session_is_left_open(server: SimulatorServer) -> None:
 
 
 async def test_the_task_list_shows_this_accounts_tasks(client: EmojiClient) -> None:
-    face = await client.detect(PORTRAIT)
-    task = await client.submit(
-        PORTRAIT, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
-    )
+    task = await detect_and_submit(client, PORTRAIT, "mengwa_kaixin")
     page = await client.list_tasks()
     assert [t.task_id for t in page.tasks] == [task.task_id]
     assert page.tasks[0].model_name == "emoji-v1"

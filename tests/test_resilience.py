@@ -22,7 +22,7 @@ from emoji_async import (
 )
 from emoji_async.testing import Fault, Simulator, SimulatorServer
 
-from .conftest import client_for, running, serve_in_thread, sim_config
+from .conftest import client_for, detect_and_submit, running, serve_in_thread, sim_config
 
 PORTRAIT = "https://example.com/portraits/grace.png"
 
@@ -32,10 +32,7 @@ def count(sim: Simulator, endpoint: str) -> int:
 
 
 async def submit(client: EmojiClient, url: str = PORTRAIT) -> Task:
-    face = await client.detect(url)
-    return await client.submit(
-        url, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
-    )
+    return await detect_and_submit(client, url)
 
 
 @pytest.mark.parametrize("after_processing", [True, False])
