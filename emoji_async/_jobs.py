@@ -1,0 +1,103 @@
+"""A batch's units of work: what to animate (``EmojiJob``) and what came of it (``JobOutcome``)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import attrs
+
+from ._errors import EmojiError, ValidationError
+from ._models import BBox, VideoResult
+from ._templates import Template
+
+__all__ = ["EmojiJob", "JobOutcome", "check_unique_keys", "file_name_for"]
+
+_KEY_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+_MAX_KEY = 120
+
+
+def _box(value: BBox | Sequence[int] | None) -> BBox | None:
+    return None if value is None else BBox.parse(value, field="bbox")
+
+
+def _driven(value: str | Template) -> str:
+    return value.value if isinstance(value, Template) else value
+
+
+@attrs.frozen
+class EmojiJob:
+    """One portrait to animate with one template.
+
+    Without boxes the job detects the face first. ``key`` names the job in the
+    journal and its video file (``<key>.mp4``); when absent it is derived from
+    the inputs, so the same inputs always get the same key.
+    """
+
+    image: str
+    driven_id: str = attrs.field(converter=_driven)
+    face_bbox: BBox | None = attrs.field(default=None, converter=_box)
+    ext_bbox: BBox | None = attrs.field(default=None, converter=_box)
+    key: str | None = None
+
+    @property
+    def resolved_key(self) -> str:
+        """``key``, or one derived from the image name, the template and a digest of all inputs."""
+        if self.key is not None:
+            return self.key
+        boxes = [b.as_list() if b else None for b in (self.face_bbox, self.ext_bbox)]
+        digest = hashlib.sha256(repr((self.image, self.driven_id, boxes)).encode()).hexdigest()
+        stem = Path(urllib.parse.urlsplit(self.image).path).stem or "image"
+        return f"{_KEY_CHARS.sub('_', stem)[:40]}-{self.driven_id}-{digest[:10]}"
+
+
+def file_name_for(key: str) -> str:
+    """A file name that stays inside its directory whatever the key holds."""
+    safe = _KEY_CHARS.sub("_", key).lstrip(".")[:_MAX_KEY] or "video"
+    return f"{safe}.mp4"
+
+
+def check_unique_keys(jobs: Iterable[EmojiJob]) -> list[str]:
+    """The jobs' keys in order; :class:`ValidationError` if two jobs (or their files) collide."""
+    keys: list[str] = []
+    seen: dict[str, str] = {}
+    for index, job in enumerate(jobs):
+        if not isinstance(job, EmojiJob):
+            raise ValidationError(f"jobs[{index}]", "an EmojiJob", job)
+        key = job.resolved_key
+        if not isinstance(key, str) or not key or len(key) > 512:
+            raise ValidationError(f"jobs[{index}].key", "a non-empty string of <= 512 chars", key)
+        name = file_name_for(key)
+        if name in seen:
+            raise ValidationError(
+                f"jobs[{index}].key",
+                f"a key unique in the batch (it collides with {seen[name]!r})",
+                key,
+            )
+        seen[name] = key
+        keys.append(key)
+    return keys
+
+
+@attrs.frozen(kw_only=True)
+class JobOutcome:
+    """What became of one job: a video (and where it was saved), or the job's error.
+
+    ``resumed`` is true when the journal already knew the job from an earlier run.
+    """
+
+    job: EmojiJob
+    key: str
+    task_id: str | None = None
+    video: VideoResult | None = None
+    path: Path | None = None
+    error: EmojiError | None = None
+    resumed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether the job produced its video (and saved it, when a directory was given)."""
+        return self.video is not None and self.error is None
