@@ -15,7 +15,7 @@ import time
 
 import attrs
 
-from emoji_async import EmojiClient, PollPolicy, RetryPolicy, Template
+from emoji_async import EmojiClient, PollPolicy, RateLimits, RetryPolicy, Template
 from emoji_async.testing import SimulatorConfig, serve, uniform_durations
 
 __all__ = ["SingleJobReport", "main", "run"]
@@ -71,6 +71,7 @@ async def run(*, jobs: int, time_scale: float, seed: int = 1) -> SingleJobReport
             base_url=server.base_url,
             poll=PollPolicy().scaled(time_scale),
             retry=RetryPolicy().scaled(time_scale),
+            limits=RateLimits().scaled(time_scale),
         ) as client,
     ):
         sim = server.simulator

@@ -34,6 +34,7 @@ from ._errors import (
     ValidationError,
     WaitTimeoutError,
 )
+from ._limits import RateLimits
 from ._models import (
     BBox,
     FaceDetection,
@@ -68,6 +69,7 @@ __all__ = [
     "PermissionDeniedError",
     "PollPolicy",
     "RateLimitError",
+    "RateLimits",
     "ResponseLostError",
     "RetryPolicy",
     "ServerError",

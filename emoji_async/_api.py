@@ -28,6 +28,8 @@ from ._errors import (
     UnexpectedResponseError,
     ValidationError,
 )
+from ._events import Retrying, Throttled, report
+from ._limits import Pacing
 from ._models import BBox, FaceDetection, TaskPage, TaskSnapshot
 from ._policy import RetryPolicy, retrying
 from ._transport import Endpoint, Transport
@@ -40,9 +42,6 @@ GENERATE_MODEL = "emoji-v1"
 
 _DETECT_PATH = "/services/aigc/image2video/face-detect"
 _SUBMIT_PATH = "/services/aigc/image2video/video-synthesis"
-
-#: Called before each retry with the error, the wait in seconds, and the attempt number.
-RetryHook = Callable[[Exception, float, int], None]
 
 
 def is_transient(exc: Exception) -> bool:
@@ -78,28 +77,48 @@ _R = TypeVar("_R")
 
 
 class ServiceAPI:
-    """The endpoints of one account, with the retry rules of each."""
+    """The endpoints of one account, with the pacing and retry rules of each."""
 
-    def __init__(
-        self, transport: Transport, retry: RetryPolicy, on_retry: RetryHook | None = None
-    ) -> None:
+    def __init__(self, transport: Transport, retry: RetryPolicy, pacing: Pacing) -> None:
         self.transport = transport
         self.retry = retry
-        self._on_retry = on_retry
+        self.pacing = pacing
 
     async def _call(
         self,
+        endpoint: Endpoint | None,
         attempt: Callable[[], Awaitable[_R]],
         retry_on: Callable[[Exception], bool],
         deadline: float | None = _UNSET,
     ) -> _R:
-        """Run ``attempt`` until it succeeds or ``retry_on`` says to stop."""
+        """Run ``attempt`` in its turn until it succeeds or ``retry_on`` says to stop."""
+
+        async def paced() -> _R:
+            if endpoint is None:
+                return await attempt()
+            await self.pacing.acquire(endpoint)
+            try:
+                return await attempt()
+            except RateLimitError as exc:
+                held = self.pacing.hold(endpoint, exc.retry_after)
+                report(Throttled, endpoint=endpoint.value, wait=held or exc.retry_after or 0.0)
+                raise
+
+        def on_retry(exc: Exception, wait: float, attempt_no: int) -> None:
+            report(
+                Retrying,
+                endpoint=endpoint.value if endpoint else "download",
+                attempt=attempt_no,
+                wait=wait,
+                reason=f"{type(exc).__name__}: {exc}",
+            )
+
         retried = retrying(
             self.retry,
             retry_on=retry_on,
             deadline=self.retry.deadline if deadline is _UNSET else deadline,
-            on_retry=self._on_retry,
-        )(attempt)
+            on_retry=on_retry,
+        )(paced)
         return await retried()
 
     async def detect(self, image_url: str) -> FaceDetection:
@@ -120,7 +139,7 @@ class ServiceAPI:
             )
             return parse_detection(resp.body, http_status=resp.status)
 
-        return await self._call(attempt, is_transient)
+        return await self._call(Endpoint.DETECT, attempt, is_transient)
 
     async def submit(
         self, image_url: str, driven_id: str, face_bbox: BBox, ext_bbox: BBox
@@ -145,7 +164,7 @@ class ServiceAPI:
             return parse_submit(resp.body, http_status=resp.status)
 
         try:
-            snapshot = await self._call(attempt, _submit_may_retry)
+            snapshot = await self._call(Endpoint.SUBMIT, attempt, _submit_may_retry)
         except (ServerError, ResponseLostError, UnexpectedResponseError) as exc:
             raise SubmissionUncertainError(
                 sent_at=sent_at, inputs=inputs, reason=f"{type(exc).__name__}: {exc}"
@@ -160,7 +179,7 @@ class ServiceAPI:
             resp = await self.transport.send("GET", path, endpoint=Endpoint.QUERY)
             return parse_task(resp.body, http_status=resp.status)
 
-        return await self._call(attempt, is_transient, deadline)
+        return await self._call(Endpoint.QUERY, attempt, is_transient, deadline)
 
     async def cancel(self, task_id: str) -> None:
         """Cancel a PENDING task; :class:`TaskNotCancelableError` if it is past that."""
@@ -170,7 +189,7 @@ class ServiceAPI:
             await self.transport.send("POST", path, endpoint=Endpoint.CANCEL)
 
         try:
-            await self._call(attempt, is_transient)
+            await self._call(Endpoint.CANCEL, attempt, is_transient)
         except InvalidRequestError as exc:
             if exc.code != "UnsupportedOperation":
                 raise
@@ -188,7 +207,7 @@ class ServiceAPI:
         async def attempt() -> int:
             return await self.transport.download(url, dest, max_bytes=max_bytes)
 
-        return await self._call(attempt, _download_may_retry)
+        return await self._call(None, attempt, _download_may_retry)
 
     async def list_tasks(self, params: Mapping[str, str]) -> TaskPage:
         """One page of the task list."""
@@ -197,4 +216,4 @@ class ServiceAPI:
             resp = await self.transport.send("GET", "/tasks", endpoint=Endpoint.LIST, params=params)
             return parse_task_page(resp.body, http_status=resp.status)
 
-        return await self._call(attempt, is_transient)
+        return await self._call(Endpoint.LIST, attempt, is_transient)

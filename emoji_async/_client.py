@@ -7,6 +7,7 @@ import datetime as dt
 import enum
 import os
 import re
+import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -17,6 +18,7 @@ import aiohttp
 from ._api import GENERATE_MODEL, ServiceAPI
 from ._config import resolve_api_key, resolve_base_url
 from ._errors import ClientStateError, ValidationError
+from ._limits import Pacing, RateLimits
 from ._models import BBox, FaceDetection, TaskPage, TaskStatus, VideoResult
 from ._policy import PollPolicy, RetryPolicy
 from ._task import Task
@@ -49,7 +51,8 @@ class EmojiClient:
     borrows ``session`` and leaves it open. It cannot be reopened once closed.
     ``poll`` decides when tasks are polled, ``retry`` how transient failures
     of single requests are retried, ``timeouts`` how long one request may
-    take. ``extra_templates`` opts in to ``driven_id`` values the provider
+    take, ``limits`` the account's rate limits the client keeps under
+    (``None``: no pacing at all). ``extra_templates`` opts in to ``driven_id`` values the provider
     adds after this version.
     """
 
@@ -63,6 +66,7 @@ class EmojiClient:
         poll: PollPolicy | None = None,
         retry: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
+        limits: RateLimits | None = RateLimits(),  # noqa: B008  (frozen, so sharing is safe)
         extra_templates: Collection[str] = (),
         allow_insecure_http: bool = False,
     ) -> None:
@@ -75,6 +79,7 @@ class EmojiClient:
         self.poll = poll or PollPolicy()
         self.retry = retry or RetryPolicy()
         self.timeouts = timeouts or Timeouts()
+        self.limits = limits
         self.extra_templates = frozenset(extra_templates)
         self._allow_insecure_http = allow_insecure_http
         self._state = _Lifecycle.UNOPENED
@@ -109,7 +114,7 @@ class EmojiClient:
             workspace=self._workspace,
             timeouts=self.timeouts,
         )
-        self._api = ServiceAPI(transport, self.retry)
+        self._api = ServiceAPI(transport, self.retry, Pacing(self.limits))
         self._state = _Lifecycle.OPEN
 
     async def aclose(self) -> None:
@@ -170,7 +175,9 @@ class EmojiClient:
         face, ext = check_boxes(face_bbox, ext_bbox)
         api = self._service
         snapshot = await api.submit(url, template, face, ext)
-        return Task(api, snapshot.task_id, poll=self.poll, snapshot=snapshot)
+        return Task(
+            api, snapshot.task_id, poll=self.poll, snapshot=snapshot, submitted_at=time.time()
+        )
 
     def task(self, task_id: str) -> Task:
         """A handle on a task submitted earlier (by this process or another)."""

@@ -9,8 +9,13 @@ reading. Job events follow a job's life (``Detected``, ``Submitted``,
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -20,6 +25,7 @@ from ._models import BBox, VideoResult
 __all__ = [
     "Detected",
     "Downloaded",
+    "EventHandler",
     "Failed",
     "JobEvent",
     "Queued",
@@ -29,6 +35,8 @@ __all__ = [
     "Submitted",
     "Succeeded",
     "Throttled",
+    "report",
+    "reporting",
 ]
 
 
@@ -118,3 +126,42 @@ class Throttled(JobEvent):
 
     endpoint: str
     wait: float
+
+
+#: What ``on_event`` is: called in the event loop, its return value ignored.
+EventHandler = Callable[[JobEvent], object]
+
+log = logging.getLogger("emoji_async")
+
+# The job a coroutine works for, and where its events go. Each job of a batch
+# runs in its own asyncio task, which copies the context, so the request layer
+# can report a retry against the right job without being handed the job.
+_sink: contextvars.ContextVar[tuple[str, EventHandler] | None] = contextvars.ContextVar(
+    "emoji_async_event_sink", default=None
+)
+
+
+@contextmanager
+def reporting(key: str, on_event: EventHandler | None) -> Iterator[None]:
+    """Within the block, :func:`report` sends events for job ``key`` to ``on_event``."""
+    token = _sink.set(None if on_event is None else (key, on_event))
+    try:
+        yield
+    finally:
+        _sink.reset(token)
+
+
+def report(kind: type[JobEvent], **fields: Any) -> None:
+    """Send an event of ``kind`` for the current job, if anyone listens.
+
+    A failing handler is logged, never raised: a progress display must not
+    cost a paid job.
+    """
+    sink = _sink.get()
+    if sink is None:
+        return
+    key, handler = sink
+    try:
+        handler(kind(key=key, **fields))
+    except Exception:
+        log.exception("the on_event handler failed on a %s event", kind.__name__)

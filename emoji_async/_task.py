@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
@@ -16,6 +17,7 @@ from ._errors import (
     UnexpectedResponseError,
     WaitTimeoutError,
 )
+from ._limits import TaskBoard
 from ._models import TaskSnapshot, TaskStatus, VideoResult
 from ._policy import PollPolicy
 
@@ -24,6 +26,10 @@ __all__ = ["Task", "outcome_of"]
 log = logging.getLogger("emoji_async")
 
 _T = TypeVar("_T")
+
+#: A queued task is polled at least this many ``wait_max`` apart (5 minutes by default),
+#: in case the account runs more tasks at once than the client was told.
+_QUEUED_RECHECK = 20
 
 
 def outcome_of(snapshot: TaskSnapshot) -> VideoResult:
@@ -68,11 +74,13 @@ class Task:
         *,
         poll: PollPolicy,
         snapshot: TaskSnapshot | None = None,
+        submitted_at: float | None = None,
     ) -> None:
         self._api = api
         self._poll = poll
         self.task_id = task_id
         self._last = snapshot
+        self._submitted_at = submitted_at
 
     def __repr__(self) -> str:
         state = self._last.raw_status if self._last is not None else "not yet observed"
@@ -114,24 +122,61 @@ class Task:
         :class:`WaitTimeoutError` when it passes. The deadline is checked per
         step, never across a ``yield``, so time spent by the consumer between
         two snapshots counts toward it but is never interrupted by it.
+
+        While the task is PENDING behind as many tasks this client is watching
+        as the account has running slots (one), it is not polled: it cannot
+        start before one of them ends, so its watcher sleeps until then (or
+        ``20 * wait_max`` passes, in case something else moved the queue).
         """
         policy = policy or self._poll
         budget = policy.deadline if timeout is None else timeout
         deadline = asyncio.get_running_loop().time() + budget
         waits = policy.waits()
+        board = self._api.pacing.board
+        limits = self._api.pacing.limits
         seen: str | None = None
-        # A state already known (the submit's answer) is not asked for again.
-        snapshot = self._last
-        if snapshot is None:
-            snapshot = await self._before(deadline, budget, self._poll_once())
-        while True:
-            if snapshot.raw_status != seen:
-                seen = snapshot.raw_status
-                yield snapshot
-            if snapshot.is_terminal:
-                return
-            await self._before(deadline, budget, asyncio.sleep(next(waits)))
-            snapshot = await self._before(deadline, budget, self._poll_once())
+        try:
+            # A state already known (the submit's answer) is not asked for again.
+            snapshot = self._last
+            if snapshot is None:
+                snapshot = await self._before(deadline, budget, self._poll_once())
+            while True:
+                self._join(board, snapshot)
+                if snapshot.raw_status != seen:
+                    seen = snapshot.raw_status
+                    yield snapshot
+                if snapshot.is_terminal:
+                    return
+                if (
+                    limits is not None
+                    and snapshot.status is TaskStatus.PENDING
+                    and board.ahead(self.task_id) >= limits.running_tasks
+                ):
+                    queued = self._queued(board, limits.running_tasks, policy)
+                    await self._before(deadline, budget, queued)
+                else:
+                    await self._before(deadline, budget, asyncio.sleep(next(waits)))
+                snapshot = await self._before(deadline, budget, self._poll_once())
+        finally:
+            board.release(self.task_id)
+
+    def _join(self, board: TaskBoard, snapshot: TaskSnapshot) -> None:
+        if snapshot.is_terminal:
+            board.release(self.task_id)
+            return
+        submitted = self._submitted_at
+        if submitted is None and snapshot.submit_time is not None:
+            submitted = snapshot.submit_time.timestamp()
+        if submitted is not None:
+            board.watch(self.task_id, submitted)
+
+    async def _queued(self, board: TaskBoard, slots: int, policy: PollPolicy) -> None:
+        # While as many of our own tasks as the account has slots are ahead, this one
+        # provably has not started: no poll could tell anything new.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_QUEUED_RECHECK * policy.wait_max):
+                while board.ahead(self.task_id) >= slots:
+                    await board.next_release()
 
     async def wait(
         self, *, timeout: float | None = None, policy: PollPolicy | None = None

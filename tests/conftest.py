@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from emoji_async import EmojiClient, PollPolicy, RetryPolicy, Task
+from emoji_async import EmojiClient, PollPolicy, RateLimits, RetryPolicy, Task
 from emoji_async.testing import Simulator, SimulatorConfig, SimulatorServer, fixed_duration, serve
 
 #: Every service time constant and every client policy is multiplied by this:
@@ -34,6 +34,7 @@ def client_for(server: SimulatorServer, **overrides: Any) -> EmojiClient:
         "base_url": server.base_url,
         "poll": PollPolicy().scaled(SCALE),
         "retry": RetryPolicy().scaled(SCALE),
+        "limits": RateLimits().scaled(SCALE),
     }
     settings.update(overrides)
     return EmojiClient(**settings)

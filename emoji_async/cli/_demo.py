@@ -11,6 +11,7 @@ from .. import (
     EmojiClient,
     FaceRejectedError,
     PollPolicy,
+    RateLimits,
     RetryPolicy,
     Task,
     Template,
@@ -53,6 +54,7 @@ async def run_demo(*, out_dir: Path, time_scale: float) -> int:
             base_url=server.base_url,
             poll=PollPolicy().scaled(time_scale),
             retry=RetryPolicy().scaled(time_scale),
+            limits=RateLimits().scaled(time_scale),
             timeouts=Timeouts(),
         ) as client,
     ):

@@ -1,0 +1,123 @@
+"""The client keeps under the account's limits, and a 429 slows the whole client."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+
+from emoji_async import RateLimits, ValidationError
+from emoji_async._limits import Pacer, TaskBoard
+from emoji_async._transport import Endpoint
+from emoji_async.testing import Fault
+
+from .conftest import SCALE, detect_and_submit, running, sim_config
+
+
+def test_intervals_follow_the_rates_plus_the_margin() -> None:
+    limits = RateLimits()
+    assert limits.interval(Endpoint.SUBMIT) == pytest.approx(1.1)
+    assert limits.interval(Endpoint.QUERY) == pytest.approx(1.1 / 20)
+    assert limits.interval(Endpoint.CANCEL) == limits.interval(Endpoint.LIST)
+    scaled = limits.scaled(0.01)
+    assert scaled.interval(Endpoint.DETECT) == pytest.approx(0.011)
+    assert scaled.window == pytest.approx(0.01)
+    assert scaled.running_tasks == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("submit_per_second", 0), ("running_tasks", 0), ("margin", 2)]
+)
+def test_a_bad_limit_names_its_field(field: str, value: float) -> None:
+    with pytest.raises(ValidationError) as caught:
+        RateLimits(**{field: value})
+    assert caught.value.field == field
+
+
+async def test_a_pacer_spaces_request_starts_by_its_interval() -> None:
+    pacer = Pacer(0.02, window=0.02)
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+
+    async def one() -> None:
+        await pacer.acquire()
+        starts.append(loop.time())
+
+    await asyncio.gather(*(one() for _ in range(6)))
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(gap >= 0.02 - 0.002 for gap in gaps), gaps
+
+
+async def test_a_hold_pushes_back_callers_already_waiting_their_turn() -> None:
+    pacer = Pacer(0.01, window=0.01)
+    loop = asyncio.get_running_loop()
+    await pacer.acquire()
+    waiting = asyncio.create_task(pacer.acquire())
+    await asyncio.sleep(0)
+    held_at = loop.time()
+    pacer.hold(0.15)
+    await waiting
+    assert loop.time() - held_at >= 0.15 - 0.005
+
+
+async def test_the_board_counts_tasks_ahead_and_wakes_those_behind() -> None:
+    board = TaskBoard()
+    board.watch("a", 100.0)
+    board.watch("b", 101.0)
+    board.watch("c", 101.0)  # same instant: registration order decides
+    assert [board.ahead(t) for t in ("a", "b", "c", "unknown")] == [0, 1, 2, 0]
+    woken = asyncio.create_task(board.next_release())
+    await asyncio.sleep(0)
+    assert not woken.done()
+    board.release("a")
+    await asyncio.wait_for(woken, 1)
+    assert board.ahead("c") == 1
+
+
+async def test_concurrent_detects_from_one_client_arrive_within_the_limit() -> None:
+    async with running() as (sim, client):
+        await asyncio.gather(*(client.detect(f"https://example.com/{n}.png") for n in range(8)))
+    arrivals = [r.at for r in sim.requests if r.endpoint == "detect"]
+    assert len(arrivals) == 8
+    assert sim.stats.throttled == 0
+    window = 1.0 * SCALE
+    assert all(b - a >= window * 0.99 for a, b in itertools.pairwise(arrivals))
+
+
+async def test_a_429_holds_back_every_task_of_the_client_for_its_retry_after() -> None:
+    hold = 0.3
+    async with running(sim_config(limits=None)) as (sim, client):
+        tasks = [
+            await detect_and_submit(client, f"https://example.com/{n}.png?sim_duration=120")
+            for n in range(3)
+        ]
+        sim.faults.add(Fault("query", "status", status=429, code="Throttling", retry_after=hold))
+        await asyncio.gather(*(task.wait() for task in tasks))
+    queries = [r for r in sim.requests if r.endpoint == "query"]
+    throttled = next(i for i, r in enumerate(queries) if r.status == 429)
+    after = [r.at for r in queries[throttled + 1 :]]
+    assert after, "the tasks kept polling after the 429"
+    assert min(after) - queries[throttled].at >= hold - 0.01
+
+
+async def test_tasks_queued_behind_the_clients_own_are_not_polled_while_they_wait() -> None:
+    async with running() as (sim, client):
+        tasks = [
+            await detect_and_submit(client, f"https://example.com/{n}.png?sim_duration=60")
+            for n in range(4)
+        ]
+        await asyncio.gather(*(task.wait() for task in tasks))
+        pending_polls = 0
+        for task in tasks:
+            truth = sim.task(task.task_id)
+            assert truth is not None
+            assert truth.scheduled_at is not None
+            pending_polls += sum(
+                1
+                for r in sim.requests
+                if r.endpoint == "query" and task.task_id in r.path and r.at < truth.scheduled_at
+            )
+    # A queued task is first polled once the task ahead of it is seen ended, by which time
+    # the service has started it: no poll is spent on a task that is still queued.
+    assert pending_polls == 0
