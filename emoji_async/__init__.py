@@ -7,6 +7,7 @@ One portrait in, one short animated-expression video out::
         print(video.video_url)
 """
 
+from . import events
 from ._client import EmojiClient
 from ._errors import (
     APIError,
@@ -34,6 +35,7 @@ from ._errors import (
     ValidationError,
     WaitTimeoutError,
 )
+from ._jobs import EmojiJob, JobOutcome
 from ._limits import RateLimits
 from ._models import (
     BBox,
@@ -62,9 +64,11 @@ __all__ = [
     "DownloadError",
     "EmojiClient",
     "EmojiError",
+    "EmojiJob",
     "FaceDetection",
     "FaceRejectedError",
     "InvalidRequestError",
+    "JobOutcome",
     "NotFoundError",
     "PermissionDeniedError",
     "PollPolicy",
@@ -94,5 +98,6 @@ __all__ = [
     "VideoResult",
     "WaitTimeoutError",
     "__version__",
+    "events",
     "templates",
 ]

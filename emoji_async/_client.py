@@ -8,7 +8,8 @@ import enum
 import os
 import re
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from contextlib import aclosing
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -16,8 +17,11 @@ from typing import Self
 import aiohttp
 
 from ._api import GENERATE_MODEL, ServiceAPI
+from ._batch import Batch, default_concurrency
 from ._config import resolve_api_key, resolve_base_url
 from ._errors import ClientStateError, ValidationError
+from ._events import EventHandler
+from ._jobs import EmojiJob, JobOutcome
 from ._limits import Pacing, RateLimits
 from ._models import BBox, FaceDetection, TaskPage, TaskStatus, VideoResult
 from ._policy import PollPolicy, RetryPolicy
@@ -198,6 +202,105 @@ class EmojiClient:
         face = await self.detect(url)
         task = await self.submit(url, template, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox)
         return await task.wait(timeout=timeout)
+
+    def _batch(
+        self,
+        *,
+        concurrency: int | None,
+        journal: str | os.PathLike[str] | None,
+        download_to: str | os.PathLike[str] | None,
+        on_event: EventHandler | None,
+        cancel_pending: bool,
+        timeout: float | None,
+        poll: PollPolicy | None,
+    ) -> Batch:
+        slots = self.limits.running_tasks if self.limits is not None else 1
+        return Batch(
+            self._service,
+            poll=poll or self.poll.for_batches(),
+            extra_templates=self.extra_templates,
+            concurrency=default_concurrency(slots) if concurrency is None else concurrency,
+            journal=None if journal is None else Path(journal),
+            download_to=None if download_to is None else Path(download_to),
+            on_event=on_event,
+            cancel_pending=cancel_pending,
+            timeout=timeout,
+        )
+
+    async def generate_many(
+        self,
+        jobs: Iterable[EmojiJob],
+        *,
+        concurrency: int | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        download_to: str | os.PathLike[str] | None = None,
+        on_event: EventHandler | None = None,
+        cancel_pending: bool = False,
+        timeout: float | None = None,
+        poll: PollPolicy | None = None,
+    ) -> list[JobOutcome]:
+        """Generate a video for every job; one :class:`JobOutcome` per job, in input order.
+
+        Up to ``concurrency`` jobs are in flight at once (default: enough to
+        keep the account's running slot busy, see the docs on pacing). A job's
+        failure is its outcome and never stops another job. ``journal`` (a
+        file path) makes the run resumable: rerun the same jobs with it after
+        a crash and nothing is paid twice. ``download_to`` saves each video as
+        ``<dir>/<key>.mp4`` as soon as its task succeeds. ``on_event`` receives
+        each :mod:`event <emoji_async.events>`. ``timeout`` bounds each job's
+        wait for its task. ``poll`` defaults to the client's policy made
+        sparser for batches (:meth:`PollPolicy.for_batches`). Cancelling the
+        call cancels every job at once; with ``cancel_pending`` the remote
+        tasks still queued are cancelled too.
+
+        Every job is checked before anything is sent: a bad one raises
+        :class:`ValidationError` naming ``jobs[i]`` and its field.
+        """
+        job_list = list(jobs)
+        outcomes: list[JobOutcome | None] = [None] * len(job_list)
+        batch = self._batch(
+            concurrency=concurrency,
+            journal=journal,
+            download_to=download_to,
+            on_event=on_event,
+            cancel_pending=cancel_pending,
+            timeout=timeout,
+            poll=poll,
+        )
+        async with aclosing(batch.run(job_list)) as stream:
+            async for index, outcome in stream:
+                outcomes[index] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def as_completed(
+        self,
+        jobs: Iterable[EmojiJob],
+        *,
+        concurrency: int | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        download_to: str | os.PathLike[str] | None = None,
+        on_event: EventHandler | None = None,
+        cancel_pending: bool = False,
+        timeout: float | None = None,
+        poll: PollPolicy | None = None,
+    ) -> AsyncIterator[JobOutcome]:
+        """Like :meth:`generate_many`, yielding each outcome as its job ends.
+
+        Leaving the loop early stops the remaining jobs once the generator is
+        closed: wrap it in ``contextlib.aclosing`` to make that immediate.
+        """
+        batch = self._batch(
+            concurrency=concurrency,
+            journal=journal,
+            download_to=download_to,
+            on_event=on_event,
+            cancel_pending=cancel_pending,
+            timeout=timeout,
+            poll=poll,
+        )
+        async with aclosing(batch.run(list(jobs))) as stream:
+            async for _, outcome in stream:
+                yield outcome
 
     async def list_tasks(
         self,

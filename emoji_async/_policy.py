@@ -96,6 +96,18 @@ class PollPolicy(_Scalable):
     wait_jitter: float = attrs.field(default=0.1, validator=_fraction)
     deadline: float = attrs.field(default=3 * 3600.0 + 300.0, validator=_positive)
 
+    def for_batches(self) -> PollPolicy:
+        """The policy a batch polls with: first poll 3x, cap 4x later (60 s by default).
+
+        In a batch the provider starts the next queued task by itself the
+        moment one ends, so noticing the end later costs no throughput as long
+        as the queue behind it holds a task (it does: see ``concurrency``).
+        Polling a five-minute task every 60 s instead of 15 s saves 15 requests
+        of the account's 20/s budget per job for at most 45 s of lag on a
+        result that is already final.
+        """
+        return attrs.evolve(self, wait_first=self.wait_first * 3, wait_max=self.wait_max * 4)
+
     def waits(self) -> Iterator[float]:
         """The waits between polls, one per poll, forever."""
         return _waits(self.wait_first, self.wait_factor, self.wait_max, self.wait_jitter)

@@ -1,0 +1,389 @@
+"""Many jobs at once: a semaphore-bounded gather, paced, journaled, downloaded as each ends.
+
+Each job runs in its own asyncio task behind one semaphore; its errors become
+its outcome, so one job's failure never touches another. The journal, when
+given, is written before each paid step and after each answer, so a rerun
+resumes where the last run stopped: finished jobs are reported from it,
+submitted ones are polled again by task id, and a job whose submit may have
+been sent without an answer is reported uncertain, never sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from pathlib import Path
+
+from ._api import ServiceAPI
+from ._errors import (
+    EmojiError,
+    FaceRejectedError,
+    InvalidRequestError,
+    SubmissionUncertainError,
+    TaskCanceledError,
+    TaskFailedError,
+    TaskNotFoundError,
+    ValidationError,
+)
+from ._events import (
+    Detected,
+    Downloaded,
+    EventHandler,
+    Failed,
+    Queued,
+    Resumed,
+    Running,
+    Submitted,
+    Succeeded,
+    report,
+    reporting,
+)
+from ._jobs import EmojiJob, JobOutcome, check_unique_keys, file_name_for
+from ._journal import JobState, Journal, JournalEntry
+from ._models import BBox, TaskSnapshot, TaskStatus, VideoResult
+from ._policy import PollPolicy
+from ._task import Task, outcome_of
+from ._validation import check_boxes, check_driven_id, check_image_url
+
+__all__ = ["Batch", "default_concurrency"]
+
+log = logging.getLogger("emoji_async")
+
+#: The largest video a batch saves (a 5 s 512x512 clip is well under 5 MB).
+MAX_VIDEO_BYTES = 64 * 1024 * 1024
+
+
+def default_concurrency(running_tasks: int) -> int:
+    """Jobs in flight by default: the account's running slots plus two.
+
+    The provider starts the next PENDING task by itself the moment the running
+    one ends, so its slot stays busy as long as one task of ours is always
+    queued. A job needs some seconds of its own before it is queued (a
+    detection and a submit, each paced to 1/s), so one job queued is not
+    enough while the next one prepares: two more than the slots keeps one
+    queued at all times. More would only add tasks waiting in the provider's
+    queue, where they cost polls and gain nothing.
+    """
+    return running_tasks + 2
+
+
+def _check_job(index: int, job: EmojiJob, extra_templates: frozenset[str]) -> None:
+    check_image_url(job.image, field=f"jobs[{index}].image")
+    try:
+        check_driven_id(job.driven_id, extra=extra_templates)
+    except ValidationError as exc:
+        raise ValidationError(f"jobs[{index}].driven_id", exc.allowed, exc.value) from None
+    if (job.face_bbox is None) != (job.ext_bbox is None):
+        raise ValidationError(
+            f"jobs[{index}].ext_bbox", "both boxes or neither", (job.face_bbox, job.ext_bbox)
+        )
+    if job.face_bbox is not None and job.ext_bbox is not None:
+        check_boxes(job.face_bbox, job.ext_bbox)
+
+
+def _snapshot(entry: JournalEntry, status: TaskStatus) -> TaskSnapshot:
+    return TaskSnapshot(
+        task_id=entry.task_id or "",
+        status=status,
+        raw_status=status.value,
+        code=entry.code,
+        message=entry.message,
+    )
+
+
+def _recorded_error(entry: JournalEntry) -> EmojiError | None:
+    """The error an earlier run recorded for a job that ended without a video."""
+    match entry.state:
+        case JobState.REJECTED:
+            return FaceRejectedError(
+                entry.code or "InvalidFile", entry.message or "", request_id=None, image_count=1
+            )
+        case JobState.FAILED if entry.task_id is None:
+            return InvalidRequestError(
+                entry.message or "the service refused the submit",
+                http_status=400,
+                code=entry.code,
+                request_id=None,
+            )
+        case JobState.FAILED:
+            return TaskFailedError(_snapshot(entry, TaskStatus.FAILED))
+        case JobState.CANCELED:
+            return TaskCanceledError(_snapshot(entry, TaskStatus.CANCELED))
+        case JobState.UNKNOWN:
+            return TaskNotFoundError(_snapshot(entry, TaskStatus.UNKNOWN))
+        case JobState.SUBMITTING | JobState.UNCERTAIN:
+            return SubmissionUncertainError(
+                sent_at=entry.intent_at or entry.updated_at,
+                inputs={
+                    "image_url": entry.image,
+                    "driven_id": entry.driven_id,
+                    "face_bbox": entry.face_bbox.as_list() if entry.face_bbox else None,
+                    "ext_bbox": entry.ext_bbox.as_list() if entry.ext_bbox else None,
+                },
+                reason=entry.message or "an earlier run stopped after sending the submit",
+            )
+        case _:
+            return None
+
+
+class Batch:
+    """One run of many jobs on one client."""
+
+    def __init__(
+        self,
+        api: ServiceAPI,
+        *,
+        poll: PollPolicy,
+        extra_templates: frozenset[str],
+        concurrency: int,
+        journal: Path | None,
+        download_to: Path | None,
+        on_event: EventHandler | None,
+        cancel_pending: bool,
+        timeout: float | None,
+    ) -> None:
+        if type(concurrency) is not int or concurrency < 1:
+            raise ValidationError("concurrency", "an int >= 1", concurrency)
+        if timeout is not None and not timeout > 0:
+            raise ValidationError("timeout", "a number of seconds > 0", timeout)
+        self._api = api
+        self._poll = poll
+        self._extra = extra_templates
+        self._concurrency = concurrency
+        self._journal_path = journal
+        self._journal: Journal | None = None
+        self._download_to = download_to
+        self._on_event = on_event
+        self._cancel_pending = cancel_pending
+        self._timeout = timeout
+        self._live: dict[str, Task] = {}
+
+    async def run(self, jobs: Sequence[EmojiJob]) -> AsyncGenerator[tuple[int, JobOutcome], None]:
+        """Yield ``(index, outcome)`` as jobs end. Everything is checked before anything is sent."""
+        keys = check_unique_keys(jobs)
+        for index, job in enumerate(jobs):
+            _check_job(index, job, self._extra)
+        if self._download_to is not None:
+            await asyncio.to_thread(self._download_to.mkdir, parents=True, exist_ok=True)
+        if self._journal_path is not None:
+            self._journal = await Journal.open(self._journal_path)
+        try:
+            if self._journal is not None:
+                for job, key in zip(jobs, keys, strict=True):
+                    self._journal.resume(key, image=job.image, driven_id=job.driven_id)
+            async for item in self._gather(jobs, keys):
+                yield item
+        finally:
+            if self._journal is not None:
+                await self._journal.aclose()
+
+    async def _gather(
+        self, jobs: Sequence[EmojiJob], keys: list[str]
+    ) -> AsyncIterator[tuple[int, JobOutcome]]:
+        gate = asyncio.Semaphore(self._concurrency)
+        ended: asyncio.Queue[tuple[int, JobOutcome | BaseException]] = asyncio.Queue()
+
+        async def child(index: int, job: EmojiJob, key: str) -> None:
+            try:
+                async with gate:
+                    outcome = await self._job(job, key)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # a bug, not a job's error: stop the batch
+                ended.put_nowait((index, exc))
+            else:
+                ended.put_nowait((index, outcome))
+
+        children = [
+            asyncio.create_task(child(index, job, key), name=f"emoji-job-{key}")
+            for index, (job, key) in enumerate(zip(jobs, keys, strict=True))
+        ]
+        finished = 0
+        try:
+            while finished < len(children):
+                index, result = await ended.get()
+                finished += 1
+                if isinstance(result, BaseException):
+                    raise result
+                yield index, result
+        finally:
+            for task in children:
+                task.cancel()
+            await asyncio.gather(*children, return_exceptions=True)
+            if finished < len(children) and self._cancel_pending:
+                await self._cancel_queued()
+
+    async def _cancel_queued(self) -> None:
+        """Cancel the remote tasks still PENDING; best effort, bounded by the retry policy."""
+        queued = [
+            task
+            for task in self._live.values()
+            if task.last_snapshot is not None and task.last_snapshot.status is TaskStatus.PENDING
+        ]
+
+        async def cancel(task: Task) -> None:
+            try:
+                async with asyncio.timeout(self._api.retry.deadline):
+                    await task.cancel()
+            except (EmojiError, TimeoutError) as exc:
+                log.warning("could not cancel queued task %s: %s", task.task_id, exc)
+
+        await asyncio.gather(*(cancel(task) for task in queued))
+
+    async def _job(self, job: EmojiJob, key: str) -> JobOutcome:
+        entry = self._journal.get(key) if self._journal is not None else None
+        task_id = entry.task_id if entry is not None else None
+        with reporting(key, self._on_event):
+            if entry is not None:
+                report(Resumed, state=entry.state.value, task_id=entry.task_id)
+            try:
+                return await self._run_job(job, key, entry)
+            except EmojiError as exc:
+                live = self._live.get(key)
+                if live is not None:
+                    task_id = live.task_id
+                report(Failed, error=exc, task_id=task_id)
+                return JobOutcome(
+                    job=job, key=key, task_id=task_id, error=exc, resumed=entry is not None
+                )
+            finally:
+                self._live.pop(key, None)
+
+    async def _run_job(self, job: EmojiJob, key: str, entry: JournalEntry | None) -> JobOutcome:
+        resumed = entry is not None
+        if entry is not None:
+            if entry.state is JobState.DOWNLOADED or (
+                entry.state is JobState.SUCCEEDED and self._download_to is None
+            ):
+                return JobOutcome(
+                    job=job,
+                    key=key,
+                    task_id=entry.task_id,
+                    video=entry.video,
+                    path=entry.path if self._download_to is not None else None,
+                    resumed=True,
+                )
+            recorded = _recorded_error(entry)
+            if recorded is not None:
+                raise recorded
+        if entry is not None and entry.state is JobState.SUCCEEDED and entry.video is not None:
+            video = entry.video
+        else:
+            video = await self._generate(job, key, entry)
+        path = await self._save(key, video)
+        return JobOutcome(
+            job=job, key=key, task_id=video.task_id, video=video, path=path, resumed=resumed
+        )
+
+    async def _generate(self, job: EmojiJob, key: str, entry: JournalEntry | None) -> VideoResult:
+        journal = self._journal
+        if entry is not None and entry.state is JobState.SUBMITTED and entry.task_id:
+            task = Task(self._api, entry.task_id, poll=self._poll)
+        else:
+            face, ext = await self._boxes(job, key, entry)
+            task = await self._submit(job, key, face, ext)
+        self._live[key] = task
+        try:
+            video = await self._follow(task)
+        except (TaskFailedError, TaskCanceledError, TaskNotFoundError) as exc:
+            if journal is not None and exc.snapshot is not None:
+                snap = exc.snapshot
+                await journal.finished(
+                    key, status=snap.status, code=snap.code, message=snap.message
+                )
+            raise
+        if journal is not None:
+            await journal.finished(key, status=TaskStatus.SUCCEEDED, video=video)
+        report(Succeeded, task_id=task.task_id, video=video)
+        return video
+
+    async def _boxes(
+        self, job: EmojiJob, key: str, entry: JournalEntry | None
+    ) -> tuple[BBox, BBox]:
+        if job.face_bbox is not None and job.ext_bbox is not None:
+            return job.face_bbox, job.ext_bbox
+        if entry is not None and entry.face_bbox is not None and entry.ext_bbox is not None:
+            return entry.face_bbox, entry.ext_bbox
+        journal = self._journal
+        try:
+            face = await self._api.detect(job.image)
+        except FaceRejectedError as exc:
+            if journal is not None:
+                await journal.rejected(
+                    key,
+                    image=job.image,
+                    driven_id=job.driven_id,
+                    code=exc.code,
+                    message=exc.message,
+                )
+            raise
+        if journal is not None:
+            await journal.detected(
+                key,
+                image=job.image,
+                driven_id=job.driven_id,
+                face_bbox=face.face_bbox,
+                ext_bbox=face.ext_bbox,
+            )
+        report(Detected, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox)
+        return face.face_bbox, face.ext_bbox
+
+    async def _submit(self, job: EmojiJob, key: str, face: BBox, ext: BBox) -> Task:
+        journal = self._journal
+        if journal is not None:
+            # Durable before the paid request leaves: a crash from here on is
+            # reported as uncertain by the next run, never resubmitted.
+            await journal.submitting(
+                key, image=job.image, driven_id=job.driven_id, face_bbox=face, ext_bbox=ext
+            )
+        try:
+            snapshot = await self._api.submit(job.image, job.driven_id, face, ext)
+        except SubmissionUncertainError as exc:
+            if journal is not None:
+                await journal.uncertain(key, reason=exc.reason)
+            raise
+        except InvalidRequestError as exc:  # the content is refused: sending again cannot help
+            if journal is not None:
+                await journal.failed(key, code=exc.code, message=exc.message)
+            raise
+        except EmojiError as exc:  # anything else certain (429, key, network): try next run
+            if journal is not None:
+                await journal.unsent(key, reason=f"{type(exc).__name__}: {exc}")
+            raise
+        if journal is not None:
+            await journal.submitted(key, task_id=snapshot.task_id)
+        report(Submitted, task_id=snapshot.task_id)
+        return Task(
+            self._api,
+            snapshot.task_id,
+            poll=self._poll,
+            snapshot=snapshot,
+            submitted_at=time.time(),
+        )
+
+    async def _follow(self, task: Task) -> VideoResult:
+        board = self._api.pacing.board
+        async for snapshot in task.watch(timeout=self._timeout):
+            if snapshot.status is TaskStatus.PENDING:
+                report(Queued, task_id=task.task_id, ahead=board.ahead(task.task_id))
+            elif snapshot.status is TaskStatus.RUNNING:
+                report(Running, task_id=task.task_id)
+            elif snapshot.is_terminal:
+                return outcome_of(snapshot)
+        raise AssertionError("watch() ends only after a terminal snapshot")
+
+    async def _save(self, key: str, video: VideoResult) -> Path | None:
+        if self._download_to is None:
+            return None
+        directory = self._download_to
+        path = directory / file_name_for(key)
+        # file_name_for() already keeps the name plain; this holds even if it changes.
+        if path.resolve().parent != directory.resolve():
+            raise ValidationError("key", "a name that stays inside download_to", key)
+        size = await self._api.download(video.video_url, path, max_bytes=MAX_VIDEO_BYTES)
+        if self._journal is not None:
+            await self._journal.downloaded(key, path=path, size=size)
+        report(Downloaded, path=path, size=size)
+        return path
