@@ -209,19 +209,21 @@ class Batch:
                     raise result
                 yield index, result
         finally:
-            for task in children:
-                task.cancel()
+            # Taken before the jobs stop: a stopping job forgets its task.
+            queued = [
+                task
+                for task in self._live.values()
+                if task.last_snapshot is not None
+                and task.last_snapshot.status is TaskStatus.PENDING
+            ]
+            for child_task in children:
+                child_task.cancel()
             await asyncio.gather(*children, return_exceptions=True)
             if finished < len(children) and self._cancel_pending:
-                await self._cancel_queued()
+                await self._cancel_queued(queued)
 
-    async def _cancel_queued(self) -> None:
+    async def _cancel_queued(self, queued: list[Task]) -> None:
         """Cancel the remote tasks still PENDING; best effort, bounded by the retry policy."""
-        queued = [
-            task
-            for task in self._live.values()
-            if task.last_snapshot is not None and task.last_snapshot.status is TaskStatus.PENDING
-        ]
 
         async def cancel(task: Task) -> None:
             try:

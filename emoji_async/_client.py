@@ -8,7 +8,7 @@ import enum
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncGenerator, Collection, Iterable, Sequence
 from contextlib import aclosing
 from pathlib import Path
 from types import TracebackType
@@ -283,7 +283,7 @@ class EmojiClient:
         cancel_pending: bool = False,
         timeout: float | None = None,
         poll: PollPolicy | None = None,
-    ) -> AsyncIterator[JobOutcome]:
+    ) -> AsyncGenerator[JobOutcome, None]:
         """Like :meth:`generate_many`, yielding each outcome as its job ends.
 
         Leaving the loop early stops the remaining jobs once the generator is

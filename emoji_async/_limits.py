@@ -8,11 +8,14 @@ task at a time**, queueing the others as PENDING.
 Two mechanisms, both client-wide (shared by every task of one client):
 
 * :class:`Pacer`, one per endpoint group, spaces the *starts* of requests
-  ``(1 + margin) / rate`` seconds apart: the margin absorbs the jitter between
-  leaving here and arriving there. A 429 on any request of the group pushes
-  every later request of the group back by the ``Retry-After`` the service
-  asked for (one rate window when it did not say), so a throttled account
-  slows down as a whole instead of each task retrying on its own.
+  ``(window * (1 + margin) + jitter) / (rate * window)`` seconds apart (1.105 s
+  for 1/s): the relative margin and the absolute ``jitter`` absorb the
+  difference in delay between two requests on their way there. The jitter is
+  real time: it does not shrink on a compressed clock, where it matters most.
+  A 429 on any request of the group pushes every later request of the group
+  back by the ``Retry-After`` the service asked for (one rate window when it
+  did not say), so a throttled account slows down as a whole instead of each
+  task retrying on its own.
 * :class:`TaskBoard` knows the client's own live tasks in submission order.
   A task queued behind others of ours cannot start before they end, so its
   watcher sleeps until one of them ends instead of polling a queue where
@@ -50,7 +53,11 @@ def _margin(instance: object, attribute: attrs.Attribute[float], value: float) -
 
 @attrs.frozen(kw_only=True)
 class RateLimits:
-    """The account's limits (requests per second of ``window``) and the safety margin kept."""
+    """The account's limits (requests per second, counted over ``window`` seconds).
+
+    ``margin`` (a fraction of the window) and ``jitter`` (seconds, never
+    scaled) are the safety kept below each limit.
+    """
 
     detect_per_second: float = attrs.field(default=1.0, validator=_positive)
     submit_per_second: float = attrs.field(default=1.0, validator=_positive)
@@ -59,9 +66,13 @@ class RateLimits:
     running_tasks: int = attrs.field(default=1, validator=_slots)
     window: float = attrs.field(default=1.0, validator=_positive)
     margin: float = attrs.field(default=0.1, validator=_margin)
+    jitter: float = attrs.field(default=0.005, validator=_margin)
 
     def scaled(self, factor: float) -> RateLimits:
-        """The same limits on a clock ``1 / factor`` times faster (a compressed simulator)."""
+        """The same limits on a clock ``1 / factor`` times faster (a compressed simulator).
+
+        ``jitter`` stays as it is: network delays do not compress.
+        """
         return attrs.evolve(
             self,
             detect_per_second=self.detect_per_second / factor,
@@ -78,7 +89,7 @@ class RateLimits:
             Endpoint.SUBMIT: self.submit_per_second,
             Endpoint.UPLOAD_POLICY: self.upload_policy_per_second,
         }.get(endpoint, self.query_per_second)
-        return (1 + self.margin) / rate
+        return (self.window * (1 + self.margin) + self.jitter) / (rate * self.window)
 
 
 class Pacer:

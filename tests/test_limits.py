@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import Any
 
 import pytest
 
@@ -17,19 +18,21 @@ from .conftest import SCALE, detect_and_submit, running, sim_config
 
 def test_intervals_follow_the_rates_plus_the_margin() -> None:
     limits = RateLimits()
-    assert limits.interval(Endpoint.SUBMIT) == pytest.approx(1.1)
-    assert limits.interval(Endpoint.QUERY) == pytest.approx(1.1 / 20)
+    assert limits.interval(Endpoint.SUBMIT) == pytest.approx(1.105)
+    assert limits.interval(Endpoint.QUERY) == pytest.approx(1.105 / 20)
     assert limits.interval(Endpoint.CANCEL) == limits.interval(Endpoint.LIST)
     scaled = limits.scaled(0.01)
-    assert scaled.interval(Endpoint.DETECT) == pytest.approx(0.011)
     assert scaled.window == pytest.approx(0.01)
+    # The margin scales with the clock; the jitter allowance is real time and does not.
+    assert scaled.interval(Endpoint.DETECT) == pytest.approx(0.011 + 0.005)
+    assert scaled.interval(Endpoint.QUERY) == pytest.approx((0.011 + 0.005) / 20)
     assert scaled.running_tasks == 1
 
 
 @pytest.mark.parametrize(
     ("field", "value"), [("submit_per_second", 0), ("running_tasks", 0), ("margin", 2)]
 )
-def test_a_bad_limit_names_its_field(field: str, value: float) -> None:
+def test_a_bad_limit_names_its_field(field: str, value: Any) -> None:
     with pytest.raises(ValidationError) as caught:
         RateLimits(**{field: value})
     assert caught.value.field == field
