@@ -12,3 +12,13 @@ async def test_the_single_job_scenario_finishes_every_job_once() -> None:
     assert report.polls_per_job >= 1
     assert report.requests_per_job >= 2 + report.polls_per_job  # detect + submit + polls
     assert report.lag_p95 >= report.lag_p50 >= 0
+
+
+async def test_the_bulk_scenario_loses_nothing_and_pays_once() -> None:
+    from benchmarks.bulk import run as run_bulk
+
+    report = await run_bulk(jobs=4, time_scale=0.002)
+    assert report.lost == 0
+    assert report.tasks_created == 4
+    assert report.throttled == 0
+    assert report.makespan >= report.floor * 0.99  # nothing beats the single slot
