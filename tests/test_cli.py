@@ -1,8 +1,10 @@
-"""The command line: the simulator runs on its own, and mistakes are one line on stderr."""
+"""The command line: every command explains itself, the simulator runs on its own, and
+mistakes are one line on stderr."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 import sys
@@ -24,12 +26,45 @@ def test_templates_lists_the_twenty_ids_with_their_lengths(
     assert lines[0].split()[:3] == ["mengwa_kaixin", "3", "s"]
 
 
-@pytest.mark.parametrize("command", ["templates", "simulator", "demo"])
+COMMANDS = [
+    "templates",
+    "detect",
+    "generate",
+    "batch",
+    "status",
+    "cancel",
+    "list",
+    "simulator",
+    "demo",
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_every_subcommand_explains_itself(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         main([command, "--help"])
     assert done.value.code == 0
     assert "usage: emoji-async " + command in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["detect", "generate", "batch", "status", "cancel", "list"])
+def test_every_service_command_shows_an_example_in_its_help(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    help_text = capsys.readouterr().out
+    assert f"example:\n  emoji-async {command} " in help_text
+    assert "--base-url" in help_text
+    assert "--time-scale" in help_text
+
+
+def test_the_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = capsys.readouterr().out
+    listed = re.findall(r"^ {4}(\w+)\b", help_text, flags=re.MULTILINE)
+    assert listed == COMMANDS
 
 
 def test_a_bad_option_is_one_line_on_stderr_and_a_non_zero_exit() -> None:

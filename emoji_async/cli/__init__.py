@@ -1,4 +1,10 @@
-"""The ``emoji-async`` command line: argument parsing and printing, no business logic."""
+"""The ``emoji-async`` command line: argument parsing and printing, no business logic.
+
+Commands: ``templates``, ``detect``, ``generate``, ``batch``, ``status``,
+``cancel``, ``list`` (those that talk to the service read the key from
+``DASHSCOPE_API_KEY`` only), and ``simulator`` and ``demo`` for local runs.
+Exit status: 0 success, 1 a failed command, 2 a usage error, 130 Ctrl-C.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,19 @@ import argparse
 import asyncio
 import contextlib
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._errors import EmojiError
-from .._templates import templates
+from .._config import ENV_API_KEY
+from .._errors import EmojiError, ValidationError
+from .._models import TaskStatus
+from .._templates import template_info, templates
+from .._validation import check_image_url
+from ._batch_command import INTERRUPTED, cmd_batch
+from ._common import CommandError, add_service_options, positive
+from ._jobsfile import JobsFileError
+from ._tasks import cmd_cancel, cmd_detect, cmd_generate, cmd_list, cmd_status
 
 __all__ = ["main"]
 
@@ -42,36 +56,242 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(out_dir=args.out, time_scale=args.time_scale))
 
 
-def _positive(text: str) -> float:
+def _image_url(text: str) -> str:
     try:
-        value = float(text)
+        return check_image_url(text)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(f"expected {exc.allowed}, got {text!r}") from None
+
+
+def _template(text: str) -> str:
+    if template_info(text) is None:
+        raise argparse.ArgumentTypeError(
+            f"unknown template {text!r} ('emoji-async templates' lists the 20 ids)"
+        )
+    return text
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return value
+
+
+def _page_size(text: str) -> int:
+    value = _count(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 100, got {text!r}")
+    return value
+
+
+def _task_id(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a task id, got an empty string")
+    return text
+
+
+def _add(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    *,
+    summary: str,
+    description: str,
+    example: str,
+    service: bool = True,
+) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        name,
+        help=summary,
+        # Raw, so the example keeps its lines; the prose is wrapped here instead.
+        description=textwrap.fill(description, 79),
+        epilog="example:\n" + "\n".join(f"  {line}" for line in example.splitlines()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    if service:
+        add_service_options(parser)
+    return parser
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emoji-async",
-        description="Animate portraits with the DashScope Emoji service.",
+        description=(
+            "Animate portraits with the DashScope Emoji service. The commands that talk to "
+            f"the service read the API key from {ENV_API_KEY}."
+        ),
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("templates", help="list the expression templates (driven_id values)")
     p.set_defaults(run=_cmd_templates)
 
+    p = _add(
+        sub,
+        "detect",
+        summary="find the face in a portrait (billed): the boxes a submit needs",
+        description=(
+            "Run the face detection on IMAGE_URL and print the face box and the extended "
+            "box (x1 y1 x2 y2, in pixels). A portrait the detector turns down is an error "
+            "(and still billed)."
+        ),
+        example="emoji-async detect https://example.com/portraits/ada.png --json",
+    )
+    p.add_argument("image_url", metavar="IMAGE_URL", type=_image_url, help="the portrait's URL")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=cmd_detect)
+
+    p = _add(
+        sub,
+        "generate",
+        summary="animate one portrait: detect, submit, wait, and save the video",
+        description=(
+            "Detect the face in IMAGE_URL, submit a task animating it with TEMPLATE (paid), "
+            "wait for it, and print the video's URL and length; with --out, save the MP4 "
+            "there. Each step is told on stderr; the result goes to stdout."
+        ),
+        example=(
+            "emoji-async generate https://example.com/portraits/ada.png mengwa_kaixin --out videos/"
+        ),
+    )
+    p.add_argument("image_url", metavar="IMAGE_URL", type=_image_url, help="the portrait's URL")
+    p.add_argument(
+        "template", metavar="TEMPLATE", type=_template, help="a driven_id, e.g. mengwa_kaixin"
+    )
+    p.add_argument("--out", type=Path, metavar="DIR", help="save the video in this directory")
+    p.add_argument(
+        "--timeout",
+        type=positive,
+        metavar="S",
+        help="give up waiting after S seconds (the task goes on; default: the poll deadline)",
+    )
+    p.set_defaults(run=cmd_generate)
+
+    p = _add(
+        sub,
+        "batch",
+        summary="animate every job of a .csv or .jsonl file; resumable",
+        description=(
+            "Read JOBS_FILE (.csv with a header row, or .jsonl; see docs/cli.md), check every "
+            "line before sending anything, then run the jobs at the provider's pace with a "
+            "progress bar on stderr, saving each video as DIR/<key>.mp4, and print a summary "
+            "table on stdout. The journal records every paid step: run the same command "
+            "again after a crash or Ctrl-C and it resumes without paying twice. Exit status: "
+            "0 all succeeded, 1 some failed, 2 a bad jobs file or option, 130 interrupted."
+        ),
+        example=(
+            "emoji-async batch docs/examples/jobs.csv --out videos/ --journal videos/batch.db"
+        ),
+    )
+    p.add_argument("jobs_file", metavar="JOBS_FILE", type=Path, help="the jobs (.csv or .jsonl)")
+    p.add_argument(
+        "--out", type=Path, metavar="DIR", required=True, help="where to save the videos"
+    )
+    p.add_argument(
+        "--journal",
+        type=Path,
+        metavar="FILE",
+        required=True,
+        help="the batch's journal (SQLite); the same journal resumes the batch",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_count,
+        metavar="N",
+        help="jobs in flight at once (default: enough to keep the provider's slot busy)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=positive,
+        metavar="S",
+        help="per job: give up waiting for its task after S seconds",
+    )
+    p.add_argument(
+        "--cancel-pending-on-interrupt",
+        action="store_true",
+        help="on Ctrl-C, also cancel the batch's tasks still PENDING (not billed)",
+    )
+    p.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="draw the progress bar on stderr: auto (on a terminal), always, never",
+    )
+    p.set_defaults(run=cmd_batch)
+
+    p = _add(
+        sub,
+        "status",
+        summary="show a task's state (--wait: follow it to the end)",
+        description=(
+            "Query TASK_ID once and print what the service knows of it. With --wait, poll "
+            "until it ends (each state change on stderr); the exit status is then 0 only if "
+            "it SUCCEEDED."
+        ),
+        example="emoji-async status 0385dc79-5ff8-4bb2-9e3a-5b7b2d4c1e0a --wait",
+    )
+    p.add_argument("task_id", metavar="TASK_ID", type=_task_id, help="the task's id")
+    p.add_argument("--wait", action="store_true", help="wait for the task to end")
+    p.add_argument(
+        "--timeout", type=positive, metavar="S", help="with --wait: give up after S seconds"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=cmd_status)
+
+    p = _add(
+        sub,
+        "cancel",
+        summary="cancel a task that is still PENDING",
+        description=(
+            "Cancel TASK_ID. Only a PENDING task can be cancelled; one that runs or has "
+            "ended is an error."
+        ),
+        example="emoji-async cancel 0385dc79-5ff8-4bb2-9e3a-5b7b2d4c1e0a",
+    )
+    p.add_argument("task_id", metavar="TASK_ID", type=_task_id, help="the task's id")
+    p.set_defaults(run=cmd_cancel)
+
+    p = _add(
+        sub,
+        "list",
+        summary="list the account's emoji-v1 tasks of the last 24 h",
+        description="Print one page of the account's emoji-v1 tasks of the last 24 h.",
+        example="emoji-async list --status RUNNING --page-size 20",
+    )
+    p.add_argument(
+        "--status",
+        type=str.upper,
+        choices=[s.value for s in TaskStatus if s is not TaskStatus.OTHER],
+        help="only tasks in this state",
+    )
+    p.add_argument("--page", type=_count, default=1, metavar="N", help="page number (from 1)")
+    p.add_argument(
+        "--page-size", type=_page_size, default=10, metavar="N", help="tasks per page (1 to 100)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=cmd_list)
+
     p = sub.add_parser(
         "simulator",
         help="run the built-in simulator of the service on a local port",
         description="Serve a simulator of the Emoji service (PROTOCOL.md) until interrupted.",
+        epilog=(
+            "example:\n  emoji-async simulator --port 8000 --time-scale 0.01\n"
+            "  # then, in another shell:\n"
+            "  DASHSCOPE_API_KEY=sk-simulator emoji-async batch jobs.csv --out videos "
+            "--journal batch.db \\\n"
+            "      --base-url http://127.0.0.1:8000/api/v1 --time-scale 0.01"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="listen address (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     p.add_argument(
         "--time-scale",
-        type=_positive,
+        type=positive,
         default=1.0,
         help="multiply every service time constant by this (0.01: a 60 s task takes 0.6 s)",
     )
@@ -94,7 +314,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="where to save videos")
     p.add_argument(
         "--time-scale",
-        type=_positive,
+        type=positive,
         default=0.02,
         help="compress the service's clock (default %(default)s: a 3 minute task takes 3.6 s)",
     )
@@ -102,12 +322,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(message: str, status: int) -> int:
+    print(f"emoji-async: error: {' '.join(message.split())}", file=sys.stderr)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; the exit status is the return value."""
+    """Run the command line; the exit status is the return value.
+
+    0 success, 1 a failed command (an error of the service or the client, a
+    missing key), 2 a usage error (a bad option, a bad jobs file), 130 Ctrl-C.
+    """
     args = _parser().parse_args(argv)
     try:
         status: int = args.run(args)
+    except JobsFileError as exc:
+        return _fail(str(exc), 2)
+    except CommandError as exc:
+        return _fail(str(exc), exc.status)
     except EmojiError as exc:
-        print(f"emoji-async: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc), 1)
+    except OSError as exc:  # a directory or journal that cannot be written
+        return _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        print("emoji-async: interrupted", file=sys.stderr)
+        return INTERRUPTED
     return status

@@ -1,0 +1,162 @@
+"""``emoji-async batch``: a jobs file in, videos and a summary out.
+
+The jobs file is read and checked whole before anything is sent; the batch
+itself (pacing, the journal, resuming, downloads, cleanup on interrupt) is
+``EmojiClient.generate_many``. This module draws the progress from its events
+and the summary from its outcomes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .. import EmojiJob, JobOutcome
+from ._common import open_client
+from ._jobsfile import load_jobs
+from ._progress import BatchProgress, BatchTally, JobLine, JobState, one_line
+
+__all__ = ["INTERRUPTED", "cmd_batch", "progress_console"]
+
+#: The exit status after Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+
+_STYLE = {JobState.SUCCEEDED: "green", JobState.FAILED: "red"}
+
+
+def progress_console(mode: str) -> Console | None:
+    """The stderr console to draw progress on, or ``None`` when there is to be none.
+
+    ``auto`` draws only on a terminal; ``always`` draws even into a pipe (with a
+    terminal's escape codes), which is how the tests watch it.
+    """
+    if mode == "never":
+        return None
+    console = Console(stderr=True, force_terminal=True if mode == "always" else None)
+    return console if console.is_terminal else None
+
+
+def _stdout_console() -> Console:
+    # Into a pipe or a file, rich would assume 80 columns and fold every task id.
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    jobs = load_jobs(args.jobs_file)
+    client = open_client(args)  # fails here, before any drawing, without a key
+    console = progress_console(args.progress)
+    progress = BatchProgress(len(jobs), console=console, show=console is not None)
+
+    async def run() -> list[JobOutcome]:
+        async with client:
+            with progress:
+                return await client.generate_many(
+                    jobs,
+                    concurrency=args.concurrency,
+                    journal=args.journal,
+                    download_to=args.out,
+                    on_event=progress,
+                    cancel_pending=args.cancel_pending_on_interrupt,
+                    timeout=args.timeout,
+                )
+
+    try:
+        outcomes = asyncio.run(run())
+    except KeyboardInterrupt:
+        _print_interrupted(jobs, progress.tally)
+        cancelled = " (its PENDING tasks cancelled)" if args.cancel_pending_on_interrupt else ""
+        print(
+            f"emoji-async: interrupted{cancelled}; run the same command again to resume "
+            f"from the journal {args.journal}",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+    _print_summary(outcomes, progress.tally, args)
+    return 0 if all(outcome.ok for outcome in outcomes) else 1
+
+
+# --- the summary --------------------------------------------------------------------
+
+
+def _table(title: str) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("key", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("task id", no_wrap=True)
+    table.add_column("seconds", justify="right", no_wrap=True)
+    table.add_column("file or error", overflow="fold")
+    return table
+
+
+def _seconds(line: JobLine | None) -> str:
+    seconds = None if line is None else line.seconds
+    return "-" if seconds is None else f"{seconds:.1f}"
+
+
+def _print_summary(
+    outcomes: Sequence[JobOutcome], tally: BatchTally, args: argparse.Namespace
+) -> None:
+    table = _table("batch summary")
+    for outcome in outcomes:
+        state = JobState.SUCCEEDED if outcome.ok else JobState.FAILED
+        shown = state.value + (" (resumed)" if outcome.resumed else "")
+        if outcome.ok:
+            detail = outcome.path.name if outcome.path is not None else "-"
+        else:
+            detail = one_line(outcome.error) if outcome.error is not None else "no video"
+        table.add_row(
+            outcome.key,
+            Text(shown, style=_STYLE[state]),
+            outcome.task_id or "-",
+            _seconds(tally.jobs.get(outcome.key)),
+            detail,
+        )
+    succeeded = sum(outcome.ok for outcome in outcomes)
+    failed = len(outcomes) - succeeded
+    resumed = sum(outcome.resumed for outcome in outcomes)
+    seconds = sum(o.video.video_duration for o in outcomes if o.ok and o.video is not None)
+    console = _stdout_console()
+    console.print(table)
+    console.print(
+        f"{len(outcomes)} jobs: {succeeded} succeeded, {failed} failed"
+        + (f", {resumed} resumed from the journal" if resumed else "")
+        + f"; {seconds} s of video in {args.out}; {tally.elapsed():.1f} s",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _print_interrupted(jobs: Sequence[EmojiJob], tally: BatchTally) -> None:
+    table = _table("batch interrupted")
+    for job in jobs:
+        key = job.resolved_key
+        line = tally.jobs.get(key)
+        state = JobState.WAITING if line is None else line.state
+        detail = "-"
+        if line is not None and line.path is not None:
+            detail = line.path.name
+        elif line is not None and line.error is not None:
+            detail = line.error
+        table.add_row(
+            key,
+            Text(state.value, style=_STYLE.get(state, "")),
+            (line.task_id if line is not None else None) or "-",
+            _seconds(line),
+            detail,
+        )
+    counts = tally.counts()
+    console = _stdout_console()
+    console.print(table)
+    console.print(
+        f"{len(jobs)} jobs: "
+        + ", ".join(f"{count} {state.value}" for state, count in counts.items() if count),
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -1,0 +1,73 @@
+"""What every command that talks to the service shares: its options, its client, its errors."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import textwrap
+
+from .. import EmojiClient, PollPolicy, RateLimits, RetryPolicy
+from .._config import ENV_API_KEY, ENV_BASE_URL
+
+__all__ = ["CommandError", "add_service_options", "open_client", "positive"]
+
+
+class CommandError(Exception):
+    """A command cannot go on: one line for stderr, and the exit status."""
+
+    def __init__(self, message: str, *, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def positive(text: str) -> float:
+    """An argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def add_service_options(parser: argparse.ArgumentParser) -> None:
+    """``--base-url`` and ``--time-scale``; the key comes only from the environment."""
+    group = parser.add_argument_group(
+        "service",
+        textwrap.fill(
+            f"The API key is read from {ENV_API_KEY} only: a command line is visible to "
+            "other users of the machine.",
+            77,
+        ),
+    )
+    group.add_argument(
+        "--base-url",
+        metavar="URL",
+        help=f"the API base URL (default: ${ENV_BASE_URL}, then the provider's Beijing host)",
+    )
+    group.add_argument(
+        "--time-scale",
+        type=positive,
+        default=1.0,
+        metavar="S",
+        help=(
+            "multiply the client's poll, retry and pacing times by S, to drive a simulator "
+            "started with the same --time-scale (default: 1)"
+        ),
+    )
+
+
+def open_client(args: argparse.Namespace) -> EmojiClient:
+    """A client for the service the options name, its policies on the options' clock."""
+    key = os.environ.get(ENV_API_KEY, "")
+    if not key.strip():
+        raise CommandError(f"no API key: set {ENV_API_KEY} in the environment")
+    scale: float = args.time_scale
+    # The client reads the key from the environment itself: it never passes through here.
+    return EmojiClient(
+        base_url=args.base_url,
+        poll=PollPolicy().scaled(scale),
+        retry=RetryPolicy().scaled(scale),
+        limits=RateLimits().scaled(scale),
+    )

@@ -1,0 +1,223 @@
+"""Reading a batch's jobs file (``.csv`` or ``.jsonl``) into :class:`EmojiJob` values.
+
+The whole file is read and checked before anything is sent, so a typo on line
+40 costs nothing. Each problem is one :class:`JobsFileError` naming the file,
+the line and the field.
+
+CSV: a header row naming the columns, then one job per row::
+
+    image,driven_id,key,face_bbox,ext_bbox
+    https://example.com/ada.png,mengwa_kaixin,ada,212 194 460 441,63 30 609 575
+    https://example.com/alan.png,dagong_weixiao,,,
+
+JSONL: one JSON object per line, boxes as lists::
+
+    {"image": "https://example.com/ada.png", "driven_id": "mengwa_kaixin", "key": "ada",
+     "face_bbox": [212, 194, 460, 441], "ext_bbox": [63, 30, 609, 575]}
+
+``image`` and ``driven_id`` are required; ``key`` names the job in the journal
+and its video file (derived from the inputs when absent); ``face_bbox`` and
+``ext_bbox`` come together or not at all (without them the face is detected
+first). In CSV a box is four whole numbers separated by spaces, and an empty
+cell means "absent". Blank lines are skipped. Unknown columns or fields are
+refused, so a misspelt ``face_box`` is not silently ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from .._errors import ValidationError
+from .._jobs import EmojiJob, file_name_for
+from .._models import BBox
+from .._templates import template_info
+from .._validation import check_image_url
+
+__all__ = ["FIELDS", "JobsFileError", "load_jobs"]
+
+#: Every field a job may have, in the order the docs list them.
+FIELDS = ("image", "driven_id", "key", "face_bbox", "ext_bbox")
+_REQUIRED = ("image", "driven_id")
+_BOX_FORM = "four whole numbers x1 y1 x2 y2 separated by spaces, e.g. '212 194 460 441'"
+_BOX_LIST = "a list of four whole numbers [x1, y1, x2, y2]"
+_MAX_KEY = 512
+_CSV_BOX = re.compile(r"[0-9]+")
+
+
+class JobsFileError(Exception):
+    """A jobs file that cannot be used, with where and why: ``file:line: field: problem``."""
+
+    def __init__(
+        self, path: Path, problem: str, *, line: int | None = None, field: str | None = None
+    ) -> None:
+        where = str(path) if line is None else f"{path}:{line}"
+        what = problem if field is None else f"{field}: {problem}"
+        super().__init__(f"{where}: {what}")
+        self.path = path
+        self.line = line
+        self.field = field
+        self.problem = problem
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def load_jobs(path: Path) -> list[EmojiJob]:
+    """Every job of ``path``, checked; :class:`JobsFileError` at the first problem."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl"):
+        raise JobsFileError(path, "a jobs file must end in .csv or .jsonl")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise JobsFileError(path, "not UTF-8 text") from None
+    except OSError as exc:
+        raise JobsFileError(path, f"cannot read it: {exc.strerror or exc}") from None
+    is_csv = suffix == ".csv"
+    rows = _csv_rows(path, text) if is_csv else _jsonl_rows(path, text)
+    jobs: list[EmojiJob] = []
+    seen: dict[str, tuple[int, str]] = {}
+    for line, fields in rows:
+        job = _job(path, line, fields, boxes_as_text=is_csv)
+        key = job.resolved_key
+        name = file_name_for(key)
+        if name in seen:
+            first_line, first_key = seen[name]
+            problem = (
+                f"the same key as line {first_line} ({first_key!r}): give each job its own key"
+                if job.key is not None
+                else f"the same job as line {first_line}"
+            )
+            raise JobsFileError(path, problem, line=line, field="key")
+        seen[name] = (line, key)
+        jobs.append(job)
+    if not jobs:
+        raise JobsFileError(path, "no jobs in the file")
+    return jobs
+
+
+# --- the two syntaxes: each yields (line number, {field: raw value}) ------------------
+
+
+def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, object]]]:
+    reader = csv.reader(text.splitlines(keepends=True), strict=True)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise JobsFileError(path, "empty file: expected a header row such as image,driven_id")
+        columns = [name.strip() for name in header]
+        for name in columns:
+            if name not in FIELDS:
+                raise JobsFileError(
+                    path, f"unknown column {name!r} (known: {', '.join(FIELDS)})", line=1
+                )
+            if columns.count(name) > 1:
+                raise JobsFileError(path, f"column {name!r} appears twice", line=1)
+        for name in _REQUIRED:
+            if name not in columns:
+                raise JobsFileError(path, f"the header has no {name!r} column", line=1)
+        for cells in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) > len(columns):
+                raise JobsFileError(
+                    path,
+                    f"{len(cells)} cells, but the header names {len(columns)} columns",
+                    line=line,
+                )
+            # A cell left empty (or missing at the end of a short row) is absent.
+            yield (
+                line,
+                {
+                    name: cell.strip()
+                    for name, cell in zip(columns, cells, strict=False)
+                    if cell.strip()
+                },
+            )
+    except csv.Error as exc:
+        raise JobsFileError(path, f"not valid CSV: {exc}", line=reader.line_num) from None
+
+
+def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, object]]]:
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise JobsFileError(path, f"not valid JSON: {exc.msg}", line=line) from None
+        if not isinstance(value, dict):
+            raise JobsFileError(path, "expected one JSON object per line", line=line)
+        for name in value:
+            if name not in FIELDS:
+                raise JobsFileError(
+                    path, f"unknown field {name!r} (known: {', '.join(FIELDS)})", line=line
+                )
+        # null is the JSON spelling of "absent".
+        yield line, {name: v for name, v in value.items() if v is not None}
+
+
+# --- one job: the same checks whatever the syntax ----------------------------------
+
+
+def _job(path: Path, line: int, fields: Mapping[str, object], *, boxes_as_text: bool) -> EmojiJob:
+    def fail(field: str, problem: str) -> JobsFileError:
+        return JobsFileError(path, problem, line=line, field=field)
+
+    for name in _REQUIRED:
+        if name not in fields:
+            raise fail(name, "missing (required)")
+    image = fields["image"]
+    try:
+        image_url = check_image_url(image, field="image")
+    except ValidationError as exc:
+        raise fail("image", f"expected {exc.allowed}, got {_shown(image)}") from None
+    driven_id = fields["driven_id"]
+    if not isinstance(driven_id, str) or template_info(driven_id) is None:
+        raise fail(
+            "driven_id",
+            f"expected a template id ('emoji-async templates' lists them), got {_shown(driven_id)}",
+        )
+    key = fields.get("key")
+    if key is not None and (not isinstance(key, str) or not key.strip() or len(key) > _MAX_KEY):
+        raise fail("key", f"expected a non-empty text of at most {_MAX_KEY} characters")
+    face = _box(fields.get("face_bbox"), "face_bbox", fail, as_text=boxes_as_text)
+    ext = _box(fields.get("ext_bbox"), "ext_bbox", fail, as_text=boxes_as_text)
+    if (face is None) != (ext is None):
+        missing = "ext_bbox" if ext is None else "face_bbox"
+        raise fail(missing, "missing: give face_bbox and ext_bbox together, or neither")
+    if face is not None and ext is not None and not ext.contains(face):
+        raise fail("ext_bbox", f"expected a box containing face_bbox {face.as_list()}")
+    return EmojiJob(image_url, driven_id, face_bbox=face, ext_bbox=ext, key=key)
+
+
+def _box(
+    value: object, field: str, fail: Callable[[str, str], JobsFileError], *, as_text: bool
+) -> BBox | None:
+    if value is None:
+        return None
+    if as_text:
+        assert isinstance(value, str)  # a CSV cell
+        form = _BOX_FORM
+        parts = value.split()
+        numbers: object = (
+            [int(p) for p in parts] if all(_CSV_BOX.fullmatch(p) for p in parts) else None
+        )
+    else:
+        form = _BOX_LIST
+        numbers = value
+    if not isinstance(numbers, list):
+        raise fail(field, f"expected {form}; got {_shown(value)}")
+    try:
+        return BBox.parse(numbers, field=field)
+    except ValidationError:
+        raise fail(
+            field, f"expected {form}, with x1 < x2 and y1 < y2; got {_shown(value)}"
+        ) from None

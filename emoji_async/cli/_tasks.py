@@ -1,0 +1,231 @@
+"""The one-task commands: ``detect``, ``generate``, ``status``, ``cancel``, ``list``.
+
+Results go to stdout (``--json`` where a script may read them); what happens
+along the way goes to stderr, so ``> file`` keeps only the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import sys
+import time
+from typing import Any
+
+from .. import EmojiJob, TaskPage, TaskSnapshot, TaskStatus, events
+from ._common import CommandError, open_client
+
+__all__ = ["cmd_cancel", "cmd_detect", "cmd_generate", "cmd_list", "cmd_status"]
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _time(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="milliseconds")
+
+
+def _print_fields(fields: dict[str, Any]) -> None:
+    width = max(len(name) for name in fields)
+    for name, value in fields.items():
+        if value is not None:
+            print(f"{name + ':':<{width + 1}} {value}")
+
+
+# --- detect -------------------------------------------------------------------------
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    async def run() -> dict[str, Any]:
+        async with open_client(args) as client:
+            face = await client.detect(args.image_url)
+        return {
+            "face_bbox": face.face_bbox.as_list(),
+            "ext_bbox": face.ext_bbox.as_list(),
+            "request_id": face.request_id,
+        }
+
+    found = asyncio.run(run())
+    if args.json:
+        print(json.dumps(found))
+    else:
+        _print_fields(
+            {
+                "face_bbox": " ".join(map(str, found["face_bbox"])),
+                "ext_bbox": " ".join(map(str, found["ext_bbox"])),
+                "request_id": found["request_id"],
+            }
+        )
+    return 0
+
+
+# --- generate -----------------------------------------------------------------------
+
+
+class _Narrator:
+    """Tells a single job's events on stderr, one line each, and remembers its task id."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.task_id: str | None = None
+
+    def __call__(self, event: events.JobEvent) -> None:
+        text: str | None
+        match event:
+            case events.Detected(face_bbox=face, ext_bbox=ext):
+                text = f"face found at {face.as_list()}, extended box {ext.as_list()}"
+            case events.Submitted(task_id=task_id):
+                self.task_id = task_id
+                text = f"submitted: task {task_id}"
+            case events.Queued(ahead=ahead):
+                text = "queued (PENDING)" + (f", {ahead} of ours ahead" if ahead else "")
+            case events.Running():
+                text = "running"
+            case events.Succeeded(video=video):
+                text = f"succeeded: a {video.video_duration} s video"
+            case events.Downloaded(path=path, size=size):
+                text = f"saved {path} ({size:,} bytes)"
+            case events.Retrying(endpoint=endpoint, attempt=attempt, wait=wait, reason=reason):
+                text = f"retrying {endpoint} (attempt {attempt}) in {wait:.2f} s: {reason}"
+            case events.Throttled(endpoint=endpoint, wait=wait):
+                text = f"throttled on {endpoint}: waiting {wait:.2f} s"
+            case _:
+                text = None  # Failed: the error is the command's own last line
+        if text is not None:
+            _say(f"[{event.at - self.started:7.2f} s] {text}")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    narrator = _Narrator()
+    job = EmojiJob(args.image_url, args.template)
+
+    async def run() -> int:
+        async with open_client(args) as client:
+            (outcome,) = await client.generate_many(
+                [job], download_to=args.out, on_event=narrator, timeout=args.timeout
+            )
+        if outcome.error is not None:
+            raise outcome.error
+        video = outcome.video
+        assert video is not None
+        _print_fields(
+            {
+                "task_id": video.task_id,
+                "video_url": video.video_url,
+                "video_duration": f"{video.video_duration} s",
+                "url_expires_at": _time(video.url_expires_at),
+                "file": outcome.path,
+            }
+        )
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        if narrator.task_id is not None:
+            _say(
+                f"interrupted; task {narrator.task_id} goes on without us: "
+                f"'emoji-async status --wait {narrator.task_id}' follows it"
+            )
+        raise
+
+
+# --- status, cancel, list -----------------------------------------------------------
+
+
+def _snapshot_fields(snap: TaskSnapshot) -> dict[str, Any]:
+    return {
+        "task_id": snap.task_id,
+        "status": snap.raw_status,
+        "submit_time": _time(snap.submit_time),
+        "scheduled_time": _time(snap.scheduled_time),
+        "end_time": _time(snap.end_time),
+        "video_url": snap.video_url,
+        "video_duration": None if snap.usage is None else snap.usage.video_duration,
+        "code": snap.code,
+        "message": snap.message,
+        "request_id": snap.request_id,
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    async def run() -> TaskSnapshot:
+        async with open_client(args) as client:
+            task = client.task(args.task_id)
+            if not args.wait:
+                return await task.refresh()
+            started = time.monotonic()
+            async for snap in task.watch(timeout=args.timeout):
+                _say(f"[{time.monotonic() - started:7.2f} s] {snap.raw_status}")
+            assert task.last_snapshot is not None
+            return task.last_snapshot
+
+    snap = asyncio.run(run())
+    fields = _snapshot_fields(snap)
+    if args.json:
+        print(json.dumps(fields))
+    else:
+        if fields["video_duration"] is not None:
+            fields["video_duration"] = f"{fields['video_duration']} s"
+        _print_fields(fields)
+    if args.wait and snap.status is not TaskStatus.SUCCEEDED:
+        what = f": {snap.code}: {snap.message}" if snap.code else ""
+        raise CommandError(f"task {snap.task_id} ended {snap.raw_status}{what}")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    async def run() -> None:
+        async with open_client(args) as client:
+            await client.task(args.task_id).cancel()
+
+    asyncio.run(run())
+    print(f"canceled task {args.task_id}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    status = None if args.status is None else TaskStatus(args.status.upper())
+
+    async def run() -> TaskPage:
+        async with open_client(args) as client:
+            return await client.list_tasks(status=status, page=args.page, page_size=args.page_size)
+
+    page = asyncio.run(run())
+    rows = [
+        {
+            "task_id": t.task_id,
+            "status": t.raw_status,
+            "model": t.model_name,
+            "created": _time(t.created_at),
+            "started": _time(t.started_at),
+            "ended": _time(t.ended_at),
+        }
+        for t in page.tasks
+    ]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "total": page.total,
+                    "page": page.page_no,
+                    "pages": page.total_pages,
+                    "page_size": page.page_size,
+                    "tasks": rows,
+                }
+            )
+        )
+        return 0
+    if rows:
+        print(f"{'TASK ID':<36}  {'STATUS':<9}  {'CREATED':<29}  ENDED")
+        for row in rows:
+            print(
+                f"{row['task_id']:<36}  {row['status']:<9}  {row['created'] or '-':<29}  "
+                f"{row['ended'] or '-'}"
+            )
+    tasks = "task" if page.total == 1 else "tasks"
+    print(f"page {page.page_no} of {page.total_pages}: {page.total} {tasks} in all")
+    return 0

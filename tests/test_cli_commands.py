@@ -1,0 +1,264 @@
+"""The one-task commands against the simulator (detect, generate, status, cancel, list); the key."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emoji_async.cli import main
+from emoji_async.testing import SimulatorServer, fixed_duration
+from tests.conftest import KEY, SCALE, client_for, detect_and_submit, serve_in_thread, sim_config
+
+IMG = "https://example.com/portraits/ada.png"
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatorServer]:
+    """A simulator in a thread (the command runs its own event loop), and the key set."""
+    monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
+    monkeypatch.delenv("DASHSCOPE_BASE_URL", raising=False)
+    with serve_in_thread(sim_config(durations=fixed_duration(20))) as srv:
+        yield srv
+
+
+def cli(server: SimulatorServer, *argv: str) -> int:
+    """The command line, in this process, pointed at ``server`` on the tests' clock."""
+    return main([*argv, "--base-url", server.base_url, "--time-scale", str(SCALE)])
+
+
+def submit(server: SimulatorServer, url: str = IMG) -> str:
+    """A task submitted by a client of this test, not by the command under test."""
+
+    async def go() -> str:
+        async with client_for(server) as client:
+            return (await detect_and_submit(client, url)).task_id
+
+    return asyncio.run(go())
+
+
+def fields(out: str) -> dict[str, str]:
+    """``name: value`` lines as a dict."""
+    pairs = (line.split(":", 1) for line in out.splitlines())
+    return {name: value.strip() for name, value in pairs}
+
+
+# --- detect ---------------------------------------------------------------------------
+
+
+def test_detect_prints_the_boxes_the_service_found(
+    server: SimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(server, "detect", IMG) == 0
+    face, ext = server.simulator.boxes_for(IMG)
+    out = fields(capsys.readouterr().out)
+    assert out["face_bbox"] == " ".join(map(str, face))
+    assert out["ext_bbox"] == " ".join(map(str, ext))
+
+
+def test_detect_json_is_one_object_with_both_boxes(
+    server: SimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(server, "detect", IMG, "--json") == 0
+    found = json.loads(capsys.readouterr().out)
+    assert (found["face_bbox"], found["ext_bbox"]) == server.simulator.boxes_for(IMG)
+
+
+def test_a_rejected_portrait_is_one_error_line_naming_the_code_and_exit_1(
+    server: SimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(server, "detect", IMG + "?sim_reject=InvalidFile.FacePose") == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith("emoji-async: error: InvalidFile.FacePose: ")
+
+
+# --- generate -------------------------------------------------------------------------
+
+
+def test_generate_saves_the_video_and_prints_its_url_and_length(
+    server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(server, "generate", IMG, "mengwa_kaixin", "--out", str(tmp_path)) == 0
+    captured = capsys.readouterr()
+    out = fields(captured.out)
+    task = server.simulator.task(out["task_id"])
+    assert task is not None
+    assert task.status == "SUCCEEDED"
+    assert out["video_url"].startswith(server.origin)
+    assert out["video_duration"] == "3 s"  # mengwa_kaixin makes 3 s
+    saved = Path(out["file"])
+    assert saved.parent == tmp_path
+    assert saved.read_bytes()[4:8] == b"ftyp"  # an MP4
+    assert f"submitted: task {task.task_id}" in captured.err
+    assert server.simulator.stats.tasks_created == 1
+
+
+def test_generate_of_a_task_that_fails_exits_1_naming_the_task_and_the_code(
+    server: SimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(server, "generate", IMG + "?sim_fail=InternalError.Algo", "dagong_kaixin") == 1
+    (task,) = server.simulator.tasks()
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith(f"emoji-async: error: task {task.task_id}: failed: InternalError.Algo")
+
+
+# --- status ---------------------------------------------------------------------------
+
+
+def test_status_prints_the_tasks_state_after_one_query(
+    server: SimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    task_id = submit(server)
+    queries = server.simulator.stats.requests_by_endpoint.get("query", 0)
+    assert cli(server, "status", task_id) == 0
+    out = fields(capsys.readouterr().out)
+    assert out["task_id"] == task_id
+    assert out["status"] in ("PENDING", "RUNNING")
+    assert "video_url" not in out
+    assert server.simulator.stats.requests_by_endpoint["query"] == queries + 1
+
+
+def test_status_wait_follows_the_task_to_its_video(
+    server: SimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    task_id = submit(server)
+    assert cli(server, "status", task_id, "--wait", "--json") == 0
+    captured = capsys.readouterr()
+    snapshot = json.loads(captured.out)
+    assert snapshot["status"] == "SUCCEEDED"
+    assert snapshot["video_duration"] == 3
+    assert snapshot["video_url"].startswith(server.origin)
+    assert captured.err.splitlines()[-1].endswith("SUCCEEDED")
+
+
+def test_status_wait_of_a_task_that_did_not_succeed_exits_1(
+    server: SimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(server, "status", "no-such-task", "--wait") == 1
+    captured = capsys.readouterr()
+    assert fields(captured.out)["status"] == "UNKNOWN"
+    assert captured.err.splitlines()[-1] == "emoji-async: error: task no-such-task ended UNKNOWN"
+
+
+# --- cancel ---------------------------------------------------------------------------
+
+
+def test_cancel_cancels_a_task_still_pending(
+    server: SimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    submit(server, "https://example.com/first.png")  # takes the one running slot
+    queued = submit(server)
+    assert cli(server, "cancel", queued) == 0
+    assert capsys.readouterr().out == f"canceled task {queued}\n"
+    task = server.simulator.task(queued)
+    assert task is not None
+    assert task.status == "CANCELED"
+
+
+def test_cancel_of_a_running_task_is_refused_with_the_services_reason_and_exit_1(
+    server: SimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    running = submit(server)
+    assert cli(server, "cancel", running) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("emoji-async: error: HTTP 400 UnsupportedOperation: ")
+
+
+# --- list -----------------------------------------------------------------------------
+
+
+def test_list_shows_the_accounts_tasks_and_filters_them_by_state(
+    server: SimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    running = submit(server, "https://example.com/first.png")
+    queued = submit(server)
+    assert cli(server, "list") == 0
+    out = capsys.readouterr().out
+    assert running in out
+    assert queued in out
+    assert out.splitlines()[-1] == "page 1 of 1: 2 tasks in all"
+
+    assert cli(server, "list", "--status", "pending", "--json") == 0
+    page = json.loads(capsys.readouterr().out)
+    assert [t["task_id"] for t in page["tasks"]] == [queued]
+    assert page["tasks"][0]["status"] == "PENDING"
+
+
+def test_list_pages_through_the_tasks(
+    server: SimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = submit(server, "https://example.com/first.png")
+    second = submit(server)
+    assert cli(server, "list", "--page", "2", "--page-size", "1", "--json") == 0
+    page = json.loads(capsys.readouterr().out)
+    assert (page["page"], page["pages"], page["total"]) == (2, 2, 2)
+    assert [t["task_id"] for t in page["tasks"]] == [first]  # newest first
+    assert second != first
+
+
+# --- the key --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["detect", IMG],
+        ["generate", IMG, "mengwa_kaixin"],
+        ["status", "some-task"],
+        ["cancel", "some-task"],
+        ["list"],
+        ["batch", str(EXAMPLES / "jobs.csv"), "--out", "{tmp}/videos", "--journal", "{tmp}/b.db"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_without_a_key_a_command_says_so_in_one_line_exits_1_and_sends_nothing(
+    argv: list[str],
+    server: SimulatorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("DASHSCOPE_API_KEY")
+    assert cli(server, *(arg.replace("{tmp}", str(tmp_path)) for arg in argv)) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "emoji-async: error: no API key: set DASHSCOPE_API_KEY in the environment\n"
+    )
+    assert server.simulator.requests == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_key_is_reported_without_ever_being_printed(server: SimulatorServer) -> None:
+    secret = "sk-not-for-your-eyes-0123456789"
+    result = subprocess.run(  # noqa: S603  (our own interpreter, our own arguments)
+        [sys.executable, "-m", "emoji_async", "list", "--base-url", server.base_url],
+        env={"DASHSCOPE_API_KEY": secret, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("emoji-async: error: HTTP 401 InvalidApiKey")
+    assert "Traceback" not in result.stderr
+    assert secret not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", ["detect", "generate", "batch", "status", "cancel", "list"])
+def test_no_command_takes_the_key_on_its_command_line(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    assert "--api-key" not in text
+    assert "DASHSCOPE_API_KEY" in text
