@@ -14,6 +14,7 @@ import datetime as dt
 import io
 import pathlib
 import re
+import struct
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -824,6 +825,16 @@ async def test_retry_after_header_on_429_when_configured(start: Start) -> None:
 # -- uploads -----------------------------------------------------------------------------
 
 
+def bmp_image(width: int = 400, height: int = 400, shade: int = 90) -> bytes:
+    """A valid, flat 24-bit BMP, written by hand: uploads are checked like images now."""
+    row = bytes([shade, 128, 255 - shade]) * width
+    row += b"\0" * (-len(row) % 4)
+    pixels = row * height
+    header = struct.pack("<2sIHHI", b"BM", 54 + len(pixels), 0, 0, 54)
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, len(pixels), 2835, 2835, 0, 0)
+    return header + info + pixels
+
+
 async def upload(api: Api, model: str, content: bytes, name: str = "face.png") -> str:
     policy = await api.call("GET", "/uploads", params={"action": "getPolicy", "model": model})
     assert policy.status == 200, policy.body
@@ -875,15 +886,15 @@ async def test_an_uploaded_file_is_usable_as_oss_url_only_with_the_resolve_heade
     start: Start,
 ) -> None:
     api = await start()
-    photo = b"\x89PNG a portrait"
-    detect_url = await upload(api, "emoji-detect-v1", photo)
+    photo = bmp_image()
+    detect_url = await upload(api, "emoji-detect-v1", photo, "face.bmp")
     without = await api.detect(detect_url)
     assert (without.status, without.body["code"]) == (400, "InvalidURL")
     resolved = await api.detect(detect_url, **{"X-DashScope-OssResourceResolve": "enable"})
     assert resolved.status == 200, resolved.body
     boxes = resolved.body["output"]["bbox_face"], resolved.body["output"]["ext_bbox_face"]
 
-    submit_url = await upload(api, "emoji-v1", photo)
+    submit_url = await upload(api, "emoji-v1", photo, "face.bmp")
     assert api.sim.boxes_for(submit_url) == boxes  # same photo, same boxes
     body = {
         "model": "emoji-v1",
@@ -922,9 +933,11 @@ async def test_an_upload_is_bound_to_the_model_it_was_issued_for(start: Start) -
 async def test_an_upload_expires_after_48_hours_scaled(start: Start) -> None:
     scale = 5e-6  # 48 h -> 0.864 s
     api = await start(SimulatorConfig(time_scale=scale, limits=UNTHROTTLED))
-    url = await upload(api, "emoji-detect-v1", b"photo")
+    url = await upload(api, "emoji-detect-v1", bmp_image(), "face.bmp")
     resolve = {"X-DashScope-OssResourceResolve": "enable"}
-    assert (await api.detect(url, **resolve)).status == 200
+    usable = await api.detect(url, **resolve)
+    assert usable.status == 200
+    assert "bbox_face" in usable.body["output"]
     await asyncio.sleep(48 * 3600 * scale + 0.05)
     answer = await api.detect(url, **resolve)
     assert (answer.status, answer.body["code"]) == (400, "InvalidURL")

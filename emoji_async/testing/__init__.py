@@ -33,12 +33,44 @@ Test triggers, as query parameters of the *image URL*
     The task runs exactly that many provider seconds (scaled like any other);
     more than 10800 makes it fail with ``InternalError.Timeout`` at 3 h.
 
+The triggers work on every URL, loopback and ``oss://`` ones included.
+
+Images. Like the provider, the simulator downloads ``image_url``, but **only
+from loopback** (``127.0.0.0/8``, ``::1``, ``localhost``): its own sample
+portraits, or a test's own server. It never contacts any other host: such a
+URL stands for an imagined image, whose boxes come from a digest of the URL
+and whose video is a cartoon face. A loopback download that fails answers
+400 ``InvalidURL.ConnectionRefused``, ``InvalidURL.Timeout`` (after
+``SimulatorConfig.fetch_timeout`` real seconds) or ``InvalidURL`` (any status
+but 200; redirects are not followed). A fetched image is remembered by URL
+(bounded), so detection and submit see the same picture. A fetched or
+uploaded image is checked as the provider checks it: at most 10 MiB
+(``InvalidFile.Size``, an inferred code), then, with PyAV, a PNG, JPEG, BMP or
+WEBP that decodes (``InvalidFile.Format``), 400 to 7000 px a side
+(``InvalidFile.Resolution``). Detection rejects a failing image with HTTP 200
+(billed), a submit with 400. Boxes come from a digest of the image's bytes,
+placed inside its real dimensions where a portrait has its face.
+
+Sample portraits: ``SAMPLE_PORTRAITS`` names a dozen drawn, deterministic
+head-and-shoulders faces; ``sample_portrait(name)`` gives one as PNG bytes
+(640x640; needs numpy and PyAV); a running simulator serves them, without
+authentication, at ``SimulatorServer.sample_url(name)``
+(``{origin}/samples/{name}.png``)::
+
+    async with serve() as server:
+        url = server.sample_url("ada")  # detect and submit it like any image URL
+
 Scripted faults (``Simulator.faults.add(Fault(...))``) make an endpoint answer
 an error status, drop the connection, or answer late, before or after the
-request took effect.
+request took effect (the sample host is the endpoint ``"sample"``: a delay
+there makes a detection time out).
 
 Result videos are real H.264 MP4s (512x512, 15 fps, the template's length)
-when PyAV is installed (``emoji-async[video]``); otherwise, or with
+when PyAV is installed (``emoji-async[video]``). When the simulator has the
+task's image (fetched or uploaded) and numpy too, the video animates that
+portrait: the extended box, scaled to 512x512, moved as the template says
+(a bounce, a nod, a sway, a squash, a slow droop...), the same for the same
+image and template. Otherwise it shows a cartoon face. Without PyAV, or with
 ``render_videos=False``, a short placeholder body is served as
 ``application/octet-stream`` with the header ``X-Emoji-Simulator: placeholder``.
 """
@@ -47,13 +79,16 @@ from ._app import Simulator
 from ._config import ServiceLimits, SimulatorConfig, fixed_duration, uniform_durations
 from ._faults import Fault, FaultBook
 from ._records import RequestRecord, SimulatorStats
+from ._samples import SAMPLE_PORTRAITS, sample_portrait
 from ._server import SimulatorServer, run_forever, serve
 from ._tasks import SimulatedTask
 
-__all__ = [
+# Plain code-point order, as the public-API tests check, not ruff's isort style.
+__all__ = [  # noqa: RUF022
     "Fault",
     "FaultBook",
     "RequestRecord",
+    "SAMPLE_PORTRAITS",
     "ServiceLimits",
     "SimulatedTask",
     "Simulator",
@@ -62,6 +97,7 @@ __all__ = [
     "SimulatorStats",
     "fixed_duration",
     "run_forever",
+    "sample_portrait",
     "serve",
     "uniform_durations",
 ]

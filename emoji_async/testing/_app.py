@@ -9,6 +9,12 @@ Each request goes through one pipeline, in the provider's order:
 5. the operation itself (``_service``): validation, state change, answer;
 6. a fault armed with ``after_processing``, replacing or delaying that answer.
 
+Besides the API (under ``api_prefix``), the application plays two storage hosts
+(the upload host and the result videos) and a public image host serving the
+sample portraits at ``/samples/{name}.png``, all without authentication or rate
+limits. The application's startup opens the session that fetches loopback
+images (``_fetch``); its cleanup closes it.
+
 The fault machinery only asks a ``FaultSource`` for the request's fault, so a
 future chaos mode plugs in there without touching any handler.
 """
@@ -17,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import math
 import time
@@ -30,8 +35,10 @@ from aiohttp.typedefs import Handler
 from ._config import SimulatorConfig
 from ._faces import Boxes
 from ._faults import Fault, FaultBook
+from ._images import MAX_IMAGE_BYTES, ImageFacts, examine
 from ._records import RequestRecord, SimulatorStats
 from ._results import RESULTS_PATH
+from ._samples import SAMPLE_PORTRAITS, SAMPLES_PATH, sample_portrait, samples_available
 from ._service import Service
 from ._tasks import SimulatedTask
 from ._video import PLACEHOLDER_HEADER, VideoStore
@@ -82,8 +89,12 @@ async def _json_body(request: web.Request) -> object:
         raise ServiceError(400, "InvalidParameter", "The request body is not valid JSON.") from None
 
 
-async def _read_form(request: web.Request) -> tuple[dict[str, str], bytes, int]:
-    """The text fields of an upload form and the digest and size of its ``file``."""
+async def _read_form(request: web.Request) -> tuple[dict[str, str], bytes | None, int]:
+    """The text fields of an upload form, and its ``file``'s bytes and size.
+
+    The bytes are kept only up to the largest input image: a larger file is
+    measured, not kept (``None``).
+    """
     if not request.content_type.startswith("multipart/form-data"):
         raise OssError(
             400,
@@ -91,20 +102,24 @@ async def _read_form(request: web.Request) -> tuple[dict[str, str], bytes, int]:
             "The body of your POST request is not well-formed multipart/form-data.",
         )
     fields: dict[str, str] = {}
-    digest, size, seen = hashlib.sha256(), 0, False
+    chunks: list[bytes] | None = []
+    size, seen = 0, False
     async for part in await request.multipart():
         if not isinstance(part, BodyPartReader) or part.name is None:
             continue
         if part.name == "file":
             seen = True
             while chunk := await part.read_chunk():
-                digest.update(chunk)
                 size += len(chunk)
+                if chunks is not None:
+                    chunks.append(chunk)
+                    if size > MAX_IMAGE_BYTES:
+                        chunks = None
             break  # OSS ignores whatever follows the file
         fields[part.name] = await part.text()
     if not seen:
         raise OssError(400, "InvalidArgument", "The form field file is required.")
-    return fields, digest.digest(), size
+    return fields, None if chunks is None else b"".join(chunks), size
 
 
 class Simulator:
@@ -112,8 +127,9 @@ class Simulator:
 
     Mount ``app`` anywhere (``serve`` runs it on loopback). The attributes are the
     simulator's ground truth, for assertions: ``requests`` (every request, in
-    arrival order), ``stats``, ``task(task_id)``, ``boxes_for(image_url)``, and
-    ``faults`` to script failures.
+    arrival order, the simulator's own fetches of its sample portraits included),
+    ``stats``, ``task(task_id)``, ``boxes_for(image_url)``, and ``faults`` to
+    script failures.
     """
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:
@@ -153,7 +169,11 @@ class Simulator:
         return tuple(self._service.board.newest_first(self._service.clock.now()))
 
     def boxes_for(self, image_url: str) -> Boxes:
-        """``(face_bbox, ext_bbox)`` as detection returns them for ``image_url``."""
+        """``(face_bbox, ext_bbox)`` as detection returns them for ``image_url``.
+
+        A loopback URL's boxes come from its image, so they are known only once a
+        detection or a submit has fetched it: before that, ``LookupError``.
+        """
         return self._service.boxes_for(image_url)
 
     # -- the application -------------------------------------------------------------
@@ -179,6 +199,7 @@ class Simulator:
         add("GET", f"{prefix}/uploads", self._upload_policy, name="upload_policy")
         add("POST", UPLOAD_PATH, self._upload, name="upload")
         app.router.add_get(f"{RESULTS_PATH}/{{name}}", self._download, name="download")
+        app.router.add_get(f"{SAMPLES_PATH}/{{name}}", self._sample, name="sample")
         add("*", f"{prefix}/{{tail:.*}}", self._other, name="other")
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
@@ -187,11 +208,13 @@ class Simulator:
 
     async def _startup(self, app: web.Application) -> None:
         self._closing.clear()
+        await self._service.fetcher.start()
 
     async def _shutdown(self, app: web.Application) -> None:
         self._closing.set()  # cut scripted delays short: nobody waits for them any more
 
     async def _cleanup(self, app: web.Application) -> None:
+        await self._service.fetcher.aclose()
         await self._videos.aclose()
 
     async def _sleep(self, seconds: float) -> None:
@@ -307,13 +330,15 @@ class Simulator:
 
     async def _detect(self, request: web.Request) -> web.Response:
         async def operation() -> Reply:
-            return json_reply(self._service.detect(await _json_body(request), request.headers))
+            body = await _json_body(request)
+            return json_reply(await self._service.detect(body, request.headers))
 
         return await self._pipeline(request, "detect", operation)
 
     async def _submit(self, request: web.Request) -> web.Response:
         async def operation() -> Reply:
-            return json_reply(self._service.submit(await _json_body(request), request.headers))
+            body = await _json_body(request)
+            return json_reply(await self._service.submit(body, request.headers))
 
         return await self._pipeline(request, "submit", operation)
 
@@ -345,8 +370,9 @@ class Simulator:
 
     async def _upload(self, request: web.Request) -> web.Response:
         async def operation() -> Reply:
-            fields, digest, size = await _read_form(request)
-            self._service.upload(fields, digest, size)
+            fields, data, size = await _read_form(request)
+            facts: ImageFacts = await asyncio.to_thread(examine, data, size)
+            self._service.upload(fields, facts, data)
             status = fields.get("success_action_status", "204")
             if status == "200":
                 return Reply(200, b"")
@@ -368,11 +394,32 @@ class Simulator:
                 request.query.get("Expires", ""),
                 request.query.get("Signature", ""),
             )
-            video = await self._videos.get(result.task_id, result.driven_id, result.video_seconds)
+            video = await self._videos.get(
+                result.task_id,
+                result.driven_id,
+                result.video_seconds,
+                self._service.portrait_of(result.task_id),
+            )
             headers = (PLACEHOLDER_HEADER,) if video.placeholder else ()
             return Reply(200, video.body, content_type=video.content_type, headers=headers)
 
         return await self._pipeline(request, "download", operation, api=False)
+
+    async def _sample(self, request: web.Request) -> web.Response:
+        async def operation() -> Reply:
+            name = request.match_info["name"].removesuffix(".png")
+            if not request.match_info["name"].endswith(".png") or name not in SAMPLE_PORTRAITS:
+                raise OssError(404, "NoSuchKey", "The specified key does not exist.")
+            if not samples_available():
+                raise OssError(
+                    501,
+                    "NotImplemented",
+                    "Sample portraits need numpy and PyAV: pip install 'emoji-async[video]'.",
+                )
+            body = await asyncio.to_thread(sample_portrait, name)
+            return Reply(200, body, content_type="image/png")
+
+        return await self._pipeline(request, "sample", operation, api=False)
 
     async def _other(self, request: web.Request) -> web.Response:
         async def operation() -> Reply:

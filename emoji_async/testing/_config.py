@@ -131,6 +131,11 @@ def _check_scale(_: object, __: attrs.Attribute[float], value: float) -> None:
         raise ValueError(f"time_scale must be positive, got {value!r}")
 
 
+def _check_fetch_timeout(_: object, __: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"fetch_timeout must be positive, got {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class SimulatorConfig:
     """Everything that makes one simulated service differ from another.
@@ -143,6 +148,9 @@ class SimulatorConfig:
     document: whole seconds, rounded up, at ``time_scale=1``; the scaled wait
     in decimal seconds on a compressed clock. ``render_videos`` serves real MP4s
     when PyAV is importable, a labelled placeholder otherwise.
+    ``fetch_timeout`` bounds each download of a loopback ``image_url`` in real
+    seconds (not scaled: it is network time); past it the request answers
+    400 ``InvalidURL.Timeout``.
     """
 
     api_keys: frozenset[str] = attrs.field(default=frozenset({"sk-simulator"}), converter=frozenset)
@@ -153,3 +161,4 @@ class SimulatorConfig:
     retry_after: bool = False
     api_prefix: str = attrs.field(default="/api/v1", converter=_prefix)
     render_videos: bool = True
+    fetch_timeout: float = attrs.field(default=5.0, validator=_check_fetch_timeout)

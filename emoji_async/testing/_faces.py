@@ -1,10 +1,14 @@
 """What "detection" sees in an image: face boxes from a digest, and test triggers.
 
-The simulator never fetches an image. A URL stands for its image, so the boxes
-are a pure function of a digest of the URL (or, for an upload, of the uploaded
-bytes: the same photo uploaded once per model must detect the same). That makes
-them deterministic across runs and lets a submit check that its boxes are
-exactly the ones detection returned.
+There is no face detector. Boxes are a pure function of a digest: of the image
+bytes when the simulator has them (an upload, or an image fetched from a
+loopback URL), else of the URL itself (a URL it never fetches stands for its
+image). When the image was decoded, the boxes are placed inside its real
+dimensions, where a head-and-shoulders portrait has its face
+(``boxes_in_image``); otherwise they describe an imagined image of 600 to
+1800 px a side (``boxes_from_digest``). Either way they are deterministic
+across runs, the same photo uploaded once per model detects the same, and a
+submit can check that its boxes are exactly the ones detection returned.
 
 Test triggers ride on the image URL's query string (see the package docstring):
 ``sim_reject``, ``sim_fail``, ``sim_moderation`` and ``sim_duration``.
@@ -20,7 +24,7 @@ import attrs
 
 from ._wire import ServiceError
 
-__all__ = ["Boxes", "Triggers", "boxes_from_digest", "digest_of", "triggers_of"]
+__all__ = ["Boxes", "Triggers", "boxes_from_digest", "boxes_in_image", "digest_of", "triggers_of"]
 
 #: ``(face_bbox, ext_bbox)``, each ``[x1, y1, x2, y2]`` in pixels.
 Boxes = tuple[list[int], list[int]]
@@ -54,6 +58,40 @@ def boxes_from_digest(digest: bytes) -> Boxes:
     ey1 = int(_unit(digest, 5) * (height - ext))
     fx1 = ex1 + (ext - face_w) // 2 + int((_unit(digest, 6) - 0.5) * 0.2 * (ext - face_w))
     fy1 = ey1 + int((ext - face_h) * (0.30 + 0.1 * _unit(digest, 7)))
+    face = [fx1, fy1, fx1 + face_w, fy1 + face_h]
+    return face, [ex1, ey1, ex1 + ext, ey1 + ext]
+
+
+def _place(low: int, high: int, side: int, limit: int, wanted: float) -> int:
+    """Where a span of ``side`` starts: near ``wanted``, over ``[low, high)``, inside ``limit``."""
+    first = max(0, high - side)
+    last = min(low, limit - side)
+    return max(first, min(last, round(wanted)))
+
+
+def boxes_in_image(digest: bytes, width: int, height: int) -> Boxes:
+    """Plausible boxes inside a ``width`` x ``height`` image, where a portrait has its face.
+
+    The face is centred horizontally (within 4 % of the width) and its centre
+    sits at 42 % (+-3 %) of the height; it is 26 to 34 % of the short side
+    wide and 1.12 to 1.22 times as tall. The extended box is a square 2 to 2.3
+    times the face's larger side (at most the short side), takes the face in
+    with about a third of the room above it and the rest below (the
+    shoulders), and is shifted, never cut, to stay inside the image.
+    """
+    width, height = max(1, width), max(1, height)
+    short = min(width, height)
+    face_w = max(1, round(short * (0.26 + 0.08 * _unit(digest, 0))))
+    face_h = min(height, max(1, round(face_w * (1.12 + 0.10 * _unit(digest, 1)))))
+    face_w = min(face_w, width)
+    cx = width * (0.5 + 0.08 * (_unit(digest, 2) - 0.5))
+    cy = height * (0.42 + 0.06 * (_unit(digest, 3) - 0.5))
+    fx1 = min(max(0, round(cx - face_w / 2)), width - face_w)
+    fy1 = min(max(0, round(cy - face_h / 2)), height - face_h)
+    ext = min(short, math.ceil(max(face_w, face_h) * (2.0 + 0.3 * _unit(digest, 4))))
+    above = (ext - face_h) * (0.30 + 0.08 * _unit(digest, 5))
+    ex1 = _place(fx1, fx1 + face_w, ext, width, fx1 + face_w / 2 - ext / 2)
+    ey1 = _place(fy1, fy1 + face_h, ext, height, fy1 - above)
     face = [fx1, fy1, fx1 + face_w, fy1 + face_h]
     return face, [ex1, ey1, ex1 + ext, ey1 + ext]
 

@@ -15,11 +15,31 @@ __all__ = ["ENDPOINTS", "Endpoint", "RequestRecord", "SimulatorStats"]
 
 #: The name of what a request asked for; rate limits and faults are per endpoint.
 Endpoint = Literal[
-    "detect", "submit", "query", "list", "cancel", "upload_policy", "upload", "download", "other"
+    "detect",
+    "submit",
+    "query",
+    "list",
+    "cancel",
+    "upload_policy",
+    "upload",
+    "download",
+    "sample",
+    "other",
 ]
 
 ENDPOINTS: frozenset[str] = frozenset(
-    {"detect", "submit", "query", "list", "cancel", "upload_policy", "upload", "download", "other"}
+    {
+        "detect",
+        "submit",
+        "query",
+        "list",
+        "cancel",
+        "upload_policy",
+        "upload",
+        "download",
+        "sample",
+        "other",
+    }
 )
 
 

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ._app import Simulator
 from ._config import SimulatorConfig
+from ._samples import SAMPLE_PORTRAITS, SAMPLES_PATH
 
 __all__ = ["SimulatorServer", "run_forever", "serve"]
 
@@ -40,6 +41,18 @@ class SimulatorServer:
     def base_url(self) -> str:
         """The API base URL (origin plus ``api_prefix``), without a trailing slash."""
         return f"{self.origin}{self.simulator.config.api_prefix}"
+
+    def sample_url(self, name: str) -> str:
+        """The public URL of the sample portrait ``name`` (one of ``SAMPLE_PORTRAITS``).
+
+        A loopback URL, so the simulator fetches and checks it like any image
+        and animates it in the result video.
+        """
+        if name not in SAMPLE_PORTRAITS:
+            raise ValueError(
+                f"unknown sample portrait {name!r}; expected one of {SAMPLE_PORTRAITS}"
+            )
+        return f"{self.origin}{SAMPLES_PATH}/{name}.png"
 
 
 @asynccontextmanager

@@ -4,16 +4,25 @@ Nothing here knows about HTTP frameworks: operations take plain values (a parsed
 body, headers, query parameters) and return the JSON payload or raise
 ``ServiceError`` / ``OssError``. Authentication, rate limits, faults and
 recording happen around them, in ``_app``.
+
+Detection and submit are coroutines because, like the provider, they may have
+to download the image first (loopback URLs only: ``_fetch``); they change no
+state before that download is over. An image goes through, in order: the URL
+checks, its test triggers' syntax, the download, the image checks (size,
+format, resolution: ``_images``), then the ``sim_moderation`` and
+``sim_reject`` triggers, then the boxes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import datetime as dt
 import math
 import random
 import secrets
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +32,8 @@ from emoji_async._templates import template_info
 from ._clock import BEIJING, Clock
 from ._config import SimulatorConfig
 from ._faces import Boxes, Triggers, boxes_from_digest, digest_of, triggers_of
+from ._fetch import ImageFetcher, is_loopback
+from ._images import ImageBank, ImageFacts, Portrait, examine
 from ._rate import RateLimiter
 from ._records import SimulatorStats
 from ._results import ResultObject, ResultStore
@@ -44,6 +55,8 @@ SUBMIT_MODEL = "emoji-v1"
 _INVALID_URL = "The provided URL does not appear to be valid. Ensure it is correctly formatted."
 _LIST_WINDOW = 24 * 3600  # wall-clock seconds; a query parameter, so never scaled
 _TIME_FORMAT = "%Y%m%d%H%M%S"
+#: How many tasks remember which image (and ext box) their video animates.
+_SOURCES_KEPT = 4096
 
 
 def _invalid(message: str) -> ServiceError:
@@ -92,6 +105,10 @@ def _model(body: dict[str, Any], expected: str) -> None:
         raise _invalid("Model not exist.")
 
 
+def _rejection_message(code: str) -> str:
+    return INVALID_FILE_MESSAGES.get(code, "The input image does not meet the requirements.")
+
+
 def _enabled(headers: Mapping[str, str], name: str) -> bool:
     return headers.get(name, "").strip().lower() == "enable"
 
@@ -114,21 +131,61 @@ class Service:
             slots=None if config.limits is None else config.limits.running_tasks,
             on_success=self.results.add,
         )
+        self.images = ImageBank()
+        self.fetcher = ImageFetcher(timeout=config.fetch_timeout)
+        self._sources: OrderedDict[str, tuple[bytes, tuple[int, int, int, int]]] = OrderedDict()
 
     # -- images ------------------------------------------------------------------
 
     def boxes_for(self, image_url: str) -> Boxes:
-        """The boxes detection returns for ``image_url``."""
+        """The boxes detection returns for ``image_url``.
+
+        Raises ``LookupError`` for a loopback URL the simulator has not fetched
+        (yet, or any more): only a detection or a submit fetches it.
+        """
         if urlsplit(image_url).scheme.lower() == "oss":
             stored = self.uploads.find(image_url, self.clock.now())
             if stored is not None:
-                return boxes_from_digest(stored.digest)
+                return stored.facts.boxes()
+        elif is_loopback(image_url):
+            facts = self.images.facts(image_url)
+            if facts is None:
+                raise LookupError(
+                    f"the simulator has not fetched {image_url}: its boxes are known once a "
+                    "detection (or a submit) has downloaded it"
+                )
+            return facts.boxes()
         return boxes_from_digest(digest_of(image_url))
 
-    def _image(self, image_url: str, model: str, headers: Mapping[str, str]) -> Triggers:
-        """Check that ``image_url`` can be fetched for ``model``; its test triggers."""
-        parts = urlsplit(image_url)
+    def portrait_of(self, task_id: str) -> Portrait | None:
+        """What the video of ``task_id`` animates, if its image's bytes are still kept."""
+        source = self._sources.get(task_id)
+        if source is None:
+            return None
+        digest, ext = source
+        data = self.images.pixels(digest)
+        return None if data is None else Portrait(data, digest, ext)
+
+    async def _fetch(self, image_url: str) -> ImageFacts:
+        """The facts of a loopback image: remembered, or downloaded and examined now."""
+        facts = self.images.facts(image_url)
+        if facts is not None:
+            return facts
+        fetched = await self.fetcher.fetch(image_url)
+        facts = await asyncio.to_thread(examine, fetched.data, fetched.size)
+        self.images.learn(image_url, facts, fetched.data)
+        return facts
+
+    async def _image(
+        self, image_url: str, model: str, headers: Mapping[str, str]
+    ) -> tuple[Triggers, ImageFacts | None]:
+        """Get ``image_url`` for ``model``: its test triggers, and its facts if it has pixels."""
+        try:
+            parts = urlsplit(image_url)
+        except ValueError:  # a malformed IPv6 host, say
+            raise ServiceError(400, "InvalidURL", _INVALID_URL) from None
         scheme = parts.scheme.lower()
+        facts: ImageFacts | None = None
         if scheme == "oss":
             if not _enabled(headers, "X-DashScope-OssResourceResolve"):
                 raise ServiceError(
@@ -137,14 +194,26 @@ class Service:
                     "An oss:// URL is only resolved with the header "
                     "X-DashScope-OssResourceResolve: enable.",
                 )
-            self.uploads.resolve(image_url, model, self.clock.now())
+            facts = self.uploads.resolve(image_url, model, self.clock.now()).facts
         elif scheme not in ("http", "https") or not parts.netloc:
             raise ServiceError(400, "InvalidURL", _INVALID_URL)
-        return triggers_of(image_url)
+        triggers = triggers_of(image_url)
+        if facts is None and is_loopback(image_url):
+            facts = await self._fetch(image_url)
+        return triggers, facts
+
+    def _boxes(self, image_url: str, facts: ImageFacts | None) -> Boxes:
+        return facts.boxes() if facts is not None else boxes_from_digest(digest_of(image_url))
+
+    def _remember_source(self, task_id: str, facts: ImageFacts, ext: list[int]) -> None:
+        x1, y1, x2, y2 = ext
+        self._sources[task_id] = (facts.digest, (x1, y1, x2, y2))
+        while len(self._sources) > _SOURCES_KEPT:
+            self._sources.popitem(last=False)
 
     # -- detection ---------------------------------------------------------------
 
-    def detect(self, body: object, headers: Mapping[str, str]) -> dict[str, Any]:
+    async def detect(self, body: object, headers: Mapping[str, str]) -> dict[str, Any]:
         """Face detection: boxes, or a billed rejection inside ``output``."""
         if _enabled(headers, "X-DashScope-Async"):
             raise ServiceError(
@@ -162,22 +231,21 @@ class Service:
             raise _invalid("Field required: parameters.ratio")
         if ratio != "1:1":
             raise _invalid('The parameter ratio must be "1:1".')
-        triggers = self._image(image_url, DETECT_MODEL, headers)
+        triggers, facts = await self._image(image_url, DETECT_MODEL, headers)
         self.stats.detections_billed += 1
         usage = {"image_count": 1}
-        if triggers.reject is not None:
-            message = INVALID_FILE_MESSAGES.get(
-                triggers.reject, "The input image does not meet the requirements."
-            )
-            rejection = {"code": triggers.reject, "message": message}
+        code = facts.problem if facts is not None else None
+        code = code or triggers.reject
+        if code is not None:
+            rejection = {"code": code, "message": _rejection_message(code)}
             return {"output": rejection, "usage": usage, "request_id": new_request_id()}
-        face, ext = self.boxes_for(image_url)
+        face, ext = self._boxes(image_url, facts)
         boxes = {"bbox_face": face, "ext_bbox_face": ext}
         return {"output": boxes, "usage": usage, "request_id": new_request_id()}
 
     # -- tasks -------------------------------------------------------------------
 
-    def submit(self, body: object, headers: Mapping[str, str]) -> dict[str, Any]:
+    async def submit(self, body: object, headers: Mapping[str, str]) -> dict[str, Any]:
         """Video synthesis: validate, then queue a task (always answered PENDING)."""
         if not _enabled(headers, "X-DashScope-Async"):
             raise ServiceError(403, "AccessDenied", ASYNC_HEADER_REQUIRED)
@@ -191,15 +259,14 @@ class Service:
         template = template_info(driven_id)
         if template is None:
             raise _invalid("Driven not exist: driven_id.")
-        triggers = self._image(image_url, SUBMIT_MODEL, headers)
+        triggers, facts = await self._image(image_url, SUBMIT_MODEL, headers)
+        if facts is not None and facts.problem is not None:
+            raise ServiceError(400, facts.problem, _rejection_message(facts.problem))
         if triggers.moderation:
             raise ServiceError(400, "DataInspectionFailed", MODERATION_MESSAGE)
         if triggers.reject is not None:
-            message = INVALID_FILE_MESSAGES.get(
-                triggers.reject, "The input image does not meet the requirements."
-            )
-            raise ServiceError(400, triggers.reject, message)
-        expected_face, expected_ext = self.boxes_for(image_url)
+            raise ServiceError(400, triggers.reject, _rejection_message(triggers.reject))
+        expected_face, expected_ext = self._boxes(image_url, facts)
         if ext != expected_ext:
             raise _invalid("Invalid ext_bbox.")
         if face != expected_face:
@@ -219,6 +286,8 @@ class Service:
             fail_code=triggers.fail,
             now=self.clock.now(),
         )
+        if facts is not None:
+            self._remember_source(task.task_id, facts, ext)
         return {
             "output": {"task_status": "PENDING", "task_id": task.task_id},
             "request_id": request_id,
@@ -338,9 +407,11 @@ class Service:
         policy = self.uploads.issue(model, self.clock.now())
         return {"request_id": new_request_id(), "data": policy.wire(upload_host)}
 
-    def upload(self, fields: Mapping[str, str], digest: bytes, size: int) -> None:
+    def upload(self, fields: Mapping[str, str], facts: ImageFacts, data: bytes | None) -> None:
         """Store one form upload (raises ``OssError`` when the form is refused)."""
-        self.uploads.store(fields, digest, size, self.clock.now())
+        self.uploads.store(fields, facts, self.clock.now())
+        if data is not None and facts.problem is None:
+            self.images.keep(facts.digest, data)
 
     def result(self, task_id: str, expires: str, signature: str) -> ResultObject:
         """The video object a signed URL points at (raises ``OssError`` 403/404)."""

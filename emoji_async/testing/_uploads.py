@@ -2,9 +2,10 @@
 
 The simulator plays both sides of PROTOCOL.md section 6: ``GET /uploads`` issues
 a signed policy whose ``upload_host`` is the simulator's own upload route, the
-multipart POST to that route stores the file under its ``key`` (only a digest
-and the size are kept), and ``oss://<key>`` resolves for the model the policy
-was issued for, for 48 h (scaled).
+multipart POST to that route stores the file under its ``key`` (only its
+``ImageFacts`` are kept here: digest, size, and what decoding found; the bytes
+go to the simulator's bounded ``ImageBank``), and ``oss://<key>`` resolves for
+the model the policy was issued for, for 48 h (scaled).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import attrs
 
 from ._clock import Clock
 from ._config import POLICY_LIFETIME, UPLOAD_LIFETIME
+from ._images import ImageFacts
 from ._wire import OssError, ServiceError
 
 __all__ = ["ACCESS_KEY_ID", "MAX_FILE_SIZE_MB", "StoredFile", "UploadPolicy", "UploadStore"]
@@ -65,8 +67,7 @@ class StoredFile:
 
     key: str
     model: str
-    digest: bytes
-    size: int
+    facts: ImageFacts
     expires_at: float
 
 
@@ -121,8 +122,8 @@ class UploadStore:
         self._policy_order.append(policy)
         return policy
 
-    def store(self, fields: Mapping[str, str], digest: bytes, size: int, now: float) -> StoredFile:
-        """Accept a form upload (its fields, and the file's digest and size) or raise OssError."""
+    def store(self, fields: Mapping[str, str], facts: ImageFacts, now: float) -> StoredFile:
+        """Accept a form upload (its fields, and what its file is) or raise OssError."""
         self._prune(now)
         for name in ("OSSAccessKeyId", "Signature", "policy", "key"):
             if not fields.get(name):
@@ -151,7 +152,7 @@ class UploadStore:
                 f'Invalid according to Policy: Policy Condition failed: ["starts-with", "$key", '
                 f'"{policy.upload_dir}"]',
             )
-        if size > MAX_FILE_SIZE_MB * 1024 * 1024:
+        if facts.size > MAX_FILE_SIZE_MB * 1024 * 1024:
             raise OssError(
                 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size."
             )
@@ -161,9 +162,7 @@ class UploadStore:
                 "FileAlreadyExists",
                 "The object you specified already exists and can not be overwritten.",
             )
-        stored = StoredFile(
-            key, policy.model, digest, size, now + self._clock.scaled(UPLOAD_LIFETIME)
-        )
+        stored = StoredFile(key, policy.model, facts, now + self._clock.scaled(UPLOAD_LIFETIME))
         self._files[key] = stored
         self._file_order.append(stored)
         return stored

@@ -2,11 +2,17 @@
 
 With PyAV (``pip install emoji-async[video]``) and ``render_videos=True``, a
 task's video is a silent H.264 MP4, yuv420p, 512x512 at 15 fps, exactly its
-template's ``video_seconds`` long, as the provider's are. The picture is a
-cartoon face whose colours, rhythm and expression follow the template (with a
-slight tint per task), cheap enough to encode in tens of milliseconds with
-libx264 ``ultrafast``. Encoding runs in a worker thread, never on the event
-loop, once per task; the last few videos are cached.
+template's ``video_seconds`` long, as the provider's are. What it shows:
+
+- the submitted portrait, when the simulator has its pixels (an upload, or an
+  image fetched from a loopback URL) and numpy is installed too: the extended
+  box, scaled to 512x512 and moved as the template says (``_animate``). Two
+  tasks on the same image and template get the same video, rendered once;
+- otherwise a cartoon face whose colours, rhythm and expression follow the
+  template (with a slight tint per task).
+
+Encoding uses libx264 ``ultrafast`` and runs in a worker thread, never on the
+event loop, once per video; the last few videos are cached.
 
 Without PyAV, or with ``render_videos=False``, the body is a short text
 placeholder served as ``application/octet-stream`` with the header
@@ -18,13 +24,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import importlib.util
 import io
 import math
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import attrs
+
+from ._images import Portrait
+from ._optional import has_av, has_numpy
+
+if TYPE_CHECKING:
+    import av
 
 __all__ = [
     "FPS",
@@ -33,25 +46,13 @@ __all__ = [
     "Video",
     "VideoStore",
     "render_mp4",
-    "video_available",
+    "render_portrait_mp4",
 ]
 
 SIZE = 512
 FPS = 15
 #: Names a placeholder answer: ``(header, value)``.
 PLACEHOLDER_HEADER = ("X-Emoji-Simulator", "placeholder")
-
-
-@functools.cache
-def video_available() -> bool:
-    """Whether PyAV can be imported here (checked once)."""
-    if importlib.util.find_spec("av") is None:
-        return False
-    try:
-        import av  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 @attrs.frozen
@@ -126,11 +127,21 @@ def _planes(look: _Look, index: int) -> tuple[bytes, bytes, bytes]:
     return bytes(luma), bytes(u), bytes(v)
 
 
-def render_mp4(driven_id: str, seconds: int, task_id: str) -> bytes:
-    """Encode the video of one task (blocking: run it in a worker thread)."""
+def _cartoon(driven_id: str, seconds: int, task_id: str) -> Iterable[av.VideoFrame]:
     import av
 
     look = _look(driven_id, task_id)
+    for index in range(seconds * FPS):
+        frame = av.VideoFrame(SIZE, SIZE, "yuv420p")
+        for plane, data in zip(frame.planes, _planes(look, index), strict=True):
+            plane.update(data)
+        yield frame
+
+
+def _encode(frames: Iterable[av.VideoFrame]) -> bytes:
+    """The frames as a silent H.264 MP4, yuv420p, ``SIZE`` px square at ``FPS``."""
+    import av
+
     codec = "libx264" if "libx264" in av.codecs_available else "h264"
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="mp4") as container:
@@ -142,10 +153,7 @@ def render_mp4(driven_id: str, seconds: int, task_id: str) -> bytes:
         stream.pix_fmt = "yuv420p"
         if codec == "libx264":
             stream.options = {"preset": "ultrafast", "tune": "zerolatency"}
-        for index in range(seconds * FPS):
-            frame = av.VideoFrame(SIZE, SIZE, "yuv420p")
-            for plane, data in zip(frame.planes, _planes(look, index), strict=True):
-                plane.update(data)
+        for index, frame in enumerate(frames):
             frame.pts = index
             frame.time_base = Fraction(1, FPS)
             for packet in stream.encode(frame):
@@ -153,6 +161,23 @@ def render_mp4(driven_id: str, seconds: int, task_id: str) -> bytes:
         for packet in stream.encode(None):
             container.mux(packet)
     return buffer.getvalue()
+
+
+def render_mp4(driven_id: str, seconds: int, task_id: str) -> bytes:
+    """Encode the cartoon video of one task (blocking: run it in a worker thread)."""
+    return _encode(_cartoon(driven_id, seconds, task_id))
+
+
+def render_portrait_mp4(portrait: Portrait, driven_id: str, seconds: int) -> bytes:
+    """Encode the video of a real portrait moving per template (blocking; needs numpy)."""
+    import av
+
+    from ._animate import portrait_frames
+
+    frames = portrait_frames(portrait.image, portrait.ext_box, driven_id, seconds * FPS, FPS, SIZE)
+    return _encode(
+        av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p") for rgb in frames
+    )
 
 
 def _placeholder(task_id: str, driven_id: str, seconds: int) -> Video:
@@ -164,37 +189,46 @@ def _placeholder(task_id: str, driven_id: str, seconds: int) -> Video:
 
 
 class VideoStore:
-    """Renders each task's video once, off the event loop, and keeps the last few."""
+    """Renders each video once, off the event loop, and keeps the last few."""
 
     def __init__(self, *, render: bool, capacity: int = 32) -> None:
-        self.real = render and video_available()
+        self.real = render and has_av()
+        self.animates = self.real and has_numpy()
         self._capacity = capacity
         self._cache: OrderedDict[str, Video] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
 
-    async def get(self, task_id: str, driven_id: str, seconds: int) -> Video:
-        """The video of a succeeded task."""
+    async def get(
+        self, task_id: str, driven_id: str, seconds: int, portrait: Portrait | None = None
+    ) -> Video:
+        """The video of a succeeded task: its portrait moving when given, else the cartoon."""
         if not self.real:
             return _placeholder(task_id, driven_id, seconds)
-        cached = self._cache.get(task_id)
+        render: Callable[[], bytes]
+        if portrait is not None and self.animates:
+            x1, y1, x2, y2 = portrait.ext_box
+            key = f"portrait:{portrait.digest.hex()}:{x1},{y1},{x2},{y2}:{driven_id}:{seconds}"
+            render = functools.partial(render_portrait_mp4, portrait, driven_id, seconds)
+        else:
+            key = f"cartoon:{task_id}"
+            render = functools.partial(render_mp4, driven_id, seconds, task_id)
+        cached = self._cache.get(key)
         if cached is not None:
-            self._cache.move_to_end(task_id)
+            self._cache.move_to_end(key)
             return cached
-        future = self._inflight.get(task_id)
+        future = self._inflight.get(key)
         if future is None:
-            future = asyncio.ensure_future(
-                asyncio.to_thread(render_mp4, driven_id, seconds, task_id)
-            )
-            self._inflight[task_id] = future
-            future.add_done_callback(functools.partial(self._settle, task_id))
+            future = asyncio.ensure_future(asyncio.to_thread(render))
+            self._inflight[key] = future
+            future.add_done_callback(functools.partial(self._settle, key))
         # Shielded: a client that hangs up must not cancel a render others wait for.
         return Video(await asyncio.shield(future), "video/mp4", placeholder=False)
 
-    def _settle(self, task_id: str, future: asyncio.Future[bytes]) -> None:
-        self._inflight.pop(task_id, None)
+    def _settle(self, key: str, future: asyncio.Future[bytes]) -> None:
+        self._inflight.pop(key, None)
         if future.cancelled() or future.exception() is not None:
             return
-        self._cache[task_id] = Video(future.result(), "video/mp4", placeholder=False)
+        self._cache[key] = Video(future.result(), "video/mp4", placeholder=False)
         while len(self._cache) > self._capacity:
             self._cache.popitem(last=False)
 

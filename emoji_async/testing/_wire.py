@@ -67,6 +67,8 @@ INVALID_FILE_MESSAGES: dict[str, str] = {
     "InvalidFile.Format": (
         "The image format is invalid, only JPEG, JPG, PNG, BMP and WEBP are supported."
     ),
+    # Inferred: PROTOCOL.md lists the family but no member for the 10 MB limit.
+    "InvalidFile.Size": "The image file is too large, it must be at most 10 MB.",
 }
 
 #: Messages of task failures (``sim_fail``), and of scripted ``status`` faults.
