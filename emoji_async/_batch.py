@@ -35,6 +35,7 @@ from ._events import (
     Queued,
     Resumed,
     Running,
+    Started,
     Submitted,
     Succeeded,
     report,
@@ -238,6 +239,7 @@ class Batch:
         entry = self._journal.get(key) if self._journal is not None else None
         task_id = entry.task_id if entry is not None else None
         with reporting(key, self._on_event):
+            report(Started)
             if entry is not None:
                 report(Resumed, state=entry.state.value, task_id=entry.task_id)
             try:

@@ -1,7 +1,7 @@
 """What a batch reports while it runs: typed, frozen events for ``on_event``.
 
 Every event names its job by ``key`` and carries ``at``, a ``time.monotonic()``
-reading. Job events follow a job's life (``Detected``, ``Submitted``,
+reading. Job events follow a job's life (``Started``, ``Detected``, ``Submitted``,
 ``Queued``, ``Running``, ``Succeeded`` or ``Failed``, ``Downloaded``);
 ``Retrying`` and ``Throttled`` tell of requests that had to be repeated;
 ``Resumed`` says the journal knew the job from an earlier run.
@@ -32,6 +32,7 @@ __all__ = [
     "Resumed",
     "Retrying",
     "Running",
+    "Started",
     "Submitted",
     "Succeeded",
     "Throttled",
@@ -46,6 +47,11 @@ class JobEvent:
 
     key: str
     at: float = attrs.field(factory=time.monotonic)
+
+
+@attrs.frozen(kw_only=True)
+class Started(JobEvent):
+    """The job took its place among the ``concurrency`` jobs in flight."""
 
 
 @attrs.frozen(kw_only=True)

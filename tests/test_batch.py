@@ -21,7 +21,7 @@ from emoji_async import (
     ValidationError,
     events,
 )
-from emoji_async.testing import Fault, SimulatedTask, Simulator
+from emoji_async.testing import Fault, SimulatedTask, Simulator, fixed_duration
 
 from .conftest import KEY, SCALE, client_for, running, serve_in_thread, sim_config
 
@@ -59,7 +59,8 @@ async def test_outcomes_come_in_input_order_and_one_failure_touches_no_other() -
 
 
 async def test_at_the_providers_limits_nothing_is_throttled_and_the_slot_never_idles() -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    short = sim_config(render_videos=False, durations=fixed_duration(30))
+    async with running(short) as (sim, client):
         outcomes = await client.generate_many(jobs_for(12))
         assert all(o.ok for o in outcomes)
         assert sim.stats.throttled == 0
@@ -72,7 +73,8 @@ async def test_at_the_providers_limits_nothing_is_throttled_and_the_slot_never_i
 
 
 async def test_a_batch_stays_under_the_query_budget_with_many_jobs_in_flight() -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    short = sim_config(render_videos=False, durations=fixed_duration(30))
+    async with running(short) as (sim, client):
         outcomes = await client.generate_many(jobs_for(10), concurrency=10)
     assert all(o.ok for o in outcomes)
     assert sim.stats.throttled == 0
@@ -137,7 +139,7 @@ async def test_events_follow_each_job_through_its_life() -> None:
         await client.generate_many(jobs_for(3), on_event=seen.append)
     for key in ("job-000", "job-001", "job-002"):
         kinds = [type(e).__name__ for e in seen if e.key == key]
-        assert kinds[:2] == ["Detected", "Submitted"]
+        assert kinds[:3] == ["Started", "Detected", "Submitted"]
         assert kinds[-2:] == ["Running", "Succeeded"]
     queued = [e for e in seen if isinstance(e, events.Queued)]
     assert {e.ahead for e in queued} >= {0, 1}

@@ -85,6 +85,7 @@ async def test_a_submit_that_never_connected_is_a_connect_error_not_uncertain() 
         api_key="sk-x",
         base_url=f"http://127.0.0.1:{port}/api/v1",
         retry=RetryPolicy(wait_first=0.01, wait_max=0.02, deadline=0.2),
+        limits=None,
     ) as client:
         with pytest.raises(ConnectError):
             await client.submit(

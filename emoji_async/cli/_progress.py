@@ -43,8 +43,10 @@ __all__ = ["BatchProgress", "BatchTally", "JobLine", "JobState", "one_line"]
 class JobState(enum.StrEnum):
     """Where a job stands, as far as its events tell."""
 
-    #: No news yet: not started, or its face is being detected.
+    #: Not started: waiting for a place among the jobs in flight.
     WAITING = "waiting"
+    #: Started: its face is being detected, or its submit is on the way.
+    PREPARING = "preparing"
     #: The face was found; the paid submit is next.
     DETECTED = "detected"
     #: Submitted; PENDING behind other tasks of the account.
@@ -133,6 +135,8 @@ class BatchTally:
                     self._move(line, JobState.SAVING)
                 elif task_id is not None and not line.finished_before:
                     self._move(line, JobState.QUEUED)
+            case events.Started():
+                self._move(line, JobState.PREPARING)
             case events.Detected():
                 self._move(line, JobState.DETECTED)
             case events.Submitted(task_id=task_id) | events.Queued(task_id=task_id):
@@ -210,6 +214,7 @@ def one_line(error: BaseException) -> str:
 
 _STATE_STYLES = {
     JobState.WAITING: "dim",
+    JobState.PREPARING: "cyan",
     JobState.DETECTED: "cyan",
     JobState.QUEUED: "yellow",
     JobState.RUNNING: "blue",
