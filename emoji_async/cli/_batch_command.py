@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich import box
 from rich.console import Console
@@ -23,7 +24,7 @@ from ._common import open_client
 from ._jobsfile import load_jobs
 from ._progress import BatchProgress, BatchTally, JobLine, JobState, one_line
 
-__all__ = ["INTERRUPTED", "cmd_batch", "progress_console"]
+__all__ = ["INTERRUPTED", "cmd_batch", "print_summary", "progress_console"]
 
 #: The exit status after Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 130
@@ -78,7 +79,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return INTERRUPTED
-    _print_summary(outcomes, progress.tally, args)
+    print_summary(outcomes, progress.tally, args.out)
     return 0 if all(outcome.ok for outcome in outcomes) else 1
 
 
@@ -100,9 +101,8 @@ def _seconds(line: JobLine | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f}"
 
 
-def _print_summary(
-    outcomes: Sequence[JobOutcome], tally: BatchTally, args: argparse.Namespace
-) -> None:
+def print_summary(outcomes: Sequence[JobOutcome], tally: BatchTally, out: Path) -> None:
+    """A table of the outcomes, one row per job, and a line of totals, on stdout."""
     table = _table("batch summary")
     for outcome in outcomes:
         state = JobState.SUCCEEDED if outcome.ok else JobState.FAILED
@@ -127,7 +127,7 @@ def _print_summary(
     console.print(
         f"{len(outcomes)} jobs: {succeeded} succeeded, {failed} failed"
         + (f", {resumed} resumed from the journal" if resumed else "")
-        + f"; {seconds} s of video in {args.out}; {tally.elapsed():.1f} s",
+        + f"; {seconds} s of video in {out}; {tally.elapsed():.1f} s",
         highlight=False,
         soft_wrap=True,
     )
