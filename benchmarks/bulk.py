@@ -16,9 +16,11 @@ import time
 
 import attrs
 
-from emoji_async import EmojiClient, EmojiJob, PollPolicy, RateLimits, RetryPolicy, Template
+from emoji_async import EmojiJob, Template
 from emoji_async import events as ev
-from emoji_async.testing import SimulatorConfig, serve, uniform_durations
+from emoji_async.testing import SimulatorConfig, uniform_durations
+
+from ._setup import on_one_clock
 
 __all__ = ["BulkReport", "main", "run"]
 
@@ -78,16 +80,7 @@ async def run(*, jobs: int, time_scale: float, seed: int = 1) -> BulkReport:
         if isinstance(event, ev.Succeeded):
             held[event.task_id] = event.at
 
-    async with (
-        serve(config) as server,
-        EmojiClient(
-            api_key="sk-simulator",
-            base_url=server.base_url,
-            poll=PollPolicy().scaled(time_scale),
-            retry=RetryPolicy().scaled(time_scale),
-            limits=RateLimits().scaled(time_scale),
-        ) as client,
-    ):
+    async with on_one_clock(config) as (server, client):
         sim = server.simulator
         started = time.monotonic()
         outcomes = await client.generate_many(batch, on_event=on_event)

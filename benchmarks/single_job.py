@@ -15,8 +15,10 @@ import time
 
 import attrs
 
-from emoji_async import EmojiClient, PollPolicy, RateLimits, RetryPolicy, Template
-from emoji_async.testing import SimulatorConfig, serve, uniform_durations
+from emoji_async import Template
+from emoji_async.testing import SimulatorConfig, uniform_durations
+
+from ._setup import on_one_clock
 
 __all__ = ["SingleJobReport", "main", "run"]
 
@@ -64,16 +66,7 @@ async def run(*, jobs: int, time_scale: float, seed: int = 1) -> SingleJobReport
     lags: list[float] = []
     polls: list[int] = []
     started = time.monotonic()
-    async with (
-        serve(config) as server,
-        EmojiClient(
-            api_key="sk-simulator",
-            base_url=server.base_url,
-            poll=PollPolicy().scaled(time_scale),
-            retry=RetryPolicy().scaled(time_scale),
-            limits=RateLimits().scaled(time_scale),
-        ) as client,
-    ):
+    async with on_one_clock(config) as (server, client):
         sim = server.simulator
         for n in range(jobs):
             url = f"https://example.com/bench/{n}.png"

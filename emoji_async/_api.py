@@ -28,12 +28,13 @@ from ._errors import (
     UnexpectedResponseError,
     ValidationError,
 )
-from ._events import Retrying, Throttled, report
 from ._limits import Pacing
 from ._models import BBox, FaceDetection, TaskPage, TaskSnapshot
 from ._policy import RetryPolicy, retrying
+from ._reporting import report
 from ._transport import Endpoint, Transport
 from ._wire import parse_detection, parse_submit, parse_task, parse_task_page
+from .events import Retrying, Throttled
 
 __all__ = ["DETECT_MODEL", "GENERATE_MODEL", "ServiceAPI", "is_transient"]
 

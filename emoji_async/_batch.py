@@ -27,7 +27,14 @@ from ._errors import (
     TaskNotFoundError,
     ValidationError,
 )
-from ._events import (
+from ._jobs import EmojiJob, JobOutcome, check_unique_keys, file_name_for
+from ._journal import JobState, Journal, JournalEntry
+from ._models import BBox, TaskSnapshot, TaskStatus, VideoResult
+from ._policy import PollPolicy
+from ._reporting import report, reporting
+from ._task import Task, outcome_of
+from ._validation import check_boxes, check_driven_id, check_image_url
+from .events import (
     Detected,
     Downloaded,
     EventHandler,
@@ -38,15 +45,7 @@ from ._events import (
     Started,
     Submitted,
     Succeeded,
-    report,
-    reporting,
 )
-from ._jobs import EmojiJob, JobOutcome, check_unique_keys, file_name_for
-from ._journal import JobState, Journal, JournalEntry
-from ._models import BBox, TaskSnapshot, TaskStatus, VideoResult
-from ._policy import PollPolicy
-from ._task import Task, outcome_of
-from ._validation import check_boxes, check_driven_id, check_image_url
 
 __all__ = ["Batch", "default_concurrency"]
 

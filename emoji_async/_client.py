@@ -20,7 +20,6 @@ from ._api import GENERATE_MODEL, ServiceAPI
 from ._batch import Batch, default_concurrency
 from ._config import resolve_api_key, resolve_base_url
 from ._errors import ClientStateError, ValidationError
-from ._events import EventHandler
 from ._jobs import EmojiJob, JobOutcome
 from ._limits import Pacing, RateLimits
 from ._models import BBox, FaceDetection, TaskPage, TaskStatus, VideoResult
@@ -30,6 +29,7 @@ from ._templates import Template
 from ._transport import Secret, Timeouts, Transport
 from ._validation import check_boxes, check_driven_id, check_image_url
 from ._wire import format_list_time
+from .events import EventHandler
 
 __all__ = ["EmojiClient"]
 

@@ -1,20 +1,24 @@
-"""The events a batch reports to ``on_event`` (``generate_many``, ``as_completed``)."""
+"""What a batch reports while it runs: typed, frozen events for ``on_event``.
 
-from ._events import (
-    Detected,
-    Downloaded,
-    EventHandler,
-    Failed,
-    JobEvent,
-    Queued,
-    Resumed,
-    Retrying,
-    Running,
-    Started,
-    Submitted,
-    Succeeded,
-    Throttled,
-)
+Used with ``EmojiClient.generate_many`` and ``EmojiClient.as_completed``.
+
+Every event names its job by ``key`` and carries ``at``, a ``time.monotonic()``
+reading. Job events follow a job's life (``Started``, ``Detected``, ``Submitted``,
+``Queued``, ``Running``, ``Succeeded`` or ``Failed``, ``Downloaded``);
+``Retrying`` and ``Throttled`` tell of requests that had to be repeated;
+``Resumed`` says the journal knew the job from an earlier run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+
+from ._errors import EmojiError
+from ._models import BBox, VideoResult
 
 __all__ = [
     "Detected",
@@ -31,3 +35,100 @@ __all__ = [
     "Succeeded",
     "Throttled",
 ]
+
+
+@attrs.frozen(kw_only=True)
+class JobEvent:
+    """The base of every batch event."""
+
+    key: str
+    at: float = attrs.field(factory=time.monotonic)
+
+
+@attrs.frozen(kw_only=True)
+class Started(JobEvent):
+    """The job took its place among the ``concurrency`` jobs in flight."""
+
+
+@attrs.frozen(kw_only=True)
+class Resumed(JobEvent):
+    """The journal knew this job; ``state`` is where the earlier run left it."""
+
+    state: str
+    task_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Detected(JobEvent):
+    """The face was found (one detection billed)."""
+
+    face_bbox: BBox
+    ext_bbox: BBox
+
+
+@attrs.frozen(kw_only=True)
+class Submitted(JobEvent):
+    """The service accepted the job's task (the paid step)."""
+
+    task_id: str
+
+
+@attrs.frozen(kw_only=True)
+class Queued(JobEvent):
+    """The task is PENDING; ``ahead`` of this batch's own tasks are in front of it."""
+
+    task_id: str
+    ahead: int
+
+
+@attrs.frozen(kw_only=True)
+class Running(JobEvent):
+    """The task is generating."""
+
+    task_id: str
+
+
+@attrs.frozen(kw_only=True)
+class Succeeded(JobEvent):
+    """The task produced its video."""
+
+    task_id: str
+    video: VideoResult
+
+
+@attrs.frozen(kw_only=True)
+class Failed(JobEvent):
+    """The job ended without a video; ``error`` says why."""
+
+    error: EmojiError
+    task_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Downloaded(JobEvent):
+    """The video is saved at ``path`` (``size`` bytes)."""
+
+    path: Path
+    size: int
+
+
+@attrs.frozen(kw_only=True)
+class Retrying(JobEvent):
+    """A request of this job failed transiently and is sent again after ``wait`` seconds."""
+
+    endpoint: str
+    attempt: int
+    wait: float
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class Throttled(JobEvent):
+    """The service answered 429; every request to ``endpoint`` now waits ``wait`` seconds."""
+
+    endpoint: str
+    wait: float
+
+
+#: What ``on_event`` is: called in the event loop, its return value ignored.
+EventHandler = Callable[[JobEvent], object]

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import emoji_async
+import emoji_async.events
 import emoji_async.testing
+
+PUBLIC = (emoji_async, emoji_async.events, emoji_async.testing)
 
 
 def test_all_is_sorted_and_unique() -> None:
-    for module in (emoji_async, emoji_async.testing):
+    for module in PUBLIC:
         names = list(module.__all__)
         assert names == sorted(names), module.__name__
         assert len(set(names)) == len(names), module.__name__
 
 
 def test_every_public_name_exists_and_every_public_object_is_listed() -> None:
-    for module in (emoji_async, emoji_async.testing):
+    for module in PUBLIC:
         for name in module.__all__:
             assert hasattr(module, name), f"{module.__name__}.{name}"
         defined = {
             name
             for name, value in vars(module).items()
             if not name.startswith("_")
-            and getattr(value, "__module__", "").startswith(module.__name__ + ".")
+            and getattr(value, "__module__", "").startswith(module.__name__)
         }
         assert defined <= set(module.__all__), defined - set(module.__all__)
 

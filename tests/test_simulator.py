@@ -31,16 +31,14 @@ from emoji_async.testing import (
     ServiceLimits,
     Simulator,
     SimulatorConfig,
-    SimulatorServer,
     fixed_duration,
     serve,
     uniform_durations,
 )
 
-KEY = "sk-simulator"
+from .simhttp import DETECT, KEY, SUBMIT, Answer, RawApi
+
 IMAGE = "https://example.com/portrait.png"
-DETECT = "/services/aigc/image2video/face-detect"
-SUBMIT = "/services/aigc/image2video/video-synthesis"
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 WIRE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$")
 INVALID_FILE_CODES = (
@@ -65,41 +63,8 @@ UNTHROTTLED = ServiceLimits(
 FAST = SimulatorConfig(time_scale=0.001, limits=UNTHROTTLED)
 
 
-@attrs.frozen
-class Answer:
-    status: int
-    body: Any
-    headers: Mapping[str, str]
-
-
-class Api:
-    """A plain HTTP session aimed at one running simulator."""
-
-    def __init__(self, server: SimulatorServer, session: aiohttp.ClientSession) -> None:
-        self.server = server
-        self.sim = server.simulator
-        self.session = session
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        data: Any = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        key: str | None = KEY,
-    ) -> Answer:
-        sent = {"Authorization": f"Bearer {key}"} if key is not None else {}
-        sent.update(headers or {})
-        url = path if path.startswith("http") else self.server.base_url + path
-        async with self.session.request(
-            method, url, json=json, data=data, params=params, headers=sent
-        ) as response:
-            raw = await response.read()
-            body = await response.json() if raw and response.content_type.endswith("json") else raw
-            return Answer(response.status, body, response.headers)
+class Api(RawApi):
+    """The simulator's endpoints, spoken in plain HTTP."""
 
     async def detect(self, image_url: str = IMAGE, **headers: str) -> Answer:
         body = {"model": "emoji-detect-v1", "input": {"image_url": image_url}}

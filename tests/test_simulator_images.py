@@ -26,16 +26,14 @@ from emoji_async.testing import (
     SAMPLE_PORTRAITS,
     ServiceLimits,
     SimulatorConfig,
-    SimulatorServer,
     fixed_duration,
     sample_portrait,
     serve,
 )
 from emoji_async.testing._fetch import is_loopback
 
-KEY = "sk-simulator"
-DETECT = "/services/aigc/image2video/face-detect"
-SUBMIT = "/services/aigc/image2video/video-synthesis"
+from .simhttp import DETECT, SUBMIT, Answer, RawApi
+
 RESOLVE = {"X-DashScope-OssResourceResolve": "enable"}
 FAST = SimulatorConfig(
     time_scale=0.001,
@@ -54,41 +52,8 @@ FAST = SimulatorConfig(
 Box = list[int]
 
 
-@attrs.frozen
-class Answer:
-    status: int
-    body: Any
-    headers: Mapping[str, str]
-
-
-class Api:
-    """A plain HTTP session aimed at one running simulator."""
-
-    def __init__(self, server: SimulatorServer, session: aiohttp.ClientSession) -> None:
-        self.server = server
-        self.sim = server.simulator
-        self.session = session
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        data: Any = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        key: str | None = KEY,
-    ) -> Answer:
-        sent = {"Authorization": f"Bearer {key}"} if key is not None else {}
-        sent.update(headers or {})
-        url = path if path.startswith("http") else self.server.base_url + path
-        async with self.session.request(
-            method, url, json=json, data=data, params=params, headers=sent
-        ) as response:
-            raw = await response.read()
-            body = await response.json() if raw and response.content_type.endswith("json") else raw
-            return Answer(response.status, body, response.headers)
+class Api(RawApi):
+    """The simulator's endpoints, spoken in plain HTTP."""
 
     async def detect(self, image_url: str, headers: Mapping[str, str] | None = None) -> Answer:
         body = {

@@ -1,0 +1,50 @@
+"""Events reach the right job's handler without being handed down through every call.
+
+Each job of a batch runs in its own asyncio task, which copies the context, so
+the request layer can report a retry against the right job through a context
+variable set once by the batch.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .events import EventHandler, JobEvent
+
+__all__ = ["report", "reporting"]
+
+log = logging.getLogger("emoji_async")
+
+_sink: contextvars.ContextVar[tuple[str, EventHandler] | None] = contextvars.ContextVar(
+    "emoji_async_event_sink", default=None
+)
+
+
+@contextmanager
+def reporting(key: str, on_event: EventHandler | None) -> Iterator[None]:
+    """Within the block, :func:`report` sends events for job ``key`` to ``on_event``."""
+    token = _sink.set(None if on_event is None else (key, on_event))
+    try:
+        yield
+    finally:
+        _sink.reset(token)
+
+
+def report(kind: type[JobEvent], **fields: Any) -> None:
+    """Send an event of ``kind`` for the current job, if anyone listens.
+
+    A failing handler is logged, never raised: a progress display must not
+    cost a paid job.
+    """
+    sink = _sink.get()
+    if sink is None:
+        return
+    key, handler = sink
+    try:
+        handler(kind(key=key, **fields))
+    except Exception:
+        log.exception("the on_event handler failed on a %s event", kind.__name__)

@@ -1,0 +1,52 @@
+"""Plain HTTP to a running simulator, for the simulator's own tests (no client code of ours)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import attrs
+
+from emoji_async.testing import SimulatorServer
+
+KEY = "sk-simulator"
+DETECT = "/services/aigc/image2video/face-detect"
+SUBMIT = "/services/aigc/image2video/video-synthesis"
+
+
+@attrs.frozen
+class Answer:
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+
+
+class RawApi:
+    """A plain HTTP session aimed at one running simulator."""
+
+    def __init__(self, server: SimulatorServer, session: aiohttp.ClientSession) -> None:
+        self.server = server
+        self.sim = server.simulator
+        self.session = session
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        key: str | None = KEY,
+    ) -> Answer:
+        sent = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        sent.update(headers or {})
+        url = path if path.startswith("http") else self.server.base_url + path
+        async with self.session.request(
+            method, url, json=json, data=data, params=params, headers=sent
+        ) as response:
+            raw = await response.read()
+            body = await response.json() if raw and response.content_type.endswith("json") else raw
+            return Answer(response.status, body, response.headers)
