@@ -11,9 +11,10 @@ been sent without an answer is reported uncertain, never sent again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 
 from ._api import ServiceAPI
@@ -173,15 +174,17 @@ class Batch:
             if self._journal is not None:
                 for job, key in zip(jobs, keys, strict=True):
                     self._journal.resume(key, image=job.image, driven_id=job.driven_id)
-            async for item in self._gather(jobs, keys):
-                yield item
+            # Closed explicitly: closing this generator must stop the jobs now, not at GC.
+            async with contextlib.aclosing(self._gather(jobs, keys)) as outcomes:
+                async for item in outcomes:
+                    yield item
         finally:
             if self._journal is not None:
                 await self._journal.aclose()
 
     async def _gather(
         self, jobs: Sequence[EmojiJob], keys: list[str]
-    ) -> AsyncIterator[tuple[int, JobOutcome]]:
+    ) -> AsyncGenerator[tuple[int, JobOutcome], None]:
         gate = asyncio.Semaphore(self._concurrency)
         ended: asyncio.Queue[tuple[int, JobOutcome | BaseException]] = asyncio.Queue()
 
@@ -368,13 +371,14 @@ class Batch:
 
     async def _follow(self, task: Task) -> VideoResult:
         board = self._api.pacing.board
-        async for snapshot in task.watch(timeout=self._timeout):
-            if snapshot.status is TaskStatus.PENDING:
-                report(Queued, task_id=task.task_id, ahead=board.ahead(task.task_id))
-            elif snapshot.status is TaskStatus.RUNNING:
-                report(Running, task_id=task.task_id)
-            elif snapshot.is_terminal:
-                return outcome_of(snapshot)
+        async with contextlib.aclosing(task.watch(timeout=self._timeout)) as snapshots:
+            async for snapshot in snapshots:
+                if snapshot.status is TaskStatus.PENDING:
+                    report(Queued, task_id=task.task_id, ahead=board.ahead(task.task_id))
+                elif snapshot.status is TaskStatus.RUNNING:
+                    report(Running, task_id=task.task_id)
+                elif snapshot.is_terminal:
+                    return outcome_of(snapshot)
         raise AssertionError("watch() ends only after a terminal snapshot")
 
     async def _save(self, key: str, video: VideoResult) -> Path | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from typing import TypeVar
 
 from ._api import ServiceAPI
@@ -113,7 +113,7 @@ class Task:
 
     async def watch(
         self, *, timeout: float | None = None, policy: PollPolicy | None = None
-    ) -> AsyncIterator[TaskSnapshot]:
+    ) -> AsyncGenerator[TaskSnapshot, None]:
         """Yield each state the task is seen in, ending after a terminal one.
 
         Polls on ``policy`` (the client's by default); transient failures of a
@@ -188,9 +188,10 @@ class Task:
         :class:`TaskNotFoundError`; a passed deadline :class:`WaitTimeoutError`.
         Cancelling the caller stops the wait at once and leaves nothing running.
         """
-        async for snapshot in self.watch(timeout=timeout, policy=policy):
-            if snapshot.is_terminal:
-                return outcome_of(snapshot)
+        async with contextlib.aclosing(self.watch(timeout=timeout, policy=policy)) as snapshots:
+            async for snapshot in snapshots:
+                if snapshot.is_terminal:
+                    return outcome_of(snapshot)
         raise AssertionError("watch() ends only after a terminal snapshot")
 
     async def cancel(self) -> None:
