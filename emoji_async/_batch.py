@@ -57,7 +57,7 @@ MAX_VIDEO_BYTES = 64 * 1024 * 1024
 
 
 def default_concurrency(running_tasks: int) -> int:
-    """Jobs in flight by default: the account's running slots plus two.
+    """Jobs in flight by default for a batch polling on ``BACKOFF``: the slots plus two.
 
     The provider starts the next PENDING task by itself the moment the running
     one ends, so its slot stays busy as long as one task of ours is always
@@ -286,7 +286,7 @@ class Batch:
     async def _generate(self, job: EmojiJob, key: str, entry: JournalEntry | None) -> VideoResult:
         journal = self._journal
         if entry is not None and entry.state is JobState.SUBMITTED and entry.task_id:
-            task = Task(self._api, entry.task_id, poll=self._poll)
+            task = Task(self._api, entry.task_id, poll=self._poll, template=entry.driven_id)
         else:
             face, ext = await self._boxes(job, key, entry)
             task = await self._submit(job, key, face, ext)
@@ -367,6 +367,7 @@ class Batch:
             poll=self._poll,
             snapshot=snapshot,
             submitted_at=time.time(),
+            template=job.driven_id,
         )
 
     async def _follow(self, task: Task) -> VideoResult:

@@ -16,6 +16,7 @@ from typing import Self
 
 import aiohttp
 
+from ._adaptive import batch_concurrency
 from ._api import GENERATE_MODEL, ServiceAPI
 from ._batch import Batch, default_concurrency
 from ._config import resolve_api_key, resolve_base_url
@@ -23,7 +24,7 @@ from ._errors import ClientStateError, ValidationError
 from ._jobs import EmojiJob, JobOutcome
 from ._limits import Pacing, RateLimits
 from ._models import BBox, FaceDetection, TaskPage, TaskStatus, VideoResult
-from ._policy import PollPolicy, RetryPolicy
+from ._policy import PollPolicy, PollSchedule, RetryPolicy
 from ._task import Task
 from ._templates import Template
 from ._transport import Secret, Timeouts, Transport
@@ -180,7 +181,12 @@ class EmojiClient:
         api = self._service
         snapshot = await api.submit(url, template, face, ext)
         return Task(
-            api, snapshot.task_id, poll=self.poll, snapshot=snapshot, submitted_at=time.time()
+            api,
+            snapshot.task_id,
+            poll=self.poll,
+            snapshot=snapshot,
+            submitted_at=time.time(),
+            template=template,
         )
 
     def task(self, task_id: str) -> Task:
@@ -215,11 +221,18 @@ class EmojiClient:
         poll: PollPolicy | None,
     ) -> Batch:
         slots = self.limits.running_tasks if self.limits is not None else 1
+        policy = poll or self.poll.for_batches()
+        if concurrency is None:
+            if policy.schedule is PollSchedule.BATCH:
+                lo, hi = self._service.pacing.durations.bounds(None, policy.run_time)
+                concurrency = batch_concurrency(slots, lo, hi)
+            else:
+                concurrency = default_concurrency(slots)
         return Batch(
             self._service,
-            poll=poll or self.poll.for_batches(),
+            poll=policy,
             extra_templates=self.extra_templates,
-            concurrency=default_concurrency(slots) if concurrency is None else concurrency,
+            concurrency=concurrency,
             journal=None if journal is None else Path(journal),
             download_to=None if download_to is None else Path(download_to),
             on_event=on_event,

@@ -25,11 +25,13 @@ Two mechanisms, both client-wide (shared by every task of one client):
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import time
 
 import attrs
 
+from ._adaptive import DurationModel
 from ._errors import ValidationError
 from ._transport import Endpoint
 
@@ -123,31 +125,45 @@ class Pacer:
 
 
 class TaskBoard:
-    """The client's live, watched tasks in submission order."""
+    """The client's live, watched tasks in submission order.
+
+    Kept as a sorted list, so counting the tasks ahead of one is a binary
+    search: ten thousand tasks in flight cost no more per poll than ten.
+    """
 
     def __init__(self) -> None:
         # (submission time in epoch seconds, registration number): ties keep arrival order.
-        self._order: dict[str, tuple[float, int]] = {}
+        self._keys: dict[str, tuple[float, int]] = {}
+        self._sorted: list[tuple[float, int]] = []
         self._seq = itertools.count()
         self._ended = asyncio.Event()
+        self.last_end: float | None = None
 
     def watch(self, task_id: str, submitted: float | None) -> None:
         """Follow ``task_id``, ordered by ``submitted`` (epoch seconds; now if unknown)."""
-        if task_id not in self._order:
-            self._order[task_id] = (submitted or time.time(), next(self._seq))
+        if task_id not in self._keys:
+            key = (submitted or time.time(), next(self._seq))
+            self._keys[task_id] = key
+            bisect.insort(self._sorted, key)
 
-    def release(self, task_id: str) -> None:
-        """The task ended, or nobody follows it any more: the tasks behind it move up."""
-        if self._order.pop(task_id, None) is not None:
+    def release(self, task_id: str, ended: float | None = None) -> None:
+        """The task ended (at ``ended``, epoch seconds, if known) or nobody follows it any more.
+
+        The tasks behind it move up; the latest end seen is kept in ``last_end``,
+        which is when the next queued task started on a one-slot account.
+        """
+        if ended is not None and (self.last_end is None or ended > self.last_end):
+            self.last_end = ended
+        key = self._keys.pop(task_id, None)
+        if key is not None:
+            del self._sorted[bisect.bisect_left(self._sorted, key)]
             self._ended.set()
             self._ended = asyncio.Event()
 
     def ahead(self, task_id: str) -> int:
         """How many of the client's live tasks were submitted before ``task_id``."""
-        mine = self._order.get(task_id)
-        if mine is None:
-            return 0
-        return sum(1 for other in self._order.values() if other < mine)
+        key = self._keys.get(task_id)
+        return 0 if key is None else bisect.bisect_left(self._sorted, key)
 
     async def next_release(self) -> None:
         """Return when any followed task ends or is let go."""
@@ -155,11 +171,12 @@ class TaskBoard:
 
 
 class Pacing:
-    """One client's pacers (one per endpoint group) and its task board."""
+    """What one client knows of its account: pacers, its task board, and learned run times."""
 
     def __init__(self, limits: RateLimits | None) -> None:
         self.limits = limits
         self.board = TaskBoard()
+        self.durations = DurationModel()
         self._pacers: dict[Endpoint, Pacer] = {}
         if limits is not None:
             query = Pacer(limits.interval(Endpoint.QUERY), limits.window)

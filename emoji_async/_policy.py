@@ -30,6 +30,7 @@ real run.
 
 from __future__ import annotations
 
+import enum
 import logging
 import random
 from collections.abc import Awaitable, Callable, Generator, Iterator
@@ -40,7 +41,7 @@ import backoff
 
 from ._errors import ValidationError
 
-__all__ = ["PollPolicy", "RetryPolicy", "retrying"]
+__all__ = ["PollPolicy", "PollSchedule", "RetryPolicy", "retrying"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -86,27 +87,75 @@ class _Scalable:
         )
 
 
+class PollSchedule(enum.Enum):
+    """How polls are placed (see :mod:`emoji_async._adaptive` for the two that learn)."""
+
+    #: The exponential waits of the formula above; knows nothing of the task.
+    BACKOFF = "backoff"
+    #: No poll before a task can plausibly be done, then one within ``lag`` of its
+    #: running time: learned per template from the tasks the client saw succeed.
+    ADAPTIVE = "adaptive"
+    #: One poll when a task is surely done: in a batch, lag costs no throughput.
+    BATCH = "batch"
+
+
+def _run_time(
+    instance: object, attribute: attrs.Attribute[tuple[float, float]], value: object
+) -> None:
+    if not (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and all(isinstance(v, int | float) for v in value)
+        and 0 < value[0] < value[1]
+    ):
+        raise ValidationError(attribute.name, "a pair (lo, hi) of seconds with 0 < lo < hi", value)
+
+
 @attrs.frozen(kw_only=True)
 class PollPolicy(_Scalable):
-    """When to poll a task: exponential waits with jitter, under one deadline (seconds)."""
+    """When to poll a task, under one deadline (seconds).
+
+    ``schedule`` picks the placement: the exponential ``wait_*`` series
+    (``BACKOFF``, the default), or a learned one (``ADAPTIVE``, ``BATCH``).
+    The learned ones start from ``run_time``, the provider's documented range
+    of run times, and aim for a detection lag of at most ``lag`` times a
+    task's running time; past every plausible end they poll every ``wait_max``.
+    """
 
     wait_first: float = attrs.field(default=5.0, validator=_positive)
     wait_factor: float = attrs.field(default=1.5, validator=_at_least_one)
     wait_max: float = attrs.field(default=15.0, validator=_positive)
     wait_jitter: float = attrs.field(default=0.1, validator=_fraction)
     deadline: float = attrs.field(default=3 * 3600.0 + 300.0, validator=_positive)
+    schedule: PollSchedule = PollSchedule.BACKOFF
+    lag: float = attrs.field(default=0.05, validator=_positive)
+    run_time: tuple[float, float] = attrs.field(default=(60.0, 300.0), validator=_run_time)
+
+    def adaptive(self, *, lag: float | None = None) -> PollPolicy:
+        """This policy, placing polls by learned run times (``lag``: 5 % by default)."""
+        return attrs.evolve(self, schedule=PollSchedule.ADAPTIVE, lag=lag or self.lag)
+
+    def scaled(self, factor: float) -> PollPolicy:
+        """The same policy with every duration multiplied by ``factor`` (not the growth)."""
+        lo, hi = self.run_time
+        return attrs.evolve(super().scaled(factor), run_time=(lo * factor, hi * factor))
 
     def for_batches(self) -> PollPolicy:
-        """The policy a batch polls with: first poll 3x, cap 4x later (60 s by default).
+        """The policy a batch polls with: ``BATCH`` placement, waits 3x (first) and 4x (cap).
 
         In a batch the provider starts the next queued task by itself the
         moment one ends, so noticing the end later costs no throughput as long
-        as the queue behind it holds a task (it does: see ``concurrency``).
-        Polling a five-minute task every 60 s instead of 15 s saves 15 requests
-        of the account's 20/s budget per job for at most 45 s of lag on a
-        result that is already final.
+        as enough tasks wait behind it (the batch's default concurrency sees to
+        that). A task is polled once, when it is surely done; one that runs
+        longer than every task seen before is polled every ``4 * wait_max``.
+        Pass ``poll=`` to ``generate_many`` for another schedule.
         """
-        return attrs.evolve(self, wait_first=self.wait_first * 3, wait_max=self.wait_max * 4)
+        return attrs.evolve(
+            self,
+            schedule=PollSchedule.BATCH,
+            wait_first=self.wait_first * 3,
+            wait_max=self.wait_max * 4,
+        )
 
     def waits(self) -> Iterator[float]:
         """The waits between polls, one per poll, forever."""

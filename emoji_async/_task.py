@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Awaitable
+import time
+from collections.abc import AsyncGenerator, Awaitable, Iterator
 from typing import TypeVar
 
+from ._adaptive import next_poll
 from ._api import ServiceAPI
 from ._errors import (
     TaskCanceledError,
@@ -19,7 +21,7 @@ from ._errors import (
 )
 from ._limits import TaskBoard
 from ._models import TaskSnapshot, TaskStatus, VideoResult
-from ._policy import PollPolicy
+from ._policy import PollPolicy, PollSchedule
 
 __all__ = ["Task", "outcome_of"]
 
@@ -75,12 +77,14 @@ class Task:
         poll: PollPolicy,
         snapshot: TaskSnapshot | None = None,
         submitted_at: float | None = None,
+        template: str | None = None,
     ) -> None:
         self._api = api
         self._poll = poll
         self.task_id = task_id
         self._last = snapshot
         self._submitted_at = submitted_at
+        self._template = template
 
     def __repr__(self) -> str:
         state = self._last.raw_status if self._last is not None else "not yet observed"
@@ -105,7 +109,14 @@ class Task:
                 )
             return last
         self._last = snapshot
+        if snapshot.status is TaskStatus.SUCCEEDED:
+            self._learn(snapshot)
         return snapshot
+
+    def _learn(self, snapshot: TaskSnapshot) -> None:
+        if snapshot.scheduled_time is not None and snapshot.end_time is not None:
+            run = (snapshot.end_time - snapshot.scheduled_time).total_seconds()
+            self._api.pacing.durations.observe(self._template, run)
 
     async def refresh(self) -> TaskSnapshot:
         """Ask the service for the task's state once (retried after transient failures)."""
@@ -147,6 +158,7 @@ class Task:
                     yield snapshot
                 if snapshot.is_terminal:
                     return
+                woken = False
                 if (
                     limits is not None
                     and snapshot.status is TaskStatus.PENDING
@@ -154,21 +166,72 @@ class Task:
                 ):
                     queued = self._queued(board, limits.running_tasks, policy)
                     await self._before(deadline, budget, queued)
-                else:
-                    await self._before(deadline, budget, asyncio.sleep(next(waits)))
+                    woken = True
+                wait = self._next_wait(snapshot, policy, waits, woken=woken)
+                await self._before(deadline, budget, asyncio.sleep(wait))
                 snapshot = await self._before(deadline, budget, self._poll_once())
         finally:
             board.release(self.task_id)
 
     def _join(self, board: TaskBoard, snapshot: TaskSnapshot) -> None:
         if snapshot.is_terminal:
-            board.release(self.task_id)
+            ended = snapshot.end_time.timestamp() if snapshot.end_time is not None else None
+            board.release(self.task_id, ended)
             return
         submitted = self._submitted_at
         if submitted is None and snapshot.submit_time is not None:
             submitted = snapshot.submit_time.timestamp()
         if submitted is not None:
             board.watch(self.task_id, submitted)
+
+    def _next_wait(
+        self, snapshot: TaskSnapshot, policy: PollPolicy, waits: Iterator[float], *, woken: bool
+    ) -> float:
+        """Seconds until the next poll, by the policy's schedule."""
+        if policy.schedule is PollSchedule.BACKOFF:
+            # Woken because the task ahead ended: this one has just started; look now.
+            return 0.0 if woken else next(waits)
+        start = self._started_at(snapshot)
+        if start is None:
+            return next(waits)
+        model = self._api.pacing.durations
+        lo, hi = model.bounds(self._template, policy.run_time)
+        return next_poll(
+            max(0.0, time.time() - start),
+            lo,
+            hi,
+            batch=policy.schedule is PollSchedule.BATCH,
+            learned=model.learned,
+            lag=policy.lag,
+            cap=policy.wait_max,
+        )
+
+    def _started_at(self, snapshot: TaskSnapshot) -> float | None:
+        """When the task started running (epoch seconds), as known or as the queue implies."""
+        if snapshot.scheduled_time is not None:
+            return snapshot.scheduled_time.timestamp()
+        if snapshot.status not in (TaskStatus.PENDING, TaskStatus.RUNNING):
+            return None
+        pacing = self._api.pacing
+        slots = pacing.limits.running_tasks if pacing.limits is not None else None
+        if (
+            snapshot.status is TaskStatus.PENDING
+            and slots is not None
+            and pacing.board.ahead(self.task_id) >= slots
+        ):
+            return None  # still behind the client's own tasks: not started
+        # Nothing of ours ahead: it started when it was submitted, or when the task
+        # before it ended, whichever came later (the account runs them one by one).
+        known = [
+            moment
+            for moment in (
+                self._submitted_at,
+                snapshot.submit_time.timestamp() if snapshot.submit_time is not None else None,
+                pacing.board.last_end,
+            )
+            if moment is not None
+        ]
+        return max(known) if known else None
 
     async def _queued(self, board: TaskBoard, slots: int, policy: PollPolicy) -> None:
         # While as many of our own tasks as the account has slots are ahead, this one

@@ -137,10 +137,14 @@ async def test_events_follow_each_job_through_its_life() -> None:
     seen: list[events.JobEvent] = []
     async with running(sim_config(render_videos=False)) as (_, client):
         await client.generate_many(jobs_for(3), on_event=seen.append)
+    life = ["Started", "Detected", "Submitted", "Queued", "Running", "Succeeded"]
     for key in ("job-000", "job-001", "job-002"):
         kinds = [type(e).__name__ for e in seen if e.key == key]
-        assert kinds[:3] == ["Started", "Detected", "Submitted"]
-        assert kinds[-2:] == ["Running", "Succeeded"]
+        # Each step in life order; Running is seen only if a poll catches the task running
+        # (a batch polls once, when a task is surely done).
+        assert kinds == sorted(kinds, key=life.index)
+        assert {"Started", "Detected", "Submitted", "Queued", "Succeeded"} <= set(kinds)
+        assert kinds[-1] == "Succeeded"
     queued = [e for e in seen if isinstance(e, events.Queued)]
     assert {e.ahead for e in queued} >= {0, 1}
 
