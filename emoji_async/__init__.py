@@ -47,7 +47,7 @@ from ._models import (
     Usage,
     VideoResult,
 )
-from ._policy import PollPolicy, RetryPolicy
+from ._policy import PollPolicy, PollSchedule, RetryPolicy
 from ._task import Task
 from ._templates import Template, TemplateInfo, templates
 from ._transport import Timeouts
@@ -72,6 +72,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PollPolicy",
+    "PollSchedule",
     "RateLimitError",
     "RateLimits",
     "ResponseLostError",
