@@ -624,6 +624,17 @@ async def test_an_unknown_task_id_answers_200_unknown(start: Start) -> None:
     assert api.sim.task(task_id) is None
 
 
+async def test_a_task_query_with_a_trailing_slash_answers_like_one_without(start: Start) -> None:
+    api = await start()
+    task_id = await api.submitted()
+    plain = await api.call("GET", f"/tasks/{task_id}")
+    slashed = await api.call("GET", f"/tasks/{task_id}/")
+    assert slashed.status == plain.status == 200
+    assert slashed.body["output"]["task_id"] == task_id
+    assert slashed.body["output"]["task_status"] == plain.body["output"]["task_status"]
+    assert [r.endpoint for r in api.sim.requests[-2:]] == ["query", "query"]
+
+
 async def test_a_task_older_than_24_hours_scaled_answers_unknown_and_leaves_the_list(
     start: Start,
 ) -> None:

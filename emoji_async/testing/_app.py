@@ -63,6 +63,10 @@ UPLOAD_PATH = "/oss-upload"
 Operation = Callable[[], Awaitable[Reply]]
 
 
+#: Route names that are another spelling of an endpoint (names must be unique).
+_ALIASES = {"query_slash": "query"}
+
+
 class _Dropped(web.Response):
     """Returned after the connection was dropped on purpose; never reaches the wire."""
 
@@ -195,6 +199,8 @@ class Simulator:
         )
         add("GET", f"{prefix}/tasks", self._list, name="list")
         add("GET", f"{prefix}/tasks/{{task_id}}", self._query, name="query")
+        # The official SDK 1.x asks for ``/tasks/{id}/``: the gateway answers both forms.
+        add("GET", f"{prefix}/tasks/{{task_id}}/", self._query, name="query_slash")
         add("POST", f"{prefix}/tasks/{{task_id}}/cancel", self._cancel, name="cancel")
         add("GET", f"{prefix}/uploads", self._upload_policy, name="upload_policy")
         add("POST", UPLOAD_PATH, self._upload, name="upload")
@@ -226,7 +232,7 @@ class Simulator:
         # Listed on arrival (status 0, "no answer yet"), so a request still in flight
         # (a scripted delay, say) is visible; its status is filled in when it ends.
         route = request.match_info.route.name
-        endpoint = route if route is not None else "other"
+        endpoint = _ALIASES.get(route, route) if route is not None else "other"
         arrived = RequestRecord(request.method, request.path, endpoint, 0, time.monotonic())
         self.requests.append(arrived)
         counts = self._stats.requests_by_endpoint
