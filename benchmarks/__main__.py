@@ -1,10 +1,29 @@
-"""``python -m benchmarks [single|bulk] [options]``: run a scenario and print what it measured."""
+"""``python -m benchmarks SCENARIO [options]``: run a scenario and print what it measured.
+
+``all`` runs every scenario and writes ``docs/benchmarks.md`` (``make bench``).
+"""
 
 import sys
 
-from . import bulk, single_job
+from . import (
+    bulk,
+    report,
+    scenario_bulk,
+    scenario_latency,
+    scenario_overhead,
+    scenario_scale,
+    single_job,
+)
 
-SCENARIOS = {"single": single_job.main, "bulk": bulk.main}
+SCENARIOS = {
+    "all": report.main,
+    "bulk": scenario_bulk.main,
+    "latency": scenario_latency.main,
+    "overhead": scenario_overhead.main,
+    "scale": scenario_scale.main,
+    "single": single_job.main,
+    "ours-bulk": bulk.main,
+}
 
 if len(sys.argv) < 2 or sys.argv[1] not in SCENARIOS:
     print(f"usage: python -m benchmarks {{{'|'.join(SCENARIOS)}}} [options]", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 
@@ -52,7 +53,7 @@ def test_scaling_a_policy_scales_every_duration_but_not_the_factor() -> None:
         ("deadline", 0),
     ],
 )
-def test_a_bad_policy_value_names_its_field(field: str, value: float) -> None:
+def test_a_bad_policy_value_names_its_field(field: str, value: Any) -> None:
     with pytest.raises(ValidationError) as caught:
         PollPolicy(**{field: value})
     assert caught.value.field == field

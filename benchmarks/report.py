@@ -1,0 +1,194 @@
+"""``python -m benchmarks all``: every scenario, one report (``docs/benchmarks.md``) and its plot.
+
+The figures are what this run measured, on this machine; nothing in the
+report is typed in by hand. ``--quick`` runs each scenario at a tiny size
+(what the test suite does so the code cannot rot): its figures mean nothing
+and the report says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import attrs
+
+from . import scenario_bulk, scenario_latency, scenario_overhead, scenario_scale
+from .plot import latency_plot
+
+__all__ = ["Sizes", "main", "write_report"]
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+_T = TypeVar("_T")
+
+
+@attrs.frozen
+class Sizes:
+    """How big each scenario runs."""
+
+    bulk_jobs: int = 200
+    latency_tasks: int = 80
+    latency_warm_up: int = 20
+    overhead_jobs: int = 5000
+    scale_tasks: int = 10_000
+    repeats: int = 3
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(
+            bulk_jobs=4,
+            latency_tasks=2,
+            latency_warm_up=2,
+            overhead_jobs=20,
+            scale_tasks=50,
+            repeats=1,
+        )
+
+
+def _machine() -> list[str]:
+    def version(name: str) -> str:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    memory = "unknown"
+    try:
+        import psutil
+
+        memory = f"{psutil.virtual_memory().total / 2**30:.0f} GiB"
+    except ImportError:
+        pass
+    return [
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores, {memory} of memory",
+        f"- system: {platform.platform()}",
+        f"- Python {platform.python_version()}; emoji-async {version('emoji-async')}, "
+        f"aiohttp {version('aiohttp')}, dashscope {version('dashscope')}",
+        f"- run started {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+    ]
+
+
+async def _timed(say: Callable[[str], None], name: str, work: Awaitable[_T]) -> _T:
+    started = time.monotonic()
+    say(f"{name} ...")
+    result = await work
+    say(f"{name} done in {time.monotonic() - started:.0f} s")
+    return result
+
+
+async def write_report(
+    sizes: Sizes, *, quick: bool, say: Callable[[str], None], docs: Path = DOCS
+) -> Path:
+    """Run every scenario at ``sizes`` and write the report into ``docs``; its path."""
+    bulk = await _timed(
+        say,
+        "scenario 1 (bulk)",
+        scenario_bulk.run(jobs=sizes.bulk_jobs, repeats=sizes.repeats, progress=say),
+    )
+    latency = await _timed(
+        say,
+        "scenario 2 (latency)",
+        scenario_latency.run(
+            tasks=sizes.latency_tasks, warm_up=sizes.latency_warm_up, repeats=sizes.repeats
+        ),
+    )
+    overhead = await _timed(
+        say,
+        "scenario 3 (overhead)",
+        scenario_overhead.run(jobs=sizes.overhead_jobs, repeats=sizes.repeats),
+    )
+    scale = await _timed(
+        say,
+        "scenario 4 (scale)",
+        scenario_scale.run(tasks=sizes.scale_tasks, repeats=sizes.repeats),
+    )
+    plot = latency_plot(latency, docs / "benchmarks-latency.png")
+    beaten = scenario_latency.dominated(latency)
+    text = "\n".join(
+        [
+            "# Benchmarks",
+            "",
+            "Measured by `make bench` (`python -m benchmarks all`) in one run, every",
+            "competitor against the project's simulator on the same machine. Each figure",
+            f"is the median of {sizes.repeats} run(s), with the min-max spread in brackets.",
+            *(
+                [
+                    "",
+                    "> **Quick run**: every scenario at a tiny size, so the code is exercised;",
+                    "> these figures mean nothing. Run `make bench` for the real report.",
+                ]
+                if quick
+                else []
+            ),
+            "",
+            "## The machine",
+            "",
+            *_machine(),
+            "",
+            "## 1. Bulk at the provider's limits",
+            "",
+            f"{sizes.bulk_jobs} jobs (boxes given), the simulator's default limits (1 submit/s,",
+            "20 queries/s, one running task), run times uniform 60 to 300 s, compressed so a",
+            "run takes about a minute; every competitor's own intervals and retry sleeps",
+            "scaled by the same factor, each in a process of its own.",
+            "",
+            "```",
+            scenario_bulk.table(bulk),
+            "```",
+            "",
+            "## 2. Latency for one job at a time",
+            "",
+            f"{sizes.latency_warm_up} warm-up tasks, then {sizes.latency_tasks} measured, a",
+            "wave per template at a time, on an idle account (limits off: each task starts",
+            "at once). Polls per job against detection lag (task end to the result seen),",
+            "as a fraction of the task's run time.",
+            "",
+            f"![requests per job against detection lag]({plot.name})",
+            "",
+            scenario_latency.table(latency),
+            "",
+            "Peers that need no more polls *and* see results no later than ours adaptive: "
+            + (", ".join(beaten) if beaten else "none."),
+            "",
+            "## 3. Client overhead",
+            "",
+            "```",
+            scenario_overhead.table(overhead),
+            "```",
+            "",
+            "## 4. Scale",
+            "",
+            "```",
+            scenario_scale.table(scale),
+            "```",
+            "",
+        ]
+    )
+    path = docs / "benchmarks.md"
+    path.write_text(text)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="every scenario, and docs/benchmarks.md")
+    parser.add_argument("--quick", action="store_true", help="a tiny size: exercise, not measure")
+    parser.add_argument("--docs", type=Path, default=DOCS, help="where to write the report")
+    args = parser.parse_args(argv)
+    sizes = Sizes.quick() if args.quick else Sizes()
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    path = asyncio.run(write_report(sizes, quick=args.quick, say=say, docs=args.docs))
+    print(path.read_text())
+    print(f"written to {path}", file=sys.stderr)
