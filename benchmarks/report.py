@@ -37,7 +37,10 @@ class Sizes:
     """How big each scenario runs."""
 
     bulk_jobs: int = 200
+    #: None: the scenario's own choice (a run of about a minute).
+    bulk_time_scale: float | None = None
     latency_tasks: int = 80
+    latency_time_scale: float = 0.01
     latency_warm_up: int = 20
     overhead_jobs: int = 5000
     scale_tasks: int = 10_000
@@ -47,7 +50,9 @@ class Sizes:
     def quick(cls) -> Sizes:
         return cls(
             bulk_jobs=4,
+            bulk_time_scale=0.002,
             latency_tasks=2,
+            latency_time_scale=0.002,
             latency_warm_up=2,
             overhead_jobs=20,
             scale_tasks=50,
@@ -93,13 +98,21 @@ async def write_report(
     bulk = await _timed(
         say,
         "scenario 1 (bulk)",
-        scenario_bulk.run(jobs=sizes.bulk_jobs, repeats=sizes.repeats, progress=say),
+        scenario_bulk.run(
+            jobs=sizes.bulk_jobs,
+            time_scale=sizes.bulk_time_scale,
+            repeats=sizes.repeats,
+            progress=say,
+        ),
     )
     latency = await _timed(
         say,
         "scenario 2 (latency)",
         scenario_latency.run(
-            tasks=sizes.latency_tasks, warm_up=sizes.latency_warm_up, repeats=sizes.repeats
+            tasks=sizes.latency_tasks,
+            warm_up=sizes.latency_warm_up,
+            time_scale=sizes.latency_time_scale,
+            repeats=sizes.repeats,
         ),
     )
     overhead = await _timed(
