@@ -19,7 +19,9 @@ Measured in the client process, over the whole batch:
 * RSS growth: the peak (sampled every 50 ms by a thread) minus the RSS just
   before the batch (after a small unmeasured warm-up batch);
 * event-loop lag: a ticker sleeps 10 ms over and over and records how late
-  it wakes; p50, p99 and the worst;
+  it wakes; p50, p99, the worst and when it came;
+* the garbage collector (``gc.callbacks``): full passes, their total time,
+  and the longest pause of any pass, the usual cause of the worst lags;
 * TCP connections to the simulator, against the client's pool limit: the
   most open at once as ``psutil`` saw them in the client process (sampled
   every 250 ms) and as the simulator's server counted them (until it
@@ -37,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import statistics
 import sys
@@ -78,7 +81,11 @@ class ScaleSample:
     lag_p50_ms: float
     lag_p99_ms: float
     lag_max_ms: float
+    lag_max_at_s: float
     ticks: int
+    gc_full_collections: int
+    gc_full_seconds: float
+    gc_worst_pause_ms: float
     pool_limit: int
     connections_peak: int
     connections_peak_sampled: int
@@ -151,11 +158,41 @@ def _counter() -> Iterator[int]:
         n += 1
 
 
-async def _ticker(lags: list[float]) -> None:
+async def _ticker(lags: list[tuple[float, float]]) -> None:
+    """Append ``(when, how late)`` for every tick, ``when`` on ``time.perf_counter()``."""
     while True:
         started = time.perf_counter()
         await asyncio.sleep(TICK)
-        lags.append(time.perf_counter() - started - TICK)
+        now = time.perf_counter()
+        lags.append((now, now - started - TICK))
+
+
+class _GcWatch:
+    """Times the garbage collector's passes while installed (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.full_collections = 0
+        self.full_seconds = 0.0
+        self.worst_pause = 0.0
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._started
+        self.worst_pause = max(self.worst_pause, pause)
+        if info["generation"] == 2:
+            self.full_collections += 1
+            self.full_seconds += pause
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_GcWatch]:
+        gc.callbacks.append(self._callback)
+        try:
+            yield self
+        finally:
+            gc.callbacks.remove(self._callback)
 
 
 def _pool_limit(client: EmojiClient) -> int:
@@ -206,13 +243,15 @@ async def measure(*, tasks: int = 10_000, task_seconds: float = 60.0) -> ScaleSa
             quick = PollPolicy(wait_first=0.01, wait_factor=1.0, wait_max=0.01, wait_jitter=0.0)
             await client.generate_many(warm, concurrency=20, poll=quick)
             pool_limit = _pool_limit(client)
-            lags: list[float] = []
+            lags: list[tuple[float, float]] = []
             before = await sim.counters()
             rss_before = _rss_mb()
             sampler = _Sampler(port)
-            with sampler.running():
+            collector = _GcWatch()
+            with sampler.running(), collector.installed():
                 ticker = asyncio.create_task(_ticker(lags))
                 cpu, wall = time.process_time(), time.perf_counter()
+                started = wall
                 try:
                     async with asyncio.timeout(budget):
                         outcomes = await client.generate_many(
@@ -224,7 +263,9 @@ async def measure(*, tasks: int = 10_000, task_seconds: float = 60.0) -> ScaleSa
                     with contextlib.suppress(asyncio.CancelledError):
                         await ticker
             seen = (await sim.counters()).since(before)
-    cuts = statistics.quantiles(lags, n=100, method="inclusive") if len(lags) > 1 else lags * 99
+    late = [lag for _, lag in lags]
+    cuts = statistics.quantiles(late, n=100, method="inclusive") if len(late) > 1 else late * 99
+    worst_at, worst = max(lags, key=lambda tick: tick[1], default=(started, 0.0))
     return ScaleSample(
         tasks=tasks,
         task_seconds=task_seconds,
@@ -238,8 +279,12 @@ async def measure(*, tasks: int = 10_000, task_seconds: float = 60.0) -> ScaleSa
         rss_peak_mb=sampler.rss_peak,
         lag_p50_ms=cuts[49] * 1000,
         lag_p99_ms=cuts[98] * 1000,
-        lag_max_ms=max(lags, default=0.0) * 1000,
+        lag_max_ms=worst * 1000,
+        lag_max_at_s=worst_at - started,
         ticks=len(lags),
+        gc_full_collections=collector.full_collections,
+        gc_full_seconds=collector.full_seconds,
+        gc_worst_pause_ms=collector.worst_pause * 1000,
         pool_limit=pool_limit,
         connections_peak=seen.connections_peak,
         connections_peak_sampled=sampler.connections_peak,
@@ -330,6 +375,10 @@ def table(report: ScaleReport) -> str:
             row("loop lag p50 ms", [s.lag_p50_ms for s in samples], ".1f"),
             row("loop lag p99 ms", [s.lag_p99_ms for s in samples], ".1f", "target <= 50"),
             row("loop lag max ms", [s.lag_max_ms for s in samples], ".1f"),
+            row("  ... at s into the batch", [s.lag_max_at_s for s in samples], ".1f"),
+            row("full GC passes", [s.gc_full_collections for s in samples], ".0f"),
+            row("full GC s", [s.gc_full_seconds for s in samples], ".2f"),
+            row("worst GC pause ms", [s.gc_worst_pause_ms for s in samples], ".1f"),
             row(
                 "connections open at once (psutil)",
                 [s.connections_peak_sampled for s in samples],
@@ -343,7 +392,7 @@ def table(report: ScaleReport) -> str:
                 "upper bound: until the server sees each close",
             ),
             row(
-                "connections opened during the batch",
+                "connections opened in the batch",
                 [s.connections_opened for s in samples],
                 ".0f",
             ),

@@ -40,6 +40,8 @@ KEY = "sk-simulator"
 
 #: How long the child may take to import and listen before it counts as failed.
 STARTUP_TIMEOUT = 30.0
+#: How long the child may take to answer ``stats``.
+REPLY_TIMEOUT = 30.0
 #: How long a stopping child is given after each request to stop.
 STOP_GRACE = 5.0
 #: The directory that holds this package: child processes run from it, so ``-m`` finds it.
@@ -104,7 +106,7 @@ class SimProcess:
         stdin, stdout = self._process.stdin, self._process.stdout
         assert stdin is not None
         assert stdout is not None
-        async with self._lock, asyncio.timeout(STARTUP_TIMEOUT):
+        async with self._lock, asyncio.timeout(REPLY_TIMEOUT):
             stdin.write(b"stats\n")
             await stdin.drain()
             line = await stdout.readline()
