@@ -74,6 +74,22 @@ def _task_path(task_id: str) -> str:
 
 
 _UNSET: Any = object()
+
+#: A paced, retried attempt: ``(endpoint, attempt) -> its result``.
+_Paced = Callable[[Endpoint | None, Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+
+def _on_retry(exc: Exception, wait: float, attempt_no: int, args: tuple[Any, ...]) -> None:
+    endpoint = args[0] if args else None
+    report(
+        Retrying,
+        endpoint=endpoint.value if isinstance(endpoint, Endpoint) else "download",
+        attempt=attempt_no,
+        wait=wait,
+        reason=f"{type(exc).__name__}: {exc}",
+    )
+
+
 _R = TypeVar("_R")
 
 
@@ -84,6 +100,9 @@ class ServiceAPI:
         self.transport = transport
         self.retry = retry
         self.pacing = pacing
+        # One retrying wrapper per rule, built once: building backoff's decorator
+        # for every request was the largest cost the client added to a request.
+        self._retriers: dict[tuple[Callable[[Exception], bool], float | None], _Paced] = {}
 
     async def _call(
         self,
@@ -93,34 +112,27 @@ class ServiceAPI:
         deadline: float | None = _UNSET,
     ) -> _R:
         """Run ``attempt`` in its turn until it succeeds or ``retry_on`` says to stop."""
-
-        async def paced() -> _R:
-            if endpoint is None:
-                return await attempt()
-            await self.pacing.acquire(endpoint)
-            try:
-                return await attempt()
-            except RateLimitError as exc:
-                held = self.pacing.hold(endpoint, exc.retry_after)
-                report(Throttled, endpoint=endpoint.value, wait=held or exc.retry_after or 0.0)
-                raise
-
-        def on_retry(exc: Exception, wait: float, attempt_no: int) -> None:
-            report(
-                Retrying,
-                endpoint=endpoint.value if endpoint else "download",
-                attempt=attempt_no,
-                wait=wait,
-                reason=f"{type(exc).__name__}: {exc}",
+        limit = self.retry.deadline if deadline is _UNSET else deadline
+        retrier = self._retriers.get((retry_on, limit))
+        if retrier is None:
+            retrier = retrying(self.retry, retry_on=retry_on, deadline=limit, on_retry=_on_retry)(
+                self._paced
             )
+            self._retriers[retry_on, limit] = retrier
+        result: _R = await retrier(endpoint, attempt)
+        return result
 
-        retried = retrying(
-            self.retry,
-            retry_on=retry_on,
-            deadline=self.retry.deadline if deadline is _UNSET else deadline,
-            on_retry=on_retry,
-        )(paced)
-        return await retried()
+    async def _paced(self, endpoint: Endpoint | None, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        """One attempt, in its turn; a 429 holds back every request of its group."""
+        if endpoint is None:
+            return await attempt()
+        await self.pacing.acquire(endpoint)
+        try:
+            return await attempt()
+        except RateLimitError as exc:
+            held = self.pacing.hold(endpoint, exc.retry_after)
+            report(Throttled, endpoint=endpoint.value, wait=held or exc.retry_after or 0.0)
+            raise
 
     async def detect(self, image_url: str) -> FaceDetection:
         """Run face detection; raise :class:`FaceRejectedError` if the image is rejected."""
@@ -143,9 +155,20 @@ class ServiceAPI:
         return await self._call(Endpoint.DETECT, attempt, is_transient)
 
     async def submit(
-        self, image_url: str, driven_id: str, face_bbox: BBox, ext_bbox: BBox
+        self,
+        image_url: str,
+        driven_id: str,
+        face_bbox: BBox,
+        ext_bbox: BBox,
+        *,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> TaskSnapshot:
-        """Create a paid task; never resubmit one that may already exist."""
+        """Create a paid task; never resubmit one that may already exist.
+
+        ``before_send`` is awaited once, after the request's turn has come and
+        right before it first leaves: where a journal records its intent, so a
+        crash while waiting for the turn leaves nothing uncertain.
+        """
         inputs: dict[str, Any] = {
             "image_url": image_url,
             "driven_id": driven_id,
@@ -155,9 +178,13 @@ class ServiceAPI:
         body = {"model": GENERATE_MODEL, "input": inputs}
         headers = {"X-DashScope-Async": "enable", **_oss_headers(image_url)}
         sent_at = dt.datetime.now(dt.UTC)
+        announce = before_send
 
         async def attempt() -> TaskSnapshot:
-            nonlocal sent_at
+            nonlocal sent_at, announce
+            if announce is not None:
+                await announce()
+                announce = None
             sent_at = dt.datetime.now(dt.UTC)
             resp = await self.transport.send(
                 "POST", _SUBMIT_PATH, endpoint=Endpoint.SUBMIT, json_body=body, headers=headers

@@ -52,6 +52,9 @@ __all__ = ["Batch", "default_concurrency"]
 
 log = logging.getLogger("emoji_async")
 
+#: Job tasks created between two turns of the event loop.
+_SPAWN_SLICE = 100
+
 #: The largest video a batch saves (a 5 s 512x512 clip is well under 5 MB).
 MAX_VIDEO_BYTES = 64 * 1024 * 1024
 
@@ -199,12 +202,17 @@ class Batch:
             else:
                 ended.put_nowait((index, outcome))
 
-        children = [
-            asyncio.create_task(child(index, job, key), name=f"emoji-job-{key}")
-            for index, (job, key) in enumerate(zip(jobs, keys, strict=True))
-        ]
+        children: list[asyncio.Task[None]] = []
         finished = 0
         try:
+            for index, (job, key) in enumerate(zip(jobs, keys, strict=True)):
+                children.append(
+                    asyncio.create_task(child(index, job, key), name=f"emoji-job-{key}")
+                )
+                if index % _SPAWN_SLICE == _SPAWN_SLICE - 1:
+                    # Thousands of tasks created in one go would hold the loop for
+                    # seconds; a slice at a time, everything else keeps running.
+                    await asyncio.sleep(0)
             while finished < len(children):
                 index, result = await ended.get()
                 finished += 1
@@ -338,24 +346,33 @@ class Batch:
 
     async def _submit(self, job: EmojiJob, key: str, face: BBox, ext: BBox) -> Task:
         journal = self._journal
-        if journal is not None:
-            # Durable before the paid request leaves: a crash from here on is
-            # reported as uncertain by the next run, never resubmitted.
-            await journal.submitting(
-                key, image=job.image, driven_id=job.driven_id, face_bbox=face, ext_bbox=ext
-            )
+        intended = False
+
+        async def intend() -> None:
+            # Durable before the paid request leaves (and only once its turn has
+            # come): a crash from here on is reported as uncertain by the next
+            # run, never resubmitted; a crash before it, as not yet sent.
+            nonlocal intended
+            if journal is not None:
+                await journal.submitting(
+                    key, image=job.image, driven_id=job.driven_id, face_bbox=face, ext_bbox=ext
+                )
+            intended = True
+
         try:
-            snapshot = await self._api.submit(job.image, job.driven_id, face, ext)
+            snapshot = await self._api.submit(
+                job.image, job.driven_id, face, ext, before_send=intend
+            )
         except SubmissionUncertainError as exc:
             if journal is not None:
                 await journal.uncertain(key, reason=exc.reason)
             raise
         except InvalidRequestError as exc:  # the content is refused: sending again cannot help
-            if journal is not None:
+            if journal is not None and intended:
                 await journal.failed(key, code=exc.code, message=exc.message)
             raise
         except EmojiError as exc:  # anything else certain (429, key, network): try next run
-            if journal is not None:
+            if journal is not None and intended:
                 await journal.unsent(key, reason=f"{type(exc).__name__}: {exc}")
             raise
         if journal is not None:

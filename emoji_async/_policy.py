@@ -194,14 +194,16 @@ def retrying(
     *,
     retry_on: Callable[[Exception], bool],
     deadline: float | None,
-    on_retry: Callable[[Exception, float, int], None] | None = None,
+    on_retry: Callable[[Exception, float, int, tuple[Any, ...]], None] | None = None,
 ) -> Callable[[Callable[_P, Awaitable[_R]]], Callable[_P, Awaitable[_R]]]:
     """A decorator that retries an async call while ``retry_on(exc)`` holds.
 
-    Built per call so each client keeps its own policy. ``deadline`` (seconds,
-    soft: callers that need a hard bound wrap the call in ``asyncio.timeout``)
-    ends the retries; ``None`` leaves that to the caller. The last exception
-    is re-raised when retrying stops.
+    Built per client (each keeps its own policy), once per rule, not per call:
+    the decorated function takes what varies as arguments, and ``on_retry``
+    receives them with the error, the wait and the attempt number.
+    ``deadline`` (seconds, soft: callers that need a hard bound wrap the call
+    in ``asyncio.timeout``) ends the retries; ``None`` leaves that to the
+    caller. The last exception is re-raised when retrying stops.
     """
 
     def backoff_hook(details: Any) -> None:
@@ -213,7 +215,7 @@ def retrying(
             details["tries"],
         )
         if on_retry is not None:
-            on_retry(exc, details["wait"], details["tries"])
+            on_retry(exc, details["wait"], details["tries"], details["args"])
 
     def giveup(exc: Exception) -> bool:
         return not retry_on(exc)

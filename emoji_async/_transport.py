@@ -11,6 +11,7 @@ truncated body) may have reached the service (:class:`ResponseLostError`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import enum
 import json
@@ -39,6 +40,9 @@ from ._wire import parse_error_body
 __all__ = ["Endpoint", "Response", "Secret", "Timeouts", "Transport"]
 
 log = logging.getLogger("emoji_async")
+
+#: One encoder for every body: ``json.dumps`` with options builds a new one per call.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 _USER_AGENT = (
     f"emoji-async/0.1.0 aiohttp/{aiohttp.__version__} "
@@ -143,6 +147,11 @@ class Transport:
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
         )
+        # Requests beyond the pool's connections wait here, as a bare future,
+        # not inside aiohttp as a built request with its timers: with thousands
+        # of tasks in flight that is most of the client's memory.
+        limit = session.connector.limit if session.connector is not None else 0
+        self._gate: asyncio.Semaphore | None = asyncio.Semaphore(limit) if limit else None
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self._base_url!r})"
@@ -172,7 +181,19 @@ class Transport:
     ) -> Response:
         """Send one request to ``base_url + path``; return a 2xx answer or raise a project error."""
         url = self._base_url + path
-        data = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
+        data = None if json_body is None else _encode(json_body)
+        async with self._gate or contextlib.nullcontext():
+            return await self._exchange(method, url, data, params, headers, endpoint)
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        data: str | None,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        endpoint: Endpoint,
+    ) -> Response:
         try:
             async with self._session.request(
                 method,
@@ -198,7 +219,7 @@ class Transport:
             raise ResponseLostError(
                 f"no answer to {endpoint.value} after it was sent: {type(exc).__name__}: {exc}"
             ) from exc
-        log.debug("%s %s -> %d", method, path, status)
+        log.debug("%s %s -> %d", method, url, status)
         return _decode(status, raw, header_request_id, retry_after, endpoint)
 
     async def download(self, url: str, dest: Path, *, max_bytes: int) -> int:

@@ -199,8 +199,9 @@ def _strict(kind: type[_T], name: str) -> Callable[[Any, type], _T]:
 def _structure_time(value: Any, _: type) -> dt.datetime:
     if not isinstance(value, str):
         raise TypeError(f"expected a time string, got {type(value).__name__}")
-    fmt = "%Y-%m-%d %H:%M:%S.%f" if "." in value else "%Y-%m-%d %H:%M:%S"
-    return dt.datetime.strptime(value, fmt).replace(tzinfo=BEIJING)
+    # fromisoformat reads "YYYY-MM-DD HH:MM:SS[.fff]" at a fraction of strptime's cost.
+    moment = dt.datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=BEIJING)
 
 
 def _structure_bbox(value: Any, _: type) -> BBox:
