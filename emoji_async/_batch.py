@@ -74,17 +74,15 @@ def default_concurrency(running_tasks: int) -> int:
 
 
 def _check_job(index: int, job: EmojiJob, extra_templates: frozenset[str]) -> None:
-    check_image_url(job.image, field=f"jobs[{index}].image")
-    try:
-        check_driven_id(job.driven_id, extra=extra_templates)
-    except ValidationError as exc:
-        raise ValidationError(f"jobs[{index}].driven_id", exc.allowed, exc.value) from None
+    prefix = f"jobs[{index}]."
+    check_image_url(job.image, field=f"{prefix}image")
+    check_driven_id(job.driven_id, extra=extra_templates, field=f"{prefix}driven_id")
     if (job.face_bbox is None) != (job.ext_bbox is None):
         raise ValidationError(
-            f"jobs[{index}].ext_bbox", "both boxes or neither", (job.face_bbox, job.ext_bbox)
+            f"{prefix}ext_bbox", "both boxes or neither", (job.face_bbox, job.ext_bbox)
         )
     if job.face_bbox is not None and job.ext_bbox is not None:
-        check_boxes(job.face_bbox, job.ext_bbox)
+        check_boxes(job.face_bbox, job.ext_bbox, prefix=prefix)
 
 
 def _snapshot(entry: JournalEntry, status: TaskStatus) -> TaskSnapshot:

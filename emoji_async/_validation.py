@@ -34,14 +34,14 @@ def check_image_url(value: object, *, field: str = "image_url") -> str:
     return value
 
 
-def check_driven_id(value: object, *, extra: Collection[str] = ()) -> str:
+def check_driven_id(value: object, *, extra: Collection[str] = (), field: str = "driven_id") -> str:
     """One of the 20 templates, or an id the caller opted in to with ``extra_templates``."""
     if isinstance(value, Template):
         return value.value
     if isinstance(value, str) and (template_info(value) is not None or value in extra):
         return value
     raise ValidationError(
-        "driven_id",
+        field,
         "one of the 20 templates (emoji_async.templates() lists them), "
         "or an id named in extra_templates",
         value,
@@ -49,13 +49,16 @@ def check_driven_id(value: object, *, extra: Collection[str] = ()) -> str:
 
 
 def check_boxes(
-    face_bbox: BBox | Sequence[int], ext_bbox: BBox | Sequence[int]
+    face_bbox: BBox | Sequence[int], ext_bbox: BBox | Sequence[int], *, prefix: str = ""
 ) -> tuple[BBox, BBox]:
-    """Both boxes well formed, the extended one containing the face."""
-    face = BBox.parse(face_bbox, field="face_bbox")
-    ext = BBox.parse(ext_bbox, field="ext_bbox")
+    """Both boxes well formed, the extended one containing the face.
+
+    ``prefix`` goes before the field names in errors (``jobs[3].``).
+    """
+    face = BBox.parse(face_bbox, field=f"{prefix}face_bbox")
+    ext = BBox.parse(ext_bbox, field=f"{prefix}ext_bbox")
     if not ext.contains(face):
         raise ValidationError(
-            "ext_bbox", f"a box containing face_bbox {face.as_list()}", ext.as_list()
+            f"{prefix}ext_bbox", f"a box containing face_bbox {face.as_list()}", ext.as_list()
         )
     return face, ext

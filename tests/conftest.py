@@ -7,6 +7,7 @@ import concurrent.futures
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,3 +98,24 @@ def serve_in_thread(config: SimulatorConfig) -> Iterator[SimulatorServer]:
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+def batch(server: SimulatorServer, tmp_path: Path, jobs: Path, *extra: str) -> int:
+    """``emoji-async batch JOBS`` against ``server``, outputs under ``tmp_path``; its exit code."""
+    from emoji_async.cli import main
+
+    return main(
+        [
+            "batch",
+            str(jobs),
+            "--out",
+            str(tmp_path / "videos"),
+            "--journal",
+            str(tmp_path / "batch.db"),
+            "--base-url",
+            server.base_url,
+            "--time-scale",
+            str(SCALE),
+            *extra,
+        ]
+    )

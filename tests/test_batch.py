@@ -14,6 +14,7 @@ from emoji_async import (
     EmojiClient,
     EmojiJob,
     FaceRejectedError,
+    PollPolicy,
     RateLimitError,
     RetryPolicy,
     SubmissionUncertainError,
@@ -172,11 +173,16 @@ async def test_a_failing_event_handler_costs_no_job(caplog: pytest.LogCaptureFix
 
 
 async def test_as_completed_yields_each_outcome_as_its_job_ends() -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
-        keys = [outcome.key async for outcome in client.as_completed(jobs_for(4))]
-        ended = [t.task_id for t in sorted(sim.tasks(), key=lambda t: t.ended_at or 0.0)]
-    assert sorted(keys) == [f"job-{n:03d}" for n in range(4)]
-    assert len(ended) == 4
+    # Limits off: all four run at once, so the shortest ends first whatever the input order.
+    seconds = [90, 30, 70, 50]
+    jobs = [
+        EmojiJob(f"https://example.com/{n}.png?sim_duration={s}", "mengwa_kaixin", key=f"{s}s")
+        for n, s in enumerate(seconds)
+    ]
+    config = sim_config(limits=None, render_videos=False)
+    async with running(config, limits=None, poll=PollPolicy().scaled(SCALE)) as (_, client):
+        keys = [outcome.key async for outcome in client.as_completed(jobs)]
+    assert keys == ["30s", "50s", "70s", "90s"]
 
 
 async def test_leaving_as_completed_early_stops_the_other_jobs() -> None:

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from emoji_async import BBox, DownloadError, VideoResult, events, templates
-from emoji_async.cli import main
 from emoji_async.cli._progress import BatchTally, JobState
 from emoji_async.testing import SimulatorServer, fixed_duration
-from tests.conftest import KEY, SCALE, serve_in_thread, sim_config
+from tests.conftest import KEY, SCALE, batch, serve_in_thread, sim_config
 
 NAMES = ("ada", "grace", "alan", "barbara", "donald", "edsger")
 TEMPLATES = (
@@ -50,24 +49,6 @@ def jobs_csv(
         )
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
-
-
-def batch(server: SimulatorServer, tmp_path: Path, jobs: Path, *extra: str) -> int:
-    return main(
-        [
-            "batch",
-            str(jobs),
-            "--out",
-            str(tmp_path / "videos"),
-            "--journal",
-            str(tmp_path / "batch.db"),
-            "--base-url",
-            server.base_url,
-            "--time-scale",
-            str(SCALE),
-            *extra,
-        ]
-    )
 
 
 def summary_rows(out: str) -> dict[str, list[str]]:

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from emoji_async import BBox, EmojiJob
-from emoji_async.cli import main
 from emoji_async.cli._jobsfile import JobsFileError, load_jobs
-from tests.conftest import KEY, SCALE, serve_in_thread, sim_config
+from tests.conftest import KEY, batch, serve_in_thread, sim_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
@@ -225,20 +224,7 @@ def test_a_bad_jobs_file_exits_2_with_one_line_and_sends_nothing(
     )
     jobs = _write(tmp_path, "jobs.csv", text + f"{IMG},mengwa_kaixin,late,1 2 3,4 5 6 7\n")
     with serve_in_thread(sim_config()) as server:
-        status = main(
-            [
-                "batch",
-                str(jobs),
-                "--out",
-                str(tmp_path / "videos"),
-                "--journal",
-                str(tmp_path / "batch.db"),
-                "--base-url",
-                server.base_url,
-                "--time-scale",
-                str(SCALE),
-            ]
-        )
+        status = batch(server, tmp_path, jobs)
         assert server.simulator.requests == []
     assert status == 2
     captured = capsys.readouterr()
