@@ -7,11 +7,12 @@ long it ran (``end_time - scheduled_time``). :class:`DurationModel` keeps
 those run times, per template, so the client knows when a task can plausibly
 be done, and :func:`next_poll` places the polls:
 
-* ``ADAPTIVE`` (a caller waiting for one result): no poll before the
-  earliest plausible end ``lo``; from there, each poll within ``lag`` (5 %) of
-  the time the task has been running, so a result is seen at most 5 % of its
-  run time late. That is the fewest polls any schedule can make for that
-  bound: a geometric series of ratio ``1 + lag`` from ``lo``.
+* ``ADAPTIVE`` (a caller waiting for one result): each poll within ``lag``
+  (5 %) of the time the task has been running, so a result is seen at most
+  5 % of its run time late. A task that ends at ``d >= lo`` is seen in time by
+  a poll at ``(1 + lag) * lo``, so that is the first; then each poll follows
+  the previous one by the factor ``1 + lag``. That is the fewest polls any
+  schedule can make for that bound: a geometric series of ratio ``1 + lag``.
 * ``BATCH``: one poll at the latest plausible end ``hi``. In a batch the
   provider starts the next queued task by itself, so a result seen late costs
   no throughput as long as enough tasks wait in the queue (see
@@ -27,7 +28,6 @@ documented range (1 to 5 minutes), scaled like every other policy time.
 from __future__ import annotations
 
 import math
-import statistics
 from collections import deque
 
 __all__ = ["DurationModel", "batch_concurrency", "next_poll"]
@@ -37,7 +37,7 @@ _KEEP = 200
 #: Samples before the overall range replaces the documented one.
 _MIN_OVERALL = 5
 #: Template samples with a sibling (two or more of one template) before the
-#: spread around a template's mean is trusted.
+#: spread between runs of one template is trusted.
 _MIN_SPREAD = 8
 #: Widening of every learned range: a range seen is not quite the range there is.
 _SLACK = 0.03
@@ -49,7 +49,7 @@ class DurationModel:
     def __init__(self) -> None:
         self._by_template: dict[str, deque[float]] = {}
         self._overall: deque[float] = deque(maxlen=_KEEP)
-        self._spread_cache: tuple[float, float] | None = None
+        self._spread_cache: float | None = None
         self._spread_stale = False
 
     def observe(self, template: str | None, seconds: float) -> None:
@@ -71,23 +71,18 @@ class DurationModel:
         """Whether the ranges come from runs seen, rather than from the documented one."""
         return len(self._overall) >= _MIN_OVERALL
 
-    def _spread(self) -> tuple[float, float] | None:
-        """How far a run time strays from its template's mean: the smallest and largest ratio."""
+    def _spread(self) -> float | None:
+        """How far apart two runs of one template can be: the largest ratio seen."""
         if self._spread_stale:
             self._spread_cache = self._measure_spread()
             self._spread_stale = False
         return self._spread_cache
 
-    def _measure_spread(self) -> tuple[float, float] | None:
-        ratios = [
-            sample / statistics.fmean(samples)
-            for samples in self._by_template.values()
-            if len(samples) >= 2
-            for sample in samples
-        ]
-        if len(ratios) < _MIN_SPREAD:
+    def _measure_spread(self) -> float | None:
+        siblings = [samples for samples in self._by_template.values() if len(samples) >= 2]
+        if sum(len(samples) for samples in siblings) < _MIN_SPREAD:
             return None
-        return min(ratios), max(ratios)
+        return max(max(samples) / min(samples) for samples in siblings)
 
     def bounds(self, template: str | None, prior: tuple[float, float]) -> tuple[float, float]:
         """``(lo, hi)``: the earliest and latest a task of ``template`` plausibly ends.
@@ -95,6 +90,12 @@ class DurationModel:
         A template's own runs, with the spread its siblings show, give the
         narrowest range; then every run seen; then ``prior``. A range is never
         wider than the overall one it would replace.
+
+        If any two runs of one template are at most a ratio ``R`` apart, the
+        next run of a template lies within ``R`` of *every* earlier run of it:
+        above ``longest / R`` and below ``shortest * R``. One run seen leaves a
+        range of ``R**2``; as runs accumulate, the range closes in on the
+        template's own spread ``R``.
         """
         overall: tuple[float, float] | None = None
         if len(self._overall) >= _MIN_OVERALL:
@@ -102,12 +103,8 @@ class DurationModel:
         own = self._by_template.get(template) if template is not None else None
         spread = self._spread()
         if own and spread is not None:
-            low, high = spread
-            # The mean of k runs is itself off by up to the spread, shrinking as k grows.
-            doubt = (high / low - 1) / math.sqrt(len(own))
-            mean = statistics.fmean(own)
-            lo = mean * low / (1 + doubt) * (1 - _SLACK)
-            hi = mean * high * (1 + doubt) * (1 + _SLACK)
+            reach = spread * (1 + _SLACK)
+            lo, hi = max(own) / reach, min(own) * reach
             if overall is not None:
                 lo, hi = max(lo, overall[0]), min(hi, overall[1])
             if lo < hi:
@@ -135,12 +132,14 @@ def next_poll(
     ``cap`` is the longest wait once a task has outlived every plausible end (it
     may be slow, or stuck: the provider fails a task itself after 3 h).
     """
+    within = COLD_BATCH_LAG if batch else lag
     if batch and learned:
         target = hi if elapsed < hi else elapsed + cap
     elif elapsed < lo:
-        target = lo
+        # No end before ``lo``; an end between ``lo`` and this poll is seen in time.
+        target = lo * (1 + within)
     else:
-        target = elapsed + min(elapsed * (COLD_BATCH_LAG if batch else lag), cap)
+        target = elapsed + min(elapsed * within, cap)
     return max(0.0, target - elapsed)
 
 

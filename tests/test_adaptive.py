@@ -35,15 +35,35 @@ def test_a_templates_own_runs_and_the_spread_of_its_siblings_narrow_its_range() 
     model = DurationModel()
     rng = random.Random(3)
     means = {"mengwa_kaixin": 80.0, "jingdian_lei": 250.0, "dagong_ganji": 150.0}
+    own: list[float] = []
     for _ in range(6):
         for template, mean in means.items():
-            model.observe(template, mean * rng.uniform(0.9, 1.1))
-    lo, hi = model.bounds("mengwa_kaixin", PRIOR)
+            seconds = mean * rng.uniform(0.9, 1.1)
+            model.observe(template, seconds)
+            if template == "mengwa_kaixin":
+                own.append(seconds)
     overall_lo, overall_hi = model.bounds(None, PRIOR)
     assert overall_lo < 80 * 0.9
     assert overall_hi > 250
-    assert 80 * 0.75 < lo < 80 * 0.9
-    assert 80 * 1.1 < hi < 80 * 1.35
+    # Every run seen of the template lies inside its range, which is far
+    # narrower than the overall one, and than one run alone would leave.
+    lo, hi = model.bounds("mengwa_kaixin", PRIOR)
+    assert lo <= min(own)
+    assert hi >= max(own)
+    assert 1.1 / 0.9 < hi / lo < (1.1 / 0.9) ** 2 < overall_hi / overall_lo
+
+
+def test_one_run_of_a_template_bounds_the_next_by_the_spread_either_way() -> None:
+    model = DurationModel()
+    pairs = {"a": (90.0, 100.0), "b": (180.0, 200.0), "c": (270.0, 330.0), "d": (45.0, 50.0)}
+    for template, runs in pairs.items():
+        for seconds in runs:
+            model.observe(template, seconds)
+    model.observe("e", 150.0)
+    reach = 330.0 / 270.0 * 1.03  # the widest pair of one template, and the slack
+    lo, hi = model.bounds("e", PRIOR)
+    assert lo == pytest.approx(150.0 / reach)
+    assert hi == pytest.approx(150.0 * reach)
 
 
 def test_nonsense_run_times_are_not_learned() -> None:
@@ -57,8 +77,8 @@ def test_adaptive_polls_wait_for_the_earliest_end_then_stay_within_the_lag() -> 
     def plan(elapsed: float) -> float:
         return next_poll(elapsed, 60, 300, batch=False, learned=True, lag=0.05, cap=15)
 
-    assert plan(0) == 60
-    assert plan(59) == 1
+    assert plan(0) == pytest.approx(63)  # an end from 60 to 63 s is seen within 5 %
+    assert plan(59) == pytest.approx(4)
     assert plan(100) == pytest.approx(5)  # 5 % of the 100 s it has run
     assert plan(1000) == 15  # past every plausible end: the cap
 
@@ -70,7 +90,7 @@ def test_a_learned_batch_polls_once_at_the_latest_end_and_a_cold_one_every_quart
     assert plan(0, True) == 300
     assert plan(120, True) == 180
     assert plan(300, True) == 60
-    assert plan(0, False) == 60
+    assert plan(0, False) == 75
     assert plan(100, False) == pytest.approx(25)
 
 
