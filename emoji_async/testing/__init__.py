@@ -63,7 +63,25 @@ authentication, at ``SimulatorServer.sample_url(name)``
 Scripted faults (``Simulator.faults.add(Fault(...))``) make an endpoint answer
 an error status, drop the connection, or answer late, before or after the
 request took effect (the sample host is the endpoint ``"sample"``: a delay
-there makes a detection time out).
+there makes a detection time out); or send the real answer truncated (not
+JSON any more), cut short (fewer bytes than its ``Content-Length``) or without
+one of its fields.
+
+Chaos (``SimulatorConfig(chaos=Chaos.uniform(0.01, seed=1))``) plays the same
+faults at random, one probability per kind (``CHAOS_KINDS``: 5xx with or
+without ``Retry-After`` and after processing, resets before and after
+processing, slow answers either side of processing, truncated bodies, missing
+fields, 429 bursts, cut downloads), reproducibly from its seed: the n-th
+request to an endpoint always gets the same fault. Faults only change what the
+client is told, never the tasks: ``Simulator.task_states()`` and
+``tasks_created`` stay the truth, and ``stats.faults_by_kind`` counts what was
+played (each ``RequestRecord.fault`` says which)::
+
+    config = SimulatorConfig(time_scale=0.01, chaos=Chaos.uniform(0.02, seed=7))
+    async with serve(config) as server:
+        ...  # run a batch against server.base_url
+        print(server.simulator.stats.faults_by_kind)
+        assert set(server.simulator.task_states().values()) <= {"SUCCEEDED"}
 
 Result videos are real H.264 MP4s (512x512, 15 fps, the template's length)
 when PyAV is installed (``emoji-async[video]``). When the simulator has the
@@ -76,6 +94,7 @@ image and template. Otherwise it shows a cartoon face. Without PyAV, or with
 """
 
 from ._app import Simulator
+from ._chaos import CHAOS_KINDS, Chaos
 from ._config import ServiceLimits, SimulatorConfig, fixed_duration, uniform_durations
 from ._faults import Fault, FaultBook
 from ._records import RequestRecord, SimulatorStats
@@ -85,6 +104,8 @@ from ._tasks import SimulatedTask
 
 # Plain code-point order, as the public-API tests check, not ruff's isort style.
 __all__ = [  # noqa: RUF022
+    "CHAOS_KINDS",
+    "Chaos",
     "Fault",
     "FaultBook",
     "RequestRecord",

@@ -4,10 +4,16 @@ Each request goes through one pipeline, in the provider's order:
 
 1. recording (a middleware: every request, whatever its fate);
 2. authentication (API routes only): 401 ``InvalidApiKey``;
-3. a fault, if one is armed for the endpoint (before processing);
+3. the request's fault, if any: a scripted one (``FaultBook``) or else a random
+   one (``ChaosSource``, when ``SimulatorConfig.chaos`` is set), played here
+   unless it comes after processing;
 4. the rate limit (API routes only): 429 ``Throttling.RateQuota``, no state change;
 5. the operation itself (``_service``): validation, state change, answer;
-6. a fault armed with ``after_processing``, replacing or delaying that answer.
+6. a fault that comes ``after_processing``, replacing, delaying, truncating,
+   cutting short or stripping a field from that answer.
+
+A fault only ever changes what the client is told: the tasks, uploads and bills
+stay what the operations made them.
 
 Besides the API (under ``api_prefix``), the application plays two storage hosts
 (the upload host and the result videos) and a public image host serving the
@@ -15,14 +21,15 @@ sample portraits at ``/samples/{name}.png``, all without authentication or rate
 limits. The application's startup opens the session that fetches loopback
 images (``_fetch``); its cleanup closes it.
 
-The fault machinery only asks a ``FaultSource`` for the request's fault, so a
-future chaos mode plugs in there without touching any handler.
+The fault machinery only asks a ``FaultSource`` for the request's fault, so
+scripted and random faults play through the same code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import math
 import time
@@ -32,9 +39,10 @@ import attrs
 from aiohttp import BodyPartReader, web
 from aiohttp.typedefs import Handler
 
+from ._chaos import Chaos, ChaosSource
 from ._config import SimulatorConfig
 from ._faces import Boxes
-from ._faults import Fault, FaultBook
+from ._faults import Fault, FaultBook, fault_label
 from ._images import MAX_IMAGE_BYTES, ImageFacts, examine
 from ._records import RequestRecord, SimulatorStats
 from ._results import RESULTS_PATH
@@ -65,6 +73,11 @@ Operation = Callable[[], Awaitable[Reply]]
 
 #: Route names that are another spelling of an endpoint (names must be unique).
 _ALIASES = {"query_slash": "query"}
+#: Endpoints served by the object-storage hosts: their errors are OSS's XML.
+_STORAGE = frozenset({"upload", "download"})
+
+#: The labels of the faults played on the request being handled, for its record.
+_PLAYED: contextvars.ContextVar[list[str]] = contextvars.ContextVar("emoji_simulator_played")
 
 
 class _Dropped(web.Response):
@@ -83,6 +96,56 @@ def _respond(reply: Reply) -> web.Response:
     if reply.body:
         headers["Content-Type"] = reply.content_type
     return web.Response(status=reply.status, body=reply.body or None, headers=headers)
+
+
+def _drop(request: web.Request) -> _Dropped:
+    """Drop the connection without an answer."""
+    if request.transport is not None:
+        request.transport.abort()
+    return _Dropped(status=599)
+
+
+def _kept(size: int, keep: float) -> int:
+    """How many of ``size`` bytes a cut body keeps: at least one, and at least one lost."""
+    return min(max(1, int(size * keep)), size - 1)
+
+
+def _without(reply: Reply, field: str | None) -> Reply | None:
+    """``reply`` without the JSON ``field`` (a dotted path); ``None`` if it has no such field."""
+    if not reply.content_type.endswith("json"):
+        return None
+    try:
+        payload = json.loads(reply.body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(payload, dict):
+        return None
+    if field is None:
+        others = [key for key in payload if key != "request_id"]
+        field = "output" if "output" in payload else (others or ["request_id"])[0]
+    *parents, name = field.split(".")
+    container: object = payload
+    for part in parents:
+        container = container.get(part) if isinstance(container, dict) else None
+    if not isinstance(container, dict) or name not in container:
+        return None
+    del container[name]
+    return attrs.evolve(reply, body=json.dumps(payload, ensure_ascii=False).encode())
+
+
+async def _cut(request: web.Request, reply: Reply, keep: float) -> web.StreamResponse:
+    """Promise the whole body, send ``keep`` of it, and close the connection."""
+    response = web.StreamResponse(status=reply.status, headers=dict(reply.headers))
+    response.content_type = reply.content_type
+    response.content_length = len(reply.body)
+    try:
+        await response.prepare(request)
+        await response.write(reply.body[: _kept(len(reply.body), keep)])
+    except ConnectionError:  # the client left first: there is nobody to cut short
+        return _Dropped(status=599)
+    if request.transport is not None:
+        request.transport.close()  # sends what was written, then FIN: the rest never comes
+    return response
 
 
 async def _json_body(request: web.Request) -> object:
@@ -131,14 +194,17 @@ class Simulator:
 
     Mount ``app`` anywhere (``serve`` runs it on loopback). The attributes are the
     simulator's ground truth, for assertions: ``requests`` (every request, in
-    arrival order, the simulator's own fetches of its sample portraits included),
-    ``stats``, ``task(task_id)``, ``boxes_for(image_url)``, and ``faults`` to
-    script failures.
+    arrival order, the simulator's own fetches of its sample portraits included;
+    the newest ``config.keep_requests`` of them), ``stats`` (with
+    ``faults_by_kind``), ``tasks_created``, ``task(task_id)``, ``tasks()``,
+    ``task_states()``, ``boxes_for(image_url)``, ``faults`` to script failures,
+    and ``set_chaos`` to change the random ones.
     """
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:
         self.config = config if config is not None else SimulatorConfig()
         self.faults = FaultBook()
+        self._chaos = None if self.config.chaos is None else ChaosSource(self.config.chaos)
         self.requests: list[RequestRecord] = []
         self._stats = SimulatorStats()
         self._service = Service(self.config, self._stats)
@@ -171,6 +237,23 @@ class Simulator:
     def tasks(self) -> tuple[SimulatedTask, ...]:
         """Every task still retained, the most recently submitted first."""
         return tuple(self._service.board.newest_first(self._service.clock.now()))
+
+    def task_states(self) -> dict[str, str]:
+        """``{task_id: status}`` of every retained task as of now, oldest submission first.
+
+        The truth whatever the clients were told: a task whose submit was
+        answered 500, reset or cut short is here all the same. Its length equals
+        ``tasks_created`` until tasks pass the 24 h (scaled) retention.
+        """
+        return {task.task_id: task.status for task in reversed(self.tasks())}
+
+    def set_chaos(self, chaos: Chaos | None) -> None:
+        """Play ``chaos`` from the next request on (``None``: no random faults any more).
+
+        ``config.chaos`` follows; the dice start afresh from the new seed.
+        """
+        self.config = attrs.evolve(self.config, chaos=chaos)
+        self._chaos = None if chaos is None else ChaosSource(chaos)
 
     def boxes_for(self, image_url: str) -> Boxes:
         """``(face_bbox, ext_bbox)`` as detection returns them for ``image_url``.
@@ -235,8 +318,14 @@ class Simulator:
         endpoint = _ALIASES.get(route, route) if route is not None else "other"
         arrived = RequestRecord(request.method, request.path, endpoint, 0, time.monotonic())
         self.requests.append(arrived)
+        keep = self.config.keep_requests
+        if keep is not None and len(self.requests) > keep:
+            # A quarter at a time, so forgetting costs O(1) per request on average.
+            del self.requests[: len(self.requests) - (keep - keep // 4)]
         counts = self._stats.requests_by_endpoint
         counts[endpoint] = counts.get(endpoint, 0) + 1
+        played: list[str] = []
+        token = _PLAYED.set(played)
         status = 500
         try:
             response = await handler(request)
@@ -249,13 +338,14 @@ class Simulator:
             status = 0  # shut down mid-request: nothing was answered
             raise
         finally:
-            self._settle(arrived, status)
+            _PLAYED.reset(token)
+            self._settle(arrived, status, played[-1] if played else None)
 
-    def _settle(self, arrived: RequestRecord, status: int) -> None:
-        """Replace the arrival record with the final one (unless the list was cleared since)."""
+    def _settle(self, arrived: RequestRecord, status: int, fault: str | None) -> None:
+        """Replace the arrival record with the final one (unless it was forgotten since)."""
         for index in range(len(self.requests) - 1, -1, -1):
             if self.requests[index] is arrived:
-                self.requests[index] = attrs.evolve(arrived, status=status)
+                self.requests[index] = attrs.evolve(arrived, status=status, fault=fault)
                 break
         if status == 429:
             self._stats.throttled += 1
@@ -287,23 +377,75 @@ class Simulator:
             reply = reply.with_headers(("Retry-After", text))
         return reply
 
-    async def _fault(self, request: web.Request, fault: Fault) -> web.Response | None:
-        """Play ``fault``: an answer that replaces the normal one, or ``None`` to go on."""
+    def _take_fault(self, endpoint: str) -> Fault | None:
+        """The request's fault: a scripted one first, else a random one.
+
+        Chaos rolls its dice for every request all the same, so its faults
+        depend only on how many requests each endpoint has had.
+        """
+        scripted = self.faults.take(endpoint)
+        drawn = self._chaos.take(endpoint) if self._chaos is not None else None
+        return scripted if scripted is not None else drawn
+
+    def _played(self, fault: Fault, endpoint: str) -> None:
+        label = fault_label(fault, endpoint)
+        counts = self._stats.faults_by_kind
+        counts[label] = counts.get(label, 0) + 1
+        played = _PLAYED.get(None)
+        if played is not None:
+            played.append(label)
+
+    def _error(self, fault: Fault, endpoint: str) -> Reply:
+        message = fault_message(fault.code)
+        if endpoint in _STORAGE:
+            reply = oss_error_reply(fault.status, fault.code, message)
+        else:
+            reply = error_reply(fault.status, fault.code, message)
+        if fault.retry_after is not None:
+            reply = reply.with_headers(("Retry-After", _seconds_text(fault.retry_after)))
+        return reply
+
+    async def _fault_before(
+        self, request: web.Request, endpoint: str, fault: Fault
+    ) -> web.Response | None:
+        """Play ``fault`` before processing: an answer instead of the normal one, or ``None``."""
+        self._played(fault, endpoint)
         if fault.kind == "delay":
             await self._sleep(fault.delay)
             return None
         if fault.kind == "reset":
-            if request.transport is not None:
-                request.transport.abort()
-            return _Dropped(status=599)
-        reply = error_reply(fault.status, fault.code, fault_message(fault.code))
-        if fault.retry_after is not None:
-            reply = reply.with_headers(("Retry-After", _seconds_text(fault.retry_after)))
-        return _respond(reply)
+            return _drop(request)
+        return _respond(self._error(fault, endpoint))
+
+    async def _fault_after(
+        self, request: web.Request, endpoint: str, fault: Fault, reply: Reply
+    ) -> web.StreamResponse:
+        """Play ``fault`` on the answer ``reply`` of a request already processed."""
+        if fault.kind == "drop_field":
+            stripped = _without(reply, fault.field)
+            if stripped is None:
+                return _respond(reply)
+            self._played(fault, endpoint)
+            return _respond(stripped)
+        if fault.kind in ("truncate", "cut") and len(reply.body) < 2:
+            return _respond(reply)  # nothing to cut
+        self._played(fault, endpoint)
+        if fault.kind == "delay":
+            await self._sleep(fault.delay)
+            return _respond(reply)
+        if fault.kind == "reset":
+            return _drop(request)
+        if fault.kind == "truncate":
+            return _respond(
+                attrs.evolve(reply, body=reply.body[: _kept(len(reply.body), fault.keep)])
+            )
+        if fault.kind == "cut":
+            return await _cut(request, reply, fault.keep)
+        return _respond(self._error(fault, endpoint))
 
     async def _pipeline(
         self, request: web.Request, endpoint: str, operation: Operation, *, api: bool = True
-    ) -> web.Response:
+    ) -> web.StreamResponse:
         if api:
             if (denied := self._authenticate(request)) is not None:
                 return _respond(denied)
@@ -311,9 +453,9 @@ class Simulator:
                 await request.read()  # the whole request has arrived before anything happens
             except ConnectionResetError:
                 return _Dropped(status=599)
-        fault = self.faults.take(endpoint)
+        fault = self._take_fault(endpoint)
         if fault is not None and not fault.after_processing:
-            answer = await self._fault(request, fault)
+            answer = await self._fault_before(request, endpoint, fault)
             if answer is not None:
                 return answer
         reply = self._throttle(endpoint) if api else None
@@ -327,54 +469,52 @@ class Simulator:
             except ConnectionResetError:  # an upload whose client gave up mid-body
                 return _Dropped(status=599)
         if fault is not None and fault.after_processing:
-            answer = await self._fault(request, fault)
-            if answer is not None:
-                return answer
+            return await self._fault_after(request, endpoint, fault, reply)
         return _respond(reply)
 
     # -- handlers --------------------------------------------------------------------
 
-    async def _detect(self, request: web.Request) -> web.Response:
+    async def _detect(self, request: web.Request) -> web.StreamResponse:
         async def operation() -> Reply:
             body = await _json_body(request)
             return json_reply(await self._service.detect(body, request.headers))
 
         return await self._pipeline(request, "detect", operation)
 
-    async def _submit(self, request: web.Request) -> web.Response:
+    async def _submit(self, request: web.Request) -> web.StreamResponse:
         async def operation() -> Reply:
             body = await _json_body(request)
             return json_reply(await self._service.submit(body, request.headers))
 
         return await self._pipeline(request, "submit", operation)
 
-    async def _query(self, request: web.Request) -> web.Response:
+    async def _query(self, request: web.Request) -> web.StreamResponse:
         async def operation() -> Reply:
             origin = str(request.url.origin())
             return json_reply(self._service.query(request.match_info["task_id"], origin))
 
         return await self._pipeline(request, "query", operation)
 
-    async def _cancel(self, request: web.Request) -> web.Response:
+    async def _cancel(self, request: web.Request) -> web.StreamResponse:
         async def operation() -> Reply:
             return json_reply(self._service.cancel(request.match_info["task_id"]))
 
         return await self._pipeline(request, "cancel", operation)
 
-    async def _list(self, request: web.Request) -> web.Response:
+    async def _list(self, request: web.Request) -> web.StreamResponse:
         async def operation() -> Reply:
             return json_reply(self._service.list_tasks(request.query))
 
         return await self._pipeline(request, "list", operation)
 
-    async def _upload_policy(self, request: web.Request) -> web.Response:
+    async def _upload_policy(self, request: web.Request) -> web.StreamResponse:
         async def operation() -> Reply:
             upload_host = f"{request.url.origin()}{UPLOAD_PATH}"
             return json_reply(self._service.upload_policy(request.query, upload_host))
 
         return await self._pipeline(request, "upload_policy", operation)
 
-    async def _upload(self, request: web.Request) -> web.Response:
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
         async def operation() -> Reply:
             fields, data, size = await _read_form(request)
             facts: ImageFacts = await asyncio.to_thread(examine, data, size)
@@ -390,7 +530,7 @@ class Simulator:
 
         return await self._pipeline(request, "upload", operation, api=False)
 
-    async def _download(self, request: web.Request) -> web.Response:
+    async def _download(self, request: web.Request) -> web.StreamResponse:
         async def operation() -> Reply:
             name = request.match_info["name"]
             if not name.endswith(".mp4"):
@@ -411,7 +551,7 @@ class Simulator:
 
         return await self._pipeline(request, "download", operation, api=False)
 
-    async def _sample(self, request: web.Request) -> web.Response:
+    async def _sample(self, request: web.Request) -> web.StreamResponse:
         async def operation() -> Reply:
             name = request.match_info["name"].removesuffix(".png")
             if not request.match_info["name"].endswith(".png") or name not in SAMPLE_PORTRAITS:
@@ -427,7 +567,7 @@ class Simulator:
 
         return await self._pipeline(request, "sample", operation, api=False)
 
-    async def _other(self, request: web.Request) -> web.Response:
+    async def _other(self, request: web.Request) -> web.StreamResponse:
         async def operation() -> Reply:
             return error_reply(
                 404, "NotFound", "The requested resource does not exist, please check the url."

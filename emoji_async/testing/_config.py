@@ -14,6 +14,8 @@ from typing import Any
 
 import attrs
 
+from ._chaos import Chaos
+
 __all__ = [
     "POLICY_LIFETIME",
     "RATE_WINDOW",
@@ -131,6 +133,16 @@ def _check_scale(_: object, __: attrs.Attribute[float], value: float) -> None:
         raise ValueError(f"time_scale must be positive, got {value!r}")
 
 
+def _check_keep_requests(_: object, __: attrs.Attribute[Any], value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"keep_requests must be a whole number >= 1 or None, got {value!r}")
+
+
+def _check_chaos(_: object, __: attrs.Attribute[Chaos | None], value: Chaos | None) -> None:
+    if value is not None and not isinstance(value, Chaos):
+        raise TypeError(f"chaos must be a Chaos (e.g. Chaos.uniform(0.01)) or None, got {value!r}")
+
+
 def _check_fetch_timeout(_: object, __: attrs.Attribute[float], value: float) -> None:
     if not value > 0:
         raise ValueError(f"fetch_timeout must be positive, got {value!r}")
@@ -151,6 +163,11 @@ class SimulatorConfig:
     ``fetch_timeout`` bounds each download of a loopback ``image_url`` in real
     seconds (not scaled: it is network time); past it the request answers
     400 ``InvalidURL.Timeout``.
+    ``chaos`` turns on random faults (``Chaos``: a seed and one probability per
+    kind of fault); ``None``, the default, leaves only scripted ones.
+    ``keep_requests`` bounds ``Simulator.requests``: past that many records the
+    oldest quarter is forgotten at once (``None`` keeps them all). The counters
+    of ``SimulatorStats`` always cover every request.
     """
 
     api_keys: frozenset[str] = attrs.field(default=frozenset({"sk-simulator"}), converter=frozenset)
@@ -162,3 +179,5 @@ class SimulatorConfig:
     api_prefix: str = attrs.field(default="/api/v1", converter=_prefix)
     render_videos: bool = True
     fetch_timeout: float = attrs.field(default=5.0, validator=_check_fetch_timeout)
+    chaos: Chaos | None = attrs.field(default=None, validator=_check_chaos)
+    keep_requests: int | None = attrs.field(default=100_000, validator=_check_keep_requests)

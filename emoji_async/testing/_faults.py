@@ -1,10 +1,14 @@
-"""Scripted faults: answers the service gives when something goes wrong in transit.
+"""Faults: answers the service gives when something goes wrong in transit.
 
 A ``Fault`` names an endpoint and what goes wrong there; a ``FaultBook`` holds
 the scripted ones and hands each out for its next ``times`` matching requests.
-The simulator only ever asks a fault source ``take(endpoint)``, so a future
-chaos mode (random faults with probabilities) is another ``FaultSource`` that
-produces the same ``Fault`` values, and every handler keeps working unchanged.
+The simulator only ever asks a fault source ``take(endpoint)``, so the chaos
+mode (``_chaos``: random faults with probabilities) is another ``FaultSource``
+producing the same ``Fault`` values, and every handler keeps working unchanged.
+
+``fault_label`` names what a fault does in the words of ``Chaos``'s fields
+(``reset_after``, ``truncated``...): ``SimulatorStats.faults_by_kind`` counts
+played faults, scripted or random, under those names.
 """
 
 from __future__ import annotations
@@ -15,9 +19,22 @@ import attrs
 
 from ._records import ENDPOINTS
 
-__all__ = ["Fault", "FaultBook", "FaultKind", "FaultSource"]
+__all__ = [
+    "ANSWER_KINDS",
+    "FAULT_KINDS",
+    "Fault",
+    "FaultBook",
+    "FaultKind",
+    "FaultSource",
+    "fault_label",
+]
 
-FaultKind = Literal["status", "reset", "delay"]
+FaultKind = Literal["status", "reset", "delay", "truncate", "cut", "drop_field"]
+FAULT_KINDS: frozenset[str] = frozenset(
+    {"status", "reset", "delay", "truncate", "cut", "drop_field"}
+)
+#: Kinds that rewrite the real answer, so the request is always processed first.
+ANSWER_KINDS: frozenset[str] = frozenset({"truncate", "cut", "drop_field"})
 
 
 def _check_endpoint(_: object, __: attrs.Attribute[str], value: str) -> None:
@@ -26,8 +43,8 @@ def _check_endpoint(_: object, __: attrs.Attribute[str], value: str) -> None:
 
 
 def _check_kind(_: object, __: attrs.Attribute[str], value: str) -> None:
-    if value not in ("status", "reset", "delay"):
-        raise ValueError(f"unknown fault kind {value!r}; expected status, reset or delay")
+    if value not in FAULT_KINDS:
+        raise ValueError(f"unknown fault kind {value!r}; expected one of {sorted(FAULT_KINDS)}")
 
 
 def _check_times(_: object, __: attrs.Attribute[int], value: int) -> None:
@@ -35,17 +52,54 @@ def _check_times(_: object, __: attrs.Attribute[int], value: int) -> None:
         raise ValueError(f"times must be at least 1, got {value!r}")
 
 
+def _check_delay(_: object, __: attrs.Attribute[float], value: float) -> None:
+    if not value >= 0:
+        raise ValueError(f"delay must be at least 0 seconds, got {value!r}")
+
+
+def _check_keep(_: object, __: attrs.Attribute[float], value: float) -> None:
+    if not 0 < value < 1:
+        raise ValueError(f"keep must be between 0 and 1 (both excluded), got {value!r}")
+
+
+def _check_field(_: object, __: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is not None and (not value or any(not part for part in value.split("."))):
+        raise ValueError(f"field must be a dotted path such as 'output.task_status', got {value!r}")
+
+
+def _answer_kinds_process(fault: Fault) -> bool:
+    return fault.kind in ANSWER_KINDS
+
+
 @attrs.frozen
 class Fault:
     """What goes wrong for the next ``times`` requests to ``endpoint`` (``"*"``: any).
 
-    ``status``: answer HTTP ``status`` with a provider error body carrying ``code``
-    (and a ``Retry-After`` header when ``retry_after`` is given). ``reset``: drop
-    the TCP connection without any HTTP answer. ``delay``: wait ``delay`` real
-    seconds, then answer normally. With ``after_processing`` the request is
-    processed first (a submit creates its task) and the fault replaces or delays
-    the answer: the client cannot tell whether its request took effect.
-    Faults apply after authentication.
+    ``status``: answer HTTP ``status`` with an error body carrying ``code`` (the
+    provider's JSON envelope; OSS's XML on the upload and result hosts), and a
+    ``Retry-After`` header when ``retry_after`` is given. ``reset``: drop the TCP
+    connection without any HTTP answer. ``delay``: wait ``delay`` real seconds,
+    then go on normally.
+
+    With ``after_processing`` the request is processed first (a submit creates
+    its task) and the fault replaces or delays the answer: the client cannot
+    tell whether its request took effect. The three kinds that rewrite the real
+    answer always come after processing (it is their default, and ``False`` is
+    refused):
+
+    ``truncate``: the answer with its body cut after ``keep`` of its bytes (at
+    least one byte kept, at least one lost), sent as a complete HTTP message
+    whose ``Content-Length`` matches: status 200 with a body that is not JSON.
+    ``cut``: the headers promise the whole body (``Content-Length``) but only
+    ``keep`` of it is sent before the connection closes: a download cut short.
+    ``drop_field``: a JSON answer without ``field``, a dotted path
+    (``"output"``, ``"output.task_status"``); ``None`` drops ``output`` if the
+    answer has one, else its first field other than ``request_id``. An answer
+    that lacks the field, or is not a JSON object, goes out unchanged (and the
+    fault is not counted as played).
+
+    Faults apply after authentication, and never change the simulator's state:
+    only what the client is told.
     """
 
     endpoint: str = attrs.field(validator=_check_endpoint)
@@ -54,8 +108,49 @@ class Fault:
     status: int = 500
     code: str = "InternalError"
     retry_after: float | None = None
-    after_processing: bool = False
-    delay: float = 0.0
+    after_processing: bool = attrs.field(
+        default=attrs.Factory(_answer_kinds_process, takes_self=True)
+    )
+    delay: float = attrs.field(default=0.0, validator=_check_delay)
+    keep: float = attrs.field(default=0.5, validator=_check_keep)
+    field: str | None = attrs.field(default=None, validator=_check_field)
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind in ANSWER_KINDS and not self.after_processing:
+            raise ValueError(
+                f"a {self.kind} fault rewrites the real answer, so it always comes after "
+                "processing; after_processing=False is not possible"
+            )
+
+
+def fault_label(fault: Fault, endpoint: str) -> str:
+    """What ``fault`` does to a request to ``endpoint``, named as ``Chaos``'s fields are.
+
+    A 429 is ``throttle_burst``; a 5xx is ``server_error`` (before processing,
+    no ``Retry-After``), ``server_error_retry_after`` or ``server_error_after``;
+    any other status is ``status``. Resets and delays are ``reset_before`` /
+    ``reset_after`` and ``slow_before`` / ``slow_after``; ``truncate`` is
+    ``truncated``, ``drop_field`` is ``missing_field``; ``cut`` is
+    ``cut_download`` on the result host and ``cut`` elsewhere.
+    """
+    when = "after" if fault.after_processing else "before"
+    if fault.kind == "status":
+        if fault.status == 429:
+            return "throttle_burst"
+        if 500 <= fault.status < 600:
+            if fault.after_processing:
+                return "server_error_after"
+            return "server_error" if fault.retry_after is None else "server_error_retry_after"
+        return "status"
+    if fault.kind == "reset":
+        return f"reset_{when}"
+    if fault.kind == "delay":
+        return f"slow_{when}"
+    if fault.kind == "truncate":
+        return "truncated"
+    if fault.kind == "drop_field":
+        return "missing_field"
+    return "cut_download" if endpoint == "download" else "cut"
 
 
 class FaultSource(Protocol):

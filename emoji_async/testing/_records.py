@@ -51,7 +51,9 @@ class RequestRecord:
     dropped on purpose (a ``reset`` fault), or the request is still being handled
     (records are listed on arrival, in arrival order, and completed when answered).
     ``at`` is ``time.monotonic()`` when the request arrived, so it compares with
-    the client's own monotonic clock.
+    the client's own monotonic clock. ``fault`` names the fault played on it, as
+    ``SimulatorStats.faults_by_kind`` counts it (``"reset_after"``,
+    ``"truncated"``...), or is ``None``.
     """
 
     method: str
@@ -59,6 +61,7 @@ class RequestRecord:
     endpoint: str
     status: int
     at: float
+    fault: str | None = None
 
 
 @attrs.define
@@ -70,6 +73,9 @@ class SimulatorStats:
     ``detections_billed`` counts rejected detections too (the provider bills
     them); ``video_seconds_billed`` adds a template's seconds once, when its task
     succeeds; ``throttled`` counts every 429 sent, scripted ones included.
+    ``faults_by_kind`` counts the requests a fault was played on, scripted or
+    random, by what it did (the names of ``Chaos``'s fields: ``server_error``,
+    ``reset_after``, ``throttle_burst``...; a burst of five 429s counts five).
     """
 
     tasks_created: int = 0
@@ -78,6 +84,12 @@ class SimulatorStats:
     requests_by_endpoint: dict[str, int] = attrs.Factory(dict)
     detections_billed: int = 0
     video_seconds_billed: int = 0
+    faults_by_kind: dict[str, int] = attrs.Factory(dict)
+
+    @property
+    def faults(self) -> int:
+        """How many requests a fault was played on, all kinds together."""
+        return sum(self.faults_by_kind.values())
 
     def snapshot(self) -> SimulatorStats:
         """A copy that later traffic does not change."""
@@ -85,4 +97,5 @@ class SimulatorStats:
             self,
             throttled_by_endpoint=dict(self.throttled_by_endpoint),
             requests_by_endpoint=dict(self.requests_by_endpoint),
+            faults_by_kind=dict(self.faults_by_kind),
         )

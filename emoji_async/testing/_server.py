@@ -76,9 +76,12 @@ async def serve(
 
 
 async def run_forever(
-    config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 8000
+    config: SimulatorConfig | Simulator | None = None, host: str = "127.0.0.1", port: int = 8000
 ) -> None:
-    """Serve until cancelled, printing the base URL once it listens."""
+    """Serve (a new simulator from ``config``, or the one given) until cancelled.
+
+    Prints the base URL once it listens.
+    """
     async with serve(config, host=host, port=port) as server:
         print(server.base_url, flush=True)
         await asyncio.Event().wait()

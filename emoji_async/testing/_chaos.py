@@ -1,0 +1,314 @@
+"""Chaos: random faults with one probability per kind, reproducible from a seed.
+
+``Chaos`` is the frozen setting (``SimulatorConfig(chaos=...)``); ``ChaosSource``
+is the ``FaultSource`` the simulator builds from it. Each request (after
+authentication) to one of ``Chaos.endpoints`` rolls one die per kind that can
+happen there, each with that kind's probability; if several come up, one of
+them is chosen at random. A request gets at most one fault, so with
+probabilities ``p_k`` the chance of some fault is ``1 - prod(1 - p_k)``.
+
+Reproducibility: every endpoint draws from its own generator, seeded with
+``(seed, endpoint)``, so the n-th request to an endpoint gets the same fault
+whatever the other endpoints saw: the same seed and the same requests give
+the same faults, even when requests to different endpoints interleave
+differently from run to run.
+
+``Chaos``'s docstring says what each kind does, and where.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+import attrs
+
+from ._faults import Fault
+
+__all__ = ["CHAOS_ENDPOINTS", "CHAOS_KINDS", "Chaos", "ChaosKind", "ChaosSource"]
+
+ChaosKind = Literal[
+    "server_error",
+    "server_error_retry_after",
+    "server_error_after",
+    "reset_before",
+    "reset_after",
+    "slow_before",
+    "slow_after",
+    "truncated",
+    "missing_field",
+    "throttle_burst",
+    "cut_download",
+]
+#: Every kind, in the order the dice are rolled.
+CHAOS_KINDS: tuple[ChaosKind, ...] = (
+    "server_error",
+    "server_error_retry_after",
+    "server_error_after",
+    "reset_before",
+    "reset_after",
+    "slow_before",
+    "slow_after",
+    "truncated",
+    "missing_field",
+    "throttle_burst",
+    "cut_download",
+)
+
+_API = ("detect", "submit", "query", "list", "cancel", "upload_policy")
+#: The endpoints chaos can play on, and what can happen on each.
+_KINDS_AT: dict[str, tuple[ChaosKind, ...]] = {
+    **{endpoint: tuple(k for k in CHAOS_KINDS if k != "cut_download") for endpoint in _API},
+    "upload": (
+        "server_error",
+        "server_error_retry_after",
+        "server_error_after",
+        "reset_before",
+        "reset_after",
+        "slow_before",
+        "slow_after",
+    ),
+    "download": (
+        "server_error",
+        "server_error_retry_after",
+        "reset_before",
+        "slow_before",
+        "cut_download",
+    ),
+}
+CHAOS_ENDPOINTS: frozenset[str] = frozenset(_KINDS_AT)
+
+#: Endpoints that share one 429 burst, as they share the client's pacing.
+_GROUP = {"query": "tasks", "list": "tasks", "cancel": "tasks"}
+
+#: The 5xx answers drawn from (PROTOCOL.md section 4; a 502 is the gateway's).
+_SERVER_ERRORS = (
+    (500, "InternalError"),
+    (500, "SystemError"),
+    (500, "ModelServingError"),
+    (502, "InternalError"),
+    (503, "ServiceUnavailable"),
+    (503, "ModelUnavailable"),
+)
+
+#: The fields a ``missing_field`` fault may drop, per endpoint (each present in a 200).
+_DROPPABLE: dict[str, tuple[str, ...]] = {
+    "detect": ("output", "output.bbox_face", "output.ext_bbox_face"),
+    "submit": ("output", "output.task_id", "output.task_status"),
+    "query": ("output", "output.task_id", "output.task_status"),
+    "list": ("data", "total"),
+    "cancel": ("request_id",),
+    "upload_policy": ("data", "data.upload_dir"),
+}
+
+#: Bytes kept by a cut or truncated body: never (almost) all, never (almost) none.
+_KEEP_RANGE = (0.1, 0.9)
+
+
+def _probability(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"Chaos.{attribute.name} must be a probability from 0 to 1, got {value!r}")
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(
+            f"Chaos.{attribute.name} must be a positive number of seconds, got {value!r}"
+        )
+
+
+def _burst_length(_: object, __: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Chaos.burst_length must be a whole number >= 1, got {value!r}")
+
+
+def _endpoints(_: object, __: attrs.Attribute[frozenset[str]], value: frozenset[str]) -> None:
+    unknown = value - CHAOS_ENDPOINTS
+    if unknown:
+        raise ValueError(
+            f"Chaos.endpoints: {sorted(unknown)} cannot see chaos; expected some of "
+            f"{sorted(CHAOS_ENDPOINTS)}"
+        )
+
+
+def _endpoint_set(value: Iterable[str]) -> frozenset[str]:
+    if isinstance(value, str):  # a lone name, not the set of its letters
+        return frozenset({value})
+    return frozenset(value)
+
+
+def _probability_field() -> Any:
+    return attrs.field(default=0.0, validator=_probability)
+
+
+@attrs.frozen(kw_only=True)
+class Chaos:
+    """Random faults: one probability (0 to 1) per kind, and a seed.
+
+    Every probability defaults to 0 (nothing happens); ``Chaos.uniform(rate)``
+    sets them all to ``rate``. Each request (after authentication) rolls one die
+    per kind that can happen on its endpoint; if several come up, one of them is
+    chosen at random, so the chance of some fault is ``1 - prod(1 - p)``. The
+    n-th request to an endpoint gets the same fault for the same ``seed``,
+    however the other endpoints' requests interleave with it.
+    ``slow_seconds`` is how late a slow answer comes (real seconds: set it above
+    the client's read timeout), ``retry_after`` the ``Retry-After`` of
+    ``server_error_retry_after`` (real seconds), ``burst_length`` how many
+    requests of an endpoint group one ``throttle_burst`` answers 429, and
+    ``endpoints`` where chaos plays (default: everywhere it can).
+
+    What each kind does (the names are also the keys of
+    ``SimulatorStats.faults_by_kind``):
+
+    ``server_error``
+        500, 502 or 503 with the provider's error body (``InternalError``,
+        ``SystemError``, ``ModelServingError``, ``ServiceUnavailable``,
+        ``ModelUnavailable``), before processing, without ``Retry-After``.
+    ``server_error_retry_after``
+        The same with ``Retry-After: retry_after`` (real seconds).
+    ``server_error_after``
+        The same, without ``Retry-After``, *after* processing: a submit answered
+        500 has created its task.
+    ``reset_before`` / ``reset_after``
+        The connection drops without an answer, before the request is processed
+        (a submit creates nothing) or after (it created its task: the ambiguous
+        case).
+    ``slow_before`` / ``slow_after``
+        The answer comes ``slow_seconds`` real seconds late. ``slow_before`` waits
+        first and processes afterwards, so a submit the client gave up on creates
+        its task late (PROTOCOL.md section 5); ``slow_after`` processes at once and
+        answers late.
+    ``truncated``
+        The real answer, its status kept (200 for a success), with its body cut
+        mid-way: a complete HTTP message whose body is not valid JSON.
+    ``missing_field``
+        The real JSON answer without one field: ``output`` or a key the client
+        needs inside it (``output.task_status``, ``output.task_id``, the boxes of a
+        detection), ``data`` or ``total`` of a list.
+    ``throttle_burst``
+        429 ``Throttling.RateQuota`` for this request and the next
+        ``burst_length - 1`` requests of its endpoint group (detect; submit; the
+        task endpoints query, list and cancel together; upload policy); the rest of
+        a burst is served without rolling dice.
+    ``cut_download``
+        A result video whose ``Content-Length`` promises more bytes than are sent
+        before the connection closes.
+
+    Where they happen: every kind on the API endpoints but ``cut_download``, which
+    only plays on the result host (``download``), where the status errors,
+    ``reset_before`` and ``slow_before`` play too (in OSS's XML); the upload host
+    sees the status errors, resets and delays. The simulator's own image host
+    (``sample``) and unknown paths (``other``) never see chaos: a fault there would
+    turn into a permanent ``400 InvalidURL`` of the detection, not a transient one.
+    """
+
+    seed: int = 0
+    server_error: float = _probability_field()
+    server_error_retry_after: float = _probability_field()
+    server_error_after: float = _probability_field()
+    reset_before: float = _probability_field()
+    reset_after: float = _probability_field()
+    slow_before: float = _probability_field()
+    slow_after: float = _probability_field()
+    truncated: float = _probability_field()
+    missing_field: float = _probability_field()
+    throttle_burst: float = _probability_field()
+    cut_download: float = _probability_field()
+    slow_seconds: float = attrs.field(default=2.0, validator=_positive)
+    retry_after: float = attrs.field(default=1.0, validator=_positive)
+    burst_length: int = attrs.field(default=5, validator=_burst_length)
+    endpoints: frozenset[str] = attrs.field(
+        default=CHAOS_ENDPOINTS, converter=_endpoint_set, validator=_endpoints
+    )
+
+    @classmethod
+    def uniform(cls, rate: float, *, seed: int = 0, **settings: Any) -> Chaos:
+        """Every kind with probability ``rate``; ``settings`` sets the other fields.
+
+        A request can suffer about ten kinds, so ``uniform(0.01)`` gives roughly
+        one request in ten some fault.
+        """
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ValueError(f"the chaos rate must be a probability from 0 to 1, got {rate!r}")
+        rates: dict[str, Any] = dict.fromkeys(CHAOS_KINDS, rate)
+        return cls(seed=seed, **{**rates, **settings})
+
+    @property
+    def probabilities(self) -> Mapping[ChaosKind, float]:
+        """Each kind's probability, in ``CHAOS_KINDS`` order."""
+        return {kind: float(getattr(self, kind)) for kind in CHAOS_KINDS}
+
+    def kinds_at(self, endpoint: str) -> tuple[ChaosKind, ...]:
+        """The kinds that can happen on ``endpoint`` (none outside ``endpoints``)."""
+        if endpoint not in self.endpoints:
+            return ()
+        return _KINDS_AT[endpoint]
+
+
+class ChaosSource:
+    """The ``FaultSource`` of one ``Chaos`` setting: dice per endpoint, bursts per group."""
+
+    def __init__(self, chaos: Chaos) -> None:
+        self.chaos = chaos
+        self._dice: dict[str, random.Random] = {}
+        self._bursts: dict[str, int] = {}
+
+    def _die(self, endpoint: str) -> random.Random:
+        die = self._dice.get(endpoint)
+        if die is None:
+            # A string seed is hashed with SHA-512, so it is the same in every process.
+            die = self._dice[endpoint] = random.Random(f"{self.chaos.seed}/{endpoint}")
+        return die
+
+    def take(self, endpoint: str) -> Fault | None:
+        """This request's fault: the rest of a burst, a kind whose die came up, or ``None``."""
+        kinds = self.chaos.kinds_at(endpoint)
+        if not kinds:
+            return None
+        group = _GROUP.get(endpoint, endpoint)
+        if self._bursts.get(group, 0) > 0:
+            self._bursts[group] -= 1
+            return _throttled(endpoint)
+        die = self._die(endpoint)
+        probabilities = self.chaos.probabilities
+        # Every die is rolled, whatever comes up, so each request uses the same draws.
+        hits = [kind for kind in kinds if die.random() < probabilities[kind]]
+        if not hits:
+            return None
+        kind = hits[0] if len(hits) == 1 else die.choice(hits)
+        if kind == "throttle_burst":
+            self._bursts[group] = self.chaos.burst_length - 1
+        return self._fault(kind, endpoint, die)
+
+    def _fault(self, kind: ChaosKind, endpoint: str, die: random.Random) -> Fault:
+        if kind == "throttle_burst":
+            return _throttled(endpoint)
+        if kind in ("server_error", "server_error_retry_after", "server_error_after"):
+            status, code = die.choice(_SERVER_ERRORS)
+            return Fault(
+                endpoint,
+                "status",
+                status=status,
+                code=code,
+                retry_after=self.chaos.retry_after if kind == "server_error_retry_after" else None,
+                after_processing=kind == "server_error_after",
+            )
+        if kind in ("reset_before", "reset_after"):
+            return Fault(endpoint, "reset", after_processing=kind == "reset_after")
+        if kind in ("slow_before", "slow_after"):
+            return Fault(
+                endpoint,
+                "delay",
+                delay=self.chaos.slow_seconds,
+                after_processing=kind == "slow_after",
+            )
+        if kind == "missing_field":
+            return Fault(endpoint, "drop_field", field=die.choice(_DROPPABLE[endpoint]))
+        keep = die.uniform(*_KEEP_RANGE)
+        return Fault(endpoint, "truncate" if kind == "truncated" else "cut", keep=keep)
+
+
+def _throttled(endpoint: str) -> Fault:
+    return Fault(endpoint, "status", status=429, code="Throttling.RateQuota")
