@@ -35,18 +35,70 @@ def _cmd_templates(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_simulator(args: argparse.Namespace) -> int:
-    from ..testing import ServiceLimits, SimulatorConfig, run_forever
+#: The kinds of ``--chaos-kind``: ``emoji_async.testing.CHAOS_KINDS``, spelt out
+#: here so that ``--help`` does not import the simulator (a test keeps them equal).
+_CHAOS_KINDS = (
+    "server_error",
+    "server_error_retry_after",
+    "server_error_after",
+    "reset_before",
+    "reset_after",
+    "slow_before",
+    "slow_after",
+    "truncated",
+    "missing_field",
+    "throttle_burst",
+    "cut_download",
+)
 
-    config = SimulatorConfig(
-        api_keys=frozenset(args.api_key or ["sk-simulator"]),
-        time_scale=args.time_scale,
-        limits=None if args.no_limits else ServiceLimits(),
-        seed=args.seed,
-        api_prefix=args.prefix,
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability from 0 to 1, got {text!r}")
+    return value
+
+
+def _chaos_kind(text: str) -> tuple[str, float]:
+    kind, sign, rate = text.partition("=")
+    kind = kind.strip()
+    if not sign or kind not in _CHAOS_KINDS:
+        raise argparse.ArgumentTypeError(
+            f"expected KIND=P with KIND one of {', '.join(_CHAOS_KINDS)}, got {text!r}"
+        )
+    return kind, _probability(rate.strip())
+
+
+def _cmd_simulator(args: argparse.Namespace) -> int:
+    from ..testing import Chaos, ServiceLimits, Simulator, SimulatorConfig, run_forever
+
+    chaos = None
+    if args.chaos is not None or args.chaos_kind:
+        settings: dict[str, float] = dict(args.chaos_kind or [])
+        if args.chaos_slow is not None:
+            settings["slow_seconds"] = args.chaos_slow
+        chaos = Chaos.uniform(args.chaos or 0.0, seed=args.chaos_seed, **settings)
+        rates = ", ".join(f"{kind} {p:g}" for kind, p in chaos.probabilities.items() if p)
+        print(f"chaos (seed {chaos.seed}): {rates or 'nothing'}", file=sys.stderr, flush=True)
+    simulator = Simulator(
+        SimulatorConfig(
+            api_keys=frozenset(args.api_key or ["sk-simulator"]),
+            time_scale=args.time_scale,
+            limits=None if args.no_limits else ServiceLimits(),
+            seed=args.seed,
+            api_prefix=args.prefix,
+            chaos=chaos,
+        )
     )
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it is meant to stop
-        asyncio.run(run_forever(config, args.host, args.port))
+        asyncio.run(run_forever(simulator, args.host, args.port))
+    if chaos is not None:
+        played = simulator.stats.faults_by_kind
+        counts = ", ".join(f"{kind} {played[kind]}" for kind in sorted(played))
+        print(f"faults played: {counts or 'none'}", file=sys.stderr, flush=True)
     return 0
 
 
@@ -285,7 +337,25 @@ def _parser() -> argparse.ArgumentParser:
             "  # then, in another shell:\n"
             "  DASHSCOPE_API_KEY=sk-simulator emoji-async batch jobs.csv --out videos "
             "--journal batch.db \\\n"
-            "      --base-url http://127.0.0.1:8000/api/v1 --time-scale 0.01"
+            "      --base-url http://127.0.0.1:8000/api/v1 --time-scale 0.01\n"
+            "\n"
+            "chaos (random faults, after authentication; the tasks themselves stay true):\n"
+            "  emoji-async simulator --time-scale 0.01 --chaos 0.01 --chaos-seed 7 \\\n"
+            "      --chaos-kind reset_after=0.1 --chaos-kind cut_download=0\n"
+            "  Each request rolls one die per kind with its probability (at most one fault\n"
+            "  a request); the n-th request to an endpoint gets the same fault for the same\n"
+            "  seed. On Ctrl-C the faults played are counted by kind on stderr. Kinds:\n"
+            "    server_error              500/502/503, no Retry-After, before processing\n"
+            "    server_error_retry_after  the same with Retry-After\n"
+            "    server_error_after        500/502/503 after the request took effect\n"
+            "    reset_before, reset_after the connection drops, before/after processing\n"
+            "    slow_before, slow_after   the answer comes --chaos-slow seconds late;\n"
+            "                              _before processes only after the wait\n"
+            "    truncated                 the answer's body cut mid-way (not JSON)\n"
+            "    missing_field             a JSON answer without output, task_status...\n"
+            "    throttle_burst            429 Throttling.RateQuota for 5 requests in a row\n"
+            "                              of the endpoint group\n"
+            "    cut_download              a video with fewer bytes than its Content-Length"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -303,6 +373,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seed for task durations")
     p.add_argument("--prefix", default="/api/v1", help="API mount point (default: %(default)s)")
+    chaos = p.add_argument_group("chaos", "random faults, reproducible from a seed (see below)")
+    chaos.add_argument(
+        "--chaos",
+        type=_probability,
+        metavar="RATE",
+        help="give every kind of fault this probability per request (0 to 1, e.g. 0.01)",
+    )
+    chaos.add_argument(
+        "--chaos-kind",
+        action="append",
+        type=_chaos_kind,
+        metavar="KIND=P",
+        help="one kind's probability, over --chaos (repeatable)",
+    )
+    chaos.add_argument(
+        "--chaos-seed", type=int, default=0, metavar="N", help="seed of the dice (default: 0)"
+    )
+    chaos.add_argument(
+        "--chaos-slow",
+        type=positive,
+        metavar="S",
+        help="how late a slow answer comes, in real seconds (default: 2; above the "
+        "client's read timeout to make it give up)",
+    )
     p.set_defaults(run=_cmd_simulator)
 
     p = sub.add_parser(
