@@ -6,6 +6,8 @@ lost detection would cost a whole job. The paid submit is different: the
 provider has no idempotency key, so it is retried only when it provably
 created nothing (the connection was never made, or the service answered 429).
 Any other failure after it was sent becomes :class:`SubmissionUncertainError`.
+A temporary upload's policy is a read; its form POST is retried under the same
+key, which the provider never overwrites (``_uploads`` says why that is safe).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ._errors import (
+    APIError,
     ConnectError,
     DownloadError,
     InvalidRequestError,
@@ -33,6 +36,7 @@ from ._models import BBox, FaceDetection, TaskPage, TaskSnapshot
 from ._policy import RetryPolicy, retrying
 from ._reporting import report
 from ._transport import Endpoint, Transport
+from ._uploads import TemporaryUploads, UploadPolicy
 from ._wire import parse_detection, parse_submit, parse_task, parse_task_page
 from .events import Retrying, Throttled
 
@@ -90,6 +94,20 @@ def _on_retry(exc: Exception, wait: float, attempt_no: int, args: tuple[Any, ...
     )
 
 
+def _on_upload_retry(exc: Exception, wait: float, attempt_no: int, args: tuple[Any, ...]) -> None:
+    report(
+        Retrying,
+        endpoint="upload",
+        attempt=attempt_no,
+        wait=wait,
+        reason=f"{type(exc).__name__}: {exc}",
+    )
+
+
+async def _run(attempt: Callable[[], Awaitable[None]]) -> None:
+    await attempt()
+
+
 _R = TypeVar("_R")
 
 
@@ -103,6 +121,12 @@ class ServiceAPI:
         # One retrying wrapper per rule, built once: building backoff's decorator
         # for every request was the largest cost the client added to a request.
         self._retriers: dict[tuple[Callable[[Exception], bool], float | None], _Paced] = {}
+        #: Local files turned into ``oss://`` URLs, one upload per (content, model).
+        self.uploads = TemporaryUploads(self)
+        # Its own retrier, so that the form POST's retries are reported as "upload".
+        self._upload_retrier = retrying(
+            retry, retry_on=is_transient, deadline=retry.deadline, on_retry=_on_upload_retry
+        )(_run)
 
     async def _call(
         self,
@@ -236,6 +260,45 @@ class ServiceAPI:
             return await self.transport.download(url, dest, max_bytes=max_bytes)
 
         return await self._call(None, attempt, _download_may_retry)
+
+    async def upload_policy(self, model: str) -> UploadPolicy:
+        """A signed policy for one temporary file bound to ``model``, paced, retried as a read."""
+        params = {"action": "getPolicy", "model": model}
+
+        async def attempt() -> UploadPolicy:
+            resp = await self.transport.send(
+                "GET", "/uploads", endpoint=Endpoint.UPLOAD_POLICY, params=params
+            )
+            return UploadPolicy.from_wire(
+                resp.body, http_status=resp.status, request_id=resp.request_id
+            )
+
+        return await self._call(Endpoint.UPLOAD_POLICY, attempt, is_transient)
+
+    async def upload_file(
+        self, policy: UploadPolicy, key: str, data: bytes, content_type: str
+    ) -> None:
+        """Store ``data`` under ``key`` on the policy's upload host.
+
+        Retried after transient failures under the same key: a 409
+        ``FileAlreadyExists`` on a retry means an earlier attempt stored it.
+        """
+        fields = policy.form(key)
+        name = key.rsplit("/", 1)[-1]
+        attempts = 0
+
+        async def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            try:
+                await self.transport.upload(
+                    policy.upload_host, fields, file_name=name, data=data, content_type=content_type
+                )
+            except APIError as exc:
+                if not (attempts > 1 and exc.code == "FileAlreadyExists"):
+                    raise
+
+        await self._upload_retrier(attempt)
 
     async def list_tasks(self, params: Mapping[str, str]) -> TaskPage:
         """One page of the task list."""

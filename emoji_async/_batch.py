@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 
-from ._api import ServiceAPI
+from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
 from ._errors import (
     EmojiError,
     FaceRejectedError,
@@ -320,7 +320,8 @@ class Batch:
             return entry.face_bbox, entry.ext_bbox
         journal = self._journal
         try:
-            face = await self._api.detect(job.image)
+            image = await self._api.uploads.url_for(job.image, DETECT_MODEL, field="image")
+            face = await self._api.detect(image)
         except FaceRejectedError as exc:
             if journal is not None:
                 await journal.rejected(
@@ -357,10 +358,9 @@ class Batch:
                 )
             intended = True
 
+        image = await self._api.uploads.url_for(job.image, GENERATE_MODEL, field="image")
         try:
-            snapshot = await self._api.submit(
-                job.image, job.driven_id, face, ext, before_send=intend
-            )
+            snapshot = await self._api.submit(image, job.driven_id, face, ext, before_send=intend)
         except SubmissionUncertainError as exc:
             if journal is not None:
                 await journal.uncertain(key, reason=exc.reason)

@@ -17,7 +17,7 @@ from typing import Self
 import aiohttp
 
 from ._adaptive import batch_concurrency
-from ._api import GENERATE_MODEL, ServiceAPI
+from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
 from ._batch import Batch, default_concurrency
 from ._config import resolve_api_key, resolve_base_url
 from ._errors import ClientStateError, ValidationError
@@ -28,7 +28,8 @@ from ._policy import PollPolicy, PollSchedule, RetryPolicy
 from ._task import Task
 from ._templates import Template
 from ._transport import Secret, Timeouts, Transport
-from ._validation import check_boxes, check_driven_id, check_image_url
+from ._uploads import ImageSource
+from ._validation import check_boxes, check_driven_id
 from ._wire import format_list_time
 from .events import EventHandler
 
@@ -153,18 +154,19 @@ class EmojiClient:
 
     # --- the service ---------------------------------------------------------
 
-    async def detect(self, image_url: str) -> FaceDetection:
+    async def detect(self, image_url: ImageSource) -> FaceDetection:
         """Find the face in a portrait: the boxes a submit needs.
 
         Raises :class:`FaceRejectedError` when the portrait does not qualify
-        (the detection is billed all the same).
+        (the detection is billed all the same). ``image_url`` may also be a
+        local file (a path or a ``file://`` URI): it is checked, then uploaded.
         """
-        url = check_image_url(image_url)
+        url = await self._service.uploads.url_for(image_url, DETECT_MODEL)
         return await self._service.detect(url)
 
     async def submit(
         self,
-        image_url: str,
+        image_url: ImageSource,
         driven_id: str | Template,
         *,
         face_bbox: BBox | Sequence[int],
@@ -174,11 +176,12 @@ class EmojiClient:
 
         Sent once: a submit that may have reached the service without an
         answer raises :class:`SubmissionUncertainError` instead of being resent.
+        A local file is uploaded for ``emoji-v1`` once the arguments are checked.
         """
-        url = check_image_url(image_url)
         template = check_driven_id(driven_id, extra=self.extra_templates)
         face, ext = check_boxes(face_bbox, ext_bbox)
         api = self._service
+        url = await api.uploads.url_for(image_url, GENERATE_MODEL)
         snapshot = await api.submit(url, template, face, ext)
         return Task(
             api,
@@ -196,14 +199,15 @@ class EmojiClient:
         return Task(self._service, task_id, poll=self.poll)
 
     async def generate(
-        self, image_url: str, driven_id: str | Template, *, timeout: float | None = None
+        self, image_url: ImageSource, driven_id: str | Template, *, timeout: float | None = None
     ) -> VideoResult:
         """Detect, submit and wait: one portrait in, one video out.
 
         ``timeout`` bounds the wait for the task (default: the poll policy's
         deadline); detection and submit are bounded by the retry policy.
+        A local file is read and checked once, then uploaded once per model.
         """
-        url = check_image_url(image_url)
+        url = await self._service.uploads.prepare(image_url)
         template = check_driven_id(driven_id, extra=self.extra_templates)
         face = await self.detect(url)
         task = await self.submit(url, template, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox)

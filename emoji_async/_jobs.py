@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import urllib.parse
 from collections.abc import Iterable, Sequence
@@ -24,6 +25,11 @@ def _box(value: BBox | Sequence[int] | None) -> BBox | None:
     return None if value is None else BBox.parse(value, field="bbox")
 
 
+def _image(value: str | os.PathLike[str]) -> str:
+    # Kept as text: the journal records it, and it derives the key. Checked by the batch.
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
 def _driven(value: str | Template) -> str:
     return value.value if isinstance(value, Template) else value
 
@@ -32,12 +38,15 @@ def _driven(value: str | Template) -> str:
 class EmojiJob:
     """One portrait to animate with one template.
 
-    Without boxes the job detects the face first. ``key`` names the job in the
-    journal and its video file (``<key>.mp4``); when absent it is derived from
-    the inputs, so the same inputs always get the same key.
+    ``image`` is a URL or a local file (a path, ``pathlib.Path`` included, or a
+    ``file://`` URI; kept as text): a file is uploaded once per model and
+    content, however many jobs share it. Without boxes the job detects the
+    face first. ``key`` names the job in the journal and its video file
+    (``<key>.mp4``); when absent it is derived from the inputs, so the same
+    inputs always get the same key.
     """
 
-    image: str
+    image: str = attrs.field(converter=_image)
     driven_id: str = attrs.field(converter=_driven)
     face_bbox: BBox | None = attrs.field(default=None, converter=_box)
     ext_bbox: BBox | None = attrs.field(default=None, converter=_box)

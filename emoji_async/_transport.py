@@ -14,13 +14,15 @@ import asyncio
 import contextlib
 import email.utils
 import enum
+import html
 import json
 import logging
 import os
+import re
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +224,61 @@ class Transport:
         log.debug("%s %s -> %d", method, url, status)
         return _decode(status, raw, header_request_id, retry_after, endpoint)
 
+    async def upload(
+        self,
+        url: str,
+        fields: Sequence[tuple[str, str]],
+        *,
+        file_name: str,
+        data: bytes,
+        content_type: str,
+    ) -> None:
+        """POST a multipart form (``fields`` in order, then ``file``) to an upload host.
+
+        The host is not the API's: the form's signature is the credential
+        there, so neither the API key nor the workspace is sent. An error
+        answer (OSS's XML) becomes the matching :class:`APIError`.
+        """
+        form = aiohttp.FormData()
+        for name, value in fields:
+            form.add_field(name, value)
+        form.add_field("file", data, filename=file_name, content_type=content_type)
+        async with self._gate or contextlib.nullcontext():
+            try:
+                async with self._session.post(
+                    url,
+                    data=form,
+                    headers={"User-Agent": _USER_AGENT},
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                    raise_for_status=False,
+                ) as resp:
+                    raw = await resp.read()
+                    status = resp.status
+                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                raise ConnectError(
+                    f"could not connect for upload: {type(exc).__name__}: {exc}"
+                ) from exc
+            except aiohttp.InvalidURL as exc:
+                raise UnexpectedResponseError(f"the upload host is not a valid URL: {exc}") from exc
+            except aiohttp.ClientError as exc:
+                raise ResponseLostError(
+                    f"no answer to upload after it was sent: {type(exc).__name__}: {exc}"
+                ) from exc
+        log.debug("POST %s -> %d", url, status)
+        if 200 <= status < 300:
+            return
+        text = raw[:2000].decode("utf-8", "replace")
+        code, message, request_id = (_xml_text(text, tag) for tag in _OSS_ERROR_TAGS)
+        raise api_error(
+            status,
+            code,
+            message or text[:200].strip() or "(empty answer)",
+            request_id=request_id,
+            retry_after=retry_after,
+        )
+
     async def download(self, url: str, dest: Path, *, max_bytes: int) -> int:
         """Stream ``url`` to ``dest`` through a temporary file; return the size written.
 
@@ -304,3 +361,15 @@ def _decode(
         request_id=request_id or header_request_id,
         retry_after=retry_after,
     )
+
+
+#: The elements of an OSS error answer: ``<Error><Code/><Message/><RequestId/></Error>``.
+_OSS_ERROR_TAGS = ("Code", "Message", "RequestId")
+
+
+def _xml_text(text: str, tag: str) -> str | None:
+    """The text of the first ``<tag>`` in a small XML answer (not parsed as XML: never trusted)."""
+    found = re.search(rf"<{tag}>([^<]*)</{tag}>", text)
+    if found is None:
+        return None
+    return html.unescape(found.group(1)).strip() or None

@@ -2,31 +2,75 @@
 
 Each failure is a :class:`ValidationError` that names the field and what it
 allows, so a bad argument costs neither a request nor money.
+
+An image is given as a URL (``http://``, ``https://``, ``oss://``) or as a
+local file: a path (``str`` or ``os.PathLike``) or a ``file://`` URI. A local
+file is checked here as the provider would check the image (PROTOCOL.md,
+section 2): at most 10 MiB, PNG, JPEG, BMP or WEBP, each side 400 to 7000 px.
+The size is read from the image's header, not by decoding it, so no imaging
+library is needed; whether the rest of the file decodes is the provider's to say.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
+import struct
 import urllib.parse
+import urllib.request
 from collections.abc import Collection, Sequence
+from pathlib import Path
+
+import attrs
 
 from ._errors import ValidationError
 from ._models import BBox
 from ._templates import Template, template_info
 
-__all__ = ["check_boxes", "check_driven_id", "check_image_url"]
+__all__ = [
+    "MAX_IMAGE_BYTES",
+    "MAX_SIDE",
+    "MIN_SIDE",
+    "ImageFile",
+    "check_boxes",
+    "check_driven_id",
+    "check_image_url",
+    "local_image_path",
+    "read_image_file",
+]
 
 _IMAGE_SCHEMES = ("http", "https", "oss")
 _MAX_URL_LENGTH = 4096
+_IMAGE_SOURCES = "an http://, https:// or oss:// URL, a file:// URI or a local file path"
+
+#: The largest input image, in bytes: "at most 10 MB", read as MiB (inferred).
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+#: Each side of an input image, in pixels, from ``MIN_SIDE`` to ``MAX_SIDE``.
+MIN_SIDE = 400
+MAX_SIDE = 7000
+_FORMATS = "a PNG, JPEG, BMP or WEBP image"
 
 
 def check_image_url(value: object, *, field: str = "image_url") -> str:
-    """An http(s) URL with a host, or an ``oss://`` temporary-upload URL."""
-    allowed = "an http://, https:// or oss:// URL"
+    """An image URL (http(s) with a host, or ``oss://``) or a local file's path, as a string.
+
+    A local path is only checked for its form here; :func:`read_image_file`
+    checks the file itself.
+    """
+    allowed = _IMAGE_SOURCES
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
     if not isinstance(value, str) or not value or len(value) > _MAX_URL_LENGTH:
         raise ValidationError(field, f"{allowed} of at most {_MAX_URL_LENGTH} characters", value)
+    if local_image_path(value) is not None:
+        return value
     if any(ch.isspace() for ch in value):
         raise ValidationError(field, f"{allowed} without white space", value)
-    parts = urllib.parse.urlsplit(value)
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError:  # a malformed IPv6 host, say
+        raise ValidationError(field, allowed, value) from None
     if parts.scheme.lower() not in _IMAGE_SCHEMES:
         raise ValidationError(field, allowed, value)
     if not parts.netloc and not (parts.scheme.lower() == "oss" and parts.path.strip("/")):
@@ -62,3 +106,207 @@ def check_boxes(
             f"{prefix}ext_bbox", f"a box containing face_bbox {face.as_list()}", ext.as_list()
         )
     return face, ext
+
+
+def local_image_path(value: str) -> Path | None:
+    """The local file ``value`` names (a plain path or a ``file://`` URI), or ``None``.
+
+    ``None`` means ``value`` is meant as a URL: it has a scheme of its own.
+    """
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError:  # a malformed IPv6 host: a URL, if a broken one
+        return None
+    scheme = parts.scheme.lower()
+    if scheme == "file" and parts.netloc in ("", "localhost") and parts.path:
+        return Path(urllib.request.url2pathname(parts.path))
+    if not scheme or (os.name == "nt" and len(scheme) == 1):  # a Windows drive letter
+        return Path(value)
+    return None
+
+
+@attrs.frozen
+class ImageFile:
+    """A local image, checked: where it is, its SHA-256, size in bytes, format and size in px.
+
+    It is a path-like object (``os.fspath`` gives its path), so it goes
+    wherever an image is accepted, and stands for exactly these bytes.
+    """
+
+    path: Path
+    digest: str
+    size: int
+    format: str
+    width: int
+    height: int
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    @property
+    def content_type(self) -> str:
+        """The media type to upload the file with."""
+        return f"image/{self.format.lower()}"
+
+    @property
+    def suffix(self) -> str:
+        """The file-name extension of the format (``.png``)."""
+        return "." + ("jpg" if self.format == "JPEG" else self.format.lower())
+
+
+def read_image_file(path: Path, *, field: str = "image_url") -> tuple[ImageFile, bytes]:
+    """Read and check a local image; return what it is and its bytes.
+
+    Blocking (a ``stat``, one read of at most 10 MiB, a hash): call it in a
+    worker thread. Each problem is a :class:`ValidationError` on ``field``.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ValidationError(field, "the path of an existing file", str(path)) from None
+    except OSError as exc:
+        raise ValidationError(
+            field, f"a file that can be read ({exc.strerror})", str(path)
+        ) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ValidationError(field, "a file, not a directory", str(path))
+    if not stat.S_ISREG(info.st_mode):
+        raise ValidationError(field, "a regular file (not a device, pipe or socket)", str(path))
+    if info.st_size > MAX_IMAGE_BYTES:
+        raise ValidationError(field, f"a file of at most {MAX_IMAGE_BYTES} bytes", info.st_size)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_IMAGE_BYTES + 1)
+    except OSError as exc:
+        raise ValidationError(
+            field, f"a file that can be read ({exc.strerror})", str(path)
+        ) from None
+    if len(data) > MAX_IMAGE_BYTES:  # it grew since the stat
+        raise ValidationError(field, f"a file of at most {MAX_IMAGE_BYTES} bytes", len(data))
+    kind = image_format(data)
+    if kind is None:
+        raise ValidationError(field, f"{_FORMATS} (judged by its first bytes)", str(path))
+    if kind not in ("PNG", "JPEG", "BMP", "WEBP"):
+        raise ValidationError(field, _FORMATS, kind)
+    dimensions = image_size(data)
+    if dimensions is None:
+        raise ValidationError(field, f"a {kind} whose header gives its width and height", str(path))
+    width, height = dimensions
+    if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+        raise ValidationError(
+            field,
+            f"an image {MIN_SIDE} to {MAX_SIDE} px on each side, as (width, height)",
+            dimensions,
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    return ImageFile(path, digest, len(data), kind, width, height), data
+
+
+# --- image headers --------------------------------------------------------------------
+
+#: Magic numbers of formats the service refuses, to name them in the error.
+_OTHER_FORMATS = (
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"%PDF", "PDF"),
+)
+
+
+def image_format(data: bytes) -> str | None:
+    """The format the first bytes announce (``PNG``, ``JPEG``, ``GIF``...), or ``None``."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith(b"BM"):
+        return "BMP"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"avif"):
+        return "HEIF/AVIF"
+    for magic, name in _OTHER_FORMATS:
+        if data.startswith(magic):
+            return name
+    return None
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` in px from the header of a PNG, JPEG, BMP or WEBP; None if unreadable."""
+    match image_format(data):
+        case "PNG":
+            return _png_size(data)
+        case "JPEG":
+            return _jpeg_size(data)
+        case "BMP":
+            return _bmp_size(data)
+        case "WEBP":
+            return _webp_size(data)
+        case _:
+            return None
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    # The first chunk is IHDR: length, type, then width and height (big-endian).
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return int(width), int(height)
+
+
+#: Start-of-frame markers (baseline, progressive, lossless...); C4, C8 and CC are not frames.
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+#: Markers without a length: TEM, RST0-7, SOI.
+_STANDALONE = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    # Walk the marker segments until a start of frame: FF xx, a 2-byte length, the body.
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in _STANDALONE:
+            at += 2
+            continue
+        if marker == 0xDA:  # start of scan: no frame header came first
+            return None
+        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
+        if marker in _SOF:
+            if at + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            return int(width), int(height)
+        at += 2 + length
+    return None
+
+
+def _bmp_size(data: bytes) -> tuple[int, int] | None:
+    if len(data) < 26:
+        return None
+    (header,) = struct.unpack("<I", data[14:18])
+    if header == 12:  # BITMAPCOREHEADER: unsigned 16-bit sides
+        width, height = struct.unpack("<HH", data[18:22])
+        return int(width), int(height)
+    width, height = struct.unpack("<ii", data[18:26])
+    return abs(int(width)), abs(int(height))  # a negative height means top-down rows
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return int(width) & 0x3FFF, int(height) & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        (bits,) = struct.unpack("<I", data[21:25])
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 30:
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        return width, height
+    return None

@@ -15,10 +15,13 @@ JSONL: one JSON object per line, boxes as lists::
     {"image": "https://example.com/ada.png", "driven_id": "mengwa_kaixin", "key": "ada",
      "face_bbox": [212, 194, 460, 441], "ext_bbox": [63, 30, 609, 575]}
 
-``image`` and ``driven_id`` are required; ``key`` names the job in the journal
-and its video file (derived from the inputs when absent); ``face_bbox`` and
-``ext_bbox`` come together or not at all (without them the face is detected
-first). In CSV a box is four whole numbers separated by spaces, and an empty
+``image`` and ``driven_id`` are required. ``image`` is a URL or a local file
+(a path, or a ``file://`` URI); a relative path is taken from the jobs file's
+own directory, and each file is checked (size, format, resolution) along with
+the rest, so a missing portrait costs nothing either. ``key`` names the job
+in the journal and its video file (derived from the inputs when absent);
+``face_bbox`` and ``ext_bbox`` come together or not at all (without them the
+face is detected first). In CSV a box is four whole numbers separated by spaces, and an empty
 cell means "absent". Blank lines are skipped. Unknown columns or fields are
 refused, so a misspelt ``face_box`` is not silently ignored.
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -35,7 +39,7 @@ from .._errors import ValidationError
 from .._jobs import EmojiJob, file_name_for
 from .._models import BBox
 from .._templates import template_info
-from .._validation import check_image_url
+from .._validation import check_image_url, local_image_path, read_image_file
 
 __all__ = ["FIELDS", "JobsFileError", "load_jobs"]
 
@@ -83,8 +87,9 @@ def load_jobs(path: Path) -> list[EmojiJob]:
     rows = _csv_rows(path, text) if is_csv else _jsonl_rows(path, text)
     jobs: list[EmojiJob] = []
     seen: dict[str, tuple[int, str]] = {}
+    files: set[str] = set()
     for line, fields in rows:
-        job = _job(path, line, fields, boxes_as_text=is_csv)
+        job = _job(path, line, fields, boxes_as_text=is_csv, files=files)
         key = job.resolved_key
         name = file_name_for(key)
         if name in seen:
@@ -167,7 +172,14 @@ def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, object]]
 # --- one job: the same checks whatever the syntax ----------------------------------
 
 
-def _job(path: Path, line: int, fields: Mapping[str, object], *, boxes_as_text: bool) -> EmojiJob:
+def _job(
+    path: Path,
+    line: int,
+    fields: Mapping[str, object],
+    *,
+    boxes_as_text: bool,
+    files: set[str],
+) -> EmojiJob:
     def fail(field: str, problem: str) -> JobsFileError:
         return JobsFileError(path, problem, line=line, field=field)
 
@@ -179,6 +191,9 @@ def _job(path: Path, line: int, fields: Mapping[str, object], *, boxes_as_text: 
         image_url = check_image_url(image, field="image")
     except ValidationError as exc:
         raise fail("image", f"expected {exc.allowed}, got {_shown(image)}") from None
+    local = local_image_path(image_url)
+    if local is not None:
+        image_url = _local_file(path.parent / local, fail, files)
     driven_id = fields["driven_id"]
     if not isinstance(driven_id, str) or template_info(driven_id) is None:
         raise fail(
@@ -196,6 +211,18 @@ def _job(path: Path, line: int, fields: Mapping[str, object], *, boxes_as_text: 
     if face is not None and ext is not None and not ext.contains(face):
         raise fail("ext_bbox", f"expected a box containing face_bbox {face.as_list()}")
     return EmojiJob(image_url, driven_id, face_bbox=face, ext_bbox=ext, key=key)
+
+
+def _local_file(where: Path, fail: Callable[[str, str], JobsFileError], files: set[str]) -> str:
+    """The absolute path of a local image, checked once per file (``files``: those that passed)."""
+    absolute = os.path.abspath(where)
+    if absolute not in files:
+        try:
+            read_image_file(Path(absolute), field="image")
+        except ValidationError as exc:
+            raise fail("image", f"expected {exc.allowed}, got {_shown(exc.value)}") from None
+        files.add(absolute)
+    return absolute
 
 
 def _box(

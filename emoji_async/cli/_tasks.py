@@ -2,6 +2,10 @@
 
 Results go to stdout (``--json`` where a script may read them); what happens
 along the way goes to stderr, so ``> file`` keeps only the result.
+
+``detect`` and ``generate`` take a URL or a local file as IMAGE_URL. A local
+file is checked before the client opens: a missing or unusable one is a usage
+error (exit status 2) that sends nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import sys
 import time
 from typing import Any
 
-from .. import EmojiJob, TaskPage, TaskSnapshot, TaskStatus, events
+from .. import EmojiJob, TaskPage, TaskSnapshot, TaskStatus, ValidationError, events
+from .._validation import local_image_path, read_image_file
 from ._common import CommandError, open_client
 
 __all__ = ["cmd_cancel", "cmd_detect", "cmd_generate", "cmd_list", "cmd_status"]
@@ -35,13 +40,26 @@ def _print_fields(fields: dict[str, Any]) -> None:
             print(f"{name + ':':<{width + 1}} {value}")
 
 
+def _checked_image(text: str) -> str:
+    """IMAGE_URL as given; a local file is read and checked first (the client uploads it)."""
+    path = local_image_path(text)
+    if path is not None:
+        try:
+            read_image_file(path, field="IMAGE_URL")
+        except ValidationError as exc:
+            raise CommandError(str(exc), status=2) from None
+    return text
+
+
 # --- detect -------------------------------------------------------------------------
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
+    image = _checked_image(args.image_url)
+
     async def run() -> dict[str, Any]:
         async with open_client(args) as client:
-            face = await client.detect(args.image_url)
+            face = await client.detect(image)
         return {
             "face_bbox": face.face_bbox.as_list(),
             "ext_bbox": face.ext_bbox.as_list(),
@@ -100,7 +118,7 @@ class _Narrator:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     narrator = _Narrator()
-    job = EmojiJob(args.image_url, args.template)
+    job = EmojiJob(_checked_image(args.image_url), args.template)
 
     async def run() -> int:
         async with open_client(args) as client:

@@ -6,6 +6,12 @@ multipart POST to that route stores the file under its ``key`` (only its
 ``ImageFacts`` are kept here: digest, size, and what decoding found; the bytes
 go to the simulator's bounded ``ImageBank``), and ``oss://<key>`` resolves for
 the model the policy was issued for, for 48 h (scaled).
+
+An uploaded image goes through the same checks as a fetched one (``examine``:
+size, format, resolution), by the application's upload route; a file that
+fails them is stored all the same, as OSS would, and refused when a detection
+or a submit resolves it. ``UploadStore.stored_by_model`` counts the files
+stored, per model, so tests can say how many uploads a client made.
 """
 
 from __future__ import annotations
@@ -78,7 +84,7 @@ def oss_key(url: str) -> str:
 
 
 class UploadStore:
-    """Issued policies and stored files."""
+    """Issued policies and stored files, and how many were stored for each model."""
 
     def __init__(self, clock: Clock, secret: bytes) -> None:
         self._clock = clock
@@ -87,6 +93,8 @@ class UploadStore:
         self._policy_order: deque[UploadPolicy] = deque()
         self._files: dict[str, StoredFile] = {}
         self._file_order: deque[StoredFile] = deque()
+        #: Files stored so far, by the model their policy named (refused forms not counted).
+        self.stored_by_model: dict[str, int] = {}
 
     def _sign(self, policy: str) -> str:
         mac = hmac.new(self._secret, policy.encode(), hashlib.sha1)
@@ -165,6 +173,7 @@ class UploadStore:
         stored = StoredFile(key, policy.model, facts, now + self._clock.scaled(UPLOAD_LIFETIME))
         self._files[key] = stored
         self._file_order.append(stored)
+        self.stored_by_model[policy.model] = self.stored_by_model.get(policy.model, 0) + 1
         return stored
 
     def find(self, url: str, now: float) -> StoredFile | None:
