@@ -36,7 +36,7 @@ never from the request headers.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -218,17 +218,29 @@ class SubmissionUncertainError(EmojiError):
     The service may have created (and will bill) a task that this client never
     learned the id of. Nothing was resubmitted, since the provider has no
     idempotency key. ``sent_at`` and ``inputs`` say what was sent, so the task
-    can be found in the task list; ``__cause__`` says what went wrong.
+    can be found in the task list; ``__cause__`` says what went wrong. The
+    client searches the task list itself first (``RetryPolicy.reconcile_window``);
+    this error means that search could not settle it.
     """
 
-    def __init__(self, *, sent_at: dt.datetime, inputs: Mapping[str, Any], reason: str) -> None:
+    def __init__(
+        self,
+        *,
+        sent_at: dt.datetime,
+        inputs: Mapping[str, Any],
+        reason: str,
+        candidates: Sequence[str] = (),
+    ) -> None:
         super().__init__(
             f"the submit sent at {sent_at.isoformat()} may have created a task: {reason}; "
             "it was not resubmitted (look for it in the task list)"
+            + (f"; candidates: {', '.join(candidates)}" if candidates else "")
         )
         self.sent_at = sent_at
         self.inputs = dict(inputs)
         self.reason = reason
+        #: Tasks that appeared since, none of which could be told to be this one.
+        self.candidates = tuple(candidates)
 
 
 class TaskError(EmojiError):

@@ -36,6 +36,8 @@ __all__ = [
     "check_boxes",
     "check_driven_id",
     "check_image_url",
+    "image_format",
+    "image_size",
     "local_image_path",
     "read_image_file",
 ]
