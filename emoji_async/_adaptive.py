@@ -10,8 +10,9 @@ be done, and :func:`next_poll` places the polls:
 * ``ADAPTIVE`` (a caller waiting for one result): each poll within ``lag``
   (5 %) of the time the task has been running, so a result is seen at most
   5 % of its run time late. A task that ends at ``d >= lo`` is seen in time by
-  a poll at ``(1 + lag) * lo``, so that is the first; then each poll follows
-  the previous one by the factor ``1 + lag``. That is the fewest polls any
+  a poll at ``(1 + lag) * lo``, so that is the first once ``lo`` is learned
+  (before, a poll at ``lo`` itself); then each poll follows the previous one
+  by the factor ``1 + lag``. That is the fewest polls any
   schedule can make for that bound: a geometric series of ratio ``1 + lag``.
 * ``BATCH``: one poll at the latest plausible end ``hi``. In a batch the
   provider starts the next queued task by itself, so a result seen late costs
@@ -136,8 +137,9 @@ def next_poll(
     if batch and learned:
         target = hi if elapsed < hi else elapsed + cap
     elif elapsed < lo:
-        # No end before ``lo``; an end between ``lo`` and this poll is seen in time.
-        target = lo * (1 + within)
+        # A learned ``lo`` is an end seen: none comes before it, and an end between
+        # it and this poll is seen in time. The documented range is only a prior.
+        target = lo * (1 + within) if learned else lo
     else:
         target = elapsed + min(elapsed * within, cap)
     return max(0.0, target - elapsed)

@@ -32,6 +32,7 @@ from ._jobs import EmojiJob, JobOutcome, check_unique_keys, file_name_for
 from ._journal import JobState, Journal, JournalEntry
 from ._models import BBox, TaskSnapshot, TaskStatus, VideoResult
 from ._policy import PollPolicy
+from ._reconcile import Submitter
 from ._reporting import report, reporting
 from ._task import Task, outcome_of
 from ._validation import check_boxes, check_driven_id, check_image_url
@@ -95,8 +96,12 @@ def _snapshot(entry: JournalEntry, status: TaskStatus) -> TaskSnapshot:
     )
 
 
-def _recorded_error(entry: JournalEntry) -> EmojiError | None:
-    """The error an earlier run recorded for a job that ended without a video."""
+def _recorded_error(entry: JournalEntry, *, settle: bool) -> EmojiError | None:
+    """The error an earlier run recorded for a job that ended without a video.
+
+    An unsettled submit is an error only when ``settle`` is off; otherwise the
+    task list settles it.
+    """
     match entry.state:
         case JobState.REJECTED:
             return FaceRejectedError(
@@ -115,19 +120,24 @@ def _recorded_error(entry: JournalEntry) -> EmojiError | None:
             return TaskCanceledError(_snapshot(entry, TaskStatus.CANCELED))
         case JobState.UNKNOWN:
             return TaskNotFoundError(_snapshot(entry, TaskStatus.UNKNOWN))
-        case JobState.SUBMITTING | JobState.UNCERTAIN:
-            return SubmissionUncertainError(
-                sent_at=entry.intent_at or entry.updated_at,
-                inputs={
-                    "image_url": entry.image,
-                    "driven_id": entry.driven_id,
-                    "face_bbox": entry.face_bbox.as_list() if entry.face_bbox else None,
-                    "ext_bbox": entry.ext_bbox.as_list() if entry.ext_bbox else None,
-                },
-                reason=entry.message or "an earlier run stopped after sending the submit",
-            )
+        case JobState.SUBMITTING | JobState.UNCERTAIN if not settle:
+            return _unsettled(entry)
         case _:
             return None
+
+
+def _unsettled(entry: JournalEntry) -> SubmissionUncertainError:
+    """The submit an earlier run sent (or was about to send) without learning its task."""
+    return SubmissionUncertainError(
+        sent_at=entry.intent_at or entry.updated_at,
+        inputs={
+            "image_url": entry.image,
+            "driven_id": entry.driven_id,
+            "face_bbox": entry.face_bbox.as_list() if entry.face_bbox else None,
+            "ext_bbox": entry.ext_bbox.as_list() if entry.ext_bbox else None,
+        },
+        reason=entry.message or "an earlier run stopped after sending the submit",
+    )
 
 
 class Batch:
@@ -137,6 +147,7 @@ class Batch:
         self,
         api: ServiceAPI,
         *,
+        submitter: Submitter,
         poll: PollPolicy,
         extra_templates: frozenset[str],
         concurrency: int,
@@ -151,6 +162,7 @@ class Batch:
         if timeout is not None and not timeout > 0:
             raise ValidationError("timeout", "a number of seconds > 0", timeout)
         self._api = api
+        self._submitter = submitter
         self._poll = poll
         self._extra = extra_templates
         self._concurrency = concurrency
@@ -175,6 +187,8 @@ class Batch:
             if self._journal is not None:
                 for job, key in zip(jobs, keys, strict=True):
                     self._journal.resume(key, image=job.image, driven_id=job.driven_id)
+                # Tasks of earlier runs are this batch's own: never adopted by another job.
+                self._submitter.know(e.task_id for e in self._journal.entries() if e.task_id)
             # Closed explicitly: closing this generator must stop the jobs now, not at GC.
             async with contextlib.aclosing(self._gather(jobs, keys)) as outcomes:
                 async for item in outcomes:
@@ -277,7 +291,8 @@ class Batch:
                     path=entry.path if self._download_to is not None else None,
                     resumed=True,
                 )
-            recorded = _recorded_error(entry)
+            settle = self._api.retry.reconcile_window is not None
+            recorded = _recorded_error(entry, settle=settle)
             if recorded is not None:
                 raise recorded
         if entry is not None and entry.state is JobState.SUCCEEDED and entry.video is not None:
@@ -293,6 +308,8 @@ class Batch:
         journal = self._journal
         if entry is not None and entry.state is JobState.SUBMITTED and entry.task_id:
             task = Task(self._api, entry.task_id, poll=self._poll, template=entry.driven_id)
+        elif entry is not None and entry.state in (JobState.SUBMITTING, JobState.UNCERTAIN):
+            task = await self._settle(job, key, entry)
         else:
             face, ext = await self._boxes(job, key, entry)
             task = await self._submit(job, key, face, ext)
@@ -343,26 +360,58 @@ class Batch:
         report(Detected, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox)
         return face.face_bbox, face.ext_bbox
 
+    async def _settle(self, job: EmojiJob, key: str, entry: JournalEntry) -> Task:
+        """An earlier run's submit, unanswered: its task from the task list, or a resend."""
+        journal = self._journal
+        assert journal is not None
+        assert entry.face_bbox is not None
+        assert entry.ext_bbox is not None
+        if entry.state is JobState.SUBMITTING:
+            await journal.uncertain(key, reason="the run that sent it stopped before its answer")
+        snapshot = await self._submitter.settle(_unsettled(entry))
+        if snapshot is None:
+            return await self._submit(job, key, entry.face_bbox, entry.ext_bbox)
+        await journal.submitted(key, task_id=snapshot.task_id)
+        report(Submitted, task_id=snapshot.task_id)
+        return self._task(snapshot, job)
+
     async def _submit(self, job: EmojiJob, key: str, face: BBox, ext: BBox) -> Task:
         journal = self._journal
         intended = False
 
         async def intend() -> None:
             # Durable before the paid request leaves (and only once its turn has
-            # come): a crash from here on is reported as uncertain by the next
-            # run, never resubmitted; a crash before it, as not yet sent.
+            # come): a crash from here on leaves the job to be settled through
+            # the task list by the next run, never simply resubmitted.
             nonlocal intended
             if journal is not None:
-                await journal.submitting(
-                    key, image=job.image, driven_id=job.driven_id, face_bbox=face, ext_bbox=ext
-                )
+                before = journal.get(key)
+                if before is not None and before.state is JobState.UNCERTAIN:
+                    await journal.resubmitting(key, reason="no task appeared in the task list")
+                else:
+                    await journal.submitting(
+                        key, image=job.image, driven_id=job.driven_id, face_bbox=face, ext_bbox=ext
+                    )
             intended = True
+
+        async def uncertain(exc: SubmissionUncertainError) -> None:
+            if journal is not None:
+                await journal.uncertain(key, reason=exc.reason)
 
         image = await self._api.uploads.url_for(job.image, GENERATE_MODEL, field="image")
         try:
-            snapshot = await self._api.submit(image, job.driven_id, face, ext, before_send=intend)
+            settled = await self._submitter.submit(
+                image,
+                job.driven_id,
+                face,
+                ext,
+                before_send=intend,
+                on_uncertain=uncertain,
+                cancel_if_abandoned=self._cancel_pending or journal is None,
+            )
         except SubmissionUncertainError as exc:
-            if journal is not None:
+            before = journal.get(key) if journal is not None else None
+            if journal is not None and before is not None and before.state is JobState.SUBMITTING:
                 await journal.uncertain(key, reason=exc.reason)
             raise
         except InvalidRequestError as exc:  # the content is refused: sending again cannot help
@@ -374,8 +423,11 @@ class Batch:
                 await journal.unsent(key, reason=f"{type(exc).__name__}: {exc}")
             raise
         if journal is not None:
-            await journal.submitted(key, task_id=snapshot.task_id)
-        report(Submitted, task_id=snapshot.task_id)
+            await journal.submitted(key, task_id=settled.snapshot.task_id)
+        report(Submitted, task_id=settled.snapshot.task_id)
+        return self._task(settled.snapshot, job)
+
+    def _task(self, snapshot: TaskSnapshot, job: EmojiJob) -> Task:
         return Task(
             self._api,
             snapshot.task_id,

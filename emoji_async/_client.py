@@ -25,6 +25,7 @@ from ._jobs import EmojiJob, JobOutcome
 from ._limits import Pacing, RateLimits
 from ._models import BBox, FaceDetection, TaskPage, TaskStatus, VideoResult
 from ._policy import PollPolicy, PollSchedule, RetryPolicy
+from ._reconcile import Submitter
 from ._task import Task
 from ._templates import Template
 from ._transport import Secret, Timeouts, Transport
@@ -91,6 +92,7 @@ class EmojiClient:
         self._state = _Lifecycle.UNOPENED
         self._session: aiohttp.ClientSession | None = None
         self._api: ServiceAPI | None = None
+        self._submits: Submitter | None = None
         self.base_url: str | None = None
 
     def __repr__(self) -> str:
@@ -121,15 +123,23 @@ class EmojiClient:
             timeouts=self.timeouts,
         )
         self._api = ServiceAPI(transport, self.retry, Pacing(self.limits))
+        self._submits = Submitter(self._api)
         self._state = _Lifecycle.OPEN
 
     async def aclose(self) -> None:
-        """Close the session if the client created it. Safe to call twice."""
+        """Close the session if the client created it. Safe to call twice.
+
+        A submit whose caller was cancelled is first let to settle (bounded
+        by the retry deadline), so that its task is known and cancelled.
+        """
+        if self._submits is not None:
+            await self._submits.aclose(self.retry.deadline)
         if self._state is _Lifecycle.OPEN and self._session is not self._borrowed:
             assert self._session is not None
             await self._session.close()
         self._session = None
         self._api = None
+        self._submits = None
         self._state = _Lifecycle.CLOSED
 
     async def __aenter__(self) -> Self:
@@ -151,6 +161,12 @@ class EmojiClient:
                 raise ClientStateError("this EmojiClient is closed")
             raise ClientStateError("use EmojiClient inside 'async with', or await open() first")
         return self._api
+
+    @property
+    def _submitter(self) -> Submitter:
+        self._service  # noqa: B018  (raises the lifecycle's error when not open)
+        assert self._submits is not None
+        return self._submits
 
     # --- the service ---------------------------------------------------------
 
@@ -174,15 +190,21 @@ class EmojiClient:
     ) -> Task:
         """Start a paid generation task; returns its handle at once.
 
-        Sent once: a submit that may have reached the service without an
-        answer raises :class:`SubmissionUncertainError` instead of being resent.
+        A submit whose answer was lost is never simply resent: the client
+        first watches the task list for the task it may have created, adopts
+        it if it appears, and sends again only once the reconcile window has
+        shown none (``RetryPolicy.reconcile_window``). When that cannot be
+        settled it raises :class:`SubmissionUncertainError`. Submits of one
+        client go one at a time. If the caller is cancelled meanwhile, the
+        submit still settles, and a task it created is cancelled.
         A local file is uploaded for ``emoji-v1`` once the arguments are checked.
         """
         template = check_driven_id(driven_id, extra=self.extra_templates)
         face, ext = check_boxes(face_bbox, ext_bbox)
         api = self._service
         url = await api.uploads.url_for(image_url, GENERATE_MODEL)
-        snapshot = await api.submit(url, template, face, ext)
+        settled = await self._submitter.submit(url, template, face, ext)
+        snapshot = settled.snapshot
         return Task(
             api,
             snapshot.task_id,
@@ -234,6 +256,7 @@ class EmojiClient:
                 concurrency = default_concurrency(slots)
         return Batch(
             self._service,
+            submitter=self._submitter,
             poll=policy,
             extra_templates=self.extra_templates,
             concurrency=concurrency,

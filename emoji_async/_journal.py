@@ -3,10 +3,10 @@
 A rerun of ``generate_many(jobs, journal="run.db")`` after a crash or a
 ``kill -9`` reads this record: finished jobs are not redone, submitted ones are
 polled again by task id, saved videos are not fetched again, and a job whose
-paid submit may have been sent without an answer stays ``UNCERTAIN``. The
+paid submit may have been sent without an answer is ``UNCERTAIN``. The
 provider has no idempotency key, so sending that submit again could create a
-second billed task; only a person (or a task-list search that finds the task)
-may settle it.
+second billed task: the task list settles it first (adopting the task found,
+or, once the reconcile window has shown none, recording ``resubmitting``).
 
 Each call records one step of a job's life, and may follow only certain states::
 
@@ -16,6 +16,7 @@ Each call records one step of a job's life, and may follow only certain states::
     submitting  (new), DETECTED          SUBMITTING    the intent, on disk before the paid submit
     submitted   SUBMITTING, UNCERTAIN    SUBMITTED     from UNCERTAIN: the task was found later
     uncertain   SUBMITTING               UNCERTAIN     sent, but no usable answer came back
+    resubmitting UNCERTAIN               SUBMITTING    the task list proved no task came of it
     failed      SUBMITTING               FAILED        the submit was refused for certain
     finished    SUBMITTED                SUCCEEDED | FAILED | CANCELED | UNKNOWN
     downloaded  SUCCEEDED                DOWNLOADED
@@ -151,6 +152,7 @@ _FOLLOWS: Final[Mapping[str, frozenset[JobState | None]]] = {
     "submitting": frozenset({None, JobState.DETECTED}),
     "submitted": frozenset({JobState.SUBMITTING, JobState.UNCERTAIN}),
     "uncertain": frozenset({JobState.SUBMITTING}),
+    "resubmitting": frozenset({JobState.UNCERTAIN}),
     "unsent": frozenset({JobState.SUBMITTING}),
     "failed": frozenset({JobState.SUBMITTING}),
     "finished": frozenset({JobState.SUBMITTED}),
@@ -401,6 +403,21 @@ class Journal:
         def step(before: JournalEntry | None, now: dt.datetime) -> JournalEntry:
             entry = self._follow(key, before, "uncertain")
             return attrs.evolve(entry, state=JobState.UNCERTAIN, message=reason, updated_at=now)
+
+        return await self._record(key, step)
+
+    async def resubmitting(self, key: str, *, reason: str) -> JournalEntry:
+        """The uncertain submit provably created nothing; it is about to be sent again.
+
+        Like :meth:`submitting`, durable on return: call it right before the
+        new attempt leaves. ``intent_at`` becomes the new attempt's.
+        """
+
+        def step(before: JournalEntry | None, now: dt.datetime) -> JournalEntry:
+            entry = self._follow(key, before, "resubmitting")
+            return attrs.evolve(
+                entry, state=JobState.SUBMITTING, intent_at=now, message=reason, updated_at=now
+            )
 
         return await self._record(key, step)
 

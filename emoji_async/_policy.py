@@ -54,6 +54,13 @@ def _positive(instance: object, attribute: attrs.Attribute[float], value: float)
         raise ValidationError(attribute.name, "a number > 0", value)
 
 
+def _positive_or_none(
+    instance: object, attribute: attrs.Attribute[Any], value: float | None
+) -> None:
+    if value is not None and not value > 0:
+        raise ValidationError(attribute.name, "a number > 0, or None", value)
+
+
 def _at_least_one(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not value >= 1:
         raise ValidationError(attribute.name, "a number >= 1", value)
@@ -168,6 +175,12 @@ class RetryPolicy(_Scalable):
 
     ``deadline`` bounds the retries of one call made on its own (a detect, a
     ``refresh()``); inside ``Task.wait()`` the wait's own deadline governs.
+
+    ``reconcile_window``: after a submit whose answer was lost, how long (from
+    the attempt) the client watches the task list for the task it may have
+    created before taking its absence as proof that none was, and sending the
+    submit again (see :mod:`emoji_async._reconcile`). ``None`` turns that off:
+    such a submit raises :class:`SubmissionUncertainError` at once.
     """
 
     wait_first: float = attrs.field(default=1.0, validator=_positive)
@@ -175,6 +188,14 @@ class RetryPolicy(_Scalable):
     wait_max: float = attrs.field(default=30.0, validator=_positive)
     wait_jitter: float = attrs.field(default=0.5, validator=_fraction)
     deadline: float = attrs.field(default=120.0, validator=_positive)
+    reconcile_window: float | None = attrs.field(default=120.0, validator=_positive_or_none)
+
+    def scaled(self, factor: float) -> Self:
+        """The same policy with every duration multiplied by ``factor`` (not the growth)."""
+        window = self.reconcile_window
+        return attrs.evolve(
+            super().scaled(factor), reconcile_window=None if window is None else window * factor
+        )
 
 
 def _retry_waits(policy: RetryPolicy) -> Generator[float, Any, None]:

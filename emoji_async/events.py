@@ -5,7 +5,8 @@ Used with ``EmojiClient.generate_many`` and ``EmojiClient.as_completed``.
 Every event names its job by ``key`` and carries ``at``, a ``time.monotonic()``
 reading. Job events follow a job's life (``Started``, ``Detected``, ``Submitted``,
 ``Queued``, ``Running``, ``Succeeded`` or ``Failed``, ``Downloaded``);
-``Retrying`` and ``Throttled`` tell of requests that had to be repeated;
+``Retrying`` and ``Throttled`` tell of requests that had to be repeated,
+``Reconciled`` of a submit whose answer was lost;
 ``Resumed`` says the journal knew the job from an earlier run.
 """
 
@@ -27,6 +28,7 @@ __all__ = [
     "Failed",
     "JobEvent",
     "Queued",
+    "Reconciled",
     "Resumed",
     "Retrying",
     "Running",
@@ -71,6 +73,17 @@ class Submitted(JobEvent):
     """The service accepted the job's task (the paid step)."""
 
     task_id: str
+
+
+@attrs.frozen(kw_only=True)
+class Reconciled(JobEvent):
+    """A submit's answer was lost, and the task list settled it.
+
+    ``task_id``: the task it created, found and adopted; ``None``: no task
+    appeared within the reconcile window, so the submit is sent again.
+    """
+
+    task_id: str | None
 
 
 @attrs.frozen(kw_only=True)

@@ -81,6 +81,8 @@ def test_adaptive_polls_wait_for_the_earliest_end_then_stay_within_the_lag() -> 
     assert plan(59) == pytest.approx(4)
     assert plan(100) == pytest.approx(5)  # 5 % of the 100 s it has run
     assert plan(1000) == 15  # past every plausible end: the cap
+    # Before any run is learned, the documented range is only a prior: polled at its start.
+    assert next_poll(0, 60, 300, batch=False, learned=False, lag=0.05, cap=15) == 60
 
 
 def test_a_learned_batch_polls_once_at_the_latest_end_and_a_cold_one_every_quarter() -> None:
@@ -90,7 +92,7 @@ def test_a_learned_batch_polls_once_at_the_latest_end_and_a_cold_one_every_quart
     assert plan(0, True) == 300
     assert plan(120, True) == 180
     assert plan(300, True) == 60
-    assert plan(0, False) == 75
+    assert plan(0, False) == 60  # the documented range is a prior: polled at its start
     assert plan(100, False) == pytest.approx(25)
 
 

@@ -17,7 +17,6 @@ from emoji_async import (
     PollPolicy,
     RateLimitError,
     RetryPolicy,
-    SubmissionUncertainError,
     TaskFailedError,
     ValidationError,
     events,
@@ -248,30 +247,30 @@ async def test_a_rerun_polls_submitted_jobs_instead_of_paying_again(tmp_path: Pa
         run.cancel()
         with pytest.raises(asyncio.CancelledError):
             await run
-        created_before = sim.stats.tasks_created
         outcomes = await client.generate_many(jobs, journal=journal)
         created = sim.stats.tasks_created
-    # A job cancelled while its submit was on the wire is uncertain, never sent again
-    # (reconciling it is the task list's job); every other job ends with its video.
-    assert all(o.ok or isinstance(o.error, SubmissionUncertainError) for o in outcomes)
-    uncertain = sum(isinstance(o.error, SubmissionUncertainError) for o in outcomes)
-    assert created_before <= created <= len(jobs)  # nothing paid twice
-    assert sum(o.ok for o in outcomes) == len(jobs) - uncertain
+    # A job cancelled while its submit was on the wire is settled by the rerun through
+    # the task list: its task adopted if the submit created one, sent again if not.
+    assert all(o.ok for o in outcomes)
+    assert created == len(jobs)  # nothing paid twice
     assert sum(o.resumed for o in outcomes) >= 3
 
 
-async def test_an_uncertain_submit_is_reported_and_never_sent_again(tmp_path: Path) -> None:
+async def test_an_unanswered_submit_is_settled_through_the_task_list(tmp_path: Path) -> None:
     journal = tmp_path / "run.db"
+    seen: list[events.JobEvent] = []
     async with running(sim_config(render_videos=False)) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=502, after_processing=True))
-        [first] = await client.generate_many(jobs_for(1), journal=journal)
+        [first] = await client.generate_many(jobs_for(1), journal=journal, on_event=seen.append)
         [second] = await client.generate_many(jobs_for(1), journal=journal)
         submits = sum(1 for r in sim.requests if r.endpoint == "submit")
-    assert isinstance(first.error, SubmissionUncertainError)
-    assert isinstance(second.error, SubmissionUncertainError)
+    assert first.ok
     assert second.resumed
+    assert second.task_id == first.task_id
     assert sim.stats.tasks_created == 1
     assert submits == 1
+    [reconciled] = [e for e in seen if isinstance(e, events.Reconciled)]
+    assert reconciled.task_id == first.task_id
 
 
 async def test_a_submit_that_provably_created_nothing_is_sent_again_next_run(

@@ -48,15 +48,20 @@ def test_the_extended_box_must_contain_the_face_box() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["https://example.com/a.png", "http://127.0.0.1:8000/a.png", "oss://dir/key.png"],
+    [
+        "https://example.com/a.png",
+        "http://127.0.0.1:8000/a.png",
+        "oss://dir/key.png",
+        "/tmp/a.png",  # a local file: checked on disk, then uploaded
+    ],
 )
-def test_image_urls_may_be_http_https_or_oss(url: str) -> None:
+def test_image_urls_may_be_http_https_oss_or_a_local_path(url: str) -> None:
     assert check_image_url(url) == url
 
 
 @pytest.mark.parametrize(
     "url",
-    ["", "ftp://example.com/a.png", "/tmp/a.png", "https://", "https://ex ample.com/a", 5, None],
+    ["", "ftp://example.com/a.png", "https://", "https://ex ample.com/a", 5, None],
 )
 def test_other_image_urls_are_refused_by_name(url: Any) -> None:
     with pytest.raises(ValidationError, match="image_url: expected an http://, https:// or oss://"):

@@ -22,7 +22,7 @@ from emoji_async import (
 )
 from emoji_async.testing import Fault, Simulator, SimulatorServer
 
-from .conftest import client_for, detect_and_submit, running, serve_in_thread, sim_config
+from .conftest import SCALE, client_for, detect_and_submit, running, serve_in_thread, sim_config
 
 PORTRAIT = "https://example.com/portraits/grace.png"
 
@@ -35,34 +35,39 @@ async def submit(client: EmojiClient, url: str = PORTRAIT) -> Task:
     return await detect_and_submit(client, url)
 
 
+#: Reconciliation off: what a lost submit answer raises when the client may not settle it.
+UNSETTLED = RetryPolicy(reconcile_window=None).scaled(SCALE)
+
+
 @pytest.mark.parametrize("after_processing", [True, False])
-async def test_a_submit_answered_500_is_never_resent(
-    client: EmojiClient, sim: Simulator, after_processing: bool
+async def test_without_reconciliation_a_submit_answered_500_is_never_resent(
+    after_processing: bool,
 ) -> None:
-    face = await client.detect(PORTRAIT)
-    sim.faults.add(Fault("submit", "status", status=500, after_processing=after_processing))
-    with pytest.raises(SubmissionUncertainError) as caught:
-        await client.submit(
-            PORTRAIT, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
-        )
-    assert count(sim, "submit") == 1
-    assert sim.stats.tasks_created == (1 if after_processing else 0)
+    async with running(sim_config(), retry=UNSETTLED) as (sim, client):
+        face = await client.detect(PORTRAIT)
+        sim.faults.add(Fault("submit", "status", status=500, after_processing=after_processing))
+        with pytest.raises(SubmissionUncertainError) as caught:
+            await client.submit(
+                PORTRAIT, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+            )
+        assert count(sim, "submit") == 1
+        assert count(sim, "list") == 0
+        assert sim.stats.tasks_created == (1 if after_processing else 0)
     assert caught.value.inputs["driven_id"] == "mengwa_kaixin"
     assert caught.value.inputs["face_bbox"] == face.face_bbox.as_list()
     assert caught.value.sent_at.tzinfo is not None
 
 
-async def test_a_submit_whose_connection_drops_after_processing_is_uncertain(
-    client: EmojiClient, sim: Simulator
-) -> None:
-    face = await client.detect(PORTRAIT)
-    sim.faults.add(Fault("submit", "reset", after_processing=True))
-    with pytest.raises(SubmissionUncertainError):
-        await client.submit(
-            PORTRAIT, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
-        )
-    assert count(sim, "submit") == 1
-    assert sim.stats.tasks_created == 1
+async def test_without_reconciliation_a_connection_dropped_after_processing_is_uncertain() -> None:
+    async with running(sim_config(), retry=UNSETTLED) as (sim, client):
+        face = await client.detect(PORTRAIT)
+        sim.faults.add(Fault("submit", "reset", after_processing=True))
+        with pytest.raises(SubmissionUncertainError):
+            await client.submit(
+                PORTRAIT, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+            )
+        assert count(sim, "submit") == 1
+        assert sim.stats.tasks_created == 1
 
 
 async def test_a_throttled_submit_is_retried_and_creates_one_task(

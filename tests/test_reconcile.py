@@ -1,0 +1,195 @@
+"""A submit whose answer was lost is settled through the task list: one task, never two."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from emoji_async import (
+    BBox,
+    EmojiClient,
+    EmojiJob,
+    RetryPolicy,
+    SubmissionUncertainError,
+    Timeouts,
+    events,
+)
+from emoji_async._journal import JobState, Journal
+from emoji_async.testing import Fault, Simulator
+
+from .conftest import KEY, SCALE, running, sim_config
+
+PORTRAIT = "https://example.com/portraits/ada.png"
+
+
+def count(sim: Simulator, endpoint: str) -> int:
+    return sum(1 for r in sim.requests if r.endpoint == endpoint)
+
+
+async def submit(client: EmojiClient, sim: Simulator, url: str = PORTRAIT) -> str:
+    face, ext = sim.boxes_for(url)
+    task = await client.submit(url, "mengwa_kaixin", face_bbox=face, ext_bbox=ext)
+    return task.task_id
+
+
+async def test_a_task_created_before_the_connection_dropped_is_adopted() -> None:
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        sim.faults.add(Fault("submit", "reset", after_processing=True))
+        task_id = await submit(client, sim)
+        assert count(sim, "submit") == 1
+        assert count(sim, "list") >= 1
+        assert sim.stats.tasks_created == 1
+        assert sim.task(task_id) is not None
+
+
+async def test_a_submit_that_created_nothing_is_sent_again_once_the_window_has_passed() -> None:
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        sim.faults.add(Fault("submit", "status", status=503, code="ServiceUnavailable"))
+        sent = asyncio.get_running_loop().time()
+        task_id = await submit(client, sim)
+        waited = asyncio.get_running_loop().time() - sent
+        assert count(sim, "submit") == 2
+        assert sim.stats.tasks_created == 1
+        assert sim.task(task_id) is not None
+    # Sent again only once the whole window had shown no task.
+    window = RetryPolicy().scaled(SCALE).reconcile_window
+    assert window is not None
+    assert waited >= window
+
+
+async def test_a_submit_the_service_acted_on_after_the_client_gave_up_is_adopted() -> None:
+    # The request waits at the server past the client's read timeout, then creates its task.
+    timeouts = Timeouts(connect=1.0, read=0.05)
+    async with running(sim_config(render_videos=False), timeouts=timeouts) as (sim, client):
+        sim.faults.add(Fault("submit", "delay", delay=0.4))
+        task_id = await submit(client, sim)
+        await asyncio.sleep(0.5)  # the abandoned request has long been processed
+        assert count(sim, "submit") == 1
+        assert sim.stats.tasks_created == 1
+        assert sim.task(task_id) is not None
+
+
+async def test_two_unknown_tasks_leave_the_submit_uncertain_and_name_them() -> None:
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        face, ext = sim.boxes_for(PORTRAIT)
+        # Another process on the account submits at the same moment (which the
+        # client's documented assumption excludes): the match is ambiguous.
+        body = {
+            "model": "emoji-v1",
+            "input": {
+                "image_url": PORTRAIT,
+                "driven_id": "dagong_ganji",
+                "face_bbox": face,
+                "ext_bbox": ext,
+            },
+        }
+        headers = {"Authorization": f"Bearer {KEY}", "X-DashScope-Async": "enable"}
+        assert client.base_url is not None
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                client.base_url + "/services/aigc/image2video/video-synthesis",
+                json=body,
+                headers=headers,
+            ) as resp,
+        ):
+            other = (await resp.json())["output"]["task_id"]
+        await asyncio.sleep(0.05)  # past the account's submit rate (1/s, scaled)
+        sim.faults.add(Fault("submit", "reset", after_processing=True))
+        with pytest.raises(SubmissionUncertainError) as caught:
+            await submit(client, sim)
+        assert count(sim, "submit") == 2  # the other process's, and ours: never resent
+        assert sim.stats.tasks_created == 2
+    assert other in caught.value.candidates
+    assert len(caught.value.candidates) == 2
+
+
+async def test_a_cancelled_caller_leaves_no_task_behind() -> None:
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        await submit(client, sim, "https://example.com/long.png?sim_duration=600")
+        # The running slot is taken: the next task waits PENDING, where a cancel is free.
+        sim.faults.add(Fault("submit", "delay", delay=0.2, after_processing=True))
+        pending = asyncio.create_task(submit(client, sim))
+        while count(sim, "submit") < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        pending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+    # Closing the client let the submit settle, then cancelled the task nobody waits for.
+    assert sim.stats.tasks_created == 2
+    states = sorted(task.status for task in sim.tasks())
+    assert states == ["CANCELED", "RUNNING"]
+
+
+async def test_a_rerun_adopts_the_task_a_crashed_run_created_without_recording_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.db"
+    job = EmojiJob(PORTRAIT, "mengwa_kaixin", key="ada")
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        face, ext = sim.boxes_for(PORTRAIT)
+        # The crashed run: its intent on disk, its submit sent, its answer never recorded.
+        async with await Journal.open(path) as journal:
+            await journal.submitting(
+                "ada",
+                image=PORTRAIT,
+                driven_id="mengwa_kaixin",
+                face_bbox=BBox.parse(face),
+                ext_bbox=BBox.parse(ext),
+            )
+        sent = await client.submit(PORTRAIT, "mengwa_kaixin", face_bbox=face, ext_bbox=ext)
+        seen: list[events.JobEvent] = []
+        async with EmojiClient(
+            api_key=KEY,
+            base_url=client.base_url,
+            poll=client.poll,
+            retry=client.retry,
+            limits=client.limits,
+        ) as rerun:  # a new process: it knows only what the journal says
+            [outcome] = await rerun.generate_many([job], journal=path, on_event=seen.append)
+        assert sim.stats.tasks_created == 1
+    assert outcome.ok
+    assert outcome.task_id == sent.task_id
+    assert [e.task_id for e in seen if isinstance(e, events.Reconciled)] == [sent.task_id]
+
+
+async def test_a_rerun_sends_an_intent_that_never_left(tmp_path: Path) -> None:
+    path = tmp_path / "run.db"
+    job = EmojiJob(PORTRAIT, "mengwa_kaixin", key="ada")
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        face, ext = sim.boxes_for(PORTRAIT)
+        async with await Journal.open(path) as journal:
+            await journal.submitting(
+                "ada",
+                image=PORTRAIT,
+                driven_id="mengwa_kaixin",
+                face_bbox=BBox.parse(face),
+                ext_bbox=BBox.parse(ext),
+            )
+        [outcome] = await client.generate_many([job], journal=path)
+        assert sim.stats.tasks_created == 1
+    assert outcome.ok
+    async with await Journal.open(path) as journal:
+        states = journal.history("ada")
+    assert [state for state, _ in states] == [
+        JobState.SUBMITTING,
+        JobState.UNCERTAIN,
+        JobState.SUBMITTING,
+        JobState.SUBMITTED,
+        JobState.SUCCEEDED,
+    ]
+
+
+async def test_without_a_window_nothing_is_searched() -> None:
+    unsettled = RetryPolicy(reconcile_window=None).scaled(SCALE)
+    async with running(sim_config(render_videos=False), retry=unsettled) as (sim, client):
+        sim.faults.add(Fault("submit", "reset", after_processing=True))
+        with pytest.raises(SubmissionUncertainError) as caught:
+            await submit(client, sim)
+        assert count(sim, "list") == 0
+    assert caught.value.sent_at <= dt.datetime.now(dt.UTC)
+    assert caught.value.candidates == ()
