@@ -59,8 +59,23 @@ class EmojiJob:
             return self.key
         boxes = [b.as_list() if b else None for b in (self.face_bbox, self.ext_bbox)]
         digest = hashlib.sha256(repr((self.image, self.driven_id, boxes)).encode()).hexdigest()
-        stem = Path(urllib.parse.urlsplit(self.image).path).stem or "image"
+        stem = _stem(self.image) or "image"
         return f"{_KEY_CHARS.sub('_', stem)[:40]}-{self.driven_id}-{digest[:10]}"
+
+
+def _stem(image: object) -> str:
+    """The image's file name without its suffix; ``""`` when it has none.
+
+    Any value goes: the key is derived before the batch checks the image, and
+    that check, not this, must be the one to say what is wrong with it.
+    """
+    if not isinstance(image, str):
+        return ""
+    try:
+        path = urllib.parse.urlsplit(image).path
+    except ValueError:  # a malformed IPv6 host
+        return ""
+    return Path(path).stem
 
 
 def file_name_for(key: str) -> str:

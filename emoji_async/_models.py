@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 
@@ -73,28 +74,46 @@ _TERMINAL = frozenset(
 )
 
 
+_BOX = "four non-negative ints [x1, y1, x2, y2] with x1 < x2 and y1 < y2"
+
+
+def _well_formed(values: Sequence[Any]) -> bool:
+    if not all(type(v) is int and v >= 0 for v in values):
+        return False
+    x1, y1, x2, y2 = values
+    return bool(x1 < x2 and y1 < y2)
+
+
 @attrs.frozen
 class BBox:
-    """A box in pixels: top-left ``(x1, y1)``, bottom-right ``(x2, y2)``."""
+    """A box in pixels: top-left ``(x1, y1)``, bottom-right ``(x2, y2)``.
+
+    Every box is well formed: building one that is not raises :class:`ValidationError`.
+    """
 
     x1: int
     y1: int
     x2: int
     y2: int
 
+    def __attrs_post_init__(self) -> None:
+        if not _well_formed(self.as_list()):
+            raise ValidationError("bbox", _BOX, self.as_list())
+
     @classmethod
     def parse(cls, value: BBox | Sequence[int], *, field: str = "bbox") -> BBox:
         """A box from a :class:`BBox` or four ints, or :class:`ValidationError` naming ``field``."""
         if isinstance(value, BBox):
             return value
-        allowed = "four non-negative ints [x1, y1, x2, y2] with x1 < x2 and y1 < y2"
-        if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 4:
-            raise ValidationError(field, allowed, value)
-        if not all(type(v) is int and v >= 0 for v in value):
-            raise ValidationError(field, allowed, value)
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+            raise ValidationError(field, _BOX, value)
+        try:
+            count = len(value)
+        except OverflowError:  # a range() too long for len()
+            count = -1
+        if count != 4 or not _well_formed(value):
+            raise ValidationError(field, _BOX, value)
         x1, y1, x2, y2 = value
-        if not (x1 < x2 and y1 < y2):
-            raise ValidationError(field, allowed, value)
         return cls(x1, y1, x2, y2)
 
     def contains(self, other: BBox) -> bool:

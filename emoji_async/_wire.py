@@ -5,11 +5,17 @@ tagged union, so the fields a state promises (``video_url`` on SUCCEEDED) are
 required exactly there; a status this version does not know falls to
 ``_OtherOutput`` instead of failing. Anything that does not fit raises
 :class:`UnexpectedResponseError`; cattrs' own errors never leave this module.
+
+What comes out is safe to compute with: ids are non-empty, every integer
+(a count, a size, epoch milliseconds) is non-negative, every time lies in a
+range where converting it to UTC or adding a day cannot overflow, a video URL
+is an http(s) URL with a host, and a detection's extended box contains its face.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import urllib.parse
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -43,6 +49,31 @@ BEIJING = dt.timezone(dt.timedelta(hours=8), "UTC+08:00")
 
 _T = TypeVar("_T")
 
+#: The times an answer may hold. Any real one is far inside; past these bounds,
+#: converting a time to UTC or adding the URL lifetime to it would overflow.
+_EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+_LATEST_MS = int(_LATEST.timestamp()) * 1000
+
+
+def _non_empty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not value:
+        raise ValueError(f"{attribute.name} is empty")
+
+
+def _epoch_ms(instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is not None and value >= _LATEST_MS:
+        raise ValueError(f"{attribute.name} is not a time: {value} ms after 1970")
+
+
+def _http_url(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError as exc:
+        raise ValueError(f"{attribute.name} is not a URL: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{attribute.name} is not an http(s) URL with a host")
+
 
 # --- wire shapes -------------------------------------------------------------
 
@@ -69,7 +100,7 @@ class _DetectBody:
 
 @attrs.frozen(kw_only=True)
 class _SubmitOutput:
-    task_id: str
+    task_id: str = attrs.field(validator=_non_empty)
     task_status: str
 
 
@@ -81,7 +112,7 @@ class _SubmitBody:
 
 @attrs.frozen(kw_only=True)
 class _TaskOutput:
-    task_id: str
+    task_id: str = attrs.field(validator=_non_empty)
     submit_time: dt.datetime | None = None
     scheduled_time: dt.datetime | None = None
     end_time: dt.datetime | None = None
@@ -101,7 +132,7 @@ class _RunningOutput(_TaskOutput):
 
 @attrs.frozen(kw_only=True)
 class _SucceededOutput(_TaskOutput):
-    video_url: str
+    video_url: str = attrs.field(validator=_http_url)
 
 
 @attrs.frozen(kw_only=True)
@@ -155,14 +186,14 @@ class _TaskBody:
 
 @attrs.frozen(kw_only=True)
 class _ListEntry:
-    task_id: str
+    task_id: str = attrs.field(validator=_non_empty)
     status: str
     model_name: str | None = None
     region: str | None = None
     request_id: str | None = None
-    gmt_create: int | None = None
-    start_time: int | None = None
-    end_time: int | None = None
+    gmt_create: int | None = attrs.field(default=None, validator=_epoch_ms)
+    start_time: int | None = attrs.field(default=None, validator=_epoch_ms)
+    end_time: int | None = attrs.field(default=None, validator=_epoch_ms)
 
 
 @attrs.frozen(kw_only=True)
@@ -196,12 +227,25 @@ def _strict(kind: type[_T], name: str) -> Callable[[Any, type], _T]:
     return hook
 
 
+def _structure_count(value: Any, _: type) -> int:
+    # Every integer of the protocol is a count, a size or epoch milliseconds.
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def _structure_time(value: Any, _: type) -> dt.datetime:
     if not isinstance(value, str):
         raise TypeError(f"expected a time string, got {type(value).__name__}")
     # fromisoformat reads "YYYY-MM-DD HH:MM:SS[.fff]" at a fraction of strptime's cost.
     moment = dt.datetime.fromisoformat(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=BEIJING)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=BEIJING)
+    if not _EARLIEST <= moment < _LATEST:
+        raise ValueError(f"{value!r} is not a time of this service")
+    return moment
 
 
 def _structure_bbox(value: Any, _: type) -> BBox:
@@ -213,10 +257,10 @@ def _tag(cls: type) -> str:
 
 
 def make_converter() -> cattrs.Converter:
-    """The library's converter: strict scalars, Beijing times, boxes, the task union."""
+    """The library's converter: strict scalars, counts, Beijing times, boxes, the task union."""
     converter = cattrs.Converter()
     converter.register_structure_hook(str, _strict(str, "a string"))
-    converter.register_structure_hook(int, _strict(int, "an integer"))
+    converter.register_structure_hook(int, _structure_count)
     converter.register_structure_hook(float, _strict(float, "a number"))
     converter.register_structure_hook(dt.datetime, _structure_time)
     converter.register_structure_hook(BBox, _structure_bbox)
@@ -278,6 +322,14 @@ def parse_detection(body: Any, *, http_status: int = 200) -> FaceDetection:
             http_status=http_status,
             request_id=parsed.request_id,
         )
+    if not out.ext_bbox_face.contains(out.bbox_face):
+        # The submit would refuse these boxes; the fault is the answer's, not the caller's.
+        raise UnexpectedResponseError(
+            f"the face-detect answer's ext_bbox_face {out.ext_bbox_face.as_list()} does not"
+            f" contain its bbox_face {out.bbox_face.as_list()}",
+            http_status=http_status,
+            request_id=parsed.request_id,
+        )
     return FaceDetection(
         face_bbox=out.bbox_face,
         ext_bbox=out.ext_bbox_face,
@@ -289,12 +341,6 @@ def parse_detection(body: Any, *, http_status: int = 200) -> FaceDetection:
 def parse_submit(body: Any, *, http_status: int = 200) -> TaskSnapshot:
     """The first snapshot of a task the service accepted."""
     parsed = _structure(body, _SubmitBody, "the submit answer", http_status)
-    if not parsed.output.task_id:
-        raise UnexpectedResponseError(
-            "the submit answer has an empty task_id",
-            http_status=http_status,
-            request_id=parsed.request_id,
-        )
     raw = parsed.output.task_status
     return TaskSnapshot(
         task_id=parsed.output.task_id,
