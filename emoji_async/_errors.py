@@ -187,15 +187,24 @@ class UnexpectedResponseError(EmojiError):
 
 
 class DownloadError(EmojiError):
-    """A result video could not be fetched: refused (403 once expired), cut short, too big."""
+    """A result video could not be fetched: refused (403 once expired), cut short, too big.
 
-    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+    ``transient`` overrides what the status says about fetching again: a
+    video over the size cap, or a URL no client could fetch, stays so.
+    """
+
+    def __init__(
+        self, message: str, *, http_status: int | None = None, transient: bool | None = None
+    ) -> None:
         super().__init__(message if http_status is None else f"HTTP {http_status}: {message}")
         self.http_status = http_status
+        self._transient = transient
 
     @property
     def is_transient(self) -> bool:
         """Whether fetching again may work (a 5xx, a 429, or a body cut short)."""
+        if self._transient is not None:
+            return self._transient
         return self.http_status is None or self.http_status == 429 or self.http_status >= 500
 
 

@@ -299,8 +299,14 @@ class Transport:
                         raise DownloadError("the video was refused", http_status=resp.status)
                     expected = resp.content_length
                     if expected is not None and expected > max_bytes:
-                        raise DownloadError(f"the video is {expected} bytes, over {max_bytes}")
+                        raise DownloadError(
+                            f"the video is {expected} bytes, over {max_bytes}", transient=False
+                        )
                     written = await _stream_to(resp.content, part, max_bytes)
+            except aiohttp.InvalidURL as exc:
+                raise DownloadError(
+                    f"the video URL cannot be fetched: {exc}", transient=False
+                ) from exc
             except aiohttp.ClientError as exc:
                 raise DownloadError(f"the download broke off: {type(exc).__name__}: {exc}") from exc
             if expected is not None and written != expected:
@@ -318,7 +324,7 @@ async def _stream_to(content: aiohttp.StreamReader, part: Path, max_bytes: int) 
         async for chunk in content.iter_chunked(256 * 1024):
             written += len(chunk)
             if written > max_bytes:
-                raise DownloadError(f"the video is over {max_bytes} bytes")
+                raise DownloadError(f"the video is over {max_bytes} bytes", transient=False)
             await asyncio.to_thread(handle.write, chunk)
     finally:
         await asyncio.to_thread(handle.close)

@@ -1,0 +1,308 @@
+"""Downloads are bounded and stay in their directory: a size cap, no partial file, plain names.
+
+A result host that announces or streams more than the cap gets a
+:class:`DownloadError` that is not retried, and leaves nothing on disk; a body
+cut short leaves nothing either and is fetched again. Whatever a job's key or
+image URL holds, and whatever task id the service names, the file lands
+inside the directory it was meant for, under a plain name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import posixpath
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, closing
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from emoji_async import DownloadError, EmojiClient, EmojiJob, RetryPolicy, ValidationError
+from emoji_async._jobs import check_unique_keys, file_name_for
+from emoji_async.testing import Simulator, fixed_duration
+
+from .conftest import detect_and_submit, running, sim_config
+
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+IMG = "https://example.com/portraits/ada.png"
+#: Bytes the hand-made result hosts send per write.
+CHUNK = 64 * 1024
+
+
+def downloads(sim: Simulator) -> int:
+    return sum(1 for r in sim.requests if r.endpoint == "download")
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+# --- the size cap -------------------------------------------------------------------------
+
+
+async def test_a_video_announced_over_the_cap_is_refused_once_and_leaves_no_file(
+    tmp_path: Path,
+) -> None:
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        video = await (await detect_and_submit(client, IMG)).wait()
+        with pytest.raises(DownloadError, match="over 16") as caught:
+            await client.download(video, tmp_path / "v.mp4", max_bytes=16)
+        assert downloads(sim) == 1  # more of the same would not shrink it: not retried
+        assert not caught.value.is_transient
+        assert leftovers(tmp_path) == []
+        saved = await client.download(video, tmp_path / "v.mp4")
+    assert saved.stat().st_size > 16
+
+
+@asynccontextmanager
+async def raw_host(
+    answer: Callable[[int, asyncio.StreamWriter], Awaitable[None]],
+) -> AsyncIterator[tuple[str, list[int]]]:
+    """A loopback HTTP host written by hand: ``answer(hit_number, writer)`` sends the reply."""
+    hits: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            hits.append(len(hits))
+            await answer(len(hits), writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client hung up, as it should once it has seen enough
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/results/v.mp4?Expires=1&Signature=s", hits
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def quick_client() -> EmojiClient:
+    """A client for the hand-made hosts: the API itself is never called."""
+    return EmojiClient(
+        api_key="sk-download",
+        base_url="http://127.0.0.1:9/api/v1",
+        retry=RetryPolicy(wait_first=0.001, wait_max=0.002, deadline=2.0),
+        limits=None,
+    )
+
+
+async def test_a_body_streamed_past_the_cap_without_a_length_is_cut_off_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    chunks = 64  # 4 MiB at most: the host stops by itself even if the client never hangs up
+
+    async def endless(_: int, writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        for _ in range(chunks):
+            writer.write(b"%x\r\n%s\r\n" % (CHUNK, b"\x00" * CHUNK))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+
+    dest = tmp_path / "v.mp4"
+    dest.write_bytes(b"the video saved before")
+    async with raw_host(endless) as (url, hits), quick_client() as client:
+        with pytest.raises(DownloadError, match=f"over {4 * CHUNK} bytes") as caught:
+            await client.download(url, dest, max_bytes=4 * CHUNK)
+    assert not caught.value.is_transient
+    assert len(hits) == 1
+    assert leftovers(tmp_path) == ["v.mp4"]  # no part file
+    assert dest.read_bytes() == b"the video saved before"
+
+
+async def test_a_body_cut_short_leaves_no_file_and_is_fetched_again_in_full(
+    tmp_path: Path,
+) -> None:
+    body = bytes(range(256)) * 40
+
+    async def short_then_whole(hit: int, writer: asyncio.StreamWriter) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+        writer.write(head + (body[: len(body) // 2] if hit == 1 else body))
+        await writer.drain()
+
+    async with raw_host(short_then_whole) as (url, hits), quick_client() as client:
+        saved = await client.download(url, tmp_path / "v.mp4")
+    assert len(hits) == 2
+    assert saved.read_bytes() == body
+    assert leftovers(tmp_path) == ["v.mp4"]
+
+
+async def test_a_video_url_no_client_can_fetch_is_refused_at_once(tmp_path: Path) -> None:
+    async with quick_client() as client:
+        with pytest.raises(ValidationError, match="video"):
+            await client.download("file:///etc/passwd", tmp_path / "v.mp4")
+        with pytest.raises(DownloadError) as caught:
+            await client.download("http://[::1/v.mp4", tmp_path / "v.mp4")
+    assert not caught.value.is_transient
+    assert leftovers(tmp_path) == []
+
+
+# --- names --------------------------------------------------------------------------------
+
+HOSTILE = st.sampled_from(
+    [
+        "..",
+        ".",
+        "../../etc/passwd",
+        "/etc/passwd",
+        "C:\\Windows\\System32\\evil",
+        "\\\\server\\share\\x",
+        "a/../../b",
+        "nul\x00byte",
+        "\x00",
+        ".hidden",
+        "....",
+        "~",
+        "~/x",
+        "$HOME",
+        "%2e%2e%2f",
+        "\u202egnp.exe",
+        "\uff46\uff55\uff4c\uff4c\uff0f\uff57",  # full-width "full/w"
+        "🙂" * 70,
+        "x" * 1000,
+        " ",
+        "\n",
+        "CON",
+        "a:b",
+        "-rf",
+    ]
+)
+HOSTILE_URLS = st.one_of(
+    st.sampled_from(
+        [
+            "https://example.com/..%2f..%2fetc%2fpasswd.png",
+            "https://example.com/a/../../../x.png",
+            "https://example.com/%00.png",
+            "https://example.com/" + "n" * 300 + ".png",
+            "https://example.com/",
+            "oss://dashscope-instant/../../x.png",
+            "http://[::1",
+        ]
+    ),
+    st.text().map(lambda tail: "https://example.com/" + tail),
+)
+KEYS = st.one_of(
+    HOSTILE,
+    st.text(),
+    st.text(min_size=100, max_size=600),
+    st.lists(HOSTILE, min_size=2, max_size=4).map("/".join),
+    HOSTILE_URLS.map(lambda url: EmojiJob(url, "mengwa_kaixin").resolved_key),
+)
+
+
+@FUZZ
+@given(KEYS)
+def test_any_key_gives_a_plain_file_name_that_stays_in_its_directory(key: str) -> None:
+    name = file_name_for(key)
+    assert name == file_name_for(key)  # the same key always finds its file again
+    assert name.endswith(".mp4")
+    assert name.isascii()
+    assert name.isprintable()
+    assert not name.startswith(".")  # never hidden, never "." or "..", never a part file
+    assert not any(sep in name for sep in ("/", "\\", "\x00", ":"))
+    assert posixpath.basename(name) == name
+    assert posixpath.dirname(posixpath.normpath(posixpath.join("/videos", name))) == "/videos"
+    # The download's temporary file, ".<name>.<8 hex>.part", must fit a file name too.
+    assert len(f".{name}.01234567.part".encode()) <= 255
+
+
+@FUZZ
+@given(st.lists(KEYS, max_size=6))
+def test_keys_whose_files_would_collide_are_refused_naming_the_later_job(keys: list[str]) -> None:
+    jobs = [EmojiJob(IMG, "mengwa_kaixin", key=key) for key in keys]
+    names = [file_name_for(key) for key in keys]
+    # The first job whose key is empty, too long, or names a file an earlier job has.
+    bad = [i for i, key in enumerate(keys) if not key or len(key) > 512 or names[i] in names[:i]]
+    if not bad:
+        assert check_unique_keys(jobs) == keys
+        assert len(set(names)) == len(names)
+        return
+    with pytest.raises(ValidationError) as caught:
+        check_unique_keys(jobs)
+    assert caught.value.field == f"jobs[{bad[0]}].key"
+
+
+async def test_a_batch_with_hostile_keys_and_urls_saves_every_video_inside_its_directory(
+    tmp_path: Path,
+) -> None:
+    keys = [
+        "nul\x00byte",
+        "x" * 500,
+        "....",
+        ".bashrc",
+        "~",
+        "C:\\Windows\\evil",
+        "%2e%2e%2fup",
+        "\u202egnp.exe",
+        "a\nb",
+    ]
+    jobs = [
+        EmojiJob(f"https://example.com/p/{n}.png", "dagong_weixiao", key=key)
+        for n, key in enumerate(keys)
+    ]
+    jobs += [
+        EmojiJob(url, "mengwa_kaixin")
+        for url in (
+            "https://example.com/..%2f..%2fetc%2fpasswd.png",
+            "https://example.com/a/../../../up.png",
+            "https://example.com/" + "n" * 300 + ".png",
+        )
+    ]
+    out, journal = tmp_path / "videos", tmp_path / "run.db"
+    # No account limits: the twelve tasks run side by side, so the run takes a moment.
+    config = sim_config(render_videos=False, durations=fixed_duration(20), limits=None)
+    async with running(config, limits=None) as (_, client):
+        outcomes = await client.generate_many(jobs, download_to=out, journal=journal)
+    assert [o.error for o in outcomes] == [None] * len(jobs)
+    saved = sorted(out.iterdir())
+    assert len(saved) == len(jobs)
+    assert all(p.parent == out and p.name.isascii() and p.suffix == ".mp4" for p in saved)
+    assert sorted(o.path for o in outcomes if o.path is not None) == saved
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, journal.name])  # noqa: ASYNC240
+    with closing(sqlite3.connect(journal)) as db:
+        recorded = [Path(row[0]) for row in db.execute("SELECT path FROM jobs")]
+    assert sorted(recorded) == saved
+
+
+async def test_two_hostile_keys_for_one_file_are_refused_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    jobs = [
+        EmojiJob(IMG, "mengwa_kaixin", key="../evil"),
+        EmojiJob(IMG, "mengwa_kaixin", key="/evil"),  # both would be "_evil.mp4"
+    ]
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        with pytest.raises(ValidationError, match=r"jobs\[1\]\.key: expected a key unique"):
+            await client.generate_many(jobs, download_to=tmp_path / "videos")
+    assert sim.requests == []
+    assert leftovers(tmp_path) == []
+
+
+async def test_a_video_saved_into_a_directory_is_named_by_its_task_id_made_plain(
+    tmp_path: Path,
+) -> None:
+    hostile = ["../../outside", "/etc/cron.d/x", "..", "a\\b", "\x00", "é" * 200]
+    async with running(sim_config(render_videos=False)) as (_, client):
+        video = await (await detect_and_submit(client, IMG)).wait()
+        for task_id in hostile:
+            forged = type(video)(task_id=task_id, video_url=video.video_url, video_duration=1)
+            path = await client.download(forged, tmp_path)
+            assert path.parent == tmp_path
+            assert path.name.isascii()
+            assert not path.name.startswith(".")
+    assert all(p.parent == tmp_path for p in tmp_path.rglob("*"))  # noqa: ASYNC240
+    assert len(os.listdir(tmp_path)) == len(set(hostile))
