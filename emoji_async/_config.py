@@ -44,6 +44,18 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _shown(parts: urllib.parse.SplitResult) -> str:
+    """A base URL as an error may show it: never its query, credentials, or a bare word.
+
+    A value that is not a URL at all may be the API key given in the wrong
+    place (``EmojiClient(base_url, api_key)``), so it is not repeated.
+    """
+    if not parts.scheme or not parts.netloc:
+        return "a value that is not a URL (not shown: it may be a key)"
+    host = parts.netloc.rpartition("@")[2]
+    return repr(f"{parts.scheme}://{host}{parts.path}")
+
+
 def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool = False) -> str:
     """The base URL given, else ``DASHSCOPE_BASE_URL``, else the Beijing host.
 
@@ -52,16 +64,26 @@ def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool = False)
     the host is loopback (a local simulator) or ``allow_insecure_http`` is set.
     """
     url = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {url!r}")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # a malformed IPv6 host
+        raise ConfigurationError(
+            "base_url must be an http(s) URL with a host, got a malformed one"
+        ) from None
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise ConfigurationError(
+            f"base_url must be an http(s) URL with a host, got {_shown(parts)}"
+        )
     if parts.query or parts.fragment:
-        raise ConfigurationError(f"base_url must not carry a query or fragment, got {url!r}")
+        raise ConfigurationError(
+            f"base_url must not carry a query or fragment (one follows {_shown(parts)})"
+        )
     if parts.username or parts.password:
         raise ConfigurationError("base_url must not carry credentials")
-    if parts.scheme == "http" and not (_is_loopback(parts.hostname) or allow_insecure_http):
+    if parts.scheme == "http" and not (_is_loopback(hostname) or allow_insecure_http):
         raise ConfigurationError(
-            f"refusing plain http:// to {parts.hostname}: the API key would travel unencrypted "
+            f"refusing plain http:// to {hostname}: the API key would travel unencrypted "
             "(use https://, or pass allow_insecure_http=True)"
         )
     return url.rstrip("/")

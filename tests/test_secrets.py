@@ -1,0 +1,376 @@
+"""The API key never shows: in no repr, error, log line, journal file, or output of the CLI.
+
+The simulator accepts one distinctive key, and every test drives the client
+through successes and failures with it, then looks for the key (and for its
+distinctive middle, so a key cut short or half masked is caught too)
+everywhere a person or a log collector could read it.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import BaseTestServer, TestServer
+
+from emoji_async import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    DownloadError,
+    EmojiClient,
+    EmojiError,
+    EmojiJob,
+    FaceRejectedError,
+    ResponseLostError,
+    RetryPolicy,
+    SubmissionUncertainError,
+    TaskFailedError,
+    TaskNotCancelableError,
+    WaitTimeoutError,
+    events,
+)
+from emoji_async.cli import main
+from emoji_async.testing import Fault, SimulatorServer, fixed_duration, serve
+from tests.conftest import SCALE, client_for, detect_and_submit, serve_in_thread, sim_config
+
+SECRET = "sk-SECRET-4f9c2e7a1b3d5f60"
+WRONG = "sk-SECRET-wrong-8e1d7c6b5a49"
+#: What must not show, whole or in part.
+NEEDLES = (SECRET, WRONG, "4f9c2e7a1b3d", "8e1d7c6b5a49")
+IMG = "https://example.com/portraits/ada.png"
+
+
+def hidden(*texts: str | bytes) -> None:
+    """No key, and no distinctive part of one, in any of ``texts``."""
+    for text in texts:
+        for needle in NEEDLES:
+            found = needle.encode() in text if isinstance(text, bytes) else needle in text
+            assert not found, f"{needle!r} shows in {text[:300]!r}"
+
+
+def error_texts(exc: BaseException) -> list[str]:
+    """An error as anyone could see it: message, repr, attributes, traceback, causes."""
+    texts = ["".join(traceback.format_exception(exc))]
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        err = todo.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        texts += [str(err), repr(err), repr(err.args), repr(getattr(err, "__dict__", {}))]
+        todo += [err.__cause__, err.__context__]
+    return texts
+
+
+def object_texts(root: object, depth: int = 4) -> list[str]:
+    """The reprs of ``root`` and of every attribute of the library's objects under it."""
+    texts: list[str] = []
+    seen: set[int] = set()
+
+    def walk(value: object, level: int) -> None:
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        texts.append(repr(value))
+        if level == 0 or not type(value).__module__.startswith("emoji_async"):
+            return
+        for child in getattr(value, "__dict__", {}).values():
+            walk(child, level - 1)
+
+    walk(root, depth)
+    return texts
+
+
+def log_texts(records: list[logging.LogRecord]) -> list[str]:
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    return [formatter.format(record) + repr(record.args) for record in records]
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Every record at DEBUG and up, from the library's loggers and from the root logger."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="emoji_async")
+    return caplog
+
+
+def keyed_config(**overrides: Any) -> Any:
+    return sim_config(api_keys=frozenset({SECRET}), **overrides)
+
+
+# --- the library --------------------------------------------------------------------------
+
+
+async def test_nothing_a_run_shows_holds_the_key_from_detect_to_download_and_every_failure(
+    tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    errors: list[EmojiError] = []
+    shown: list[str] = []
+    async with serve(keyed_config()) as server, client_for(server, api_key=SECRET) as client:
+        sim = server.simulator
+        face = await client.detect(IMG)
+        task = await client.submit(
+            IMG, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+        )
+        with pytest.raises(WaitTimeoutError) as timed_out:
+            await task.wait(timeout=SCALE)
+        errors.append(timed_out.value)
+        video = await task.wait()
+        path = await client.download(video, tmp_path)
+        page = await client.list_tasks()
+        shown += [repr(face), repr(task), repr(video), repr(page), repr(task.last_snapshot)]
+        shown += object_texts(client)
+
+        with pytest.raises(FaceRejectedError) as rejected:
+            await client.detect(IMG + "?sim_reject=InvalidFile.NoHuman")
+        with pytest.raises(TaskNotCancelableError) as refused:
+            await task.cancel()
+        with pytest.raises(DownloadError) as too_big:
+            await client.download(video, tmp_path / "small.mp4", max_bytes=16)
+        failing = await detect_and_submit(client, IMG + "?sim_fail=InternalError.Algo")
+        with pytest.raises(TaskFailedError) as failed:
+            await failing.wait()
+        errors += [rejected.value, refused.value, too_big.value, failed.value]
+        # A submit answered 500 after it created its task: whether the client settles it
+        # or reports it uncertain (with the inputs it sent), nothing it says holds the key.
+        sim.faults.add(Fault("submit", "status", status=500, after_processing=True))
+        try:
+            shown.append(repr(await detect_and_submit(client, IMG)))
+        except SubmissionUncertainError as exc:
+            errors.append(exc)
+
+        sim.faults.add(Fault("query", "reset", times=1000))
+        impatient = RetryPolicy(wait_first=0.001, wait_max=0.002, deadline=0.05)
+        async with client_for(server, api_key=SECRET, retry=impatient) as other:
+            with pytest.raises(ResponseLostError) as lost:
+                await other.task(task.task_id).refresh()
+        sim.faults.clear()
+        async with client_for(server, api_key=WRONG) as wrong:
+            with pytest.raises(AuthenticationError) as denied:
+                await wrong.detect(IMG)
+        errors += [lost.value, denied.value]
+
+    assert path.stat().st_size > 0
+    assert denied.value.http_status == 401
+    for error in errors:
+        hidden(*error_texts(error))
+    hidden(*shown)
+    assert any(r.levelno == logging.DEBUG for r in logs.records)
+    assert any(r.levelno == logging.INFO and "retrying" in r.getMessage() for r in logs.records)
+    hidden(*log_texts(logs.records))
+
+
+async def test_a_batch_with_a_journal_leaves_the_key_in_no_file_event_outcome_or_log(
+    tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    jobs = [
+        EmojiJob("https://example.com/portraits/grace.png", "mengwa_jidong", key="unanswered"),
+        EmojiJob(IMG, "mengwa_kaixin", key="fine"),
+        EmojiJob(IMG + "?sim_reject=InvalidFile.FacePose", "dagong_kaixin", key="rejected"),
+        EmojiJob(IMG + "?sim_fail=InternalError.Algo", "jingdian_lei", key="failed"),
+    ]
+    seen: list[events.JobEvent] = []
+    async with serve(keyed_config(durations=fixed_duration(20))) as server:
+        # The first submit (one job at a time: the first job's) is answered 500 after
+        # creating its task; settled or left uncertain, its record holds no key either.
+        server.simulator.faults.add(
+            Fault("submit", "status", status=500, after_processing=True, times=1)
+        )
+        async with client_for(server, api_key=SECRET) as client:
+            outcomes = await client.generate_many(
+                jobs,
+                concurrency=1,
+                journal=tmp_path / "run.db",
+                download_to=tmp_path / "videos",
+                on_event=seen.append,
+            )
+    assert [o.ok for o in outcomes][1:] == [True, False, False]
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]  # noqa: ASYNC240
+    assert {p.name for p in files} >= {"run.db", "fine.mp4"}
+    hidden(*(p.read_bytes() for p in files))
+    for outcome in outcomes:
+        hidden(repr(outcome))
+        if outcome.error is not None:
+            hidden(*error_texts(outcome.error))
+    hidden(*(repr(event) for event in seen), *log_texts(logs.records))
+
+
+# --- where requests go --------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def recording(
+    *, redirect_to: str | None = None
+) -> AsyncIterator[tuple[BaseTestServer, list[dict[str, str]]]]:
+    """A loopback server answering every request (a redirect, or a few bytes), with its headers."""
+    seen: list[dict[str, str]] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append(dict(request.headers))
+        if redirect_to is not None:
+            raise web.HTTPTemporaryRedirect(redirect_to)
+        return web.Response(body=b"\x00\x00\x00\x18ftypmp42video")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    async with TestServer(app, host="127.0.0.1") as server:
+        yield server, seen
+
+
+async def test_an_api_redirect_is_not_followed_so_the_key_never_reaches_its_target() -> None:
+    async with (
+        recording() as (target, reached),
+        recording(redirect_to=str(target.make_url("/stolen"))) as (api, asked),
+        EmojiClient(api_key=SECRET, base_url=str(api.make_url("/api/v1")), limits=None) as client,
+    ):
+        with pytest.raises(APIError) as caught:
+            await client.detect(IMG)
+    assert caught.value.http_status == 307
+    assert len(asked) == 1
+    assert asked[0]["Authorization"] == f"Bearer {SECRET}"  # the API itself does get it
+    assert reached == []
+    hidden(*error_texts(caught.value))
+
+
+async def test_a_result_video_is_fetched_without_the_key_even_through_a_redirect(
+    tmp_path: Path,
+) -> None:
+    async with (
+        recording() as (cdn, fetched),
+        recording(redirect_to=str(cdn.make_url("/v.mp4"))) as (results, asked),
+        EmojiClient(api_key=SECRET, base_url=str(results.make_url("/api/v1"))) as client,
+    ):
+        await client.download(str(results.make_url("/signed.mp4")), tmp_path / "v.mp4")
+    assert (tmp_path / "v.mp4").read_bytes()[4:8] == b"ftyp"
+    assert len(asked) == len(fetched) == 1
+    for headers in asked + fetched:
+        assert "Authorization" not in headers
+        hidden(repr(headers))
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        SECRET,
+        f"https://dashscope.example.com/api/v1?api_key={SECRET}",
+        f"https://dashscope.example.com/api/v1#{SECRET}",
+        f"https://user:{SECRET}@dashscope.example.com/api/v1",
+    ],
+    ids=["the-key-itself", "in-the-query", "in-the-fragment", "as-a-password"],
+)
+async def test_a_base_url_holding_the_key_by_mistake_is_refused_without_repeating_it(
+    base_url: str,
+) -> None:
+    """``EmojiClient(base_url, key)`` in the wrong order must not print the key back."""
+    client = EmojiClient(api_key=SECRET, base_url=base_url)
+    with pytest.raises(ConfigurationError) as caught:
+        await client.open()
+    hidden(*error_texts(caught.value))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="EmojiClient.__repr__ (emoji_async/_client.py) shows the base_url argument as "
+    "given until the client opens, so a key passed there by mistake shows",
+)
+def test_a_client_given_the_key_as_its_base_url_does_not_show_it_in_its_repr() -> None:
+    hidden(repr(EmojiClient(api_key="sk-other", base_url=SECRET)))
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://dashscope.aliyuncs.com/api/v1",
+        "http://127.0.0.1.example.com/api/v1",
+        "http://localhost.example.com/api/v1",
+        "http://0.0.0.0:8000/api/v1",
+        "http://10.0.0.7/api/v1",
+    ],
+)
+async def test_plain_http_to_a_host_that_only_looks_local_is_refused_before_any_request(
+    base_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for given, env in ((base_url, None), (None, base_url)):
+        if env is None:
+            monkeypatch.delenv("DASHSCOPE_BASE_URL", raising=False)
+        else:
+            monkeypatch.setenv("DASHSCOPE_BASE_URL", env)
+        with pytest.raises(ConfigurationError, match="unencrypted") as caught:
+            await EmojiClient(api_key=SECRET, base_url=given).open()
+        hidden(*error_texts(caught.value))
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://127.8.9.10:1/api/v1", "http://LOCALHOST:1/api/v1", "http://[::1]:1/api"]
+)
+async def test_plain_http_to_any_loopback_address_opens(base_url: str) -> None:
+    async with EmojiClient(api_key=SECRET, base_url=base_url) as client:
+        assert client.base_url == base_url.rstrip("/")
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatorServer]:
+    """A simulator in a thread, accepting only the secret key, which the environment holds."""
+    monkeypatch.setenv("DASHSCOPE_API_KEY", SECRET)
+    monkeypatch.delenv("DASHSCOPE_BASE_URL", raising=False)
+    with serve_in_thread(keyed_config(durations=fixed_duration(20))) as srv:
+        yield srv
+
+
+def cli(server: SimulatorServer, *argv: str) -> int:
+    return main([*argv, "--base-url", server.base_url, "--time-scale", str(SCALE)])
+
+
+def test_no_command_prints_or_logs_the_key_whether_it_succeeds_or_fails(
+    server: SimulatorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(
+        "image,driven_id,key\n"
+        f"{IMG},mengwa_kaixin,ada\n"
+        f"{IMG}?sim_fail=InternalError.Algo,dagong_kaixin,grace\n",
+        encoding="utf-8",
+    )
+    assert cli(server, "detect", IMG, "--json") == 0
+    assert cli(server, "generate", IMG, "mengwa_kaixin", "--out", str(tmp_path / "one")) == 0
+    [task] = server.simulator.tasks()
+    assert cli(server, "status", task.task_id, "--json") == 0
+    assert cli(server, "list") == 0
+    assert cli(server, "cancel", task.task_id) == 1  # it has ended: refused
+    assert cli(server, "detect", IMG + "?sim_reject=InvalidFile.NoHuman") == 1
+    batch = (
+        "batch",
+        str(jobs),
+        "--out",
+        str(tmp_path / "many"),
+        "--journal",
+        str(tmp_path / "b.db"),
+    )
+    assert cli(server, *batch, "--progress", "always") == 1  # one job fails
+    monkeypatch.setenv("DASHSCOPE_API_KEY", WRONG)
+    assert cli(server, "list") == 1
+    captured = capsys.readouterr()
+    assert "HTTP 401 InvalidApiKey" in captured.err
+    assert "InternalError.Algo" in captured.out
+    hidden(captured.out, captured.err, *log_texts(logs.records))
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p != jobs]
+    assert {p.name for p in files} >= {"b.db", "ada.mp4"}
+    hidden(*(p.read_bytes() for p in files))
