@@ -13,6 +13,7 @@ from . import (
     scenario_overhead,
     scenario_scale,
     single_job,
+    soak,
 )
 
 SCENARIOS = {
@@ -22,6 +23,7 @@ SCENARIOS = {
     "overhead": scenario_overhead.main,
     "scale": scenario_scale.main,
     "single": single_job.main,
+    "soak": soak.main,
     "ours-bulk": bulk.main,
 }
 
