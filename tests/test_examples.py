@@ -6,6 +6,7 @@ import asyncio
 import csv
 import importlib.util
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -399,7 +400,7 @@ def chromium() -> Path:
 
 async def test_web_app_page_plays_the_video_in_a_browser(chromium: Path, tmp_path: Path) -> None:
     """In headless Chromium: pick a photo and a template, see the states go by, the video loads."""
-    from playwright.async_api import async_playwright
+    from playwright.async_api import FilePayload, async_playwright
 
     template = "mengwa_kaixin"
     async with (
@@ -420,9 +421,9 @@ async def test_web_app_page_plays_the_video_in_a_browser(chromium: Path, tmp_pat
             await page.goto(f"{url}/")
             await page.set_input_files(
                 "#photo",
-                files=[
-                    {"name": "me.png", "mimeType": "image/png", "buffer": sample_portrait("ada")}
-                ],
+                files=FilePayload(
+                    name="me.png", mimeType="image/png", buffer=sample_portrait("ada")
+                ),
             )
             await page.select_option("#template", template)
             await page.click("#go")
@@ -444,3 +445,20 @@ async def test_web_app_page_plays_the_video_in_a_browser(chromium: Path, tmp_pat
     assert src == job.video_url
     (info,) = [info for info in templates() if info.driven_id == template]
     assert duration == pytest.approx(info.video_seconds, abs=0.5)
+
+
+# --- testing your own code -------------------------------------------------------------
+
+
+def test_the_testing_example_passes_under_pytest() -> None:
+    """docs/examples/test_with_simulator.py, run by pytest as a user runs it: every test passes."""
+    path = EXAMPLES / "test_with_simulator.py"
+    result = subprocess.run(  # noqa: S603 - this interpreter, a file of ours
+        [sys.executable, "-m", "pytest", str(path), "-q", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 passed" in result.stdout
