@@ -65,6 +65,7 @@ from emoji_async._jobs import check_unique_keys, file_name_for
 from emoji_async._journal import JobState, Journal, JournalError
 from emoji_async._task import Task, outcome_of
 from emoji_async._transport import Endpoint, Response, _decode, parse_retry_after
+from emoji_async._uploads import UploadPolicy
 from emoji_async._validation import check_boxes, check_driven_id, check_image_url
 from emoji_async._wire import (
     parse_detection,
@@ -205,6 +206,20 @@ PAGE = {
     ],
 }
 ERROR = {"code": "InvalidParameter", "message": "Driven not exist", "request_id": "e1"}
+UPLOAD_POLICY: dict[str, Any] = {
+    "request_id": "u1",
+    "data": {
+        "upload_host": "https://dashscope-file-mgr.oss-cn-beijing.aliyuncs.com",
+        "upload_dir": "dashscope-instant/abc/2025-10-14/x",
+        "policy": "eyJleHBpcmF0aW9uIjoi",
+        "signature": "c2lnbmF0dXJl",
+        "oss_access_key_id": "LTAI5t",
+        "x_oss_object_acl": "private",
+        "x_oss_forbid_overwrite": "true",
+        "max_file_size_mb": 100,
+        "expire_in_seconds": 300,
+    },
+}
 
 Path_ = tuple[str | int, ...]
 
@@ -331,6 +346,7 @@ def test_the_valid_answers_the_fuzzing_starts_from_parse() -> None:
     check_snapshot(parse_submit(SUBMITTED))
     assert len(parse_task_page(PAGE).tasks) == 2
     assert parse_error_body(ERROR) == ("InvalidParameter", "Driven not exist", "e1")
+    assert UploadPolicy.from_wire(UPLOAD_POLICY, http_status=200, request_id="u1").max_file_bytes
 
 
 def _with(word: str, **changes: Any) -> dict[str, Any]:
@@ -423,6 +439,40 @@ def test_any_error_body_gives_code_message_and_request_id_as_text_or_nothing(bod
     parsed = parse_error_body(body)
     assert len(parsed) == 3
     _optional_text(*parsed)
+
+
+def _policy_with(**changes: Any) -> dict[str, Any]:
+    body = copy.deepcopy(UPLOAD_POLICY)
+    body["data"].update(changes)
+    return body
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="UploadPolicy.from_wire (emoji_async/_uploads.py) lets ValueError or OverflowError "
+    "out for a max_file_size_mb of NaN or infinity and for an upload_host with a malformed "
+    "IPv6 host, and keeps a negative max_file_size_mb as a negative size limit",
+)
+@KNOWN_BUG
+@given(answers(UPLOAD_POLICY))
+@example(_policy_with(max_file_size_mb=math.nan))
+@example(_policy_with(max_file_size_mb=math.inf))
+@example(_policy_with(max_file_size_mb=-5))
+@example(_policy_with(upload_host="http://[::1"))
+def test_any_upload_policy_answer_is_a_usable_policy_or_unexpected_response(body: Any) -> None:
+    policy = outcome(
+        lambda: UploadPolicy.from_wire(body, http_status=200, request_id="u1"),
+        UnexpectedResponseError,
+    )
+    if isinstance(policy, UnexpectedResponseError):
+        check_unexpected(policy)
+        return
+    assert isinstance(policy, UploadPolicy)
+    _http_url(policy.upload_host)
+    for text in (policy.upload_dir, policy.policy, policy.signature, policy.access_key_id):
+        assert isinstance(text, str)
+        assert text
+    assert policy.max_file_bytes is None or policy.max_file_bytes > 0
 
 
 ENCODED = st.one_of(
