@@ -83,9 +83,11 @@ class Fault:
 
     With ``after_processing`` the request is processed first (a submit creates
     its task) and the fault replaces or delays the answer: the client cannot
-    tell whether its request took effect. The three kinds that rewrite the real
-    answer always come after processing (it is their default, and ``False`` is
-    refused):
+    tell whether its request took effect. "Processed" means the simulator has
+    decided its answer, a 429 of the rate limits included: a submit refused for
+    its rate and then reset created nothing, though the client cannot know.
+    The three kinds that rewrite the real answer always come after processing
+    (it is their default, and ``False`` is refused):
 
     ``truncate``: the answer with its body cut after ``keep`` of its bytes (at
     least one byte kept, at least one lost), sent as a complete HTTP message
