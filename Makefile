@@ -3,8 +3,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# mkdocs-material prints a banner about its end of life on every build; the
+# version is pinned in pyproject.toml, so the banner is only noise here.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
 
-.PHONY: demo test bench clean
+.PHONY: demo test docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +24,15 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(MKDOCS) build --strict
 	$(BIN)/python -m pytest
+
+# The documentation site, in site/ (any warning is an error).
+docs: $(VENV)/.installed-docs
+	$(MKDOCS) build --strict
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks all
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site
