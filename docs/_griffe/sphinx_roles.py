@@ -5,6 +5,7 @@ The package's docstrings cross-reference with reST roles (``:class:`Task```,
 Markdown has no such roles, so each is rewritten, once the package is loaded,
 into an optional cross-reference: a link where the target is rendered on the
 site, plain code where it is not (a private helper), never a broken link.
+A paragraph's closing ``::`` (reST for "a literal block follows") becomes ``:``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import griffe
 
 _ROLE = re.compile(r":(?:class|meth|func|mod|attr|data|exc|obj):`(?P<text>[^`]+)`")
 _TITLED = re.compile(r"(?P<title>.+?)\s*<(?P<target>[^>]+)>")
+#: reST's "paragraph::" before an indented block: Markdown shows the block as code already.
+_LITERAL = re.compile(r"(?<=\S)::$(?=\n\s*\n)", re.MULTILINE)
 
 
 def _objects(obj: griffe.Object) -> Iterator[griffe.Object]:
@@ -63,7 +66,7 @@ class SphinxRoles(griffe.Extension):
             docstring = obj.docstring
             if docstring is not None and ":" in docstring.value:
                 link = functools.partial(self._link, obj=obj, package=pkg)
-                docstring.value = _ROLE.sub(link, docstring.value)
+                docstring.value = _LITERAL.sub(":", _ROLE.sub(link, docstring.value))
 
     @staticmethod
     def _link(match: re.Match[str], *, obj: griffe.Object, package: griffe.Module) -> str:
