@@ -38,7 +38,7 @@ from typing import Any
 import attrs
 
 from ._api import GENERATE_MODEL, ServiceAPI
-from ._errors import EmojiError, SubmissionUncertainError
+from ._errors import EmojiError, SubmissionUncertainError, UnexpectedResponseError
 from ._models import BBox, TaskSnapshot, TaskSummary
 from ._reporting import report
 from ._wire import format_list_time
@@ -222,6 +222,12 @@ class Submitter:
         page_no = 1
         while True:
             page = await self._api.list_tasks({**params, "page_no": str(page_no)})
+            if len(page.tasks) < min(page.total - (page_no - 1) * _PAGE_SIZE, _PAGE_SIZE):
+                # Fewer tasks than the page's own count: proof of nothing.
+                raise UnexpectedResponseError(
+                    f"a task list page holds {len(page.tasks)} tasks of {page.total}",
+                    request_id=page.request_id,
+                )
             unknown += [
                 task
                 for task in page.tasks

@@ -198,9 +198,11 @@ class _ListEntry:
 
 @attrs.frozen(kw_only=True)
 class _ListBody:
-    data: list[_ListEntry] = attrs.field(factory=list)
-    total: int = 0
-    total_page: int = 0
+    # Required: a page without them must not read as an empty list (the search
+    # for an unanswered submit's task would take it as proof of none).
+    data: list[_ListEntry]
+    total: int
+    total_page: int
     page_no: int = 1
     page_size: int = 10
     request_id: str | None = None

@@ -193,3 +193,14 @@ async def test_without_a_window_nothing_is_searched() -> None:
         assert count(sim, "list") == 0
     assert caught.value.sent_at <= dt.datetime.now(dt.UTC)
     assert caught.value.candidates == ()
+
+
+async def test_a_task_list_that_cannot_be_read_proves_nothing() -> None:
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        sim.faults.add(Fault("submit", "reset", after_processing=True))
+        # Every list answer lacks its data: that must not read as an empty list.
+        sim.faults.add(Fault("list", "drop_field", field="data", times=10_000))
+        with pytest.raises(SubmissionUncertainError, match="task list could not be read"):
+            await submit(client, sim)
+        assert count(sim, "submit") == 1
+        assert sim.stats.tasks_created == 1
