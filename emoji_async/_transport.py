@@ -17,6 +17,7 @@ import enum
 import html
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -39,7 +40,7 @@ from ._errors import (
 )
 from ._wire import parse_error_body
 
-__all__ = ["Endpoint", "Response", "Secret", "Timeouts", "Transport"]
+__all__ = ["MAX_RETRY_AFTER", "Endpoint", "Response", "Secret", "Timeouts", "Transport"]
 
 log = logging.getLogger("emoji_async")
 
@@ -112,8 +113,18 @@ class Response:
     request_id: str | None
 
 
+#: The longest wait a ``Retry-After`` header can impose, in seconds.
+MAX_RETRY_AFTER = 3600.0
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date)."""
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date).
+
+    ``None`` when the header is absent or unreadable, including ``NaN`` and an
+    infinite value (``inf``, ``1e999``). A wait is at least 0 and at most
+    :data:`MAX_RETRY_AFTER` (one hour): a 429 holds back its whole endpoint
+    group, so an absurd value must not stop that group for good.
+    """
     if not value:
         return None
     value = value.strip()
@@ -125,9 +136,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         except (TypeError, ValueError):
             return None
         seconds = when.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds:  # NaN
+    if not math.isfinite(seconds):
         return None
-    return max(0.0, seconds)
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 class Transport:
