@@ -39,6 +39,7 @@ from emoji_async import (
     WaitTimeoutError,
 )
 from emoji_async.testing import Chaos, SimulatorConfig, serve, uniform_durations
+from emoji_async.testing._config import TASK_RETENTION
 
 __all__ = ["SoakReport", "main", "run"]
 
@@ -104,7 +105,7 @@ async def run(
     jobs: int,
     rate: float = 0.05,
     seed: int = 1,
-    time_scale: float = 0.002,
+    time_scale: float = 0.005,
     concurrency: int = 64,
     reconcile: bool = True,
 ) -> SoakReport:
@@ -158,6 +159,12 @@ async def run(
                     timeout=deadline,
                 )
                 wall = time.monotonic() - started
+            if wall > TASK_RETENTION * time_scale:
+                raise RuntimeError(
+                    f"the run took {wall:.0f} s, past the simulator's task retention"
+                    f" ({TASK_RETENTION * time_scale:.0f} s at this time scale): its record"
+                    " of the first tasks is gone; rerun with a larger --time-scale"
+                )
             truth = {task.task_id: task for task in sim.tasks()}
             per_image = collections.Counter(task.image_url for task in truth.values())
             stats = sim.stats
@@ -218,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=0.05, help="probability of each fault kind")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--time-scale", type=float, default=0.002)
+    parser.add_argument("--time-scale", type=float, default=0.005)
     args = parser.parse_args(argv)
     # Each unanswered submit logs a warning; the report counts what matters.
     logging.getLogger("emoji_async").setLevel(logging.ERROR)

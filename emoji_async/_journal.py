@@ -153,7 +153,7 @@ _FOLLOWS: Final[Mapping[str, frozenset[JobState | None]]] = {
     "submitted": frozenset({JobState.SUBMITTING, JobState.UNCERTAIN}),
     "uncertain": frozenset({JobState.SUBMITTING}),
     "resubmitting": frozenset({JobState.UNCERTAIN}),
-    "unsent": frozenset({JobState.SUBMITTING}),
+    "unsent": frozenset({JobState.SUBMITTING, JobState.UNCERTAIN}),
     "failed": frozenset({JobState.SUBMITTING}),
     "finished": frozenset({JobState.SUBMITTED}),
     "downloaded": frozenset({JobState.SUCCEEDED}),
@@ -422,7 +422,8 @@ class Journal:
         return await self._record(key, step)
 
     async def unsent(self, key: str, *, reason: str) -> JournalEntry:
-        """The submit provably created nothing (never connected, throttled, refused the key).
+        """The submit provably created nothing (never connected, throttled, refused the key,
+        or the task list showed no task for it within the reconcile window).
 
         The intent is withdrawn: the job is back to DETECTED, with its boxes,
         and the next run submits it again. ``reason`` is kept in ``message``.

@@ -13,8 +13,9 @@ section 5). :class:`Submitter` settles such a submit through the task list:
    the attempt. One task it does not know: it is adopted as this submit's
    task. Two or more: the match is ambiguous, and the submit stays uncertain
    (the error lists them). None within the window: the service is taken not
-   to have created one, and the submit is sent again (at most
-   :data:`RESENDS` times).
+   to have created one, and the submit is sent again, at most :data:`RESENDS`
+   times (each after a whole window). Then the failure itself is raised (a
+   ``ServerError``, say): it is certain that no task came of it.
 
 The window is the client's chosen bound on how late the service may still
 act on a request it gave up on; the provider documents none. It defaults to
@@ -50,8 +51,8 @@ log = logging.getLogger("emoji_async")
 
 #: How far apart the client's clock and the service's may be, in seconds.
 CLOCK_SKEW = 10.0
-#: Resends of one submit after the task list showed no task for it.
-RESENDS = 2
+#: Resends of one submit after the task list showed no task for it, at most.
+RESENDS = 5
 #: Task ids are remembered this long: the task list only shows the last 24 h.
 _REMEMBER = 25 * 3600.0
 _PAGE_SIZE = 100
@@ -168,7 +169,9 @@ class Submitter:
                     if found is not None:
                         return Settled(found, adopted=True)
                     if resends == RESENDS:
-                        raise
+                        # Settled all the same: no task came of it, so the failure is certain.
+                        cause = exc.__cause__
+                        raise (cause if isinstance(cause, EmojiError) else exc) from None
                     resends += 1
                     continue
                 self.know([snapshot.task_id])

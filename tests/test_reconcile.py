@@ -14,11 +14,13 @@ from emoji_async import (
     EmojiClient,
     EmojiJob,
     RetryPolicy,
+    ServerError,
     SubmissionUncertainError,
     Timeouts,
     events,
 )
 from emoji_async._journal import JobState, Journal
+from emoji_async._reconcile import RESENDS
 from emoji_async.testing import Fault, Simulator
 
 from .conftest import KEY, SCALE, running, sim_config
@@ -204,3 +206,15 @@ async def test_a_task_list_that_cannot_be_read_proves_nothing() -> None:
             await submit(client, sim)
         assert count(sim, "submit") == 1
         assert sim.stats.tasks_created == 1
+
+
+async def test_a_submit_that_keeps_failing_before_creating_anything_ends_in_its_certain_error() -> (
+    None
+):
+    short = RetryPolicy(reconcile_window=20.0).scaled(SCALE)
+    async with running(sim_config(render_videos=False), retry=short) as (sim, client):
+        sim.faults.add(Fault("submit", "status", status=503, code="ServiceUnavailable", times=50))
+        with pytest.raises(ServerError):
+            await submit(client, sim)
+        assert count(sim, "submit") == 1 + RESENDS  # each resent once a window showed nothing
+        assert sim.stats.tasks_created == 0
