@@ -33,14 +33,15 @@ import attrs
 
 from ._adaptive import DurationModel
 from ._errors import ValidationError
+from ._policy import is_finite_number
 from ._transport import Endpoint
 
 __all__ = ["Pacer", "Pacing", "RateLimits", "TaskBoard"]
 
 
-def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise ValidationError(attribute.name, "a number > 0", value)
+def _positive(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
+    if not (is_finite_number(value) and value > 0):
+        raise ValidationError(attribute.name, "a finite number > 0", value)
 
 
 def _slots(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -48,8 +49,8 @@ def _slots(instance: object, attribute: attrs.Attribute[int], value: int) -> Non
         raise ValidationError(attribute.name, "an int >= 1", value)
 
 
-def _margin(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0 <= value <= 1:
+def _margin(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
+    if not (is_finite_number(value) and 0 <= value <= 1):
         raise ValidationError(attribute.name, "a number from 0 to 1", value)
 
 

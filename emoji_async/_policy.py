@@ -32,16 +32,17 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable, Generator, Iterator
-from typing import Any, ParamSpec, Self, TypeVar
+from typing import Any, ParamSpec, Self, TypeGuard, TypeVar
 
 import attrs
 import backoff
 
 from ._errors import ValidationError
 
-__all__ = ["PollPolicy", "PollSchedule", "RetryPolicy", "retrying"]
+__all__ = ["PollPolicy", "PollSchedule", "RetryPolicy", "is_finite_number", "retrying"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -49,25 +50,38 @@ _R = TypeVar("_R")
 log = logging.getLogger("emoji_async")
 
 
-def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise ValidationError(attribute.name, "a number > 0", value)
+def is_finite_number(value: object) -> TypeGuard[float]:
+    """Whether ``value`` is an int or float (not a bool) with a finite value.
+
+    Checked before any comparison, so a string, ``None`` or a ``Decimal``
+    never reaches one (where it would raise ``TypeError`` or
+    ``InvalidOperation``). Infinity is refused: a wait of ``inf`` never ends.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond any float: no use as seconds or a rate
+        return False
 
 
-def _positive_or_none(
-    instance: object, attribute: attrs.Attribute[Any], value: float | None
-) -> None:
-    if value is not None and not value > 0:
-        raise ValidationError(attribute.name, "a number > 0, or None", value)
+def _positive(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
+    if not (is_finite_number(value) and value > 0):
+        raise ValidationError(attribute.name, "a finite number > 0", value)
 
 
-def _at_least_one(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value >= 1:
-        raise ValidationError(attribute.name, "a number >= 1", value)
+def _positive_or_none(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not (is_finite_number(value) and value > 0):
+        raise ValidationError(attribute.name, "a finite number > 0, or None", value)
 
 
-def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0 <= value < 1:
+def _at_least_one(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
+    if not (is_finite_number(value) and value >= 1):
+        raise ValidationError(attribute.name, "a finite number >= 1", value)
+
+
+def _fraction(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
+    if not (is_finite_number(value) and 0 <= value < 1):
         raise ValidationError(attribute.name, "a number in [0, 1)", value)
 
 
@@ -112,10 +126,19 @@ def _run_time(
     if not (
         isinstance(value, tuple)
         and len(value) == 2
-        and all(isinstance(v, int | float) for v in value)
+        and is_finite_number(value[0])
+        and is_finite_number(value[1])
         and 0 < value[0] < value[1]
     ):
-        raise ValidationError(attribute.name, "a pair (lo, hi) of seconds with 0 < lo < hi", value)
+        raise ValidationError(
+            attribute.name, "a pair (lo, hi) of finite seconds with 0 < lo < hi", value
+        )
+
+
+def _schedule(instance: object, attribute: attrs.Attribute[PollSchedule], value: object) -> None:
+    if not isinstance(value, PollSchedule):
+        names = ", ".join(f"PollSchedule.{s.name}" for s in PollSchedule)
+        raise ValidationError(attribute.name, f"one of {names}", value)
 
 
 @attrs.frozen(kw_only=True)
@@ -134,7 +157,7 @@ class PollPolicy(_Scalable):
     wait_max: float = attrs.field(default=15.0, validator=_positive)
     wait_jitter: float = attrs.field(default=0.1, validator=_fraction)
     deadline: float = attrs.field(default=3 * 3600.0 + 300.0, validator=_positive)
-    schedule: PollSchedule = PollSchedule.BACKOFF
+    schedule: PollSchedule = attrs.field(default=PollSchedule.BACKOFF, validator=_schedule)
     lag: float = attrs.field(default=0.05, validator=_positive)
     run_time: tuple[float, float] = attrs.field(default=(60.0, 300.0), validator=_run_time)
 

@@ -36,8 +36,10 @@ from ._errors import (
     DownloadError,
     ResponseLostError,
     UnexpectedResponseError,
+    ValidationError,
     api_error,
 )
+from ._policy import is_finite_number
 from ._wire import parse_error_body
 
 __all__ = ["MAX_RETRY_AFTER", "Endpoint", "Response", "Secret", "Timeouts", "Transport"]
@@ -92,12 +94,17 @@ class Endpoint(enum.Enum):
     UPLOAD_POLICY = "upload_policy"
 
 
+def _seconds(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
+    if not (is_finite_number(value) and value > 0):
+        raise ValidationError(attribute.name, "a finite number of seconds > 0", value)
+
+
 @attrs.frozen(kw_only=True)
 class Timeouts:
     """Per-request limits in seconds: making the connection, and each read of the answer."""
 
-    connect: float = 10.0
-    read: float = 60.0
+    connect: float = attrs.field(default=10.0, validator=_seconds)
+    read: float = attrs.field(default=60.0, validator=_seconds)
 
     def scaled(self, factor: float) -> Timeouts:
         """The same limits multiplied by ``factor``."""

@@ -22,6 +22,7 @@ import os
 import tempfile
 import urllib.parse
 from collections.abc import Callable, Coroutine
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +47,7 @@ from emoji_async import (
     FaceDetection,
     FaceRejectedError,
     PollPolicy,
+    PollSchedule,
     RateLimits,
     RetryPolicy,
     TaskCanceledError,
@@ -743,28 +745,53 @@ def test_poll_policy_run_time_is_an_ordered_pair_of_positive_seconds_or_refused(
         assert 0 < lo < hi
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the validators of PollPolicy/RetryPolicy (emoji_async/_policy.py) and RateLimits "
-    "(emoji_async/_limits.py) compare before checking the type: a str, None or list gives "
-    "TypeError, a signalling Decimal InvalidOperation, instead of ValidationError",
+#: Every field of the policies, the numbers above and the ones that are not plain numbers.
+ANY_POLICY_FIELD = st.sampled_from(
+    [
+        *((cls, name) for cls, names in POLICY_FIELDS.items() for name in names),
+        (RetryPolicy, "reconcile_window"),
+        (PollPolicy, "schedule"),
+        (PollPolicy, "run_time"),
+        (RateLimits, "running_tasks"),
+    ]
 )
-@KNOWN_BUG
-@given(POLICY_FIELD, ANYTHING)
+
+
+@FUZZ
+@given(ANY_POLICY_FIELD, st.one_of(ANYTHING, NUMBERS))
+@example((PollPolicy, "wait_first"), "5")
+@example((PollPolicy, "wait_first"), None)
+@example((PollPolicy, "wait_first"), [5])
+@example((PollPolicy, "wait_first"), Decimal("sNaN"))
+@example((PollPolicy, "wait_first"), math.inf)
+@example((PollPolicy, "wait_first"), 10**400)
+@example((RetryPolicy, "reconcile_window"), math.inf)
+@example((PollPolicy, "schedule"), "batch")
+@example((PollPolicy, "run_time"), (1, math.inf))
 def test_a_policy_given_any_object_raises_only_a_validation_error(
     field: tuple[Callable[..., object], str], value: object
 ) -> None:
     cls, name = field
-    refused(outcome(lambda: cls(**{name: value}), ValidationError), name)
+    policy = outcome(lambda: cls(**{name: value}), ValidationError)
+    if refused(policy, name):
+        return
+    kept = getattr(policy, name)
+    if name == "schedule":
+        assert isinstance(kept, PollSchedule)
+        return
+    for number in kept if name == "run_time" else [kept]:
+        if number is not None:  # reconcile_window=None turns reconciling off
+            assert isinstance(number, int | float)
+            assert not isinstance(number, bool)
+            assert math.isfinite(number)
+            assert number >= 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Timeouts (emoji_async/_transport.py) validates nothing: a negative, NaN or "
-    "non-numeric connect/read is accepted and fails later, inside aiohttp",
-)
-@KNOWN_BUG
+@FUZZ
 @given(st.sampled_from(["connect", "read"]), st.one_of(ANYTHING, NUMBERS))
+@example("read", math.inf)
+@example("connect", "10")
+@example("read", Decimal("sNaN"))
 def test_timeouts_given_any_value_are_positive_seconds_or_refused(name: str, value: object) -> None:
     timeouts = outcome(lambda: Timeouts(**{name: value}), ValidationError)  # type: ignore[arg-type]
     if refused(timeouts, name):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -30,12 +32,23 @@ def test_intervals_follow_the_rates_plus_the_margin() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("submit_per_second", 0), ("running_tasks", 0), ("margin", 2)]
+    ("field", "value", "allowed"),
+    [
+        ("submit_per_second", 0, "a finite number > 0"),
+        ("submit_per_second", "1", "a finite number > 0"),
+        ("query_per_second", math.inf, "a finite number > 0"),
+        ("window", None, "a finite number > 0"),
+        ("running_tasks", 0, "an int >= 1"),
+        ("margin", 2, "a number from 0 to 1"),
+        ("margin", Decimal("sNaN"), "a number from 0 to 1"),
+        ("jitter", math.nan, "a number from 0 to 1"),
+    ],
 )
-def test_a_bad_limit_names_its_field(field: str, value: Any) -> None:
+def test_a_bad_limit_names_its_field_and_range(field: str, value: Any, allowed: str) -> None:
     with pytest.raises(ValidationError) as caught:
         RateLimits(**{field: value})
     assert caught.value.field == field
+    assert str(caught.value).startswith(f"{field}: expected {allowed}, got ")
 
 
 async def test_a_pacer_spaces_request_starts_by_its_interval() -> None:

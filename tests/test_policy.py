@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import math
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -44,19 +46,36 @@ def test_scaling_a_policy_scales_every_duration_but_not_the_factor() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("field", "value", "allowed"),
     [
-        ("wait_first", 0),
-        ("wait_factor", 0.5),
-        ("wait_max", -1),
-        ("wait_jitter", 1.0),
-        ("deadline", 0),
+        ("wait_first", 0, "a finite number > 0"),
+        ("wait_first", math.inf, "a finite number > 0"),  # it would sleep forever
+        ("wait_first", "5", "a finite number > 0"),
+        ("wait_factor", 0.5, "a finite number >= 1"),
+        ("wait_factor", Decimal("sNaN"), "a finite number >= 1"),
+        ("wait_max", -1, "a finite number > 0"),
+        ("wait_max", None, "a finite number > 0"),
+        ("wait_jitter", 1.0, "a number in [0, 1)"),
+        ("wait_jitter", [0.1], "a number in [0, 1)"),
+        ("deadline", 0, "a finite number > 0"),
+        ("deadline", True, "a finite number > 0"),
+        ("lag", math.nan, "a finite number > 0"),
+        ("run_time", (60, math.inf), "a pair (lo, hi) of finite seconds with 0 < lo < hi"),
+        ("schedule", "batch", "one of PollSchedule.BACKOFF, PollSchedule.ADAPTIVE"),
     ],
 )
-def test_a_bad_policy_value_names_its_field(field: str, value: Any) -> None:
+def test_a_bad_policy_value_names_its_field_and_range(field: str, value: Any, allowed: str) -> None:
     with pytest.raises(ValidationError) as caught:
         PollPolicy(**{field: value})
     assert caught.value.field == field
+    assert str(caught.value).startswith(f"{field}: expected {allowed}")
+
+
+@pytest.mark.parametrize("value", [0, -1, math.inf, "120", Decimal("120")])
+def test_a_bad_reconcile_window_names_its_field_and_range(value: Any) -> None:
+    with pytest.raises(ValidationError, match=r"^reconcile_window: expected a finite number > 0"):
+        RetryPolicy(reconcile_window=value)
+    assert RetryPolicy(reconcile_window=None).reconcile_window is None
 
 
 def test_a_retry_never_waits_less_than_the_retry_after_asked() -> None:
