@@ -194,7 +194,12 @@ def _parser() -> argparse.ArgumentParser:
         ),
         example="emoji-async detect https://example.com/portraits/ada.png --json",
     )
-    p.add_argument("image_url", metavar="IMAGE_URL", type=_image_url, help="the portrait's URL")
+    p.add_argument(
+        "image_url",
+        metavar="IMAGE_URL",
+        type=_image_url,
+        help="the portrait: a URL, or a local image file (uploaded for you)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=cmd_detect)
 
@@ -211,7 +216,12 @@ def _parser() -> argparse.ArgumentParser:
             "emoji-async generate https://example.com/portraits/ada.png mengwa_kaixin --out videos/"
         ),
     )
-    p.add_argument("image_url", metavar="IMAGE_URL", type=_image_url, help="the portrait's URL")
+    p.add_argument(
+        "image_url",
+        metavar="IMAGE_URL",
+        type=_image_url,
+        help="the portrait: a URL, or a local image file (uploaded for you)",
+    )
     p.add_argument(
         "template", metavar="TEMPLATE", type=_template, help="a driven_id, e.g. mengwa_kaixin"
     )
