@@ -279,13 +279,26 @@ async def test_a_base_url_holding_the_key_by_mistake_is_refused_without_repeatin
     hidden(*error_texts(caught.value))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="EmojiClient.__repr__ (emoji_async/_client.py) shows the base_url argument as "
-    "given until the client opens, so a key passed there by mistake shows",
-)
 def test_a_client_given_the_key_as_its_base_url_does_not_show_it_in_its_repr() -> None:
     hidden(repr(EmojiClient(api_key="sk-other", base_url=SECRET)))
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        f"https://dashscope.example.com:8443/api/v1?api_key={SECRET}",
+        f"https://dashscope.example.com:8443/api/v1#{SECRET}",
+        f"https://user:{SECRET}@dashscope.example.com:8443/api/v1",
+        f"https://dashscope.example.com:8443/{SECRET}/api/v1",
+    ],
+    ids=["in-the-query", "in-the-fragment", "as-a-password", "in-the-path"],
+)
+def test_an_unopened_client_shows_only_the_scheme_host_and_port_of_its_base_url(
+    base_url: str,
+) -> None:
+    shown = repr(EmojiClient(api_key="sk-other", base_url=base_url))
+    hidden(shown)
+    assert shown == "<EmojiClient unopened https://dashscope.example.com:8443>"
 
 
 @pytest.mark.parametrize(
