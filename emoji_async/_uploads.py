@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import os
 import secrets
 import time
@@ -77,6 +78,28 @@ def _text(data: dict[str, Any], name: str, bad: Callable[[str], Exception]) -> s
     return value
 
 
+def _http_url(host: str, bad: Callable[[str], Exception]) -> str:
+    """``host`` if it is an http(s) URL with a well-formed host and port."""
+    try:
+        parts = urllib.parse.urlsplit(host)
+        hostname, _ = parts.hostname, parts.port
+    except ValueError:  # a malformed IPv6 host or port
+        raise bad(f"the upload host is not a valid URL: {host!r}") from None
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise bad(f"the upload host is not an http(s) URL: {host!r}")
+    return host
+
+
+def _size_limit(value: object, bad: Callable[[str], Exception]) -> int | None:
+    """``max_file_size_mb`` as whole bytes; ``None`` when the answer gives no number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    size = value * 1024 * 1024  # an int stays one, however large; a float may overflow
+    if (isinstance(size, float) and not math.isfinite(size)) or size < 1:
+        raise bad(f"the upload policy's max_file_size_mb is not a finite size > 0: {value!r}")
+    return int(size)
+
+
 def _flag(value: object, default: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -110,24 +133,15 @@ class UploadPolicy:
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict):
             raise bad("the upload policy answer has no 'data' object")
-        host = _text(data, "upload_host", bad)
-        parts = urllib.parse.urlsplit(host)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise bad(f"the upload host is not an http(s) URL: {host!r}")
-        size_mb = data.get("max_file_size_mb")
         return cls(
-            upload_host=host,
+            upload_host=_http_url(_text(data, "upload_host", bad), bad),
             upload_dir=_text(data, "upload_dir", bad).rstrip("/"),
             policy=_text(data, "policy", bad),
             signature=_text(data, "signature", bad),
             access_key_id=_text(data, "oss_access_key_id", bad),
             object_acl=_flag(data.get("x_oss_object_acl"), "private"),
             forbid_overwrite=_flag(data.get("x_oss_forbid_overwrite"), "true"),
-            max_file_bytes=(
-                int(size_mb * 1024 * 1024)
-                if isinstance(size_mb, int | float) and not isinstance(size_mb, bool)
-                else None
-            ),
+            max_file_bytes=_size_limit(data.get("max_file_size_mb"), bad),
         )
 
     def form(self, key: str) -> list[tuple[str, str]]:

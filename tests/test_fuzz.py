@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -93,8 +93,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 MACHINE = settings(max_examples=150, stateful_step_count=15, deadline=None, database=None)
-#: For the known failures: no shrinking, a counterexample is enough.
-KNOWN_BUG = settings(FUZZ, max_examples=50, phases=[Phase.explicit, Phase.generate])
 
 
 def outcome(call: Callable[[], _T], *errors: type[_E]) -> _T | _E:
@@ -455,18 +453,16 @@ def _policy_with(**changes: Any) -> dict[str, Any]:
     return body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="UploadPolicy.from_wire (emoji_async/_uploads.py) lets ValueError or OverflowError "
-    "out for a max_file_size_mb of NaN or infinity and for an upload_host with a malformed "
-    "IPv6 host, and keeps a negative max_file_size_mb as a negative size limit",
-)
-@KNOWN_BUG
+@FUZZ
 @given(answers(UPLOAD_POLICY))
 @example(_policy_with(max_file_size_mb=math.nan))
 @example(_policy_with(max_file_size_mb=math.inf))
+@example(_policy_with(max_file_size_mb=1e305))  # finite, but not once counted in bytes
 @example(_policy_with(max_file_size_mb=-5))
+@example(_policy_with(max_file_size_mb=1e-9))  # under one byte
 @example(_policy_with(upload_host="http://[::1"))
+@example(_policy_with(upload_host="http://:80"))
+@example(_policy_with(upload_host="https://example.com:99999"))
 def test_any_upload_policy_answer_is_a_usable_policy_or_unexpected_response(body: Any) -> None:
     policy = outcome(
         lambda: UploadPolicy.from_wire(body, http_status=200, request_id="u1"),
