@@ -6,6 +6,8 @@ nowhere else, sorted by the one question a paid call needs answered: did the
 request leave this machine? A refused or timed-out connection proves it did
 not (:class:`ConnectError`); anything after that (a reset, a read timeout, a
 truncated body) may have reached the service (:class:`ResponseLostError`).
+A download's file system errors (a full disk, no permission, a name too long)
+are translated here too, into :class:`DownloadError`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import email.utils
 import enum
+import errno
 import html
 import json
 import logging
@@ -23,9 +26,9 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import aiohttp
 import attrs
@@ -45,6 +48,9 @@ from ._wire import parse_error_body
 __all__ = ["MAX_RETRY_AFTER", "Endpoint", "Response", "Secret", "Timeouts", "Transport"]
 
 log = logging.getLogger("emoji_async")
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 #: One encoder for every body: ``json.dumps`` with options builds a new one per call.
 _encode = json.JSONEncoder(separators=(",", ":")).encode
@@ -303,8 +309,12 @@ class Transport:
         The result URL is a signed link on another host: it is fetched
         without the API key. The file appears under ``dest`` only complete,
         with the length the server announced, and never larger than ``max_bytes``.
+        When the file cannot be written (a full disk, no permission, a name
+        too long, a directory in the way), the error is a
+        :class:`DownloadError` naming ``dest`` that is not retried, and no
+        temporary file is left behind.
         """
-        part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        part = _part_path(dest)
         try:
             try:
                 async with self._session.get(
@@ -320,7 +330,7 @@ class Transport:
                         raise DownloadError(
                             f"the video is {expected} bytes, over {max_bytes}", transient=False
                         )
-                    written = await _stream_to(resp.content, part, max_bytes)
+                    written = await _stream_to(resp.content, part, dest, max_bytes)
             except aiohttp.InvalidURL as exc:
                 raise DownloadError(
                     f"the video URL cannot be fetched: {exc}", transient=False
@@ -329,23 +339,63 @@ class Transport:
                 raise DownloadError(f"the download broke off: {type(exc).__name__}: {exc}") from exc
             if expected is not None and written != expected:
                 raise DownloadError(f"the video was cut short: {written} of {expected} bytes")
-            await asyncio.to_thread(os.replace, part, dest)
+            await _on_disk(dest, os.replace, part, dest)
             return written
         finally:
-            await asyncio.to_thread(part.unlink, missing_ok=True)
+            await _discard(part)
 
 
-async def _stream_to(content: aiohttp.StreamReader, part: Path, max_bytes: int) -> int:
+#: The longest file name most file systems take, in bytes.
+_NAME_MAX = 255
+
+
+def _part_path(dest: Path) -> Path:
+    """Where ``dest`` is written until it is complete: a hidden name beside it, for this attempt."""
+    tag = uuid.uuid4().hex[:8]
+    name = f".{dest.name}.{tag}.part"
+    if len(name.encode("utf-8", "surrogatepass")) > _NAME_MAX:
+        name = f".{tag}.part"  # a name that just fits must not fail for its temporary one
+    return dest.with_name(name)
+
+
+async def _on_disk(dest: Path, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """``call`` in a worker thread: a file system error becomes a :class:`DownloadError`.
+
+    Writing again would meet the same disk, so it is not transient. Only the
+    path the caller chose is named, never the URL or a header.
+    """
+    try:
+        return await asyncio.to_thread(call, *args, **kwargs)
+    except (OSError, ValueError) as exc:  # ValueError: a name holding a NUL character
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DownloadError(
+            f"the video could not be saved to {str(dest)!r}: {reason or type(exc).__name__}",
+            transient=False,
+        ) from exc
+
+
+async def _discard(part: Path) -> None:
+    """Remove a download's temporary file, if it exists; never masks the download's own error."""
+    try:
+        await asyncio.to_thread(part.unlink, missing_ok=True)
+    except ValueError:
+        pass  # a name holding a NUL character: it was never created
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTDIR, errno.ENAMETOOLONG):  # else never created
+            log.warning("could not remove the partial download %s: %s", part, exc.strerror or exc)
+
+
+async def _stream_to(content: aiohttp.StreamReader, part: Path, dest: Path, max_bytes: int) -> int:
     written = 0
-    handle = await asyncio.to_thread(part.open, "wb")
+    handle = await _on_disk(dest, part.open, "wb")
     try:
         async for chunk in content.iter_chunked(256 * 1024):
             written += len(chunk)
             if written > max_bytes:
                 raise DownloadError(f"the video is over {max_bytes} bytes", transient=False)
-            await asyncio.to_thread(handle.write, chunk)
+            await _on_disk(dest, handle.write, chunk)
     finally:
-        await asyncio.to_thread(handle.close)
+        await _on_disk(dest, handle.close)
     return written
 
 

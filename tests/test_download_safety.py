@@ -2,7 +2,9 @@
 
 A result host that announces or streams more than the cap gets a
 :class:`DownloadError` that is not retried, and leaves nothing on disk; a body
-cut short leaves nothing either and is fetched again. Whatever a job's key or
+cut short leaves nothing either and is fetched again. A file the disk will not
+take is a :class:`DownloadError` naming its path, not retried, that ends only
+its own job in a batch and leaves nothing either. Whatever a job's key or
 image URL holds, and whatever task id the service names, the file lands
 inside the directory it was meant for, under a plain name.
 """
@@ -21,7 +23,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emoji_async import DownloadError, EmojiClient, EmojiJob, RetryPolicy, ValidationError
+from emoji_async import (
+    DownloadError,
+    EmojiClient,
+    EmojiJob,
+    RetryPolicy,
+    ValidationError,
+    VideoResult,
+)
 from emoji_async._jobs import check_unique_keys, file_name_for
 from emoji_async.testing import Simulator, fixed_duration
 
@@ -149,6 +158,78 @@ async def test_a_video_url_no_client_can_fetch_is_refused_at_once(tmp_path: Path
             await client.download("http://[::1/v.mp4", tmp_path / "v.mp4")
     assert not caught.value.is_transient
     assert leftovers(tmp_path) == []
+
+
+# --- the disk -----------------------------------------------------------------------------
+
+
+def sending(body: bytes) -> Callable[[int, asyncio.StreamWriter], Awaitable[None]]:
+    """A ``raw_host`` answer: the whole of ``body``, with its length."""
+
+    async def answer(_: int, writer: asyncio.StreamWriter) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+        writer.write(head + body)
+        await writer.drain()
+
+    return answer
+
+
+async def test_a_video_that_cannot_be_written_is_a_download_error_naming_the_path(
+    tmp_path: Path,
+) -> None:
+    body = bytes(range(256)) * 8
+    in_the_way = tmp_path / "blocked.mp4"  # where the video would go: a directory
+    in_the_way.mkdir()
+    async with raw_host(sending(body)) as (url, hits), quick_client() as client:
+        video = VideoResult(task_id="blocked", video_url=url, video_duration=1)
+        with pytest.raises(DownloadError) as caught:
+            await client.download(video, tmp_path)
+    assert isinstance(caught.value.__cause__, IsADirectoryError)
+    assert str(in_the_way) in str(caught.value)
+    assert "Signature" not in str(caught.value)  # the signed URL is not repeated
+    assert not caught.value.is_transient
+    assert len(hits) == 1  # the same disk would refuse it again: not fetched twice
+    assert leftovers(tmp_path) == ["blocked.mp4"]  # no part file
+    assert leftovers(in_the_way) == []
+
+
+async def test_a_file_name_that_just_fits_is_saved_though_its_temporary_name_would_not(
+    tmp_path: Path,
+) -> None:
+    body = bytes(range(256)) * 8
+    name = "v" * 251 + ".mp4"  # 255 bytes: the longest name a Linux file system takes
+    async with raw_host(sending(body)) as (url, _), quick_client() as client:
+        saved = await client.download(url, tmp_path / name)
+    assert saved.read_bytes() == body
+    assert leftovers(tmp_path) == [name]
+
+
+async def test_a_batch_job_whose_video_cannot_be_written_fails_alone_and_the_others_finish(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "videos"
+    in_the_way = out / file_name_for("grace")
+    in_the_way.mkdir(parents=True)
+    (in_the_way / "notes.txt").write_text("not a video", encoding="utf-8")
+    # One running slot: grace's task runs first, so its failure comes before the others end.
+    jobs = [
+        EmojiJob(f"https://example.com/p/{key}.png", "mengwa_kaixin", key=key)
+        for key in ("grace", "ada", "linus")
+    ]
+    config = sim_config(render_videos=False, durations=fixed_duration(20))
+    async with running(config) as (sim, client):
+        grace, ada, linus = await client.generate_many(jobs, download_to=out)
+    assert isinstance(grace.error, DownloadError)
+    assert isinstance(grace.error.__cause__, IsADirectoryError)
+    assert str(in_the_way) in str(grace.error)
+    assert grace.path is None
+    for done in (ada, linus):
+        assert done.error is None
+        assert done.path == out / file_name_for(done.key)
+        assert done.path.stat().st_size > 0
+    assert downloads(sim) == len(jobs)  # grace's video was fetched once, not retried
+    assert leftovers(out) == sorted(file_name_for(job.resolved_key) for job in jobs)
+    assert leftovers(in_the_way) == ["notes.txt"]
 
 
 # --- names --------------------------------------------------------------------------------
