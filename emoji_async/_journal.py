@@ -10,16 +10,17 @@ or, once the reconcile window has shown none, recording ``resubmitting``).
 
 Each call records one step of a job's life, and may follow only certain states::
 
-    call        follows                  leads to
-    detected    (new)                    DETECTED
-    rejected    (new), DETECTED          REJECTED      the detector refused the portrait
-    submitting  (new), DETECTED          SUBMITTING    the intent, on disk before the paid submit
-    submitted   SUBMITTING, UNCERTAIN    SUBMITTED     from UNCERTAIN: the task was found later
-    uncertain   SUBMITTING               UNCERTAIN     sent, but no usable answer came back
-    resubmitting UNCERTAIN               SUBMITTING    the task list proved no task came of it
-    failed      SUBMITTING               FAILED        the submit was refused for certain
-    finished    SUBMITTED                SUCCEEDED | FAILED | CANCELED | UNKNOWN
-    downloaded  SUCCEEDED                DOWNLOADED
+    call          follows                  leads to
+    detected      (new)                    DETECTED
+    rejected      (new), DETECTED          REJECTED      the detector refused the portrait
+    submitting    (new), DETECTED          SUBMITTING    the intent, on disk before the paid submit
+    submitted     SUBMITTING, UNCERTAIN    SUBMITTED     from UNCERTAIN: the task was found later
+    uncertain     SUBMITTING               UNCERTAIN     sent, but no usable answer came back
+    resubmitting  UNCERTAIN                SUBMITTING    the task list proved no task came of it
+    unsent        SUBMITTING, UNCERTAIN    DETECTED      the submit provably created nothing
+    failed        SUBMITTING               FAILED        the submit was refused for certain
+    finished      SUBMITTED                SUCCEEDED | FAILED | CANCELED | UNKNOWN
+    downloaded    SUCCEEDED                DOWNLOADED
 
 Any other step raises :class:`JournalError` and writes nothing, as does a step
 whose inputs (image, template, boxes) differ from what the key already
