@@ -269,6 +269,8 @@ class Task:
         except TaskNotCancelableError:
             if (await self.refresh()).status is not TaskStatus.CANCELED:
                 raise
+        # Off the board: a watcher parked behind the queue wakes and sees it CANCELED.
+        self._api.pacing.board.release(self.task_id)
 
     async def _poll_once(self) -> TaskSnapshot:
         # Within a wait, a poll is retried for as long as the wait's deadline allows.

@@ -281,3 +281,20 @@ async def test_bad_list_arguments_name_the_field_and_send_nothing(
         await client.list_tasks(**kwargs)  # type: ignore[arg-type]
     assert caught.value.field == field
     assert sim.requests == []
+
+
+async def test_cancelling_a_queued_task_wakes_its_waiter_at_once() -> None:
+    async with running(sim_config(render_videos=False)) as (_, client):
+        first = await detect_and_submit(client, "https://example.com/a.png?sim_duration=600")
+        queued = await detect_and_submit(client, "https://example.com/second.png")
+        # Behind the client's own running task, the waiter sleeps on the queue, not polling.
+        ahead = asyncio.create_task(first.wait())
+        waiting = asyncio.create_task(queued.wait())
+        await asyncio.sleep(0.05)
+        await client.task(queued.task_id).cancel()
+        async with asyncio.timeout(1):  # the task ahead runs 6 s more
+            with pytest.raises(TaskCanceledError):
+                await waiting
+        ahead.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await ahead
