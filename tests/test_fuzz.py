@@ -931,7 +931,7 @@ def forward(before: JobState | None, after: JobState) -> bool:
     return (
         RANK[after] > RANK[before]
         or (before is JobState.UNCERTAIN and after is JobState.SUBMITTED)
-        or (before is JobState.SUBMITTING and after is JobState.DETECTED)
+        or (before in (JobState.SUBMITTING, JobState.UNCERTAIN) and after is JobState.DETECTED)
     )
 
 
@@ -942,7 +942,7 @@ FOLLOWS: dict[str, set[JobState | None]] = {
     "submitting": {None, JobState.DETECTED},
     "submitted": {JobState.SUBMITTING, JobState.UNCERTAIN},
     "uncertain": {JobState.SUBMITTING},
-    "unsent": {JobState.SUBMITTING},
+    "unsent": {JobState.SUBMITTING, JobState.UNCERTAIN},
     "failed": {JobState.SUBMITTING},
     "finished": {JobState.SUBMITTED},
     "downloaded": {JobState.SUCCEEDED},
