@@ -37,6 +37,7 @@ from emoji_async import (
     Template,
     Timeouts,
     WaitTimeoutError,
+    events,
 )
 from emoji_async.testing import Chaos, SimulatorConfig, serve, uniform_durations
 from emoji_async.testing._config import TASK_RETENTION
@@ -56,6 +57,9 @@ class SoakReport:
     wall: float
     requests: int
     faults_by_kind: dict[str, int]
+    #: Unanswered submits settled through the task list: task adopted, or sent again.
+    adopted: int
+    resent: int
     outcomes: dict[str, int]
     tasks_created: int
     duplicates: int
@@ -90,6 +94,8 @@ class SoakReport:
             f"{'requests':32}{self.requests}",
             f"{'faults injected':32}{faults} ({faults / max(self.requests, 1):.0%} of requests)",
             *(f"  {kind:30}{n}" for kind, n in sorted(self.faults_by_kind.items())),
+            f"{'unanswered submits settled':32}{self.adopted + self.resent}"
+            f" ({self.adopted} tasks adopted, {self.resent} sent again)",
             "outcomes",
             *(f"  {kind:30}{n}" for kind, n in sorted(self.outcomes.items())),
             f"{'tasks created':32}{self.tasks_created}",
@@ -150,6 +156,12 @@ async def run(
                 timeouts=Timeouts(connect=1.0, read=slow / 3),
                 limits=None,
             ) as client:
+                settled: list[events.Reconciled] = []
+
+                def on_event(event: events.JobEvent) -> None:
+                    if isinstance(event, events.Reconciled):
+                        settled.append(event)
+
                 started = time.monotonic()
                 results = await client.generate_many(
                     batch,
@@ -157,6 +169,7 @@ async def run(
                     journal=Path(tmp) / "soak.db",
                     download_to=out,
                     timeout=deadline,
+                    on_event=on_event,
                 )
                 wall = time.monotonic() - started
             if wall > TASK_RETENTION * time_scale:
@@ -208,6 +221,8 @@ async def run(
         wall=wall,
         requests=sum(stats.requests_by_endpoint.values()),
         faults_by_kind=dict(stats.faults_by_kind),
+        adopted=sum(1 for e in settled if e.task_id is not None),
+        resent=sum(1 for e in settled if e.task_id is None),
         outcomes=dict(outcomes),
         tasks_created=stats.tasks_created,
         duplicates=duplicates,

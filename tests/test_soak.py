@@ -14,6 +14,9 @@ async def test_jobs_through_chaos_end_in_their_true_state_and_are_paid_for_once(
     # The run met real trouble: every kind was played, on about a third of the requests.
     assert set(report.faults_by_kind) == set(CHAOS_KINDS)
     assert sum(report.faults_by_kind.values()) > report.requests / 5
+    # Lost submit answers were met, and settled both ways.
+    assert report.adopted > 0
+    assert report.resent > 0
 
 
 async def test_the_soak_catches_submits_left_unsettled() -> None:
