@@ -8,6 +8,7 @@ One portrait in, one short animated-expression video out::
 """
 
 from . import events
+from ._budget import Budget, Prices, Spending
 from ._client import EmojiClient
 from ._errors import (
     APIError,
@@ -35,7 +36,7 @@ from ._errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from ._jobs import EmojiJob, JobOutcome
+from ._jobs import EmojiJob, JobOutcome, Outcomes
 from ._limits import RateLimits
 from ._models import (
     BBox,
@@ -58,6 +59,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BBox",
+    "Budget",
     "ClientStateError",
     "ConfigurationError",
     "ConnectError",
@@ -70,14 +72,17 @@ __all__ = [
     "InvalidRequestError",
     "JobOutcome",
     "NotFoundError",
+    "Outcomes",
     "PermissionDeniedError",
     "PollPolicy",
     "PollSchedule",
+    "Prices",
     "RateLimitError",
     "RateLimits",
     "ResponseLostError",
     "RetryPolicy",
     "ServerError",
+    "Spending",
     "SubmissionUncertainError",
     "Task",
     "TaskCanceledError",

@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 
 from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
+from ._budget import Budget, Ledger, Reservation, Spending, max_video_seconds
 from ._errors import (
     EmojiError,
     FaceRejectedError,
@@ -37,6 +38,7 @@ from ._reporting import report, reporting
 from ._task import Task, outcome_of
 from ._validation import check_boxes, check_driven_id, check_image_url
 from .events import (
+    Billed,
     Detected,
     Downloaded,
     EventHandler,
@@ -44,6 +46,7 @@ from .events import (
     Queued,
     Resumed,
     Running,
+    Skipped,
     Started,
     Submitted,
     Succeeded,
@@ -140,6 +143,35 @@ def _unsettled(entry: JournalEntry) -> SubmissionUncertainError:
     )
 
 
+class _SkippedForBudget(Exception):  # not an EmojiError: the job was not started
+    """A job the budget could not cover: reported as skipped, never as failed."""
+
+
+def _spent_in(entries: Sequence[JournalEntry]) -> Spending:
+    """What the jobs a journal recorded were billed."""
+    return Spending(
+        videos=sum(1 for e in entries if e.video is not None),
+        video_seconds=sum(e.video_seconds for e in entries),
+        detections=sum(e.detections for e in entries),
+    )
+
+
+def _may_cost(job: EmojiJob, entry: JournalEntry | None) -> tuple[int, int, bool]:
+    """What a job may still be billed: detections, video seconds, and whether it must go on.
+
+    A job whose task may already exist goes on whatever the budget says: the
+    task bills all the same, so it is counted, not skipped.
+    """
+    state = None if entry is None else entry.state
+    if state is JobState.SUCCEEDED:
+        return 0, 0, True  # billed already; only its download is left
+    seconds = max_video_seconds(job.driven_id)
+    if state in (JobState.SUBMITTED, JobState.SUBMITTING, JobState.UNCERTAIN):
+        return 0, seconds, True
+    boxed = (job.face_bbox is not None and job.ext_bbox is not None) or state is JobState.DETECTED
+    return (0 if boxed else 1), seconds, False
+
+
 class Batch:
     """One run of many jobs on one client."""
 
@@ -156,7 +188,10 @@ class Batch:
         on_event: EventHandler | None,
         cancel_pending: bool,
         timeout: float | None,
+        budget: Budget | None = None,
     ) -> None:
+        if budget is not None and not isinstance(budget, Budget):
+            raise ValidationError("budget", "a Budget or None", budget)
         if type(concurrency) is not int or concurrency < 1:
             raise ValidationError("concurrency", "an int >= 1", concurrency)
         if timeout is not None and not timeout > 0:
@@ -173,6 +208,10 @@ class Batch:
         self._cancel_pending = cancel_pending
         self._timeout = timeout
         self._live: dict[str, Task] = {}
+        self._budget = budget
+        self.ledger = Ledger(budget)
+        #: What each job in flight still holds against the budget.
+        self._held: dict[str, Reservation] = {}
 
     async def run(self, jobs: Sequence[EmojiJob]) -> AsyncGenerator[tuple[int, JobOutcome], None]:
         """Yield ``(index, outcome)`` as jobs end. Everything is checked before anything is sent."""
@@ -188,7 +227,10 @@ class Batch:
                 for job, key in zip(jobs, keys, strict=True):
                     self._journal.resume(key, image=job.image, driven_id=job.driven_id)
                 # Tasks of earlier runs are this batch's own: never adopted by another job.
-                self._submitter.know(e.task_id for e in self._journal.entries() if e.task_id)
+                entries = self._journal.entries()
+                self._submitter.know(e.task_id for e in entries if e.task_id)
+                # What earlier runs spent counts against the same budget.
+                self.ledger = Ledger(self._budget, _spent_in(entries))
             # Closed explicitly: closing this generator must stop the jobs now, not at GC.
             async with contextlib.aclosing(self._gather(jobs, keys)) as outcomes:
                 async for item in outcomes:
@@ -266,6 +308,9 @@ class Batch:
                 report(Resumed, state=entry.state.value, task_id=entry.task_id)
             try:
                 return await self._run_job(job, key, entry)
+            except _SkippedForBudget as skipped:
+                report(Skipped, reason=str(skipped))
+                return JobOutcome(job=job, key=key, skipped=True, resumed=entry is not None)
             except EmojiError as exc:
                 live = self._live.get(key)
                 if live is not None:
@@ -276,6 +321,7 @@ class Batch:
                 )
             finally:
                 self._live.pop(key, None)
+                self.ledger.release(self._held.pop(key, None))
 
     async def _run_job(self, job: EmojiJob, key: str, entry: JournalEntry | None) -> JobOutcome:
         resumed = entry is not None
@@ -295,6 +341,7 @@ class Batch:
             recorded = _recorded_error(entry, settle=settle)
             if recorded is not None:
                 raise recorded
+        self._reserve(job, key, entry)
         if entry is not None and entry.state is JobState.SUCCEEDED and entry.video is not None:
             video = entry.video
         else:
@@ -323,10 +370,30 @@ class Batch:
                     key, status=snap.status, code=snap.code, message=snap.message
                 )
             raise
+        self._bill(key, video_seconds=video.video_duration)
         if journal is not None:
             await journal.finished(key, status=TaskStatus.SUCCEEDED, video=video)
         report(Succeeded, task_id=task.task_id, video=video)
         return video
+
+    def _reserve(self, job: EmojiJob, key: str, entry: JournalEntry | None) -> None:
+        """Hold what the job may cost against the budget, or skip it."""
+        detections, seconds, forced = _may_cost(job, entry)
+        held = self.ledger.reserve(detections=detections, video_seconds=seconds, forced=forced)
+        if held is None:
+            raise _SkippedForBudget(
+                f"the budget's remainder cannot cover {detections} detection(s) and"
+                f" {seconds} s of video (spent so far: {self.ledger.spent})"
+            )
+        self._held[key] = held
+
+    def _bill(self, key: str, *, detections: int = 0, video_seconds: int = 0) -> None:
+        held = self._held.get(key)
+        if detections:
+            self.ledger.detected(held, detections)
+        if video_seconds:
+            self.ledger.video(held, video_seconds)
+        report(Billed, detections=detections, video_seconds=video_seconds, spent=self.ledger.spent)
 
     async def _boxes(
         self, job: EmojiJob, key: str, entry: JournalEntry | None
@@ -340,6 +407,7 @@ class Batch:
             image = await self._api.uploads.url_for(job.image, DETECT_MODEL, field="image")
             face = await self._api.detect(image)
         except FaceRejectedError as exc:
+            self._bill(key, detections=exc.image_count)
             if journal is not None:
                 await journal.rejected(
                     key,
@@ -347,8 +415,10 @@ class Batch:
                     driven_id=job.driven_id,
                     code=exc.code,
                     message=exc.message,
+                    billed=exc.image_count,
                 )
             raise
+        self._bill(key, detections=face.image_count)
         if journal is not None:
             await journal.detected(
                 key,
@@ -356,6 +426,7 @@ class Batch:
                 driven_id=job.driven_id,
                 face_bbox=face.face_bbox,
                 ext_bbox=face.ext_bbox,
+                billed=face.image_count,
             )
         report(Detected, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox)
         return face.face_bbox, face.ext_bbox

@@ -20,9 +20,10 @@ import aiohttp
 from ._adaptive import batch_concurrency
 from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
 from ._batch import Batch, default_concurrency
+from ._budget import Budget
 from ._config import resolve_api_key, resolve_base_url
 from ._errors import ClientStateError, ValidationError
-from ._jobs import EmojiJob, JobOutcome
+from ._jobs import EmojiJob, JobOutcome, Outcomes
 from ._limits import Pacing, RateLimits
 from ._models import BBox, FaceDetection, TaskPage, TaskStatus, VideoResult
 from ._policy import PollPolicy, PollSchedule, RetryPolicy
@@ -267,6 +268,7 @@ class EmojiClient:
         cancel_pending: bool,
         timeout: float | None,
         poll: PollPolicy | None,
+        budget: Budget | None,
     ) -> Batch:
         slots = self.limits.running_tasks if self.limits is not None else 1
         policy = poll or self.poll.for_batches()
@@ -287,6 +289,7 @@ class EmojiClient:
             on_event=on_event,
             cancel_pending=cancel_pending,
             timeout=timeout,
+            budget=budget,
         )
 
     async def generate_many(
@@ -300,7 +303,8 @@ class EmojiClient:
         cancel_pending: bool = False,
         timeout: float | None = None,
         poll: PollPolicy | None = None,
-    ) -> list[JobOutcome]:
+        budget: Budget | None = None,
+    ) -> Outcomes:
         """Generate a video for every job; one :class:`JobOutcome` per job, in input order.
 
         Up to ``concurrency`` jobs are in flight at once (default: enough to
@@ -315,6 +319,11 @@ class EmojiClient:
         call cancels every job at once; with ``cancel_pending`` the remote
         tasks still queued are cancelled too.
 
+        The result's ``spent`` says what the batch was billed (with a journal,
+        the earlier runs included). ``budget`` caps it: a job starts only if
+        the most it can cost still fits, otherwise it and the jobs after it
+        are skipped (``JobOutcome.skipped``), never failed.
+
         Every job is checked before anything is sent: a bad one raises
         :class:`ValidationError` naming ``jobs[i]`` and its field.
         """
@@ -328,11 +337,13 @@ class EmojiClient:
             cancel_pending=cancel_pending,
             timeout=timeout,
             poll=poll,
+            budget=budget,
         )
         async with aclosing(batch.run(job_list)) as stream:
             async for index, outcome in stream:
                 outcomes[index] = outcome
-        return [outcome for outcome in outcomes if outcome is not None]
+        done = (outcome for outcome in outcomes if outcome is not None)
+        return Outcomes(done, spent=batch.ledger.spent)
 
     async def as_completed(
         self,
@@ -345,11 +356,13 @@ class EmojiClient:
         cancel_pending: bool = False,
         timeout: float | None = None,
         poll: PollPolicy | None = None,
+        budget: Budget | None = None,
     ) -> AsyncGenerator[JobOutcome, None]:
         """Like :meth:`generate_many`, yielding each outcome as its job ends.
 
         Leaving the loop early stops the remaining jobs once the generator is
         closed: wrap it in ``contextlib.aclosing`` to make that immediate.
+        The running totals come with each :class:`~emoji_async.events.Billed` event.
         """
         batch = self._batch(
             concurrency=concurrency,
@@ -359,6 +372,7 @@ class EmojiClient:
             cancel_pending=cancel_pending,
             timeout=timeout,
             poll=poll,
+            budget=budget,
         )
         async with aclosing(batch.run(list(jobs))) as stream:
             async for _, outcome in stream:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import attrs
 
+from ._budget import Spending
 from ._errors import EmojiError, ValidationError
 from ._models import BBox, VideoResult
 from ._templates import Template
 
-__all__ = ["EmojiJob", "JobOutcome", "check_unique_keys", "file_name_for"]
+__all__ = ["EmojiJob", "JobOutcome", "Outcomes", "check_unique_keys", "file_name_for"]
 
 _KEY_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 _MAX_KEY = 120
@@ -111,6 +112,8 @@ class JobOutcome:
     """What became of one job: a video (and where it was saved), or the job's error.
 
     ``resumed`` is true when the journal already knew the job from an earlier run.
+    ``skipped`` is true when the job was never started because the batch's
+    budget could not cover it: not a failure, and nothing was billed for it.
     """
 
     job: EmojiJob
@@ -120,8 +123,17 @@ class JobOutcome:
     path: Path | None = None
     error: EmojiError | None = None
     resumed: bool = False
+    skipped: bool = False
 
     @property
     def ok(self) -> bool:
         """Whether the job produced its video (and saved it, when a directory was given)."""
         return self.video is not None and self.error is None
+
+
+class Outcomes(list[JobOutcome]):
+    """Every job's outcome, in input order, and what the batch was billed (``spent``)."""
+
+    def __init__(self, outcomes: Iterable[JobOutcome], *, spent: Spending) -> None:
+        super().__init__(outcomes)
+        self.spent = spent

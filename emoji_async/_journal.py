@@ -62,7 +62,12 @@ __all__ = ["JobState", "Journal", "JournalEntry", "JournalError"]
 #: Names the file format, so that another SQLite file is never taken for a journal.
 FORMAT: Final = "emoji_async journal"
 #: The schema this version reads and writes; any other is refused rather than guessed at.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+#: Older versions this one upgrades in place when it opens them: what each adds.
+_UPGRADES: Final[Mapping[int, tuple[str, ...]]] = {
+    # 2: the detections each job was billed (a rejected portrait is billed too).
+    1: ("ALTER TABLE jobs ADD COLUMN detections INTEGER NOT NULL DEFAULT 0",),
+}
 
 _SCHEMA: Final = (
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -81,7 +86,8 @@ _SCHEMA: Final = (
         message TEXT,
         path TEXT,
         size INTEGER,
-        updated_at TEXT NOT NULL
+        updated_at TEXT NOT NULL,
+        detections INTEGER NOT NULL DEFAULT 0
     )""",
     """CREATE TABLE transitions (
         id INTEGER PRIMARY KEY,
@@ -94,7 +100,7 @@ _SCHEMA: Final = (
 
 _COLUMNS: Final = (
     "key, state, image, driven_id, face_bbox, ext_bbox, task_id, intent_at,"
-    " video, code, message, path, size, updated_at"
+    " video, code, message, path, size, updated_at, detections"
 )
 
 
@@ -176,7 +182,9 @@ class JournalEntry:
     submit was about to be sent, UTC) stays on an UNCERTAIN job so its task can
     be looked for in the task list. ``code`` and ``message`` explain REJECTED,
     FAILED and other unhappy ends; on UNCERTAIN ``message`` is the reason.
-    ``path`` and ``size`` are the saved video's, on DOWNLOADED.
+    ``path`` and ``size`` are the saved video's, on DOWNLOADED. ``detections``
+    is how many detections the job was billed (a rejection included); the
+    video's billed seconds are ``video.video_duration``.
     """
 
     key: str
@@ -193,6 +201,12 @@ class JournalEntry:
     path: Path | None = None
     size: int | None = None
     updated_at: dt.datetime
+    detections: int = 0
+
+    @property
+    def video_seconds(self) -> int:
+        """The video seconds the job was billed: its video's length once it succeeded."""
+        return 0 if self.video is None else self.video.video_duration
 
 
 #: A step, run on the journal's thread: the key's entry before it (if any) and
@@ -307,9 +321,16 @@ class Journal:
             return list(self._history.get(key, ()))
 
     async def detected(
-        self, key: str, *, image: str, driven_id: str, face_bbox: BBox, ext_bbox: BBox
+        self,
+        key: str,
+        *,
+        image: str,
+        driven_id: str,
+        face_bbox: BBox,
+        ext_bbox: BBox,
+        billed: int = 1,
     ) -> JournalEntry:
-        """The face was found: these are the boxes to submit with."""
+        """The face was found: these are the boxes to submit with (``billed`` detections)."""
         face = BBox.parse(face_bbox, field="face_bbox")
         ext = BBox.parse(ext_bbox, field="ext_bbox")
 
@@ -323,14 +344,25 @@ class Journal:
                 face_bbox=face,
                 ext_bbox=ext,
                 updated_at=now,
+                detections=billed,
             )
 
         return await self._record(key, step)
 
     async def rejected(
-        self, key: str, *, image: str, driven_id: str, code: str, message: str
+        self,
+        key: str,
+        *,
+        image: str,
+        driven_id: str,
+        code: str,
+        message: str,
+        billed: int = 1,
     ) -> JournalEntry:
-        """The detector refused the portrait: the job is over, with the detector's reason."""
+        """The detector refused the portrait: the job is over, with the detector's reason.
+
+        A rejection is billed all the same (``billed`` detections).
+        """
 
         def step(before: JournalEntry | None, now: dt.datetime) -> JournalEntry:
             self._check(key, before, "rejected", image=image, driven_id=driven_id)
@@ -343,6 +375,7 @@ class Journal:
                 ext_bbox=None if before is None else before.ext_bbox,
                 code=code,
                 message=message,
+                detections=(0 if before is None else before.detections) + billed,
                 updated_at=now,
             )
 
@@ -377,6 +410,7 @@ class Journal:
                 ext_bbox=ext,
                 intent_at=now,
                 updated_at=now,
+                detections=0 if before is None else before.detections,
             )
 
         return await self._record(key, step)
@@ -543,14 +577,15 @@ class Journal:
             self._db.execute("BEGIN IMMEDIATE")
             if before is None:
                 self._db.execute(
-                    f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",  # noqa: S608
+                    f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 15)})",  # noqa: S608
                     _row(after),
                 )
             else:
                 self._db.execute(
                     "UPDATE jobs SET state = ?, image = ?, driven_id = ?, face_bbox = ?,"
                     " ext_bbox = ?, task_id = ?, intent_at = ?, video = ?, code = ?,"
-                    " message = ?, path = ?, size = ?, updated_at = ? WHERE key = ?",
+                    " message = ?, path = ?, size = ?, updated_at = ?, detections = ?"
+                    " WHERE key = ?",
                     (*_row(after)[1:], key),
                 )
             self._db.execute(
@@ -590,7 +625,7 @@ def _connect(
         # Exclusive before the first read: the lock is then held until close,
         # and no -shm file is made. A refused file is only ever read.
         db.execute("PRAGMA locking_mode = EXCLUSIVE")
-        fresh = _identify(db, path)
+        fresh, version = _identify(db, path)
         mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
             raise JournalError(
@@ -607,6 +642,10 @@ def _connect(
                 "INSERT INTO meta (name, value) VALUES (?, ?)",
                 [("format", FORMAT), ("schema_version", str(SCHEMA_VERSION))],
             )
+        for old in range(version, SCHEMA_VERSION):
+            for statement in _UPGRADES[old]:
+                db.execute(statement)
+            db.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(old + 1),))
         db.execute("COMMIT")
         if fresh:
             _sync_directory(path)
@@ -631,11 +670,14 @@ def _discard(opening: concurrent.futures.Future[Any]) -> None:
         opening.result()[0].close()
 
 
-def _identify(db: sqlite3.Connection, path: Path) -> bool:
-    """Whether the file is empty (a new journal); :class:`JournalError` unless it is ours."""
+def _identify(db: sqlite3.Connection, path: Path) -> tuple[bool, int]:
+    """Whether the file is empty (a new journal), and its schema version.
+
+    :class:`JournalError` unless it is ours, in a version this one reads or upgrades.
+    """
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not tables:
-        return True
+        return True, SCHEMA_VERSION
     if "meta" not in tables:
         raise JournalError(
             f"is not an emoji_async journal (an SQLite file with tables {sorted(tables)})",
@@ -647,13 +689,14 @@ def _identify(db: sqlite3.Connection, path: Path) -> bool:
             f"is not an emoji_async journal (its format is {meta.get('format')!r})", path=path
         )
     version = meta.get("schema_version")
-    if version != str(SCHEMA_VERSION):
+    readable = {str(v) for v in (*_UPGRADES, SCHEMA_VERSION)}
+    if version not in readable:
         raise JournalError(
             f"was written with journal schema version {version}; this emoji_async reads"
-            f" version {SCHEMA_VERSION} only",
+            f" versions {', '.join(sorted(readable))} only",
             path=path,
         )
-    return False
+    return False, int(version)
 
 
 def _sync_directory(path: Path) -> None:
@@ -700,12 +743,13 @@ def _row(entry: JournalEntry) -> tuple[Any, ...]:
         None if entry.path is None else os.fspath(entry.path),
         entry.size,
         _time(entry.updated_at),
+        entry.detections,
     )
 
 
 def _entry(row: tuple[Any, ...]) -> JournalEntry:
     (key, state, image, driven_id, face, ext, task_id, intent_at) = row[:8]
-    (video, code, message, path, size, updated_at) = row[8:]
+    (video, code, message, path, size, updated_at, detections) = row[8:]
     return JournalEntry(
         key=key,
         state=JobState(state),
@@ -721,6 +765,7 @@ def _entry(row: tuple[Any, ...]) -> JournalEntry:
         path=None if path is None else Path(path),
         size=size,
         updated_at=_parse_time(updated_at),
+        detections=int(detections),
     )
 
 

@@ -7,7 +7,9 @@ reading. Job events follow a job's life (``Started``, ``Detected``, ``Submitted`
 ``Queued``, ``Running``, ``Succeeded`` or ``Failed``, ``Downloaded``);
 ``Retrying`` and ``Throttled`` tell of requests that had to be repeated,
 ``Reconciled`` of a submit whose answer was lost;
-``Resumed`` says the journal knew the job from an earlier run.
+``Resumed`` says the journal knew the job from an earlier run; ``Billed``
+carries what a job was billed and the batch's running totals; ``Skipped``
+says a job was not started for the budget.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from pathlib import Path
 
 import attrs
 
+from ._budget import Spending
 from ._errors import EmojiError
 from ._models import BBox, VideoResult
 
 __all__ = [
+    "Billed",
     "Detected",
     "Downloaded",
     "EventHandler",
@@ -32,6 +36,7 @@ __all__ = [
     "Resumed",
     "Retrying",
     "Running",
+    "Skipped",
     "Started",
     "Submitted",
     "Succeeded",
@@ -73,6 +78,26 @@ class Submitted(JobEvent):
     """The service accepted the job's task (the paid step)."""
 
     task_id: str
+
+
+@attrs.frozen(kw_only=True)
+class Billed(JobEvent):
+    """The job was billed: a detection (``detections``, a rejection too) or a video.
+
+    ``spent`` is the batch's running totals after it (with a journal, the
+    earlier runs' spending included).
+    """
+
+    detections: int = 0
+    video_seconds: int = 0
+    spent: Spending
+
+
+@attrs.frozen(kw_only=True)
+class Skipped(JobEvent):
+    """The job was not started: the budget's remainder could not cover what it may cost."""
+
+    reason: str
 
 
 @attrs.frozen(kw_only=True)

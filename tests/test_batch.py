@@ -139,7 +139,10 @@ async def test_events_follow_each_job_through_its_life() -> None:
         await client.generate_many(jobs_for(3), on_event=seen.append)
     life = ["Started", "Detected", "Submitted", "Queued", "Running", "Succeeded"]
     for key in ("job-000", "job-001", "job-002"):
-        kinds = [type(e).__name__ for e in seen if e.key == key]
+        # Billed comes twice (the detection, the video), each before the step it pays for.
+        billed = [e for e in seen if e.key == key and isinstance(e, events.Billed)]
+        assert [(e.detections, e.video_seconds > 0) for e in billed] == [(1, False), (0, True)]
+        kinds = [type(e).__name__ for e in seen if e.key == key and e not in billed]
         # Each step in life order; Running is seen only if a poll catches the task running
         # (a batch polls once, when a task is surely done).
         assert kinds == sorted(kinds, key=life.index)

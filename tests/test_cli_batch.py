@@ -80,9 +80,10 @@ def test_a_batch_saves_every_video_prints_a_row_per_job_and_exits_0(
         assert task.status == "SUCCEEDED"
         assert float(seconds) > 0
         assert file == f"{name}.mp4"
-    total = captured.out.splitlines()[-1]
+    total, billed = captured.out.splitlines()[-2:]
     made = sum(info.video_seconds for info in templates() if info.driven_id in TEMPLATES)
     assert total.startswith(f"6 jobs: 6 succeeded, 0 failed; {made} s of video in ")
+    assert billed.startswith(f"billed: {made} s of video (6 videos), 6 detections")
     assert captured.err == ""  # no terminal: no progress bar
 
 
@@ -98,7 +99,7 @@ def test_a_job_whose_task_fails_makes_the_batch_exit_1_while_the_others_succeed(
     assert [rows[n][1] for n in names] == ["succeeded", "failed", "succeeded"]
     assert rows["grace"][4].startswith("TaskFailedError: task ")
     assert "InternalError.Algo" in rows["grace"][4]
-    assert captured.out.splitlines()[-1].startswith("3 jobs: 2 succeeded, 1 failed;")
+    assert captured.out.splitlines()[-2].startswith("3 jobs: 2 succeeded, 1 failed;")
 
 
 def test_a_rerun_with_the_same_journal_resumes_without_creating_a_task(
@@ -115,7 +116,39 @@ def test_a_rerun_with_the_same_journal_resumes_without_creating_a_task(
     again = summary_rows(out)
     assert [again[n][1] for n in NAMES[:3]] == ["succeeded (resumed)"] * 3
     assert [again[n][2] for n in NAMES[:3]] == [first[n][2] for n in NAMES[:3]]
-    assert "3 resumed from the journal" in out.splitlines()[-1]
+    assert "3 resumed from the journal" in out.splitlines()[-2]
+
+
+def test_a_budget_skips_what_it_cannot_cover_and_the_summary_ends_with_the_bill(
+    server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Templates of 3, 2, 3 and 4 s: 8 s covers the first three, not the fourth.
+    jobs = jobs_csv(tmp_path / "jobs.csv", NAMES[:4])
+    extra = ["--budget-seconds", "8", "--price-video", "0.5", "--price-detection", "0.01"]
+    assert batch(server, tmp_path, jobs, *extra, "--concurrency", "1") == 0
+    stats = server.simulator.stats
+    assert stats.video_seconds_billed == 8
+    captured = capsys.readouterr()
+    rows = summary_rows(captured.out)
+    assert [rows[n][1] for n in NAMES[:4]] == ["succeeded"] * 3 + ["skipped"]
+    total, billed = captured.out.splitlines()[-2:]
+    assert total.startswith("4 jobs: 3 succeeded, 0 failed, 1 skipped for the budget;")
+    assert billed == (
+        "billed: 8 s of video (3 videos), 3 detections; estimated cost 4.0300 at your prices"
+    )
+    assert stats.detections_billed == 3
+
+
+def test_budget_options_refuse_nonsense(
+    server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = jobs_csv(tmp_path / "jobs.csv", NAMES[:1])
+    for bad in (["--budget-seconds", "-1"], ["--price-video", "nan"], ["--budget-detections", "x"]):
+        with pytest.raises(SystemExit) as caught:
+            batch(server, tmp_path, jobs, *bad)
+        assert caught.value.code == 2
+        assert bad[0] in capsys.readouterr().err
+    assert server.simulator.stats.tasks_created == 0
 
 
 def test_the_progress_bar_counts_jobs_by_state_on_stderr_when_forced(

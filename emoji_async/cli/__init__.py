@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -132,6 +133,26 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _whole(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _price(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a price >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a price >= 0, got {text!r}")
     return value
 
 
@@ -277,6 +298,29 @@ def _parser() -> argparse.ArgumentParser:
         "--cancel-pending-on-interrupt",
         action="store_true",
         help="on Ctrl-C, also cancel the batch's tasks still PENDING (not billed)",
+    )
+    money = p.add_argument_group(
+        "budget",
+        "cap what the batch is billed (earlier runs of its journal count too): a job starts "
+        "only if the most it can cost still fits; the rest are skipped, not failed",
+    )
+    money.add_argument(
+        "--budget-seconds", type=_whole, metavar="N", help="at most N billed seconds of video"
+    )
+    money.add_argument(
+        "--budget-detections", type=_whole, metavar="N", help="at most N billed detections"
+    )
+    money.add_argument(
+        "--price-video",
+        type=_price,
+        metavar="X",
+        help="your price per billed second of video, for the cost estimate in the summary",
+    )
+    money.add_argument(
+        "--price-detection",
+        type=_price,
+        metavar="Y",
+        help="your price per billed detection, for the cost estimate in the summary",
     )
     p.add_argument(
         "--progress",

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .. import EmojiJob, JobOutcome
+from .. import Budget, EmojiJob, JobOutcome, Outcomes, Prices, Spending
 from ._common import open_client
 from ._jobsfile import load_jobs
 from ._progress import BatchProgress, BatchTally, JobLine, JobState, one_line
@@ -29,7 +29,7 @@ __all__ = ["INTERRUPTED", "cmd_batch", "print_summary", "progress_console"]
 #: The exit status after Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 130
 
-_STYLE = {JobState.SUCCEEDED: "green", JobState.FAILED: "red"}
+_STYLE = {JobState.SUCCEEDED: "green", JobState.FAILED: "red", JobState.SKIPPED: "dim"}
 
 
 def progress_console(mode: str) -> Console | None:
@@ -55,7 +55,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
     console = progress_console(args.progress)
     progress = BatchProgress(len(jobs), console=console, show=console is not None)
 
-    async def run() -> list[JobOutcome]:
+    budget = None
+    if args.budget_seconds is not None or args.budget_detections is not None:
+        budget = Budget(video_seconds=args.budget_seconds, detections=args.budget_detections)
+    prices = Prices(video_second=args.price_video, detection=args.price_detection)
+
+    async def run() -> Outcomes:
         async with client:
             with progress:
                 return await client.generate_many(
@@ -66,6 +71,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                     on_event=progress,
                     cancel_pending=args.cancel_pending_on_interrupt,
                     timeout=args.timeout,
+                    budget=budget,
                 )
 
     try:
@@ -79,8 +85,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return INTERRUPTED
-    print_summary(outcomes, progress.tally, args.out)
-    return 0 if all(outcome.ok for outcome in outcomes) else 1
+    print_summary(outcomes, progress.tally, args.out, spent=outcomes.spent, prices=prices)
+    return 0 if all(outcome.ok or outcome.skipped for outcome in outcomes) else 1
 
 
 # --- the summary --------------------------------------------------------------------
@@ -101,13 +107,25 @@ def _seconds(line: JobLine | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f}"
 
 
-def print_summary(outcomes: Sequence[JobOutcome], tally: BatchTally, out: Path) -> None:
-    """A table of the outcomes, one row per job, and a line of totals, on stdout."""
+def print_summary(
+    outcomes: Sequence[JobOutcome],
+    tally: BatchTally,
+    out: Path,
+    *,
+    spent: Spending | None = None,
+    prices: Prices | None = None,
+) -> None:
+    """A table of the outcomes, one row per job, a line of totals, and what was billed."""
     table = _table("batch summary")
     for outcome in outcomes:
-        state = JobState.SUCCEEDED if outcome.ok else JobState.FAILED
+        if outcome.skipped:
+            state = JobState.SKIPPED
+        else:
+            state = JobState.SUCCEEDED if outcome.ok else JobState.FAILED
         shown = state.value + (" (resumed)" if outcome.resumed else "")
-        if outcome.ok:
+        if outcome.skipped:
+            detail = "not started: over the budget"
+        elif outcome.ok:
             detail = outcome.path.name if outcome.path is not None else "-"
         else:
             detail = one_line(outcome.error) if outcome.error is not None else "no video"
@@ -119,18 +137,36 @@ def print_summary(outcomes: Sequence[JobOutcome], tally: BatchTally, out: Path) 
             detail,
         )
     succeeded = sum(outcome.ok for outcome in outcomes)
-    failed = len(outcomes) - succeeded
+    skipped = sum(outcome.skipped for outcome in outcomes)
+    failed = len(outcomes) - succeeded - skipped
     resumed = sum(outcome.resumed for outcome in outcomes)
     seconds = sum(o.video.video_duration for o in outcomes if o.ok and o.video is not None)
     console = _stdout_console()
     console.print(table)
     console.print(
         f"{len(outcomes)} jobs: {succeeded} succeeded, {failed} failed"
+        + (f", {skipped} skipped for the budget" if skipped else "")
         + (f", {resumed} resumed from the journal" if resumed else "")
         + f"; {seconds} s of video in {out}; {tally.elapsed():.1f} s",
         highlight=False,
         soft_wrap=True,
     )
+    if spent is not None:
+        console.print(_billed(spent, prices), highlight=False, soft_wrap=True)
+
+
+def _billed(spent: Spending, prices: Prices | None) -> str:
+    """``billed: 42 s of video (12 videos), 14 detections; estimated cost 3.42``."""
+    line = (
+        f"billed: {spent.video_seconds} s of video ({spent.videos} videos),"
+        f" {spent.detections} detections"
+    )
+    if prices is None or (prices.video_second is None and prices.detection is None):
+        return line + " (give --price-video and --price-detection for a cost estimate)"
+    cost = spent.cost(prices)
+    if cost is None:
+        return line + "; no estimate: a price is missing for something billed"
+    return line + f"; estimated cost {cost:.4f} at your prices"
 
 
 def _print_interrupted(jobs: Sequence[EmojiJob], tally: BatchTally) -> None:

@@ -35,7 +35,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from .. import events
+from .. import Spending, events
 
 __all__ = ["BatchProgress", "BatchTally", "JobLine", "JobState", "one_line"]
 
@@ -56,11 +56,13 @@ class JobState(enum.StrEnum):
     SAVING = "saving"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    #: Not started: the budget could not cover it.
+    SKIPPED = "skipped"
 
     @property
     def is_done(self) -> bool:
         """Whether the job has ended, one way or the other."""
-        return self in (JobState.SUCCEEDED, JobState.FAILED)
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.SKIPPED)
 
 
 #: The journal's states of a job an earlier run finished (``Resumed.state``, any case).
@@ -106,6 +108,8 @@ class BatchTally:
         self.jobs: dict[str, JobLine] = {}
         self.retries = 0
         self.throttled = 0
+        #: What the batch was billed so far, as the last ``Billed`` event said.
+        self.spent: Spending | None = None
         self._counts = dict.fromkeys(JobState, 0)
         self._counts[JobState.WAITING] = total
         # Jobs that ended in this run, for throughput: resumed finished ones took no time.
@@ -155,6 +159,10 @@ class BatchTally:
                 line.task_id = task_id or line.task_id
                 line.error = one_line(error)
                 self._move(line, JobState.FAILED)
+            case events.Skipped():
+                self._move(line, JobState.SKIPPED)
+            case events.Billed(spent=spent):
+                self.spent = spent
 
     def _move(self, line: JobLine, state: JobState) -> None:
         if line.state.is_done and state is not JobState.FAILED:
@@ -221,6 +229,7 @@ _STATE_STYLES = {
     JobState.SAVING: "blue",
     JobState.SUCCEEDED: "green",
     JobState.FAILED: "red",
+    JobState.SKIPPED: "dim",
 }
 
 
