@@ -9,11 +9,11 @@ import os
 import re
 import time
 import urllib.parse
-from collections.abc import AsyncGenerator, Collection, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Iterable, Sequence
 from contextlib import aclosing
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import aiohttp
 
@@ -22,7 +22,7 @@ from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
 from ._batch import Batch, default_concurrency
 from ._budget import Budget
 from ._config import resolve_api_key, resolve_base_url
-from ._errors import ClientStateError, ValidationError
+from ._errors import ClientStateError, DownloadError, ValidationError
 from ._jobs import EmojiJob, JobOutcome, Outcomes
 from ._limits import Pacing, RateLimits
 from ._models import BBox, FaceDetection, TaskPage, TaskStatus, VideoResult
@@ -37,6 +37,8 @@ from ._wire import format_list_time
 from .events import EventHandler
 
 __all__ = ["EmojiClient"]
+
+_T = TypeVar("_T")
 
 #: The largest result video :meth:`EmojiClient.download` accepts (a 5 s 512x512 clip
 #: is well under 5 MB; anything far bigger is not a result of this service).
@@ -439,12 +441,20 @@ class EmojiClient:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ValidationError("video", "a VideoResult or an http(s) video URL", url)
         path = Path(dest)
-        if await asyncio.to_thread(path.is_dir):
+        if await _on_disk(path, path.is_dir):
             if not isinstance(video, VideoResult):
                 raise ValidationError("dest", "a file path when video is a bare URL", dest)
             # The id comes from the network: never let it name a path outside dest.
             safe = re.sub(r"[^A-Za-z0-9_-]", "_", video.task_id)[:128] or "video"
             path = path / f"{safe}.mp4"
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        await _on_disk(path, lambda: path.parent.mkdir(parents=True, exist_ok=True))
         await self._service.download(url, path, max_bytes=max_bytes)
         return path
+
+
+async def _on_disk(path: Path, step: Callable[[], _T]) -> _T:
+    """A file-system step for a download, off the loop; its failure a :class:`DownloadError`."""
+    try:
+        return await asyncio.to_thread(step)
+    except (OSError, ValueError) as exc:  # a name too long, a file where a directory goes
+        raise DownloadError(f"cannot save to {os.fspath(path)!r}: {exc}", transient=False) from exc

@@ -18,7 +18,7 @@
     │   ├── ConnectError            the connection was never made: the request was not sent
     │   └── ResponseLostError       sent, but no answer came back: it may have been processed
     ├── UnexpectedResponseError     the answer was not the JSON the protocol promises
-    ├── DownloadError               a result video could not be fetched (expired, cut short)
+    ├── DownloadError               a result video could not be fetched or saved
     ├── FaceRejectedError           the detector rejected the portrait (billed, HTTP 200)
     ├── SubmissionUncertainError    a paid submit may have created a task we never heard of
     └── TaskError                   a task ended without a video, or could not be waited for
@@ -187,7 +187,7 @@ class UnexpectedResponseError(EmojiError):
 
 
 class DownloadError(EmojiError):
-    """A result video could not be fetched: refused (403 once expired), cut short, too big.
+    """A result video could not be fetched (refused, 403 once expired; cut short; too big) or saved.
 
     ``transient`` overrides what the status says about fetching again: a
     video over the size cap, or a URL no client could fetch, stays so.

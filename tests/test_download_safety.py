@@ -193,6 +193,18 @@ async def test_a_video_that_cannot_be_written_is_a_download_error_naming_the_pat
     assert leftovers(in_the_way) == []
 
 
+async def test_a_destination_under_a_file_or_too_long_is_a_download_error(tmp_path: Path) -> None:
+    a_file = tmp_path / "not-a-directory"
+    a_file.write_bytes(b"")
+    video = VideoResult(task_id="t", video_url="http://127.0.0.1:9/v.mp4", video_duration=1)
+    async with quick_client() as client:
+        for dest in (a_file / "sub" / "v.mp4", tmp_path / ("x" * 300)):
+            with pytest.raises(DownloadError, match="cannot save to") as caught:
+                await client.download(video, dest)
+            assert isinstance(caught.value.__cause__, OSError)
+            assert not caught.value.is_transient
+
+
 async def test_a_file_name_that_just_fits_is_saved_though_its_temporary_name_would_not(
     tmp_path: Path,
 ) -> None:
