@@ -127,22 +127,28 @@ async def test_a_cancelled_caller_leaves_no_task_behind() -> None:
     assert states == ["CANCELED", "RUNNING"]
 
 
+async def crashed_after_intent(path: Path, sim: Simulator) -> tuple[list[int], list[int]]:
+    """A journal as a run leaves it when killed right after recording its submit's intent."""
+    face, ext = sim.boxes_for(PORTRAIT)
+    async with await Journal.open(path) as journal:
+        await journal.submitting(
+            "ada",
+            image=PORTRAIT,
+            driven_id="mengwa_kaixin",
+            face_bbox=BBox.parse(face),
+            ext_bbox=BBox.parse(ext),
+        )
+    return face, ext
+
+
 async def test_a_rerun_adopts_the_task_a_crashed_run_created_without_recording_it(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "run.db"
     job = EmojiJob(PORTRAIT, "mengwa_kaixin", key="ada")
     async with running(sim_config(render_videos=False)) as (sim, client):
-        face, ext = sim.boxes_for(PORTRAIT)
-        # The crashed run: its intent on disk, its submit sent, its answer never recorded.
-        async with await Journal.open(path) as journal:
-            await journal.submitting(
-                "ada",
-                image=PORTRAIT,
-                driven_id="mengwa_kaixin",
-                face_bbox=BBox.parse(face),
-                ext_bbox=BBox.parse(ext),
-            )
+        face, ext = await crashed_after_intent(path, sim)
+        # ... and its submit sent, whose answer it never recorded.
         sent = await client.submit(PORTRAIT, "mengwa_kaixin", face_bbox=face, ext_bbox=ext)
         seen: list[events.JobEvent] = []
         async with EmojiClient(
@@ -163,15 +169,7 @@ async def test_a_rerun_sends_an_intent_that_never_left(tmp_path: Path) -> None:
     path = tmp_path / "run.db"
     job = EmojiJob(PORTRAIT, "mengwa_kaixin", key="ada")
     async with running(sim_config(render_videos=False)) as (sim, client):
-        face, ext = sim.boxes_for(PORTRAIT)
-        async with await Journal.open(path) as journal:
-            await journal.submitting(
-                "ada",
-                image=PORTRAIT,
-                driven_id="mengwa_kaixin",
-                face_bbox=BBox.parse(face),
-                ext_bbox=BBox.parse(ext),
-            )
+        await crashed_after_intent(path, sim)
         [outcome] = await client.generate_many([job], journal=path)
         assert sim.stats.tasks_created == 1
     assert outcome.ok

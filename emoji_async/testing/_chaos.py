@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import random
+import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -43,19 +44,7 @@ ChaosKind = Literal[
     "cut_download",
 ]
 #: Every kind, in the order the dice are rolled.
-CHAOS_KINDS: tuple[ChaosKind, ...] = (
-    "server_error",
-    "server_error_retry_after",
-    "server_error_after",
-    "reset_before",
-    "reset_after",
-    "slow_before",
-    "slow_after",
-    "truncated",
-    "missing_field",
-    "throttle_burst",
-    "cut_download",
-)
+CHAOS_KINDS: tuple[ChaosKind, ...] = typing.get_args(ChaosKind)
 
 _API = ("detect", "submit", "query", "list", "cancel", "upload_policy")
 #: The endpoints chaos can play on, and what can happen on each.
