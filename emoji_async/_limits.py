@@ -20,23 +20,45 @@ Two mechanisms, both client-wide (shared by every task of one client):
   A task queued behind others of ours cannot start before they end, so its
   watcher sleeps until one of them ends instead of polling a queue where
   only the head can move.
+
+Where the account's state lives is a :class:`PacingBackend`: :class:`InProcess`
+(the default) keeps it in this process, as above; ``_shared`` keeps it in
+Redis (:class:`RedisPacing`), so that every process of the account shares the
+request pacing, one lock serializing the paid submits, and the count of the
+account's tasks in flight.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import bisect
+import contextlib
 import itertools
+import re
 import time
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Collection
 
 import attrs
 
 from ._adaptive import DurationModel
-from ._errors import ValidationError
+from ._errors import EmojiError, ValidationError
 from ._policy import is_finite_number
 from ._transport import Endpoint
 
-__all__ = ["Pacer", "Pacing", "RateLimits", "TaskBoard"]
+__all__ = [
+    "InProcess",
+    "Pacer",
+    "Pacing",
+    "PacingBackend",
+    "RateLimits",
+    "RedisPacing",
+    "SharedPacingError",
+    "TaskBoard",
+    "group_of",
+    "redis_origin",
+]
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
@@ -132,9 +154,10 @@ class TaskBoard:
     search: ten thousand tasks in flight cost no more per poll than ten.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_release: Callable[[str], None] | None = None) -> None:
         # (submission time in epoch seconds, registration number): ties keep arrival order.
         self._keys: dict[str, tuple[float, int]] = {}
+        self._on_release = on_release
         self._sorted: list[tuple[float, int]] = []
         self._seq = itertools.count()
         self._ended = asyncio.Event()
@@ -160,6 +183,11 @@ class TaskBoard:
             del self._sorted[bisect.bisect_left(self._sorted, key)]
             self._ended.set()
             self._ended = asyncio.Event()
+        if self._on_release is not None:
+            self._on_release(task_id)
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._keys
 
     def ahead(self, task_id: str) -> int:
         """How many of the client's live tasks were submitted before ``task_id``."""
@@ -171,30 +199,252 @@ class TaskBoard:
         await self._ended.wait()
 
 
-class Pacing:
-    """What one client knows of its account: pacers, its task board, and learned run times."""
+class SharedPacingError(EmojiError):
+    """The shared pacing store (Redis) could not be reached, or did not answer as expected."""
+
+
+def group_of(endpoint: Endpoint) -> str:
+    """The rate limit group of ``endpoint``: queries, lists and cancels count together."""
+    if endpoint in (Endpoint.QUERY, Endpoint.LIST, Endpoint.CANCEL):
+        return "query"
+    return str(endpoint.value)
+
+
+class PacingBackend(abc.ABC):
+    """Where one client keeps what it shares with the rest of the account.
+
+    Three things, each either this process's own (:class:`InProcess`) or the
+    account's, shared by every process through Redis:
+
+    * the request pacing of each endpoint group (:meth:`acquire`, :meth:`hold`);
+    * the paid submits: a lock serializing them (:meth:`submit_lock`), the tasks
+      created (:meth:`remember`, :meth:`known`), and submits sent whose answer
+      nobody has seen yet (:meth:`sending`, :meth:`settled`, :meth:`unsettled`);
+    * the account's tasks in flight, each a lease renewed while a process
+      follows it (:meth:`occupy`, :meth:`vacate`, :meth:`room`).
+    """
 
     def __init__(self, limits: RateLimits | None) -> None:
         self.limits = limits
-        self.board = TaskBoard()
-        self.durations = DurationModel()
-        self._pacers: dict[Endpoint, Pacer] = {}
-        if limits is not None:
-            query = Pacer(limits.interval(Endpoint.QUERY), limits.window)
-            for endpoint in Endpoint:
-                self._pacers[endpoint] = (
-                    query
-                    if endpoint in (Endpoint.QUERY, Endpoint.LIST, Endpoint.CANCEL)
-                    else Pacer(limits.interval(endpoint), limits.window)
-                )
+        self.board: TaskBoard | None = None
 
+    def attach(self, board: TaskBoard) -> None:
+        """The board of the tasks this process follows (its leases are renewed)."""
+        self.board = board
+
+    async def open(self) -> None:  # noqa: B027  (nothing to open in this process)
+        """Connect to where the state lives."""
+
+    async def aclose(self) -> None:  # noqa: B027
+        """Let go of everything held (locks, leases) and disconnect."""
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes see this state."""
+        return False
+
+    @abc.abstractmethod
     async def acquire(self, endpoint: Endpoint) -> None:
         """Wait until a request to ``endpoint`` may start."""
-        pacer = self._pacers.get(endpoint)
+
+    @abc.abstractmethod
+    def hold(self, endpoint: Endpoint, seconds: float | None) -> float | None:
+        """Hold back ``endpoint``'s group after a 429; the wait imposed, or ``None`` if unpaced."""
+
+    @abc.abstractmethod
+    def submit_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Held across a paid submit and its settling: one at a time on the account."""
+
+    async def remember(self, task_ids: Collection[str]) -> None:  # noqa: B027
+        """Tasks created by a submit of this process: never adopted by another one's."""
+
+    def forget(self, task_id: str) -> None:  # noqa: B027
+        """A task nobody holds any more: a later settling may adopt it."""
+
+    async def known(self, task_ids: Collection[str]) -> set[str]:
+        """Those of ``task_ids`` that a submit of any process of the account created."""
+        return set()
+
+    async def sending(self, digest: str) -> str:
+        """A submit of these inputs (``digest``) leaves now; the name of its record."""
+        return digest
+
+    async def settled(self, name: str) -> None:  # noqa: B027
+        """A submit is settled (its task known, or provably none).
+
+        ``name`` is a record :meth:`sending` returned, or a digest: every
+        record of those inputs, a stopped process's included.
+        """
+
+    async def unsettled(self, digest: str, horizon: float) -> int:
+        """Submits of other inputs sent in the last ``horizon`` seconds and never settled.
+
+        Only a process that stopped while its submit was on the wire leaves
+        one: its task may still appear in the task list, so it must not be
+        taken for another submit's.
+        """
+        return 0
+
+    async def occupy(self, task_id: str) -> None:  # noqa: B027
+        """Count ``task_id`` in flight on the account."""
+
+    def vacate(self, task_id: str) -> None:  # noqa: B027
+        """``task_id`` ended, or nobody here follows it any more."""
+
+    async def in_flight(self) -> int:
+        """The account's tasks in flight, as far as this backend knows."""
+        return 0
+
+    async def room(self, cap: int) -> None:  # noqa: B027  (in one process, a batch's gate is enough)
+        """Wait until fewer than ``cap`` of the account's tasks are in flight."""
+
+
+class InProcess(PacingBackend):
+    """The account as this process sees it: its own pacers and one submit lock."""
+
+    def __init__(self, limits: RateLimits | None) -> None:
+        super().__init__(limits)
+        self._lock = asyncio.Lock()
+        self._pacers: dict[str, Pacer] = {}
+        if limits is not None:
+            for endpoint in Endpoint:
+                group = group_of(endpoint)
+                if group not in self._pacers:
+                    self._pacers[group] = Pacer(limits.interval(endpoint), limits.window)
+
+    async def acquire(self, endpoint: Endpoint) -> None:
+        pacer = self._pacers.get(group_of(endpoint))
         if pacer is not None:
             await pacer.acquire()
 
     def hold(self, endpoint: Endpoint, seconds: float | None) -> float | None:
-        """Hold back ``endpoint``'s group after a 429; the wait imposed, or ``None`` if unpaced."""
-        pacer = self._pacers.get(endpoint)
+        pacer = self._pacers.get(group_of(endpoint))
         return None if pacer is None else pacer.hold(seconds)
+
+    def submit_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._locked()
+
+    @contextlib.asynccontextmanager
+    async def _locked(self) -> AsyncIterator[None]:
+        async with self._lock:
+            yield
+
+
+def _seconds_at_least(least: float) -> Callable[[object, attrs.Attribute[float], object], None]:
+    def check(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
+        if not (is_finite_number(value) and value >= least):
+            raise ValidationError(attribute.name, f"a number of seconds >= {least:g}", value)
+
+    return check
+
+
+def _optional_slots(
+    instance: object, attribute: attrs.Attribute[int | None], value: object
+) -> None:
+    if value is not None and (type(value) is not int or value < 1):
+        raise ValidationError(attribute.name, "None or an int >= 1", value)
+
+
+def _flag(instance: object, attribute: attrs.Attribute[bool], value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValidationError(attribute.name, "True or False", value)
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _key_part(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise ValidationError(
+            attribute.name, "1 to 64 of A-Z a-z 0-9 _ . - (starting with a letter or digit)", value
+        )
+
+
+def _redis_url(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    allowed = "a redis://, rediss:// or unix:// URL"
+    if not isinstance(value, str):
+        raise ValidationError(attribute.name, allowed, type(value).__name__)
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018  (raises on a malformed port)
+    except ValueError:
+        raise ValidationError(attribute.name, allowed, redis_origin(value)) from None
+    if parts.scheme not in ("redis", "rediss", "unix") or (
+        parts.scheme != "unix" and not parts.hostname
+    ):
+        raise ValidationError(attribute.name, allowed, redis_origin(value))
+
+
+def redis_origin(url: object) -> str:
+    """``scheme://host[:port][/db]`` of a Redis URL: never its password, user or options."""
+    if not isinstance(url, str):
+        return "(not a URL)"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "(a malformed URL)"
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}"
+    if parts.scheme not in ("redis", "rediss") or not host:
+        return "(not a Redis URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    db = parts.path if re.fullmatch(r"/\d{1,5}", parts.path) else ""
+    return f"{parts.scheme}://{host}" + ("" if port is None else f":{port}") + db
+
+
+@attrs.frozen
+class RedisPacing:
+    """Pacing shared through Redis by every process of one account.
+
+    ``url`` names the Redis server (``redis://host:6379/0``; ``rediss://`` for
+    TLS; a password in it is used, never shown). ``account`` is a name of your
+    choosing, the same in every process of one DashScope account and different
+    for another account: it namespaces the keys (``{prefix}:{account}:...``),
+    so it must not be secret. The API key never goes to Redis.
+
+    ``lock_ttl``: seconds the submit lock outlives a holder that stopped
+    answering (it is renewed every third of that while held). ``lease_ttl``:
+    the same for each task counted in flight. ``max_in_flight``: the account's
+    tasks in flight a batch keeps at most (``None``: a batch's default
+    concurrency on one account). ``fallback``: if Redis cannot be reached
+    when the client opens, pace in this process alone with a logged warning
+    instead of raising :class:`SharedPacingError`. Needs the ``redis`` extra
+    (``pip install 'emoji-async[redis]'``).
+    """
+
+    url: str = attrs.field(validator=_redis_url, repr=redis_origin)
+    account: str = attrs.field(kw_only=True, validator=_key_part)
+    prefix: str = attrs.field(default="emoji_async", kw_only=True, validator=_key_part)
+    lock_ttl: float = attrs.field(default=10.0, kw_only=True, validator=_seconds_at_least(0.1))
+    lease_ttl: float = attrs.field(default=60.0, kw_only=True, validator=_seconds_at_least(0.1))
+    max_in_flight: int | None = attrs.field(default=None, kw_only=True, validator=_optional_slots)
+    fallback: bool = attrs.field(default=False, kw_only=True, validator=_flag)
+    connect_timeout: float = attrs.field(
+        default=5.0, kw_only=True, validator=_seconds_at_least(0.01)
+    )
+
+    @property
+    def namespace(self) -> str:
+        """The prefix of every key this account's processes share."""
+        return f"{self.prefix}:{self.account}"
+
+
+class Pacing:
+    """What one client knows of its account: pacing, its task board, and learned run times."""
+
+    def __init__(self, limits: RateLimits | None, backend: PacingBackend | None = None) -> None:
+        self.limits = limits
+        self.backend = backend if backend is not None else InProcess(limits)
+        self.board = TaskBoard(on_release=self.backend.vacate)
+        self.backend.attach(self.board)
+        self.durations = DurationModel()
+
+    async def acquire(self, endpoint: Endpoint) -> None:
+        """Wait until a request to ``endpoint`` may start."""
+        await self.backend.acquire(endpoint)
+
+    def hold(self, endpoint: Endpoint, seconds: float | None) -> float | None:
+        """Hold back ``endpoint``'s group after a 429; the wait imposed, or ``None`` if unpaced."""
+        return self.backend.hold(endpoint, seconds)
