@@ -37,7 +37,7 @@ from ._errors import (
     WaitTimeoutError,
 )
 from ._jobs import EmojiJob, JobOutcome, Outcomes
-from ._limits import RateLimits
+from ._limits import RateLimits, RedisPacing, SharedPacingError
 from ._models import (
     BBox,
     FaceDetection,
@@ -79,9 +79,11 @@ __all__ = [
     "Prices",
     "RateLimitError",
     "RateLimits",
+    "RedisPacing",
     "ResponseLostError",
     "RetryPolicy",
     "ServerError",
+    "SharedPacingError",
     "Spending",
     "SubmissionUncertainError",
     "Task",

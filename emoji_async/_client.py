@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import enum
+import logging
 import os
 import re
 import time
@@ -22,9 +23,9 @@ from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
 from ._batch import Batch, default_concurrency
 from ._budget import Budget
 from ._config import resolve_api_key, resolve_base_url
-from ._errors import ClientStateError, DownloadError, ValidationError
+from ._errors import ClientStateError, ConfigurationError, DownloadError, ValidationError
 from ._jobs import EmojiJob, JobOutcome, Outcomes
-from ._limits import Pacing, RateLimits
+from ._limits import InProcess, Pacing, PacingBackend, RateLimits, RedisPacing, SharedPacingError
 from ._models import BBox, FaceDetection, TaskPage, TaskStatus, VideoResult
 from ._policy import PollPolicy, PollSchedule, RetryPolicy
 from ._reconcile import Submitter
@@ -37,6 +38,8 @@ from ._wire import format_list_time
 from .events import EventHandler
 
 __all__ = ["EmojiClient"]
+
+log = logging.getLogger("emoji_async")
 
 _T = TypeVar("_T")
 
@@ -65,6 +68,12 @@ class EmojiClient:
     take, ``limits`` the account's rate limits the client keeps under
     (``None``: no pacing at all). ``extra_templates`` opts in to ``driven_id`` values the provider
     adds after this version.
+
+    ``pacing`` is where those limits are kept: in this process (``None``, the
+    default), or shared by every process of the account through Redis
+    (:class:`RedisPacing`): request pacing, the one-at-a-time submit lock and
+    the count of tasks in flight. Redis is connected when the client opens;
+    if it cannot be, :class:`SharedPacingError` is raised there.
     """
 
     def __init__(
@@ -80,7 +89,10 @@ class EmojiClient:
         limits: RateLimits | None = RateLimits(),  # noqa: B008  (frozen, so sharing is safe)
         extra_templates: Collection[str] = (),
         allow_insecure_http: bool = False,
+        pacing: RedisPacing | None = None,
     ) -> None:
+        if pacing is not None and not isinstance(pacing, RedisPacing):
+            raise ValidationError("pacing", "None (this process) or a RedisPacing", pacing)
         # Wrapped at once: the key must not sit in a plain attribute a debugger
         # or a careless repr could print.
         self._api_key = None if api_key is None else Secret(api_key)
@@ -91,6 +103,7 @@ class EmojiClient:
         self.retry = retry or RetryPolicy()
         self.timeouts = timeouts or Timeouts()
         self.limits = limits
+        self.pacing = pacing
         self.extra_templates = frozenset(extra_templates)
         self._allow_insecure_http = allow_insecure_http
         self._state = _Lifecycle.UNOPENED
@@ -136,6 +149,7 @@ class EmojiClient:
         self.base_url = resolve_base_url(
             self._base_url_arg, allow_insecure_http=self._allow_insecure_http
         )
+        backend = await self._open_pacing()
         session = self._borrowed or aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=100), trust_env=False
         )
@@ -147,18 +161,42 @@ class EmojiClient:
             workspace=self._workspace,
             timeouts=self.timeouts,
         )
-        self._api = ServiceAPI(transport, self.retry, Pacing(self.limits))
+        self._api = ServiceAPI(transport, self.retry, Pacing(self.limits, backend))
         self._submits = Submitter(self._api)
         self._state = _Lifecycle.OPEN
+
+    async def _open_pacing(self) -> PacingBackend:
+        """Where the limits are kept: this process, or Redis (connected and checked now)."""
+        config = self.pacing
+        if config is None:
+            return InProcess(self.limits)
+        try:
+            from ._shared import RedisBackend
+        except ImportError as exc:
+            raise ConfigurationError(
+                "shared pacing needs the redis extra: pip install 'emoji-async[redis]'"
+            ) from exc
+        backend = RedisBackend(config, self.limits)
+        try:
+            await backend.open()
+        except SharedPacingError as exc:
+            if not config.fallback:
+                raise
+            log.warning("%s; pacing in this process alone instead (fallback=True)", exc)
+            return InProcess(self.limits)
+        return backend
 
     async def aclose(self) -> None:
         """Close the session if the client created it. Safe to call twice.
 
         A submit whose caller was cancelled is first let to settle (bounded
         by the retry deadline), so that its task is known and cancelled.
+        Shared pacing then lets go of the leases it holds and disconnects.
         """
         if self._submits is not None:
             await self._submits.aclose(self.retry.deadline)
+        if self._api is not None:
+            await self._api.pacing.backend.aclose()
         if self._state is _Lifecycle.OPEN and self._session is not self._borrowed:
             assert self._session is not None
             await self._session.close()
@@ -274,15 +312,21 @@ class EmojiClient:
     ) -> Batch:
         slots = self.limits.running_tasks if self.limits is not None else 1
         policy = poll or self.poll.for_batches()
+        if policy.schedule is PollSchedule.BATCH:
+            lo, hi = self._service.pacing.durations.bounds(None, policy.run_time)
+            default = batch_concurrency(slots, lo, hi)
+        else:
+            default = default_concurrency(slots)
         if concurrency is None:
-            if policy.schedule is PollSchedule.BATCH:
-                lo, hi = self._service.pacing.durations.bounds(None, policy.run_time)
-                concurrency = batch_concurrency(slots, lo, hi)
-            else:
-                concurrency = default_concurrency(slots)
+            concurrency = default
+        submitter = self._submitter
+        if self._service.pacing.backend.shared:
+            # All processes' batches together keep what one batch would keep in flight.
+            cap = self.pacing.max_in_flight if self.pacing is not None else None
+            submitter = submitter.gated(cap or default)
         return Batch(
             self._service,
-            submitter=self._submitter,
+            submitter=submitter,
             poll=policy,
             extra_templates=self.extra_templates,
             concurrency=concurrency,
