@@ -404,6 +404,10 @@ class RedisPacing:
     for another account: it namespaces the keys (``{prefix}:{account}:...``),
     so it must not be secret. The API key never goes to Redis.
 
+    ``spread`` (seconds, real time) widens each rate window further, like
+    :class:`RateLimits`' ``jitter``: requests of different processes or
+    machines reach the service by different paths, and each process wakes
+    for its turn on its own schedule (1.125 s between submits by default).
     ``lock_ttl``: seconds the submit lock outlives a holder that stopped
     answering (it is renewed every third of that while held). ``lease_ttl``:
     the same for each task counted in flight. ``max_in_flight``: the account's
@@ -417,6 +421,7 @@ class RedisPacing:
     url: str = attrs.field(validator=_redis_url, repr=redis_origin)
     account: str = attrs.field(kw_only=True, validator=_key_part)
     prefix: str = attrs.field(default="emoji_async", kw_only=True, validator=_key_part)
+    spread: float = attrs.field(default=0.02, kw_only=True, validator=_seconds_at_least(0))
     lock_ttl: float = attrs.field(default=10.0, kw_only=True, validator=_seconds_at_least(0.1))
     lease_ttl: float = attrs.field(default=60.0, kw_only=True, validator=_seconds_at_least(0.1))
     max_in_flight: int | None = attrs.field(default=None, kw_only=True, validator=_optional_slots)

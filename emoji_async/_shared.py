@@ -9,11 +9,12 @@ of them are measured on.
 ``{ns}:pace:{group}`` (a hash: ``next``, ``held``, in microseconds)
     One endpoint group's schedule. :data:`_PACE` reserves the next start,
     ``interval`` after the previous one, and answers how long to wait for
-    it: the in-process :class:`~emoji_async._limits.Pacer`'s arithmetic,
-    one round trip a request, turns handed out in the order they are asked
-    for. A 429 sets ``held`` (:data:`_HOLD`): no start of the group before
-    it, for any process, and a turn that was waiting when it came is taken
-    again.
+    it: the in-process :class:`~emoji_async._limits.Pacer`'s arithmetic
+    (its window ``spread`` longer: two machines' requests take different
+    paths), one round trip a request, turns handed out in the order they are
+    asked for. A 429 sets ``held`` (:data:`_HOLD`): no turn of the group
+    starts before it, for any process; a turn this process was already
+    waiting for is taken again.
 ``{ns}:submit:lock`` (a string: the holder's ``host:pid:nonce``)
     The submit lock (``redis``'s own lock: ``SET NX PX``, released and
     renewed by token). Held across a submit and its settling; it expires
@@ -113,15 +114,6 @@ if untill > held then
     redis.call('PEXPIRE', KEYS[1], math.ceil((math.max(untill, nxt) - now) / 1000) + ARGV[2])
 end
 return 0
-"""
-)
-
-#: KEYS[1] a group's hash. How long (us) its hold still lasts.
-_HELD = (
-    _NOW_US
-    + """
-local held = tonumber(redis.call('HGET', KEYS[1], 'held') or '0')
-return math.max(0, held - now)
 """
 )
 
@@ -253,7 +245,6 @@ class RedisBackend(PacingBackend):
         for name, source in (
             ("pace", _PACE),
             ("hold", _HOLD),
-            ("held", _HELD),
             ("stamp", _STAMP),
             ("count", _COUNT),
             ("settle", _SETTLE),
@@ -332,7 +323,11 @@ class RedisBackend(PacingBackend):
             return
         group = group_of(endpoint)
         key = self._pace_key + group
-        interval_us = round(limits.interval(endpoint) * 1e6)
+        interval = limits.interval(endpoint)
+        # ``spread`` widens each window like ``jitter`` does: one turn a window gets
+        # all of it, twenty turns a window a twentieth each.
+        interval *= 1 + self.config.spread / (limits.window * (1 + limits.margin) + limits.jitter)
+        interval_us = round(interval * 1e6)
         loop = asyncio.get_running_loop()
         while True:
             held_here = max(0.0, self._held_until.get(group, 0.0) - loop.time())
@@ -342,11 +337,11 @@ class RedisBackend(PacingBackend):
             if wait_us <= 0:
                 return
             await asyncio.sleep(wait_us / 1e6)
-            if self._held_until.get(group, 0.0) > loop.time():
-                continue  # a 429 here while this caller slept: its turn is void
-            if await self._script("held", [key], []) <= 0:
+            # A 429 here while this caller slept voids its turn. One elsewhere on the
+            # account holds back only the turns taken after it: asking Redis again
+            # here would send every request a round trip late.
+            if self._held_until.get(group, 0.0) <= loop.time():
                 return
-            # A 429 elsewhere on the account while this caller slept: take a new turn.
 
     def hold(self, endpoint: Endpoint, seconds: float | None) -> float | None:
         limits = self.limits
