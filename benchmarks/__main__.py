@@ -12,6 +12,7 @@ from . import (
     scenario_latency,
     scenario_overhead,
     scenario_scale,
+    shared,
     single_job,
     soak,
 )
@@ -22,6 +23,7 @@ SCENARIOS = {
     "latency": scenario_latency.main,
     "overhead": scenario_overhead.main,
     "scale": scenario_scale.main,
+    "shared": shared.main,
     "single": single_job.main,
     "soak": soak.main,
     "ours-bulk": bulk.main,
