@@ -263,13 +263,17 @@ class RedisBackend(PacingBackend):
             _, late = await asyncio.wait(self._background, timeout=self.config.connect_timeout)
             for task in late:
                 task.cancel()
-        if self._leases and self._redis is not None:
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._redis is None:
+            return
+        if self._leases:
+            # Ended here: the other processes need not wait for the leases to run out.
             with contextlib.suppress(RedisError, OSError):
                 await self._redis.zrem(self._inflight_key, *self._leases)
-        self._leases.clear()
-        if self._redis is not None:
+        with contextlib.suppress(RedisError, OSError):
             await self._redis.aclose()
-            self._redis = None
+        self._leases.clear()
+        self._redis = None
 
     def _scrub(self, exc: BaseException) -> str:
         """An error's text, never with the URL's password in it."""
