@@ -152,12 +152,17 @@ class TaskBoard:
 
     Kept as a sorted list, so counting the tasks ahead of one is a binary
     search: ten thousand tasks in flight cost no more per poll than ten.
+
+    With shared pacing the backend also tells it of the account's other
+    tasks (:meth:`elsewhere`): those submitted earlier by other processes
+    count as ahead too, and their ends move ``last_end``.
     """
 
-    def __init__(self, on_release: Callable[[str], None] | None = None) -> None:
+    def __init__(self, on_release: Callable[[str, float | None], None] | None = None) -> None:
         # (submission time in epoch seconds, registration number): ties keep arrival order.
         self._keys: dict[str, tuple[float, int]] = {}
         self._on_release = on_release
+        self._foreign: Callable[[str], int] | None = None
         self._sorted: list[tuple[float, int]] = []
         self._seq = itertools.count()
         self._ended = asyncio.Event()
@@ -181,18 +186,41 @@ class TaskBoard:
         key = self._keys.pop(task_id, None)
         if key is not None:
             del self._sorted[bisect.bisect_left(self._sorted, key)]
-            self._ended.set()
-            self._ended = asyncio.Event()
+            self._wake()
         if self._on_release is not None:
-            self._on_release(task_id)
+            self._on_release(task_id, ended)
+
+    def _wake(self) -> None:
+        self._ended.set()
+        self._ended = asyncio.Event()
+
+    def elsewhere(
+        self, ahead: Callable[[str], int], *, last_end: float | None, moved: bool
+    ) -> None:
+        """The account's other processes: how many of their tasks are ahead of one of ours.
+
+        ``last_end`` is the latest end any of them saw; ``moved`` says some
+        of their tasks ended since the last call, which wakes the waiters.
+        """
+        self._foreign = ahead
+        if last_end is not None and (self.last_end is None or last_end > self.last_end):
+            self.last_end = last_end
+        if moved:
+            self._wake()
 
     def __contains__(self, task_id: object) -> bool:
         return task_id in self._keys
 
+    def __len__(self) -> int:
+        return len(self._keys)
+
     def ahead(self, task_id: str) -> int:
-        """How many of the client's live tasks were submitted before ``task_id``."""
+        """How many of the client's live tasks (and the account's, if shared) are ahead of it."""
         key = self._keys.get(task_id)
-        return 0 if key is None else bisect.bisect_left(self._sorted, key)
+        if key is None:
+            return 0
+        mine = bisect.bisect_left(self._sorted, key)
+        return mine if self._foreign is None else mine + self._foreign(task_id)
 
     async def next_release(self) -> None:
         """Return when any followed task ends or is let go."""
@@ -288,8 +316,8 @@ class PacingBackend(abc.ABC):
     async def occupy(self, task_id: str) -> None:  # noqa: B027
         """Count ``task_id`` in flight on the account."""
 
-    def vacate(self, task_id: str) -> None:  # noqa: B027
-        """``task_id`` ended, or nobody here follows it any more."""
+    def vacate(self, task_id: str, ended: float | None) -> None:  # noqa: B027
+        """``task_id`` ended (at ``ended``, epoch seconds), or nobody here follows it any more."""
 
     async def in_flight(self) -> int:
         """The account's tasks in flight, as far as this backend knows."""

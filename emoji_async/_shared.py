@@ -30,11 +30,20 @@ of them are measured on.
     The account's tasks in flight. A lease lasts ``lease_ttl`` and is renewed
     every third of that while its task is followed here; a process that stops
     leaves leases that simply run out.
+``{ns}:queue`` (a sorted set: task id -> place), ``{ns}:queue:seq``, ``{ns}:queue:last_end``
+    The same tasks in the account's submit order (submits are serialized by
+    the lock, so the order of the places is the provider's queue), and the
+    latest end any process saw (the provider's clock, ms). Each process
+    reads them every submit interval while it follows tasks: another
+    process's task submitted earlier is ahead of ours on the
+    :class:`~emoji_async._limits.TaskBoard`, so a task that cannot have
+    started is not polled, and the start of one that has is known.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import logging
@@ -139,12 +148,74 @@ return 0
 """
 )
 
-#: KEYS[1] a sorted set; ARGV[1] ms before now. Drops older members; returns how many are left.
-_COUNT = (
+#: KEYS: the leases, the queue. Drops the leases that ran out, and their tasks from the queue.
+_TRIM = """
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now / 1000))
+for i = 1, #gone do
+    redis.call('ZREM', KEYS[1], gone[i])
+    redis.call('ZREM', KEYS[2], gone[i])
+end
+"""
+
+#: KEYS: the leases, the queue, the sequence; ARGV[1] the lease (ms), ARGV[2] the task.
+#: Counts the task in flight; returns its place in the account's submit order.
+_OCCUPY = (
+    _NOW_US
+    + _TRIM
+    + """
+local seq = redis.call('INCR', KEYS[3])
+redis.call('ZADD', KEYS[1], string.format('%.0f', now / 1000 + ARGV[1]), ARGV[2])
+redis.call('ZADD', KEYS[2], seq, ARGV[2])
+for i = 1, 3 do
+    redis.call('PEXPIRE', KEYS[i], 2 * ARGV[1])
+end
+return seq
+"""
+)
+
+#: KEYS: the leases, the queue, the sequence; ARGV[1] the lease (ms), ARGV[2..] tasks.
+#: Renews the leases still there (one that ran out stays out).
+_RENEW = (
     _NOW_US
     + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now / 1000 - ARGV[1]))
+local score = string.format('%.0f', now / 1000 + ARGV[1])
+for i = 2, #ARGV do
+    redis.call('ZADD', KEYS[1], 'XX', score, ARGV[i])
+end
+for i = 1, 3 do
+    if redis.call('EXISTS', KEYS[i]) == 1 then
+        redis.call('PEXPIRE', KEYS[i], 2 * ARGV[1])
+    end
+end
+return 0
+"""
+)
+
+#: KEYS: the leases, the queue, the latest end; ARGV[1] a task, ARGV[2] its end (ms) or ''.
+_VACATE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[2] ~= '' and tonumber(ARGV[2]) > tonumber(redis.call('GET', KEYS[3]) or '0') then
+    redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+end
+return 0
+"""
+
+#: KEYS: the leases, the queue. How many tasks are in flight.
+_COUNT = (
+    _NOW_US
+    + _TRIM
+    + """
 return redis.call('ZCARD', KEYS[1])
+"""
+)
+
+#: KEYS: the leases, the queue, the latest end. The queue (task, place, ...) and the latest end.
+_VIEW = (
+    _NOW_US
+    + _TRIM
+    + """
+return {redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES'), redis.call('GET', KEYS[3]) or ''}
 """
 )
 
@@ -189,6 +260,8 @@ class RedisBackend(PacingBackend):
         self._known_key = f"{ns}:submit:known"
         self._unsettled_key = f"{ns}:submit:unsettled"
         self._inflight_key = f"{ns}:inflight"
+        self._queue_keys = [self._inflight_key, f"{ns}:queue", f"{ns}:queue:seq"]
+        self._end_keys = [self._inflight_key, f"{ns}:queue", f"{ns}:queue:last_end"]
         self._where = redis_origin(config.url)
         # Not secret: says in Redis which process holds the lock, for whoever looks.
         self._identity = f"{socket.gethostname()[:64]}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -203,6 +276,11 @@ class RedisBackend(PacingBackend):
         self._held_until: dict[str, float] = {}
         #: Tasks this process counts in flight, with when each was counted (loop time).
         self._leases: dict[str, float] = {}
+        #: Each task this process submitted: its place in the account's submit order.
+        self._places: dict[str, int] = {}
+        #: The places of the other processes' tasks in flight, as last seen.
+        self._elsewhere: dict[str, int] = {}
+        self._elsewhere_sorted: list[int] = []
         self._background: set[asyncio.Task[None]] = set()
         self._renewer: asyncio.Task[None] | None = None
 
@@ -246,12 +324,16 @@ class RedisBackend(PacingBackend):
             ("pace", _PACE),
             ("hold", _HOLD),
             ("stamp", _STAMP),
+            ("occupy", _OCCUPY),
+            ("renew", _RENEW),
+            ("vacate", _VACATE),
             ("count", _COUNT),
+            ("view", _VIEW),
             ("settle", _SETTLE),
             ("others", _OTHERS),
         ):
             self._scripts[name] = client.register_script(source)
-        self._renewer = asyncio.create_task(self._renew_leases(), name="emoji-leases")
+        self._renewer = asyncio.create_task(self._keep_up(), name="emoji-shared-pacing")
 
     async def aclose(self) -> None:
         if self._renewer is not None:
@@ -269,7 +351,8 @@ class RedisBackend(PacingBackend):
         if self._leases:
             # Ended here: the other processes need not wait for the leases to run out.
             with contextlib.suppress(RedisError, OSError):
-                await self._redis.zrem(self._inflight_key, *self._leases)
+                await self._redis.zrem(self._queue_keys[0], *self._leases)
+                await self._redis.zrem(self._queue_keys[1], *self._leases)
         with contextlib.suppress(RedisError, OSError):
             await self._redis.aclose()
         self._leases.clear()
@@ -460,43 +543,78 @@ class RedisBackend(PacingBackend):
 
     async def occupy(self, task_id: str) -> None:
         self._leases[task_id] = asyncio.get_running_loop().time()
-        await self._script(
-            "stamp", [self._inflight_key], [self._lease_ms, "NX", 2 * self._lease_ms, 0, task_id]
+        self._places[task_id] = await self._script(
+            "occupy", self._queue_keys, [self._lease_ms, task_id]
         )
+        if len(self._places) > 10_000:  # the oldest ended long ago
+            for old in list(self._places)[:5_000]:
+                del self._places[old]
 
-    def vacate(self, task_id: str) -> None:
-        if self._leases.pop(task_id, None) is not None:
-            self._spawn(self._vacate(task_id), "end a task's lease")
+    def vacate(self, task_id: str, ended: float | None) -> None:
+        leased = self._leases.pop(task_id, None) is not None
+        if leased or ended is not None:
+            self._spawn(self._vacate(task_id, ended), "end a task's lease")
 
-    async def _vacate(self, task_id: str) -> None:
-        await self._call("end a task's lease", self._client.zrem(self._inflight_key, task_id))
+    async def _vacate(self, task_id: str, ended: float | None) -> None:
+        end_ms = "" if ended is None else f"{ended * 1000:.0f}"
+        await self._script("vacate", self._end_keys, [task_id, end_ms, _KNOWN_MS])
 
     async def in_flight(self) -> int:
-        return await self._script("count", [self._inflight_key], [0])
+        return await self._script("count", self._queue_keys[:2], [])
 
     async def room(self, cap: int) -> None:
         # A task ends every minute or so: a look every submit interval is prompt enough.
         while await self.in_flight() >= cap:  # noqa: ASYNC110  (other processes' ends)
             await asyncio.sleep(5 * self.tick * random.uniform(0.75, 1.25))
 
-    async def _renew_leases(self) -> None:
-        """Renew the leases of the tasks followed here, every third of a lease."""
+    def _ahead_elsewhere(self, task_id: str) -> int:
+        """How many of the other processes' tasks in flight were submitted before ``task_id``."""
+        place = self._places.get(task_id)
+        return 0 if place is None else bisect.bisect_left(self._elsewhere_sorted, place)
+
+    async def _look(self) -> None:
+        """Learn the other processes' tasks in flight, and the latest end any process saw."""
+        if self._redis is None:
+            return
+        queue, last_end = await self._call(
+            "read the account's queue", self._scripts["view"](keys=self._end_keys, args=[])
+        )
+        places = {
+            str(queue[i]): int(float(queue[i + 1]))
+            for i in range(0, len(queue), 2)
+            if str(queue[i]) not in self._places
+        }
+        moved = any(task_id not in places for task_id in self._elsewhere)
+        self._elsewhere = places
+        self._elsewhere_sorted = sorted(places.values())
+        if self.board is not None:
+            self.board.elsewhere(
+                self._ahead_elsewhere,
+                last_end=float(last_end) / 1000 if last_end else None,
+                moved=moved,
+            )
+
+    async def _keep_up(self) -> None:
+        """Renew the leases of the tasks followed here; follow the account's queue."""
         loop = asyncio.get_running_loop()
+        renewed = loop.time()
         while True:
-            await asyncio.sleep(self.config.lease_ttl / 3)
-            board = self.board
-            now = loop.time()
-            for task_id, since in list(self._leases.items()):
-                # Submitted but never followed (nobody waits for it): its lease runs out.
-                if (board is None or task_id not in board) and now - since > self.config.lease_ttl:
-                    del self._leases[task_id]
-            if not self._leases:
-                continue
+            # The queue as often as the gate looks; the leases every third of a lease.
+            await asyncio.sleep(min(5 * self.tick, self.config.lease_ttl / 3))
             try:
-                await self._script(
-                    "stamp",
-                    [self._inflight_key],
-                    [self._lease_ms, "XX", 2 * self._lease_ms, 0, *self._leases],
-                )
+                if self.board is not None and len(self.board):
+                    await self._look()
+                if loop.time() - renewed >= self.config.lease_ttl / 3:
+                    renewed = loop.time()
+                    await self._renew_leases(renewed)
             except SharedPacingError as exc:
-                log.warning("could not renew the leases of the tasks in flight: %s", exc)
+                log.warning("shared pacing: %s", exc)
+
+    async def _renew_leases(self, now: float) -> None:
+        board = self.board
+        for task_id, since in list(self._leases.items()):
+            # Submitted but never followed (nobody waits for it): its lease runs out.
+            if (board is None or task_id not in board) and now - since > self.config.lease_ttl:
+                del self._leases[task_id]
+        if self._leases:
+            await self._script("renew", self._queue_keys, [self._lease_ms, *self._leases])
