@@ -32,7 +32,7 @@ from emoji_async._limits import Pacing
 from emoji_async._shared import RedisBackend
 from emoji_async.testing import Chaos, Fault, Simulator, serve
 
-from .conftest import KEY, SCALE, client_for, sim_config
+from .conftest import KEY, SCALE, client_for, detect_and_submit, sim_config
 from .shared_child import ACCOUNT, image
 
 CHILD = Path(__file__).with_name("shared_child.py")
@@ -185,6 +185,32 @@ async def test_a_batch_keeps_the_account_in_flight_count_under_its_cap(redis_url
         assert sim.stats.tasks_created == 8
         # Each batch alone would keep more in flight (its default concurrency).
         assert bench.peak_in_flight(sim.tasks()) == cap
+
+
+async def test_a_task_queued_behind_another_clients_task_is_not_polled_until_that_one_ends(
+    redis_url: str,
+) -> None:
+    async with serve(sim_config(render_videos=False)) as server:
+        sim = server.simulator
+        async with (
+            client_for(server, pacing=shared(redis_url)) as first,
+            client_for(server, pacing=shared(redis_url)) as second,
+        ):
+            ahead = await detect_and_submit(first, "https://example.com/q/1.png")
+            behind = await detect_and_submit(second, "https://example.com/q/2.png")
+            await asyncio.gather(ahead.wait(), behind.wait())
+        ahead_task = sim.task(ahead.task_id)
+        assert ahead_task is not None
+        assert ahead_task.ended_at is not None
+        polls_while_queued = [
+            r
+            for r in sim.requests
+            if r.endpoint == "query"
+            and r.path.endswith(behind.task_id)
+            and r.at < ahead_task.ended_at
+        ]
+        # One poll to see it queued; then it waits for the other client's task to end.
+        assert len(polls_while_queued) <= 1
 
 
 async def test_no_key_material_goes_to_redis_and_every_key_is_the_accounts(
