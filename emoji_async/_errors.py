@@ -19,6 +19,7 @@
     │   └── ResponseLostError       sent, but no answer came back: it may have been processed
     ├── UnexpectedResponseError     the answer was not the JSON the protocol promises
     ├── DownloadError               a result video could not be fetched or saved
+    ├── SharedPacingError           the shared pacing store (Redis) cannot be used
     ├── FaceRejectedError           the detector rejected the portrait (billed, HTTP 200)
     ├── SubmissionUncertainError    a paid submit may have created a task we never heard of
     └── TaskError                   a task ended without a video, or could not be waited for
@@ -57,6 +58,7 @@ __all__ = [
     "RateLimitError",
     "ResponseLostError",
     "ServerError",
+    "SharedPacingError",
     "SubmissionUncertainError",
     "TaskCanceledError",
     "TaskError",
@@ -77,6 +79,10 @@ class EmojiError(Exception):
 
 class ConfigurationError(EmojiError):
     """The client cannot be set up as asked: no API key, a malformed base URL."""
+
+
+class SharedPacingError(EmojiError):
+    """The shared pacing store (Redis) could not be reached, or did not answer as expected."""
 
 
 class ClientStateError(EmojiError, RuntimeError):

@@ -43,7 +43,7 @@ from collections.abc import AsyncIterator, Callable, Collection
 import attrs
 
 from ._adaptive import DurationModel
-from ._errors import EmojiError, ValidationError
+from ._errors import SharedPacingError, ValidationError
 from ._policy import is_finite_number
 from ._transport import Endpoint
 
@@ -225,10 +225,6 @@ class TaskBoard:
     async def next_release(self) -> None:
         """Return when any followed task ends or is let go."""
         await self._ended.wait()
-
-
-class SharedPacingError(EmojiError):
-    """The shared pacing store (Redis) could not be reached, or did not answer as expected."""
 
 
 def group_of(endpoint: Endpoint) -> str:

@@ -113,7 +113,11 @@ class Reconciled(JobEvent):
 
 @attrs.frozen(kw_only=True)
 class Queued(JobEvent):
-    """The task is PENDING; ``ahead`` of this batch's own tasks are in front of it."""
+    """The task is PENDING; ``ahead`` tasks are in front of it.
+
+    ``ahead`` counts this client's own tasks, or, when pacing is shared
+    through Redis, the whole account's.
+    """
 
     task_id: str
     ahead: int
