@@ -26,7 +26,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -37,6 +37,7 @@ from ._errors import (
     ConfigurationError,
     ConnectError,
     DownloadError,
+    EmojiError,
     ResponseLostError,
     UnexpectedResponseError,
     ValidationError,
@@ -115,6 +116,27 @@ class Timeouts:
     def scaled(self, factor: float) -> Timeouts:
         """The same limits multiplied by ``factor``."""
         return Timeouts(connect=self.connect * factor, read=self.read * factor)
+
+
+@contextlib.contextmanager
+def _translated(what: str, bad_url: Callable[[str], EmojiError]) -> Iterator[None]:
+    """aiohttp's errors of one exchange with ``what``, as the project's.
+
+    Never connected: :class:`ConnectError` (nothing was sent). Sent, no
+    answer: :class:`ResponseLostError` (it may have been processed). A URL
+    aiohttp refuses: ``bad_url`` (whose fault that is depends on where it
+    came from).
+    """
+    try:
+        yield
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        raise ConnectError(f"could not connect for {what}: {type(exc).__name__}: {exc}") from exc
+    except aiohttp.InvalidURL as exc:
+        raise bad_url(f"invalid URL for {what}: {exc}") from exc
+    except aiohttp.ClientError as exc:
+        raise ResponseLostError(
+            f"no answer to {what} after it was sent: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 @attrs.frozen
@@ -220,7 +242,7 @@ class Transport:
         headers: Mapping[str, str] | None,
         endpoint: Endpoint,
     ) -> Response:
-        try:
+        with _translated(endpoint.value, ConfigurationError):
             async with self._session.request(
                 method,
                 url,
@@ -235,16 +257,6 @@ class Transport:
                 status = resp.status
                 header_request_id = resp.headers.get("x-request-id")
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise ConnectError(
-                f"could not connect for {endpoint.value}: {type(exc).__name__}: {exc}"
-            ) from exc
-        except aiohttp.InvalidURL as exc:
-            raise ConfigurationError(f"invalid URL for {endpoint.value}: {exc}") from exc
-        except aiohttp.ClientError as exc:
-            raise ResponseLostError(
-                f"no answer to {endpoint.value} after it was sent: {type(exc).__name__}: {exc}"
-            ) from exc
         log.debug("%s %s -> %d", method, url, status)
         return _decode(status, raw, header_request_id, retry_after, endpoint)
 
@@ -267,8 +279,9 @@ class Transport:
         for name, value in fields:
             form.add_field(name, value)
         form.add_field("file", data, filename=file_name, content_type=content_type)
+        # The upload host comes from the service's answer: a bad one is the answer's fault.
         async with self._gate or contextlib.nullcontext():
-            try:
+            with _translated("upload", UnexpectedResponseError):
                 async with self._session.post(
                     url,
                     data=form,
@@ -280,16 +293,6 @@ class Transport:
                     raw = await resp.read()
                     status = resp.status
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-                raise ConnectError(
-                    f"could not connect for upload: {type(exc).__name__}: {exc}"
-                ) from exc
-            except aiohttp.InvalidURL as exc:
-                raise UnexpectedResponseError(f"the upload host is not a valid URL: {exc}") from exc
-            except aiohttp.ClientError as exc:
-                raise ResponseLostError(
-                    f"no answer to upload after it was sent: {type(exc).__name__}: {exc}"
-                ) from exc
         log.debug("POST %s -> %d", url, status)
         if 200 <= status < 300:
             return

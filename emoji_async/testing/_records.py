@@ -7,6 +7,7 @@ more than one submit per second" is a question about ``RequestRecord.at``,
 
 from __future__ import annotations
 
+import typing
 from typing import Literal
 
 import attrs
@@ -27,20 +28,7 @@ Endpoint = Literal[
     "other",
 ]
 
-ENDPOINTS: frozenset[str] = frozenset(
-    {
-        "detect",
-        "submit",
-        "query",
-        "list",
-        "cancel",
-        "upload_policy",
-        "upload",
-        "download",
-        "sample",
-        "other",
-    }
-)
+ENDPOINTS: frozenset[str] = frozenset(typing.get_args(Endpoint))
 
 
 @attrs.frozen
