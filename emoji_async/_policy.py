@@ -163,7 +163,9 @@ class PollPolicy(_Scalable):
 
     def adaptive(self, *, lag: float | None = None) -> PollPolicy:
         """This policy, placing polls by learned run times (``lag``: 5 % by default)."""
-        return attrs.evolve(self, schedule=PollSchedule.ADAPTIVE, lag=lag or self.lag)
+        return attrs.evolve(
+            self, schedule=PollSchedule.ADAPTIVE, lag=self.lag if lag is None else lag
+        )
 
     def scaled(self, factor: float) -> PollPolicy:
         """The same policy with every duration multiplied by ``factor`` (not the growth)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from emoji_async import BBox, TaskStatus, ValidationError, VideoResult
+from emoji_async import _journal as journal_module
 from emoji_async._journal import SCHEMA_VERSION, JobState, Journal, JournalEntry, JournalError
 
 KEY = "portrait-1"
@@ -573,3 +574,16 @@ async def test_an_unsent_submit_withdraws_the_intent_so_the_next_run_submits_aga
         assert again.state is JobState.SUBMITTING
         with pytest.raises(JournalError):
             await journal.unsent("other", reason="never submitted")
+
+
+def test_the_step_table_in_the_docs_is_the_one_the_journal_enforces() -> None:
+    doc = journal_module.__doc__
+    assert doc is not None
+    table = doc.split("leads to\n", 1)[1].split("\n\n", 1)[0]
+    documented = {}
+    for line in table.splitlines():
+        call, follows = line.split()[0], line[18:43].strip()
+        documented[call] = frozenset(
+            None if name == "(new)" else JobState(name) for name in follows.split(", ")
+        )
+    assert documented == dict(journal_module._FOLLOWS)

@@ -96,3 +96,10 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:05 GMT", now=1445412480) == 5
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+def test_an_adaptive_lag_of_zero_is_refused_not_replaced_by_the_default() -> None:
+    with pytest.raises(ValidationError, match="lag"):
+        PollPolicy().adaptive(lag=0)
+    assert PollPolicy().adaptive(lag=0.1).lag == 0.1
+    assert PollPolicy().adaptive().lag == PollPolicy().lag

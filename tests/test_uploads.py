@@ -39,12 +39,8 @@ from .conftest import KEY, SCALE, client_for, running, serve_in_thread, sim_conf
 
 
 def stored(sim: Simulator) -> dict[str, int]:
-    """Files the simulator's upload host stored, per model.
-
-    Read from the simulator's upload store: ``Simulator`` has no public accessor
-    for it yet (``stats`` counts requests, refused ones included).
-    """
-    return dict(sim._service.uploads.stored_by_model)
+    """Files the simulator's upload host stored, per model (refused uploads store none)."""
+    return sim.uploads_by_model
 
 
 def endpoints(sim: Simulator) -> list[str]:

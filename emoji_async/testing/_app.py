@@ -230,6 +230,11 @@ class Simulator:
         """Whether downloads are real MP4s (else placeholders)."""
         return self._videos.real
 
+    @property
+    def uploads_by_model(self) -> dict[str, int]:
+        """How many files the upload host stored, per model the policy was for."""
+        return dict(self._service.uploads.stored_by_model)
+
     def task(self, task_id: str) -> SimulatedTask | None:
         """The true record of a task as of now; ``None`` if unknown or expired."""
         return self._service.task(task_id)
