@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import struct
 import urllib.parse
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 _IMAGE_SCHEMES = ("http", "https", "oss")
+#: White space as ``str.isspace`` knows it (the same 29 characters), found in one scan.
+_SPACE = re.compile(r"\s")
 _MAX_URL_LENGTH = 4096
 _IMAGE_SOURCES = "an http://, https:// or oss:// URL, a file:// URI or a local file path"
 
@@ -67,7 +70,7 @@ def check_image_url(value: object, *, field: str = "image_url") -> str:
         raise ValidationError(field, f"{allowed} of at most {_MAX_URL_LENGTH} characters", value)
     if local_image_path(value) is not None:
         return value
-    if any(ch.isspace() for ch in value):
+    if _SPACE.search(value):
         raise ValidationError(field, f"{allowed} without white space", value)
     try:
         parts = urllib.parse.urlsplit(value)
