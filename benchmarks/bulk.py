@@ -13,16 +13,29 @@ import argparse
 import asyncio
 import statistics
 import time
+from collections.abc import Sequence
 
 import attrs
 
 from emoji_async import EmojiJob, Template
 from emoji_async import events as ev
-from emoji_async.testing import SimulatorConfig, uniform_durations
+from emoji_async.testing import SimulatedTask, SimulatorConfig, uniform_durations
 
 from ._setup import on_one_clock
 
-__all__ = ["BulkReport", "main", "run"]
+__all__ = ["BulkReport", "main", "run", "single_slot_floor"]
+
+
+def single_slot_floor(
+    tasks: Sequence[SimulatedTask], *, started: float, time_scale: float
+) -> float:
+    """The soonest any client could finish ``tasks`` on one running slot (real seconds).
+
+    The time until the first submit arrived (from ``started``, a
+    ``time.monotonic()`` reading), then every task's run time back to back.
+    """
+    first_submit = min(task.submitted_at for task in tasks)
+    return (first_submit - started) + sum(task.duration for task in tasks) * time_scale
 
 
 @attrs.frozen
@@ -86,8 +99,7 @@ async def run(*, jobs: int, time_scale: float, seed: int = 1) -> BulkReport:
         outcomes = await client.generate_many(batch, on_event=on_event)
         makespan = time.monotonic() - started
         tasks = sim.tasks()
-        first_submit = min(t.submitted_at for t in tasks)
-        floor = (first_submit - started) + sum(t.duration for t in tasks) * time_scale
+        floor = single_slot_floor(tasks, started=started, time_scale=time_scale)
         lags = [
             (held[t.task_id] - t.ended_at) / (t.ended_at - t.scheduled_at)
             for t in tasks

@@ -43,6 +43,8 @@ from emoji_async import (
 )
 from emoji_async.testing import SimulatedTask, SimulatorConfig, serve, uniform_durations
 
+from .bulk import single_slot_floor
+
 __all__ = ["SharedReport", "local_redis", "main", "peak_in_flight", "run"]
 
 KEY = "sk-simulator"
@@ -281,9 +283,7 @@ async def run(
         )
         makespan = time.monotonic() - started
         tasks = sim.tasks()
-        first_submit = min(t.submitted_at for t in tasks)
-        # benchmarks.bulk's floor: the single slot's work, after the first submit arrived.
-        floor = (first_submit - started) + sum(t.duration for t in tasks) * time_scale
+        floor = single_slot_floor(tasks, started=started, time_scale=time_scale)
         stats = sim.stats
         peak = peak_in_flight(tasks)
     requests = sum(n for name, n in stats.requests_by_endpoint.items() if name != "download")
