@@ -50,7 +50,14 @@ _CHAOS_KINDS = (
     "missing_field",
     "throttle_burst",
     "cut_download",
+    "late",
+    "odd_status_after",
 )
+#: The choices of the simulator's open points (``SimulatorConfig.list_zone``,
+#: ``list_order``, ``empty_page``), spelt out for the same reason.
+_LIST_ZONES = ("UTC+8", "UTC")
+_LIST_ORDERS = ("newest_first", "oldest_first")
+_EMPTY_PAGES = ("data", "bare")
 
 
 def _probability(text: str) -> float:
@@ -73,14 +80,39 @@ def _chaos_kind(text: str) -> tuple[str, float]:
     return kind, _probability(rate.strip())
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}")
+    return value
+
+
+def _late_after(text: str) -> tuple[float, float]:
+    low_text, sign, high_text = text.partition(":")
+    try:
+        low, high = float(low_text), float(high_text)
+    except ValueError:
+        low = high = math.nan
+    if not sign or not (math.isfinite(low) and math.isfinite(high)) or not 0 <= low <= high:
+        raise argparse.ArgumentTypeError(
+            f"expected LOW:HIGH provider seconds with 0 <= LOW <= HIGH, got {text!r}"
+        )
+    return low, high
+
+
 def _cmd_simulator(args: argparse.Namespace) -> int:
     from ..testing import Chaos, ServiceLimits, Simulator, SimulatorConfig, run_forever
 
     chaos = None
     if args.chaos is not None or args.chaos_kind:
-        settings: dict[str, float] = dict(args.chaos_kind or [])
+        settings: dict[str, object] = dict(args.chaos_kind or [])
         if args.chaos_slow is not None:
             settings["slow_seconds"] = args.chaos_slow
+        if args.late_after is not None:
+            settings["late_after"] = args.late_after
         chaos = Chaos.uniform(args.chaos or 0.0, seed=args.chaos_seed, **settings)
         rates = ", ".join(f"{kind} {p:g}" for kind, p in chaos.probabilities.items() if p)
         print(f"chaos (seed {chaos.seed}): {rates or 'nothing'}", file=sys.stderr, flush=True)
@@ -92,6 +124,11 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
             seed=args.seed,
             api_prefix=args.prefix,
             chaos=chaos,
+            list_zone=args.list_zone,
+            clock_skew=args.clock_skew,
+            list_order=args.list_order,
+            empty_page=args.empty_page,
+            pending_times=not args.no_pending_times,
         )
     )
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it is meant to stop
@@ -408,7 +445,11 @@ def _parser() -> argparse.ArgumentParser:
             "    missing_field             a JSON answer without output, task_status...\n"
             "    throttle_burst            429 Throttling.RateQuota for 5 requests in a row\n"
             "                              of the endpoint group\n"
-            "    cut_download              a video with fewer bytes than its Content-Length"
+            "    cut_download              a video with fewer bytes than its Content-Length\n"
+            "    late                      a submit answered 5xx (or dropped) at once and\n"
+            "                              processed --late-after provider seconds later\n"
+            "    odd_status_after          302/307 (Location: the same path) or 408, plain\n"
+            "                              text, after the request took effect"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -449,6 +490,51 @@ def _parser() -> argparse.ArgumentParser:
         metavar="S",
         help="how late a slow answer comes, in real seconds (default: 2; above the "
         "client's read timeout to make it give up)",
+    )
+    chaos.add_argument(
+        "--late-after",
+        type=_late_after,
+        metavar="LOW:HIGH",
+        help="the range a late submit's delay is drawn from, in provider seconds (scaled "
+        "by --time-scale; default: 150:250, past the client's 120 s reconcile window); "
+        "with --chaos or --chaos-kind late=P",
+    )
+    open_points = p.add_argument_group(
+        "open points",
+        "one reading of each point the provider's documentation leaves open "
+        "(PROTOCOL.md section 3); the defaults are the simulator's historical ones",
+    )
+    open_points.add_argument(
+        "--list-zone",
+        choices=_LIST_ZONES,
+        default="UTC+8",
+        help="the zone in which the task list reads start_time/end_time (default: %(default)s)",
+    )
+    open_points.add_argument(
+        "--clock-skew",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="how far the service's clock runs ahead of the real one, in real seconds, "
+        "never scaled (negative: behind; default: 0)",
+    )
+    open_points.add_argument(
+        "--list-order",
+        choices=_LIST_ORDERS,
+        default="newest_first",
+        help="the order of the task list's rows (default: %(default)s)",
+    )
+    open_points.add_argument(
+        "--empty-page",
+        choices=_EMPTY_PAGES,
+        default="data",
+        help="a list page without rows: data carries an empty data array, bare neither data "
+        "nor total_page (default: %(default)s)",
+    )
+    open_points.add_argument(
+        "--no-pending-times",
+        action="store_true",
+        help="PENDING and RUNNING task queries carry neither submit_time nor scheduled_time",
     )
     p.set_defaults(run=_cmd_simulator)
 

@@ -65,15 +65,19 @@ an error status, drop the connection, or answer late, before or after the
 request took effect (the sample host is the endpoint ``"sample"``: a delay
 there makes a detection time out); or send the real answer truncated (not
 JSON any more), cut short (fewer bytes than its ``Content-Length``) or without
-one of its fields.
+one of its fields; or answer a 3xx or 408 the protocol never lists (plain
+text, a ``Location`` for a redirect); or (``late``) answer as failed at once
+and process the request only later, in the background.
 
 Chaos (``SimulatorConfig(chaos=Chaos.uniform(0.01, seed=1))``) plays the same
 faults at random, one probability per kind (``CHAOS_KINDS``: 5xx with or
 without ``Retry-After`` and after processing, resets before and after
 processing, slow answers either side of processing, truncated bodies, missing
-fields, 429 bursts, cut downloads), reproducibly from its seed: the n-th
-request to an endpoint always gets the same fault. Faults only change what the
-client is told, never the tasks: ``Simulator.task_states()`` and
+fields, 429 bursts, cut downloads, late submits created minutes afterwards
+and out of order, and 302/307/408 answers after processing), reproducibly
+from its seed: the n-th request to an endpoint always gets the same fault.
+Faults only change what the client is told, never the tasks (a late submit
+changes only when its task appears): ``Simulator.task_states()`` and
 ``tasks_created`` stay the truth, and ``stats.faults_by_kind`` counts what was
 played (each ``RequestRecord.fault`` says which)::
 
@@ -82,6 +86,19 @@ played (each ``RequestRecord.fault`` says which)::
         ...  # run a batch against server.base_url
         print(server.simulator.stats.faults_by_kind)
         assert set(server.simulator.task_states().values()) <= {"SUCCEEDED"}
+
+What the provider's documentation leaves open (PROTOCOL.md section 3) is a
+knob of ``SimulatorConfig``, so a client can be tested under every reading:
+``list_zone`` (``"UTC+8"`` or ``"UTC"``: how the list reads its
+``start_time`` / ``end_time`` strings), ``clock_skew`` (real seconds the
+service's clock runs ahead: every time it shows or reads, the ``Date``
+header included), ``list_order`` (``"newest_first"`` or ``"oldest_first"``),
+``empty_page`` (``"data"`` or ``"bare"``: whether a page without rows carries
+``data`` and ``total_page``) and ``pending_times`` (whether PENDING and
+RUNNING queries carry ``submit_time`` / ``scheduled_time``). The defaults are
+the historical readings. Each ``SimulatedTask`` records the inputs it was made
+from (``image_url``, ``driven_id``, ``face_bbox``, ``ext_bbox``), which no
+answer of the provider shows.
 
 Result videos are real H.264 MP4s (512x512, 15 fps, the template's length)
 when PyAV is installed (``emoji-async[video]``). When the simulator has the

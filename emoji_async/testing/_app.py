@@ -12,8 +12,18 @@ Each request goes through one pipeline, in the provider's order:
 6. a fault that comes ``after_processing``, replacing, delaying, truncating,
    cutting short or stripping a field from that answer.
 
-A fault only ever changes what the client is told: the tasks, uploads and bills
-stay what the operations made them.
+A ``late`` fault leaves the pipeline after step 4: the request, admitted by its
+rate limit on arrival, is answered as failed at once and its operation (step 5)
+runs later in a background task, whose answer nobody reads. The simulator keeps
+those tasks and cancels them when the server shuts down.
+
+A fault only ever changes what the client is told (and, for ``late``, when the
+request takes effect): the tasks, uploads and bills stay what the operations
+made them.
+
+Every answer of the API carries a ``Date`` header on the service's clock (so
+``SimulatorConfig.clock_skew`` shows there too); the storage and image hosts
+leave theirs to aiohttp.
 
 Besides the API (under ``api_prefix``), the application plays two storage hosts
 (the upload host and the result videos) and a public image host serving the
@@ -30,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import http
 import json
 import math
 import time
@@ -75,6 +86,8 @@ Operation = Callable[[], Awaitable[Reply]]
 _ALIASES = {"query_slash": "query"}
 #: Endpoints served by the object-storage hosts: their errors are OSS's XML.
 _STORAGE = frozenset({"upload", "download"})
+#: Endpoints served by hosts other than the API's, which do not show the service's clock.
+_OTHER_HOSTS = _STORAGE | {"sample"}
 
 #: The labels of the faults played on the request being handled, for its record.
 _PLAYED: contextvars.ContextVar[list[str]] = contextvars.ContextVar("emoji_simulator_played")
@@ -89,6 +102,23 @@ def _seconds_text(seconds: float) -> str:
     if float(seconds).is_integer():
         return str(int(seconds))
     return f"{seconds:.3f}".rstrip("0").rstrip(".")
+
+
+def _odd_reply(status: int, path: str) -> Reply:
+    """An answer no provider page lists (a 3xx, a 408): something in between sends it.
+
+    A short plain-text body, not the provider's JSON envelope; a redirection
+    points back at the request's own path, as a misconfigured gateway's would.
+    """
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Unexpected"
+    body = b"" if status in (204, 304) else f"{status} {phrase}\n".encode()
+    reply = Reply(status, body, content_type="text/plain")
+    if 300 <= status < 400:
+        reply = reply.with_headers(("Location", path))
+    return reply
 
 
 def _respond(reply: Reply) -> web.Response:
@@ -204,12 +234,13 @@ class Simulator:
     def __init__(self, config: SimulatorConfig | None = None) -> None:
         self.config = config if config is not None else SimulatorConfig()
         self.faults = FaultBook()
-        self._chaos = None if self.config.chaos is None else ChaosSource(self.config.chaos)
+        self._chaos = self._chaos_source(self.config.chaos)
         self.requests: list[RequestRecord] = []
         self._stats = SimulatorStats()
         self._service = Service(self.config, self._stats)
         self._videos = VideoStore(render=self.config.render_videos)
         self._closing = asyncio.Event()
+        self._late_requests: set[asyncio.Task[None]] = set()
         self.app = self._build_app()
 
     # -- ground truth --------------------------------------------------------------
@@ -258,7 +289,12 @@ class Simulator:
         ``config.chaos`` follows; the dice start afresh from the new seed.
         """
         self.config = attrs.evolve(self.config, chaos=chaos)
-        self._chaos = None if chaos is None else ChaosSource(chaos)
+        self._chaos = self._chaos_source(chaos)
+
+    def _chaos_source(self, chaos: Chaos | None) -> ChaosSource | None:
+        if chaos is None:
+            return None
+        return ChaosSource(chaos, time_scale=self.config.time_scale)
 
     def boxes_for(self, image_url: str) -> Boxes:
         """``(face_bbox, ext_bbox)`` as detection returns them for ``image_url``.
@@ -306,10 +342,43 @@ class Simulator:
 
     async def _shutdown(self, app: web.Application) -> None:
         self._closing.set()  # cut scripted delays short: nobody waits for them any more
+        await self._cancel_late()
 
     async def _cleanup(self, app: web.Application) -> None:
+        await self._cancel_late()  # any a request still in flight at shutdown started
         await self._service.fetcher.aclose()
         await self._videos.aclose()
+
+    async def _cancel_late(self) -> None:
+        """Cancel the late requests not yet processed, and wait until they are gone."""
+        pending = list(self._late_requests)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def _schedule_late(self, operation: Operation, delay: float) -> None:
+        """Run ``operation`` ``delay`` real seconds from now, in the background."""
+        if self._closing.is_set():
+            return  # the server is going away: nothing will be processed any more
+        task = asyncio.get_running_loop().create_task(self._process_late(operation, delay))
+        self._late_requests.add(task)
+        task.add_done_callback(self._late_done)
+
+    async def _process_late(self, operation: Operation, delay: float) -> None:
+        await asyncio.sleep(delay)
+        # A refusal (a 400 of validation, say) changes nothing, and nobody reads it.
+        with contextlib.suppress(ServiceError, OssError):
+            await operation()
+
+    def _late_done(self, task: asyncio.Task[None]) -> None:
+        self._late_requests.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:  # a bug of the simulator: say so now, not at garbage collection
+            task.get_loop().call_exception_handler(
+                {"message": "a late request of the simulator failed", "exception": error}
+            )
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, unless the server shuts down first."""
@@ -400,9 +469,21 @@ class Simulator:
         if played is not None:
             played.append(label)
 
-    def _error(self, fault: Fault, endpoint: str) -> Reply:
+    def _dated(self, reply: Reply, endpoint: str) -> Reply:
+        """``reply`` with a ``Date`` on the service's clock, if it is an API answer."""
+        if endpoint in _OTHER_HOSTS:
+            return reply
+        clock = self._service.clock
+        return reply.with_headers(("Date", clock.http_date(clock.now())))
+
+    def _send(self, reply: Reply, endpoint: str) -> web.Response:
+        return _respond(self._dated(reply, endpoint))
+
+    def _error(self, fault: Fault, endpoint: str, request: web.Request) -> Reply:
         message = fault_message(fault.code)
-        if endpoint in _STORAGE:
+        if fault.status < 400 or fault.status == 408:
+            reply = _odd_reply(fault.status, request.path_qs)
+        elif endpoint in _STORAGE:
             reply = oss_error_reply(fault.status, fault.code, message)
         else:
             reply = error_reply(fault.status, fault.code, message)
@@ -420,7 +501,20 @@ class Simulator:
             return None
         if fault.kind == "reset":
             return _drop(request)
-        return _respond(self._error(fault, endpoint))
+        return self._send(self._error(fault, endpoint, request), endpoint)
+
+    async def _play_late(
+        self, request: web.Request, endpoint: str, fault: Fault, operation: Operation
+    ) -> web.Response:
+        """Admit on arrival, answer as failed now, and process ``fault.delay`` seconds later."""
+        throttled = self._throttle(endpoint)
+        if throttled is not None:
+            return self._send(throttled, endpoint)  # refused: there is nothing to process later
+        self._played(fault, endpoint)
+        self._schedule_late(operation, fault.delay)
+        if fault.status == 0:
+            return _drop(request)
+        return self._send(self._error(fault, endpoint, request), endpoint)
 
     async def _fault_after(
         self, request: web.Request, endpoint: str, fault: Fault, reply: Reply
@@ -429,36 +523,37 @@ class Simulator:
         if fault.kind == "drop_field":
             stripped = _without(reply, fault.field)
             if stripped is None:
-                return _respond(reply)
+                return self._send(reply, endpoint)
             self._played(fault, endpoint)
-            return _respond(stripped)
+            return self._send(stripped, endpoint)
         if fault.kind in ("truncate", "cut") and len(reply.body) < 2:
-            return _respond(reply)  # nothing to cut
+            return self._send(reply, endpoint)  # nothing to cut
         self._played(fault, endpoint)
         if fault.kind == "delay":
             await self._sleep(fault.delay)
-            return _respond(reply)
+            return self._send(reply, endpoint)
         if fault.kind == "reset":
             return _drop(request)
         if fault.kind == "truncate":
-            return _respond(
-                attrs.evolve(reply, body=reply.body[: _kept(len(reply.body), fault.keep)])
-            )
+            kept = reply.body[: _kept(len(reply.body), fault.keep)]
+            return self._send(attrs.evolve(reply, body=kept), endpoint)
         if fault.kind == "cut":
-            return await _cut(request, reply, fault.keep)
-        return _respond(self._error(fault, endpoint))
+            return await _cut(request, self._dated(reply, endpoint), fault.keep)
+        return self._send(self._error(fault, endpoint, request), endpoint)
 
     async def _pipeline(
         self, request: web.Request, endpoint: str, operation: Operation, *, api: bool = True
     ) -> web.StreamResponse:
         if api:
             if (denied := self._authenticate(request)) is not None:
-                return _respond(denied)
+                return self._send(denied, endpoint)
             try:
                 await request.read()  # the whole request has arrived before anything happens
             except ConnectionResetError:
                 return _Dropped(status=599)
         fault = self._take_fault(endpoint)
+        if fault is not None and fault.kind == "late":
+            return await self._play_late(request, endpoint, fault, operation)
         if fault is not None and not fault.after_processing:
             answer = await self._fault_before(request, endpoint, fault)
             if answer is not None:
@@ -475,7 +570,7 @@ class Simulator:
                 return _Dropped(status=599)
         if fault is not None and fault.after_processing:
             return await self._fault_after(request, endpoint, fault, reply)
-        return _respond(reply)
+        return self._send(reply, endpoint)
 
     # -- handlers --------------------------------------------------------------------
 

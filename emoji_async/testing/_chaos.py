@@ -42,19 +42,41 @@ ChaosKind = Literal[
     "missing_field",
     "throttle_burst",
     "cut_download",
+    # Appended, not sorted in: each request rolls the dice in this order, so new
+    # kinds at the end leave the draws of the older ones where they were.
+    "late",
+    "odd_status_after",
 ]
 #: Every kind, in the order the dice are rolled.
 CHAOS_KINDS: tuple[ChaosKind, ...] = typing.get_args(ChaosKind)
 
 _API = ("detect", "submit", "query", "list", "cancel", "upload_policy")
+
+
+def _api_kinds(endpoint: str) -> tuple[ChaosKind, ...]:
+    # A late query or list would change nothing when it is finally processed: only a
+    # submit's late effect (a task nobody was told about) is worth the dice.
+    left_out = ("cut_download",) if endpoint == "submit" else ("cut_download", "late")
+    return tuple(k for k in CHAOS_KINDS if k not in left_out)
+
+
 #: The endpoints chaos can play on, and what can happen on each.
 _KINDS_AT: dict[str, tuple[ChaosKind, ...]] = {
-    **{endpoint: tuple(k for k in CHAOS_KINDS if k != "cut_download") for endpoint in _API},
-    # The upload host stores a file or not: no body for the client to misread, no bursts.
+    **{endpoint: _api_kinds(endpoint) for endpoint in _API},
+    # The upload host stores a file or not: no body for the client to misread, no
+    # bursts, and no API answers to stand out among.
     "upload": tuple(
         k
         for k in CHAOS_KINDS
-        if k not in ("truncated", "missing_field", "throttle_burst", "cut_download")
+        if k
+        not in (
+            "truncated",
+            "missing_field",
+            "throttle_burst",
+            "cut_download",
+            "late",
+            "odd_status_after",
+        )
     ),
     "download": (
         "server_error",
@@ -78,6 +100,12 @@ _SERVER_ERRORS = (
     (503, "ServiceUnavailable"),
     (503, "ModelUnavailable"),
 )
+
+#: The answers of ``odd_status_after``: none is in the protocol (PROTOCOL.md section 4).
+_ODD_STATUSES = (302, 307, 408)
+
+#: The share of ``late`` faults that drop the connection instead of answering a 5xx.
+_LATE_DROPPED = 0.25
 
 #: The fields a ``missing_field`` fault may drop, per endpoint (each present in a 200).
 _DROPPABLE: dict[str, tuple[str, ...]] = {
@@ -108,6 +136,30 @@ def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> Non
 def _burst_length(_: object, __: attrs.Attribute[int], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"Chaos.burst_length must be a whole number >= 1, got {value!r}")
+
+
+def _late_after(value: Any) -> tuple[float, float]:
+    """``(low, high)`` as floats; anything that is not a pair is left to the validator."""
+    if isinstance(value, tuple | list) and len(value) == 2:
+        low, high = value
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)):
+            return float(low), float(high)
+    return value  # type: ignore[no-any-return]
+
+
+def _check_late_after(
+    _: object, __: attrs.Attribute[tuple[float, float]], value: tuple[float, float]
+) -> None:
+    if (
+        not isinstance(value, tuple)
+        or len(value) != 2
+        or not all(isinstance(v, float) and math.isfinite(v) for v in value)
+        or not 0 <= value[0] <= value[1]
+    ):
+        raise ValueError(
+            "Chaos.late_after must be a pair (low, high) of provider seconds with "
+            f"0 <= low <= high, got {value!r}"
+        )
 
 
 def _endpoints(_: object, __: attrs.Attribute[frozenset[str]], value: frozenset[str]) -> None:
@@ -142,7 +194,8 @@ class Chaos:
     ``slow_seconds`` is how late a slow answer comes (real seconds: set it above
     the client's read timeout), ``retry_after`` the ``Retry-After`` of
     ``server_error_retry_after`` (real seconds), ``burst_length`` how many
-    requests of an endpoint group one ``throttle_burst`` answers 429, and
+    requests of an endpoint group one ``throttle_burst`` answers 429,
+    ``late_after`` the range a ``late`` submit's delay is drawn from, and
     ``endpoints`` where chaos plays (default: everywhere it can).
 
     What each kind does (the names are also the keys of
@@ -181,11 +234,27 @@ class Chaos:
     ``cut_download``
         A result video whose ``Content-Length`` promises more bytes than are sent
         before the connection closes.
+    ``late``
+        A submit answered at once as if it failed (a 500, 502 or 503 with the
+        provider's error body; one time in four, a dropped connection instead)
+        and processed only later, in the background: after a delay drawn
+        uniformly from ``late_after`` (provider seconds, scaled by the
+        simulator's ``time_scale``; by default 150 to 250, past the client's
+        120 s reconcile window). Its task then appears, created at that instant;
+        several late submits are therefore created out of order (PROTOCOL.md
+        section 5). Its rate-limit admission happens on arrival.
+    ``odd_status_after``
+        The request is processed (a submit creates its task), then answered
+        with something the protocol does not list: 302 or 307 with a
+        ``Location`` naming the same path, or 408 Request Timeout, each with a
+        short plain-text body (PROTOCOL.md section 4: such an answer does not
+        prove that nothing was created).
 
     Where they happen: every kind on the API endpoints but ``cut_download``, which
-    only plays on the result host (``download``), where the status errors,
-    ``reset_before`` and ``slow_before`` play too (in OSS's XML); the upload host
-    sees the status errors, resets and delays. The simulator's own image host
+    only plays on the result host (``download``), and ``late``, which only plays
+    on ``submit``. The result host also sees the status errors, ``reset_before``
+    and ``slow_before`` (in OSS's XML); the upload host sees the status errors,
+    resets and delays. The simulator's own image host
     (``sample``) and unknown paths (``other``) never see chaos: a fault there would
     turn into a permanent ``400 InvalidURL`` of the detection, not a transient one.
     """
@@ -202,9 +271,14 @@ class Chaos:
     missing_field: float = _probability_field()
     throttle_burst: float = _probability_field()
     cut_download: float = _probability_field()
+    late: float = _probability_field()
+    odd_status_after: float = _probability_field()
     slow_seconds: float = attrs.field(default=2.0, validator=_positive)
     retry_after: float = attrs.field(default=1.0, validator=_positive)
     burst_length: int = attrs.field(default=5, validator=_burst_length)
+    late_after: tuple[float, float] = attrs.field(
+        default=(150.0, 250.0), converter=_late_after, validator=_check_late_after
+    )
     endpoints: frozenset[str] = attrs.field(
         default=CHAOS_ENDPOINTS, converter=_endpoint_set, validator=_endpoints
     )
@@ -213,8 +287,9 @@ class Chaos:
     def uniform(cls, rate: float, *, seed: int = 0, **settings: Any) -> Chaos:
         """Every kind with probability ``rate``; ``settings`` sets the other fields.
 
-        A request can suffer about ten kinds, so ``uniform(0.01)`` gives roughly
-        one request in ten some fault.
+        An API request can suffer about a dozen kinds (a submit twelve, a query
+        eleven), so ``uniform(0.01)`` gives roughly one request in nine some
+        fault.
         """
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
             raise ValueError(f"the chaos rate must be a probability from 0 to 1, got {rate!r}")
@@ -234,10 +309,15 @@ class Chaos:
 
 
 class ChaosSource:
-    """The ``FaultSource`` of one ``Chaos`` setting: dice per endpoint, bursts per group."""
+    """The ``FaultSource`` of one ``Chaos`` setting: dice per endpoint, bursts per group.
 
-    def __init__(self, chaos: Chaos) -> None:
+    ``time_scale`` is the simulator's: it turns the provider seconds of
+    ``Chaos.late_after`` into the real delay of a ``late`` fault.
+    """
+
+    def __init__(self, chaos: Chaos, *, time_scale: float = 1.0) -> None:
         self.chaos = chaos
+        self.time_scale = time_scale
         self._dice: dict[str, random.Random] = {}
         self._bursts: dict[str, int] = {}
 
@@ -289,6 +369,16 @@ class ChaosSource:
                 "delay",
                 delay=self.chaos.slow_seconds,
                 after_processing=kind == "slow_after",
+            )
+        if kind == "late":
+            status, code = die.choice(_SERVER_ERRORS)
+            if die.random() < _LATE_DROPPED:
+                status = 0
+            delay = die.uniform(*self.chaos.late_after) * self.time_scale
+            return Fault(endpoint, "late", status=status, code=code, delay=delay)
+        if kind == "odd_status_after":
+            return Fault(
+                endpoint, "status", status=die.choice(_ODD_STATUSES), after_processing=True
             )
         if kind == "missing_field":
             return Fault(endpoint, "drop_field", field=die.choice(_DROPPABLE[endpoint]))

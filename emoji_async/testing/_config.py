@@ -8,15 +8,20 @@ ratio between the provider's clocks intact.
 
 from __future__ import annotations
 
+import math
 import random
+import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
 from ._chaos import Chaos
 
 __all__ = [
+    "EMPTY_PAGES",
+    "LIST_ORDERS",
+    "LIST_ZONES",
     "POLICY_LIFETIME",
     "RATE_WINDOW",
     "TASK_RETENTION",
@@ -24,6 +29,9 @@ __all__ = [
     "UPLOAD_LIFETIME",
     "VIDEO_URL_LIFETIME",
     "DurationSampler",
+    "EmptyPage",
+    "ListOrder",
+    "ListZone",
     "ServiceLimits",
     "SimulatorConfig",
     "fixed_duration",
@@ -44,6 +52,16 @@ RATE_WINDOW = 1.0
 #: gap between two back-to-back client calls, which is network time, and scaling
 #: it would make small time scales fail on loopback latency alone.
 POLICY_LIFETIME = 300
+
+#: The zone in which the task list reads its ``start_time`` / ``end_time`` strings.
+ListZone = Literal["UTC+8", "UTC"]
+LIST_ZONES: tuple[ListZone, ...] = typing.get_args(ListZone)
+#: The order of the task list's rows.
+ListOrder = Literal["newest_first", "oldest_first"]
+LIST_ORDERS: tuple[ListOrder, ...] = typing.get_args(ListOrder)
+#: What a task-list page without rows carries.
+EmptyPage = Literal["data", "bare"]
+EMPTY_PAGES: tuple[EmptyPage, ...] = typing.get_args(EmptyPage)
 
 #: Draws a task's run time: ``(rng, driven_id) -> provider seconds`` (unscaled).
 DurationSampler = Callable[[random.Random, str], float]
@@ -143,6 +161,25 @@ def _check_chaos(_: object, __: attrs.Attribute[Chaos | None], value: Chaos | No
         raise TypeError(f"chaos must be a Chaos (e.g. Chaos.uniform(0.01)) or None, got {value!r}")
 
 
+def _one_of(choices: tuple[str, ...]) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            allowed = ", ".join(repr(choice) for choice in choices)
+            raise ValueError(f"{attribute.name} must be one of {allowed}, got {value!r}")
+
+    return check
+
+
+def _check_skew(_: object, __: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"clock_skew must be a finite number of seconds, got {value!r}")
+
+
+def _check_pending_times(_: object, __: attrs.Attribute[bool], value: bool) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"pending_times must be True or False, got {value!r}")
+
+
 def _check_fetch_timeout(_: object, __: attrs.Attribute[float], value: float) -> None:
     if not value > 0:
         raise ValueError(f"fetch_timeout must be positive, got {value!r}")
@@ -168,6 +205,36 @@ class SimulatorConfig:
     ``keep_requests`` bounds ``Simulator.requests``: past that many records the
     oldest quarter is forgotten at once (``None`` keeps them all). The counters
     of ``SimulatorStats`` always cover every request.
+
+    The points the provider's documentation leaves open (PROTOCOL.md section 3)
+    are knobs too, so a client can be tested under every reading of them; each
+    default is the simulator's historical behaviour:
+
+    ``list_zone``
+        The zone in which the task list reads its ``start_time`` / ``end_time``
+        query strings (``YYYYMMDDhhmmss``, no zone given): ``"UTC+8"``, Beijing
+        time like the query answers' strings, or ``"UTC"``, which puts the same
+        string eight hours later.
+    ``clock_skew``
+        How far the service's clock runs ahead of the real one, in real seconds
+        (negative: behind; never scaled, a clock offset is not a duration of the
+        provider). Every time the service shows or reads is on that clock: the
+        list's ``gmt_create`` / ``start_time`` / ``end_time`` and its time filters
+        and default "last 24 h" window, the query answers' ``submit_time`` /
+        ``scheduled_time`` / ``end_time``, the ``Date`` header of API answers,
+        the expiry of signed URLs. ``SimulatedTask`` and ``RequestRecord`` keep
+        ``time.monotonic()`` readings, unshifted.
+    ``list_order``
+        ``"newest_first"`` or ``"oldest_first"``: the order of the list's rows,
+        which no provider page states.
+    ``empty_page``
+        What a list page without rows carries: ``"data"``, an empty ``data``
+        array (and ``total_page`` 0 when nothing matched), or ``"bare"``, neither
+        ``data`` nor ``total_page``, only ``total`` and the other fields.
+    ``pending_times``
+        Whether PENDING and RUNNING task queries carry ``submit_time`` and
+        ``scheduled_time``: the provider shows no example of those states, so a
+        client must cope with ``False`` (neither field).
     """
 
     api_keys: frozenset[str] = attrs.field(default=frozenset({"sk-simulator"}), converter=frozenset)
@@ -181,3 +248,8 @@ class SimulatorConfig:
     fetch_timeout: float = attrs.field(default=5.0, validator=_check_fetch_timeout)
     chaos: Chaos | None = attrs.field(default=None, validator=_check_chaos)
     keep_requests: int | None = attrs.field(default=100_000, validator=_check_keep_requests)
+    list_zone: ListZone = attrs.field(default="UTC+8", validator=_one_of(LIST_ZONES))
+    clock_skew: float = attrs.field(default=0.0, validator=_check_skew)
+    list_order: ListOrder = attrs.field(default="newest_first", validator=_one_of(LIST_ORDERS))
+    empty_page: EmptyPage = attrs.field(default="data", validator=_one_of(EMPTY_PAGES))
+    pending_times: bool = attrs.field(default=True, validator=_check_pending_times)

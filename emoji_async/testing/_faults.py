@@ -13,6 +13,7 @@ played faults, scripted or random, under those names.
 
 from __future__ import annotations
 
+import typing
 from typing import Literal, Protocol
 
 import attrs
@@ -22,6 +23,7 @@ from ._records import ENDPOINTS
 __all__ = [
     "ANSWER_KINDS",
     "FAULT_KINDS",
+    "LATE_ENDPOINTS",
     "Fault",
     "FaultBook",
     "FaultKind",
@@ -29,12 +31,15 @@ __all__ = [
     "fault_label",
 ]
 
-FaultKind = Literal["status", "reset", "delay", "truncate", "cut", "drop_field"]
-FAULT_KINDS: frozenset[str] = frozenset(
-    {"status", "reset", "delay", "truncate", "cut", "drop_field"}
-)
+FaultKind = Literal["status", "reset", "delay", "truncate", "cut", "drop_field", "late"]
+FAULT_KINDS: frozenset[str] = frozenset(typing.get_args(FaultKind))
 #: Kinds that rewrite the real answer, so the request is always processed first.
 ANSWER_KINDS: frozenset[str] = frozenset({"truncate", "cut", "drop_field"})
+#: Where a ``late`` fault can play: the API endpoints, whose request is whole in hand
+#: before anything happens, so it can be processed after it was answered.
+LATE_ENDPOINTS: frozenset[str] = frozenset(
+    {"detect", "submit", "query", "list", "cancel", "upload_policy"}
+)
 
 
 def _check_endpoint(_: object, __: attrs.Attribute[str], value: str) -> None:
@@ -100,8 +105,26 @@ class Fault:
     that lacks the field, or is not a JSON object, goes out unchanged (and the
     fault is not counted as played).
 
+    A ``status`` of 3xx or 408 is not an answer the provider's API gives
+    (PROTOCOL.md section 4 lists none): it comes from something in between, so
+    it carries a short plain-text body, not the JSON envelope (``code`` is not
+    used), and a 3xx a ``Location`` header naming the request's own path. After
+    processing, it is the ambiguous answer a client must not read as "nothing
+    was created".
+
+    ``late``: the request is answered at once as if it had failed (``status``
+    with ``code``'s error body, or, with ``status=0``, a dropped connection),
+    and processed only ``delay`` real seconds later, in the background: a
+    submit creates its task then, with that instant as its creation time
+    (PROTOCOL.md section 5: a request the client gave up on may still take
+    effect, much later and out of order). Its rate-limit admission happens on
+    arrival, as for any request; a request refused for its rate is answered
+    429 and never processed (the fault is not counted as played then). Only
+    on the API endpoints (``LATE_ENDPOINTS``), and never ``after_processing``.
+
     Faults apply after authentication, and never change the simulator's state:
-    only what the client is told.
+    only what the client is told (a ``late`` fault changes *when* the request
+    takes effect, not what it does).
     """
 
     endpoint: str = attrs.field(validator=_check_endpoint)
@@ -123,6 +146,22 @@ class Fault:
                 f"a {self.kind} fault rewrites the real answer, so it always comes after "
                 "processing; after_processing=False is not possible"
             )
+        if self.kind == "late":
+            if self.after_processing:
+                raise ValueError(
+                    "a late fault answers before the request is processed (it is processed "
+                    "delay seconds later); after_processing=True is not possible"
+                )
+            if self.endpoint not in LATE_ENDPOINTS:
+                raise ValueError(
+                    f"a late fault plays on an API endpoint, one of {sorted(LATE_ENDPOINTS)}; "
+                    f"got {self.endpoint!r}"
+                )
+            if self.status != 0 and not 400 <= self.status <= 599:
+                raise ValueError(
+                    "a late fault answers an error status (400 to 599) or drops the "
+                    f"connection (status=0); got status={self.status!r}"
+                )
 
 
 def fault_label(fault: Fault, endpoint: str) -> str:
@@ -130,10 +169,11 @@ def fault_label(fault: Fault, endpoint: str) -> str:
 
     A 429 is ``throttle_burst``; a 5xx is ``server_error`` (before processing,
     no ``Retry-After``), ``server_error_retry_after`` or ``server_error_after``;
-    any other status is ``status``. Resets and delays are ``reset_before`` /
-    ``reset_after`` and ``slow_before`` / ``slow_after``; ``truncate`` is
-    ``truncated``, ``drop_field`` is ``missing_field``; ``cut`` is
-    ``cut_download`` on the result host and ``cut`` elsewhere.
+    any other status is ``odd_status_after`` after processing and ``status``
+    before. Resets and delays are ``reset_before`` / ``reset_after`` and
+    ``slow_before`` / ``slow_after``; ``truncate`` is ``truncated``,
+    ``drop_field`` is ``missing_field``; ``cut`` is ``cut_download`` on the
+    result host and ``cut`` elsewhere; ``late`` is ``late``.
     """
     when = "after" if fault.after_processing else "before"
     if fault.kind == "status":
@@ -143,7 +183,9 @@ def fault_label(fault: Fault, endpoint: str) -> str:
             if fault.after_processing:
                 return "server_error_after"
             return "server_error" if fault.retry_after is None else "server_error_retry_after"
-        return "status"
+        return "odd_status_after" if fault.after_processing else "status"
+    if fault.kind == "late":
+        return "late"
     if fault.kind == "reset":
         return f"reset_{when}"
     if fault.kind == "delay":

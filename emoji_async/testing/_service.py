@@ -37,7 +37,7 @@ from ._images import ImageBank, ImageFacts, Portrait, examine
 from ._rate import RateLimiter
 from ._records import SimulatorStats
 from ._results import ResultObject, ResultStore
-from ._tasks import SimulatedTask, TaskBoard
+from ._tasks import TERMINAL, SimulatedTask, TaskBoard
 from ._uploads import UploadStore
 from ._wire import (
     ASYNC_HEADER_REQUIRED,
@@ -119,7 +119,7 @@ class Service:
     def __init__(self, config: SimulatorConfig, stats: SimulatorStats) -> None:
         self.config = config
         self.stats = stats
-        self.clock = Clock(config.time_scale)
+        self.clock = Clock(config.time_scale, config.clock_skew)
         self.limiter = RateLimiter(config.limits, config.time_scale)
         self._rng = random.Random(config.seed)
         secret = secrets.token_bytes(32)
@@ -280,6 +280,8 @@ class Service:
             model=SUBMIT_MODEL,
             image_url=image_url,
             driven_id=driven_id,
+            face_bbox=(face[0], face[1], face[2], face[3]),
+            ext_bbox=(ext[0], ext[1], ext[2], ext[3]),
             duration=duration,
             video_seconds=template.video_seconds,
             request_id=request_id,
@@ -306,13 +308,11 @@ class Service:
                 "output": {"task_id": task_id, "task_status": "UNKNOWN"},
             }
         clock = self.clock
-        output: dict[str, Any] = {
-            "task_id": task.task_id,
-            "task_status": task.status,
-            "submit_time": clock.beijing(task.submitted_at),
-        }
-        if task.scheduled_at is not None:
-            output["scheduled_time"] = clock.beijing(task.scheduled_at)
+        output: dict[str, Any] = {"task_id": task.task_id, "task_status": task.status}
+        if task.status in TERMINAL or self.config.pending_times:
+            output["submit_time"] = clock.beijing(task.submitted_at)
+            if task.scheduled_at is not None:
+                output["scheduled_time"] = clock.beijing(task.scheduled_at)
         if task.ended_at is not None:
             output["end_time"] = clock.beijing(task.ended_at)
         answer: dict[str, Any] = {"request_id": new_request_id(), "output": output}
@@ -330,18 +330,27 @@ class Service:
             raise ServiceError(400, "UnsupportedOperation", UNSUPPORTED_CANCEL)
         return {"request_id": new_request_id()}
 
+    @property
+    def _list_zone(self) -> dt.tzinfo:
+        return BEIJING if self.config.list_zone == "UTC+8" else dt.UTC
+
     def _list_time(self, query: Mapping[str, str], name: str) -> float | None:
         text = query.get(name)
         if text is None or text == "":
             return None
         try:
-            moment = dt.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=BEIJING)
+            moment = dt.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=self._list_zone)
         except ValueError:
             raise _invalid(f"{name} must be formatted as YYYYMMDDhhmmss, got {text!r}.") from None
         return float(calendar.timegm(moment.utctimetuple()))
 
     def list_tasks(self, query: Mapping[str, str]) -> dict[str, Any]:
-        """A page of tasks, newest first, as ``GET /tasks`` shows them."""
+        """A page of tasks, as ``GET /tasks`` shows them.
+
+        Newest first unless ``list_order`` says otherwise; the time filters are
+        read in ``list_zone`` on the service's (skewed) clock; a page without
+        rows is shaped as ``empty_page`` says.
+        """
         page_no = _positive(query, "page_no", 1)
         page_size = _positive(query, "page_size", 10)
         now = self.clock.now()
@@ -385,15 +394,17 @@ class Service:
             if task.ended_at is not None:
                 row["end_time"] = clock.epoch_ms(task.ended_at)
             rows.append(row)
+        if self.config.list_order == "oldest_first":
+            rows.reverse()
         first = (page_no - 1) * page_size
-        return {
-            "total": len(rows),
-            "total_page": math.ceil(len(rows) / page_size),
-            "page_no": page_no,
-            "page_size": page_size,
-            "request_id": new_request_id(),
-            "data": rows[first : first + page_size],
-        }
+        page = rows[first : first + page_size]
+        answer: dict[str, Any] = {"total": len(rows)}
+        if page or self.config.empty_page == "data":
+            answer["total_page"] = math.ceil(len(rows) / page_size)
+        answer.update(page_no=page_no, page_size=page_size, request_id=new_request_id())
+        if page or self.config.empty_page == "data":
+            answer["data"] = page
+        return answer
 
     # -- uploads and results -------------------------------------------------------
 

@@ -38,6 +38,9 @@ PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED = (
 )
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELED})
 
+#: A box as the submit sent it: ``(x1, y1, x2, y2)`` in pixels.
+Box = tuple[int, int, int, int]
+
 
 @attrs.frozen
 class SimulatedTask:
@@ -46,7 +49,10 @@ class SimulatedTask:
     Times are model instants (``time.monotonic()``, like ``RequestRecord.at``);
     ``duration`` is the drawn run time in provider seconds, before scaling.
     ``code``/``message`` are set for FAILED tasks; ``request_id`` is the one the
-    submit was answered with.
+    submit was answered with. ``image_url``, ``driven_id``, ``face_bbox`` and
+    ``ext_bbox`` are the inputs the task was made from, as the submit sent
+    them: no answer of the provider shows them, so only here can a test check
+    which job each task really belongs to.
     """
 
     task_id: str
@@ -54,6 +60,8 @@ class SimulatedTask:
     model: str
     image_url: str
     driven_id: str
+    face_bbox: Box
+    ext_bbox: Box
     duration: float
     video_seconds: int
     request_id: str
@@ -71,6 +79,8 @@ class _Task:
     model: str
     image_url: str
     driven_id: str
+    face_bbox: Box
+    ext_bbox: Box
     duration: float
     video_seconds: int
     request_id: str
@@ -90,6 +100,8 @@ class _Task:
             model=self.model,
             image_url=self.image_url,
             driven_id=self.driven_id,
+            face_bbox=self.face_bbox,
+            ext_bbox=self.ext_bbox,
             duration=self.duration,
             video_seconds=self.video_seconds,
             request_id=self.request_id,
@@ -129,6 +141,8 @@ class TaskBoard:
         model: str,
         image_url: str,
         driven_id: str,
+        face_bbox: Box,
+        ext_bbox: Box,
         duration: float,
         video_seconds: int,
         request_id: str,
@@ -143,6 +157,8 @@ class TaskBoard:
             model=model,
             image_url=image_url,
             driven_id=driven_id,
+            face_bbox=face_bbox,
+            ext_bbox=ext_bbox,
             duration=duration,
             video_seconds=video_seconds,
             request_id=request_id,
