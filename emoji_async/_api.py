@@ -5,7 +5,9 @@ Detection is retried the same way: at worst one extra image is billed, and a
 lost detection would cost a whole job. The paid submit is different: the
 provider has no idempotency key, so it is retried only when it provably
 created nothing (the connection was never made, or the service answered 429).
-Any other failure after it was sent becomes :class:`SubmissionUncertainError`.
+Any other failure after it was sent (a 5xx, a lost or damaged answer, a status
+the protocol never lists) becomes :class:`SubmissionUncertainError`: only a
+documented 4xx error answer proves that no task was created.
 A temporary upload's policy is a read; its form POST is retried under the same
 key, which the provider never overwrites (``_uploads`` says why that is safe).
 """
@@ -20,8 +22,10 @@ from typing import Any, TypeVar
 
 from ._errors import (
     APIError,
+    ConfigurationError,
     ConnectError,
     DownloadError,
+    EmojiError,
     InvalidRequestError,
     RateLimitError,
     ResponseLostError,
@@ -30,6 +34,7 @@ from ._errors import (
     TaskNotCancelableError,
     UnexpectedResponseError,
     ValidationError,
+    proves_nothing_created,
 )
 from ._limits import Pacing
 from ._models import BBox, FaceDetection, TaskPage, TaskSnapshot
@@ -58,7 +63,8 @@ def is_transient(exc: Exception) -> bool:
 
 
 def _submit_may_retry(exc: Exception) -> bool:
-    return isinstance(exc, RateLimitError | ConnectError)
+    # A 429 proves nothing was created only with the provider's error body.
+    return isinstance(exc, ConnectError) or (isinstance(exc, RateLimitError) and bool(exc.code))
 
 
 def _download_may_retry(exc: Exception) -> bool:
@@ -217,9 +223,19 @@ class ServiceAPI:
 
         try:
             snapshot = await self._call(Endpoint.SUBMIT, attempt, _submit_may_retry)
-        except (ServerError, ResponseLostError, UnexpectedResponseError) as exc:
+        except (ConnectError, ConfigurationError, ValidationError):
+            raise  # it never left
+        except EmojiError as exc:
+            if proves_nothing_created(exc):
+                raise
+            # A 5xx, a lost or damaged answer, a redirect, a 408: the task may exist.
+            seen = exc if isinstance(exc, UnexpectedResponseError) else None
             raise SubmissionUncertainError(
-                sent_at=sent_at, inputs=inputs, reason=f"{type(exc).__name__}: {exc}"
+                sent_at=sent_at,
+                inputs=inputs,
+                reason=f"{type(exc).__name__}: {exc}",
+                task_id_seen=None if seen is None else seen.task_id_seen,
+                task_id_complete=False if seen is None else seen.task_id_complete,
             ) from exc
         return snapshot
 

@@ -17,7 +17,7 @@
     ├── TransportError              no HTTP answer arrived
     │   ├── ConnectError            the connection was never made: the request was not sent
     │   └── ResponseLostError       sent, but no answer came back: it may have been processed
-    ├── UnexpectedResponseError     the answer was not the JSON the protocol promises
+    ├── UnexpectedResponseError     the answer was not what the protocol promises (or a 3xx, 408...)
     ├── DownloadError               a result video could not be fetched or saved
     ├── SharedPacingError           the shared pacing store (Redis) cannot be used
     ├── FaceRejectedError           the detector rejected the portrait (billed, HTTP 200)
@@ -70,6 +70,7 @@ __all__ = [
     "ValidationError",
     "WaitTimeoutError",
     "api_error",
+    "proves_nothing_created",
 ]
 
 
@@ -181,15 +182,28 @@ class ResponseLostError(TransportError):
 
 
 class UnexpectedResponseError(EmojiError):
-    """The answer was not the JSON the protocol promises (bad JSON, missing fields)."""
+    """The answer was not what the protocol promises: bad JSON, missing fields, or a status
+    it never lists (a redirect, 408, 409...).
+
+    ``task_id_seen`` is the task id a damaged submit answer still carried, or as
+    much of it as arrived (``task_id_complete`` says which), for settling it.
+    """
 
     def __init__(
-        self, message: str, *, http_status: int | None = None, request_id: str | None = None
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        request_id: str | None = None,
+        task_id_seen: str | None = None,
+        task_id_complete: bool = False,
     ) -> None:
         tail = f" (request_id={request_id})" if request_id else ""
         super().__init__(message + tail)
         self.http_status = http_status
         self.request_id = request_id
+        self.task_id_seen = task_id_seen
+        self.task_id_complete = task_id_complete
 
 
 class DownloadError(EmojiError):
@@ -245,6 +259,8 @@ class SubmissionUncertainError(EmojiError):
         inputs: Mapping[str, Any],
         reason: str,
         candidates: Sequence[str] = (),
+        task_id_seen: str | None = None,
+        task_id_complete: bool = False,
     ) -> None:
         super().__init__(
             f"the submit sent at {sent_at.isoformat()} may have created a task: {reason}; "
@@ -256,6 +272,9 @@ class SubmissionUncertainError(EmojiError):
         self.reason = reason
         #: Tasks that appeared since, none of which could be told to be this one.
         self.candidates = tuple(candidates)
+        #: The task id the damaged answer carried, or its first characters.
+        self.task_id_seen = task_id_seen
+        self.task_id_complete = task_id_complete
 
 
 class TaskError(EmojiError):
@@ -310,11 +329,13 @@ class WaitTimeoutError(TaskError, TimeoutError):
         self.timeout = timeout
 
 
+#: The error statuses the provider documents (PROTOCOL.md, section 4), and 5xx.
 _BY_STATUS: dict[int, type[APIError]] = {
     400: InvalidRequestError,
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
+    429: RateLimitError,
 }
 
 
@@ -325,14 +346,38 @@ def api_error(
     *,
     request_id: str | None,
     retry_after: float | None = None,
-) -> APIError:
-    """The most specific :class:`APIError` for an error answer."""
-    if http_status == 429:
-        cls: type[APIError] = RateLimitError
-    elif http_status >= 500:
-        cls = ServerError
+    storage: bool = False,
+) -> APIError | UnexpectedResponseError:
+    """The most specific error for a non-2xx answer.
+
+    A status the provider never documents (a redirect, 408, 409, 413...) is an
+    :class:`UnexpectedResponseError`: it says nothing of what the service did
+    with the request, so it is retried like a lost answer, and a paid submit
+    answered so is settled through the task list. The object storage hosts
+    (``storage``) have statuses of their own: any 4xx of theirs is a refusal.
+    """
+    if http_status >= 500:
+        cls: type[APIError] | None = ServerError
     else:
-        cls = _BY_STATUS.get(http_status, InvalidRequestError if http_status >= 400 else APIError)
+        cls = _BY_STATUS.get(http_status)
+        if cls is None and storage and 400 <= http_status < 500:
+            cls = InvalidRequestError
+    if cls is None:
+        return UnexpectedResponseError(
+            f"HTTP {http_status}, which the protocol never answers: {message}",
+            http_status=http_status,
+            request_id=request_id,
+        )
     return cls(
         message, http_status=http_status, code=code, request_id=request_id, retry_after=retry_after
     )
+
+
+def proves_nothing_created(exc: EmojiError) -> bool:
+    """Whether an error answer to a submit proves that no task came of it.
+
+    Only a documented 4xx validation answer does: one of the provider's error
+    statuses with its error body (a ``code``). Anything else that came back
+    after the request left is a lost answer.
+    """
+    return isinstance(exc, APIError) and not isinstance(exc, ServerError) and bool(exc.code)

@@ -44,7 +44,7 @@ from ._errors import (
     api_error,
 )
 from ._policy import is_finite_number
-from ._wire import parse_error_body
+from ._wire import parse_error_body, task_id_in
 
 __all__ = ["MAX_RETRY_AFTER", "Endpoint", "Response", "Secret", "Timeouts", "Transport"]
 
@@ -304,6 +304,7 @@ class Transport:
             message or text[:200].strip() or "(empty answer)",
             request_id=request_id,
             retry_after=retry_after,
+            storage=True,
         )
 
     async def download(self, url: str, dest: Path, *, max_bytes: int) -> int:
@@ -419,10 +420,13 @@ def _decode(
     if 200 <= status < 300:
         if not decoded or body is None:
             excerpt = raw[:120].decode("utf-8", "replace")
+            seen, complete = task_id_in(raw) if endpoint is Endpoint.SUBMIT else (None, False)
             raise UnexpectedResponseError(
                 f"the {endpoint.value} answer is not JSON: {excerpt!r}",
                 http_status=status,
                 request_id=header_request_id,
+                task_id_seen=seen,
+                task_id_complete=complete,
             )
         request_id = body.get("request_id") if isinstance(body, dict) else None
         if not isinstance(request_id, str):

@@ -15,6 +15,7 @@ is an http(s) URL with a host, and a detection's extended box contains its face.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import urllib.parse
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -42,6 +43,7 @@ __all__ = [
     "parse_submit",
     "parse_task",
     "parse_task_page",
+    "task_id_in",
 ]
 
 #: The zone of the service's time strings (they carry none).
@@ -198,11 +200,13 @@ class _ListEntry:
 
 @attrs.frozen(kw_only=True)
 class _ListBody:
-    # Required: a page without them must not read as an empty list (the search
-    # for an unanswered submit's task would take it as proof of none).
-    data: list[_ListEntry]
+    # ``total`` is required, and ``data`` unless ``total`` is 0: a page without them
+    # must not read as an empty list (a search for an unanswered submit's task
+    # would take it as proof of none). Whether an empty page carries ``data``
+    # and ``total_page`` at all is not documented, so there both may be missing.
+    data: list[_ListEntry] | None = None
     total: int
-    total_page: int
+    total_page: int | None = None
     page_no: int = 1
     page_size: int = 10
     request_id: str | None = None
@@ -340,9 +344,38 @@ def parse_detection(body: Any, *, http_status: int = 200) -> FaceDetection:
     )
 
 
+#: A task id inside a submit answer's bytes, whole (a closing quote) or cut short.
+_TASK_ID_BYTES = re.compile(rb'"task_id"\s*:\s*"([A-Za-z0-9_-]{1,128})("?)')
+#: What a task id may be made of; anything else in a damaged answer is not one.
+_TASK_ID_TEXT = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def task_id_in(raw: bytes) -> tuple[str | None, bool]:
+    """The task id a damaged submit answer still holds, and whether it arrived whole.
+
+    A body cut short may end inside the id: its first characters still name
+    the task among those in the list.
+    """
+    found = _TASK_ID_BYTES.search(raw)
+    if found is None:
+        return None, False
+    return found.group(1).decode("ascii"), bool(found.group(2))
+
+
 def parse_submit(body: Any, *, http_status: int = 200) -> TaskSnapshot:
-    """The first snapshot of a task the service accepted."""
-    parsed = _structure(body, _SubmitBody, "the submit answer", http_status)
+    """The first snapshot of a task the service accepted.
+
+    An answer that does not match the protocol but still names a task id (its
+    status dropped, say) raises with that id in ``task_id_seen``.
+    """
+    try:
+        parsed = _structure(body, _SubmitBody, "the submit answer", http_status)
+    except UnexpectedResponseError as exc:
+        output = body.get("output") if isinstance(body, dict) else None
+        task_id = output.get("task_id") if isinstance(output, dict) else None
+        if isinstance(task_id, str) and _TASK_ID_TEXT.fullmatch(task_id):
+            exc.task_id_seen, exc.task_id_complete = task_id, True
+        raise
     raw = parsed.output.task_status
     return TaskSnapshot(
         task_id=parsed.output.task_id,
@@ -376,6 +409,12 @@ def parse_task(body: Any, *, http_status: int = 200) -> TaskSnapshot:
 def parse_task_page(body: Any, *, http_status: int = 200) -> TaskPage:
     """One page of the task list."""
     parsed = _structure(body, _ListBody, "the task list", http_status)
+    if parsed.data is None and parsed.total != 0:
+        raise UnexpectedResponseError(
+            f"the task list counts {parsed.total} tasks but carries no data",
+            http_status=http_status,
+            request_id=parsed.request_id,
+        )
     tasks = tuple(
         TaskSummary(
             task_id=entry.task_id,
@@ -388,12 +427,15 @@ def parse_task_page(body: Any, *, http_status: int = 200) -> TaskPage:
             started_at=_ms(entry.start_time),
             ended_at=_ms(entry.end_time),
         )
-        for entry in parsed.data
+        for entry in parsed.data or ()
     )
+    pages = parsed.total_page
+    if pages is None:
+        pages = -(-parsed.total // parsed.page_size) if parsed.page_size > 0 else 0
     return TaskPage(
         tasks=tasks,
         total=parsed.total,
-        total_pages=parsed.total_page,
+        total_pages=pages,
         page_no=parsed.page_no,
         page_size=parsed.page_size,
         request_id=parsed.request_id,
