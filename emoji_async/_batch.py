@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
+from ._attempts import Attempt, AttemptState, owner_of
 from ._budget import Budget, Ledger, Reservation, Spending, max_video_seconds
 from ._errors import (
+    ConnectError,
     EmojiError,
     FaceRejectedError,
     InvalidRequestError,
@@ -28,21 +32,24 @@ from ._errors import (
     TaskFailedError,
     TaskNotFoundError,
     ValidationError,
+    proves_nothing_created,
 )
 from ._jobs import EmojiJob, JobOutcome, check_unique_keys, file_name_for
 from ._journal import JobState, Journal, JournalEntry
-from ._models import BBox, TaskSnapshot, TaskStatus, VideoResult
+from ._models import AbandonedTask, BBox, OrphanTask, TaskSnapshot, TaskStatus, VideoResult
 from ._policy import PollPolicy
-from ._reconcile import Submitter
+from ._reconcile import PaidRequest, Submitter
 from ._reporting import report, reporting
 from ._task import Task, outcome_of
 from ._validation import check_boxes, check_driven_id, check_image_url
 from .events import (
+    Abandoned,
     Billed,
     Detected,
     Downloaded,
     EventHandler,
     Failed,
+    Orphaned,
     Queued,
     Resumed,
     Running,
@@ -143,6 +150,101 @@ def _unsettled(entry: JournalEntry) -> SubmissionUncertainError:
     )
 
 
+def job_owner(image: str, driven_id: str, face: BBox | None, ext: BBox | None) -> str:
+    """Whose a batch job's submits are: its portrait as given, template and boxes."""
+    return owner_of(
+        {
+            "image": image,
+            "driven_id": driven_id,
+            "face_bbox": None if face is None else face.as_list(),
+            "ext_bbox": None if ext is None else ext.as_list(),
+        }
+    )
+
+
+class _Place:
+    """A job's place among the batch's ``concurrency`` jobs in flight, given up while idle."""
+
+    def __init__(self, gate: asyncio.Semaphore) -> None:
+        self._gate = gate
+        self._held = False
+
+    async def take(self) -> None:
+        if not self._held:
+            await self._gate.acquire()
+            self._held = True
+
+    def give(self) -> None:
+        if self._held:
+            self._held = False
+            self._gate.release()
+
+
+#: The place of the job running in this context (each job runs in a task of its own).
+_PLACE: contextvars.ContextVar[_Place | None] = contextvars.ContextVar(
+    "emoji_async_batch_place", default=None
+)
+
+
+class _JobHooks:
+    """A job's journal steps along its paid submit (none without a journal).
+
+    While the job's lost submit is watched for through its reconcile window it
+    holds nothing at the provider: it gives its place to the next job, so that
+    the account's queue stays fed, and takes one again before it goes on.
+    """
+
+    def __init__(
+        self, journal: Journal | None, key: str, job: EmojiJob, face: BBox, ext: BBox
+    ) -> None:
+        self._journal = journal
+        self._key = key
+        self._job = job
+        self._face = face
+        self._ext = ext
+        #: Whether an attempt has left (its intent is on record).
+        self.intended = False
+
+    async def sending(self) -> None:
+        # Durable before the paid request leaves (and only once its turn has come):
+        # a crash from here on leaves the job to be settled by the next run.
+        journal, key = self._journal, self._key
+        if journal is not None:
+            before = journal.get(key)
+            if before is not None and before.state is JobState.UNCERTAIN:
+                await journal.resubmitting(key, reason="no task of it could be proved")
+            else:
+                await journal.submitting(
+                    key,
+                    image=self._job.image,
+                    driven_id=self._job.driven_id,
+                    face_bbox=self._face,
+                    ext_bbox=self._ext,
+                )
+        self.intended = True
+
+    async def lost(self, reason: str) -> None:
+        journal = self._journal
+        if journal is not None:
+            before = journal.get(self._key)
+            if before is not None and before.state is JobState.SUBMITTING:
+                await journal.uncertain(self._key, reason=reason)
+
+    async def created(self, task_id: str) -> None:
+        if self._journal is not None:
+            await self._journal.submitted(self._key, task_id=task_id)
+
+    async def idle(self) -> None:
+        place = _PLACE.get()
+        if place is not None:
+            place.give()
+
+    async def busy(self) -> None:
+        place = _PLACE.get()
+        if place is not None:
+            await place.take()
+
+
 class _SkippedForBudget(Exception):  # not an EmojiError: the job was not started
     """A job the budget could not cover: reported as skipped, never as failed."""
 
@@ -212,6 +314,12 @@ class Batch:
         self.ledger = Ledger(budget)
         #: What each job in flight still holds against the budget.
         self._held: dict[str, Reservation] = {}
+        #: Tasks no job holds that the client found while the batch ran.
+        self.orphans: list[OrphanTask] = []
+        #: Attempts an earlier run left unanswered, by job: settled before anything new.
+        self._leftovers: dict[str, Attempt] = {}
+        #: Journal writes made from callbacks, awaited before the journal closes.
+        self._writes: set[asyncio.Task[None]] = set()
 
     async def run(self, jobs: Sequence[EmojiJob]) -> AsyncGenerator[tuple[int, JobOutcome], None]:
         """Yield ``(index, outcome)`` as jobs end. Everything is checked before anything is sent."""
@@ -226,18 +334,98 @@ class Batch:
             if self._journal is not None:
                 for job, key in zip(jobs, keys, strict=True):
                     self._journal.resume(key, image=job.image, driven_id=job.driven_id)
-                # Tasks of earlier runs are this batch's own: never adopted by another job.
                 entries = self._journal.entries()
-                self._submitter.know(e.task_id for e in entries if e.task_id)
+                self._restore(self._journal, entries)
                 # What earlier runs spent counts against the same budget.
                 self.ledger = Ledger(self._budget, _spent_in(entries))
-            # Closed explicitly: closing this generator must stop the jobs now, not at GC.
-            async with contextlib.aclosing(self._gather(jobs, keys)) as outcomes:
-                async for item in outcomes:
-                    yield item
+            with self._submitter.listening(self._heard, on_seen=self._seen):
+                # Closed explicitly: closing this generator must stop the jobs now, not at GC.
+                async with contextlib.aclosing(self._gather(jobs, keys)) as outcomes:
+                    async for item in outcomes:
+                        yield item
+                # Every job ended: a late task of a submit sent again is still caught.
+                await self._submitter.linger()
         finally:
+            # A submit whose job was stopped still records its task in the journal.
+            await self._submitter.drain(self._api.retry.deadline)
+            if self._writes:
+                await asyncio.gather(*self._writes, return_exceptions=True)
             if self._journal is not None:
                 await self._journal.aclose()
+
+    def _restore(self, journal: Journal, entries: list[JournalEntry]) -> None:
+        """What earlier runs left: their tasks, the attempts they never settled, what they saw."""
+        submitter = self._submitter
+        # Tasks of earlier runs are this batch's own: never adopted by another job.
+        submitter.know([e.task_id for e in entries if e.task_id])
+        by_key = {e.key: e for e in entries}
+        states = {
+            "open": AttemptState.OPEN,
+            "ghost": AttemptState.GHOST,
+            "created": AttemptState.CREATED,
+            "none": AttemptState.NOTHING,
+        }
+        for record in journal.attempts():
+            entry = by_key.get(record.key)
+            if entry is None:
+                continue
+            state = states[record.state]
+            settling = entry.state in (JobState.SUBMITTING, JobState.UNCERTAIN)
+            if state is AttemptState.OPEN and not settling:
+                state = AttemptState.GHOST
+            attempt = Attempt(
+                owner=job_owner(entry.image, entry.driven_id, entry.face_bbox, entry.ext_bbox),
+                label=record.key,
+                sent_at=record.sent_at.timestamp(),
+                state=state,
+                task_id=record.task_id,
+            )
+            submitter.ledger.restore(attempt)
+            if state is AttemptState.OPEN:
+                self._leftovers[record.key] = attempt
+        for task_id, first_seen, orphan in journal.sightings():
+            submitter.ledger.saw(task_id, first_seen.timestamp())
+            if orphan:
+                submitter.ledger.orphaned(task_id)
+        submitter.restored()
+
+    def _heard(self, record: OrphanTask | AbandonedTask) -> None:
+        """An orphan or an abandoned task: recorded, and told to ``on_event``."""
+        event: Orphaned | Abandoned
+        if isinstance(record, OrphanTask):
+            self.orphans.append(record)
+            if self._journal is not None:
+                self._write(self._journal.orphaned(record.task_id))
+            owners = record.owners
+            event = Orphaned(
+                key=owners[0] if len(owners) == 1 else "",
+                task_id=record.task_id,
+                status=record.status.value,
+                cancelled=record.cancelled,
+                owners=owners,
+            )
+        else:
+            event = Abandoned(key=record.label, task_id=record.task_id, cancelled=record.cancelled)
+        if self._on_event is not None:
+            try:
+                self._on_event(event)
+            except Exception:
+                log.exception("the on_event handler failed on a %s event", type(event).__name__)
+
+    def _seen(self, seen: list[tuple[str, float]]) -> None:
+        if self._journal is not None and seen:
+            self._write(self._journal.sighted(seen))
+
+    def _write(self, step: Coroutine[Any, Any, None]) -> None:
+        async def quietly() -> None:
+            try:
+                await step
+            except EmojiError as exc:
+                log.warning("could not record in the journal: %s", exc)
+
+        task = asyncio.get_running_loop().create_task(quietly())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
 
     async def _gather(
         self, jobs: Sequence[EmojiJob], keys: list[str]
@@ -246,9 +434,14 @@ class Batch:
         ended: asyncio.Queue[tuple[int, JobOutcome | BaseException]] = asyncio.Queue()
 
         async def child(index: int, job: EmojiJob, key: str) -> None:
+            place = _Place(gate)
+            _PLACE.set(place)
             try:
-                async with gate:
+                await place.take()
+                try:
                     outcome = await self._job(job, key)
+                finally:
+                    place.give()
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # a bug, not a job's error: stop the batch
@@ -258,12 +451,16 @@ class Batch:
 
         children: list[asyncio.Task[None]] = []
         finished = 0
+        # Jobs an earlier run left mid-submit go first: settled before anything new is
+        # sent, their tasks are not confused with the new ones'.
+        order = sorted(range(len(jobs)), key=lambda i: keys[i] not in self._leftovers)
         try:
-            for index, (job, key) in enumerate(zip(jobs, keys, strict=True)):
+            for spawned, index in enumerate(order):
+                job, key = jobs[index], keys[index]
                 children.append(
                     asyncio.create_task(child(index, job, key), name=f"emoji-job-{key}")
                 )
-                if index % _SPAWN_SLICE == _SPAWN_SLICE - 1:
+                if spawned % _SPAWN_SLICE == _SPAWN_SLICE - 1:
                     # Thousands of tasks created in one go would hold the loop for
                     # seconds; a slice at a time, everything else keeps running.
                     await asyncio.sleep(0)
@@ -435,66 +632,68 @@ class Batch:
         """An earlier run's submit, unanswered: its task from the task list, or a resend."""
         journal = self._journal
         assert journal is not None
-        assert entry.face_bbox is not None
-        assert entry.ext_bbox is not None
+        face, ext = entry.face_bbox, entry.ext_bbox
+        assert face is not None
+        assert ext is not None
         if entry.state is JobState.SUBMITTING:
             await journal.uncertain(key, reason="the run that sent it stopped before its answer")
-        snapshot = await self._submitter.settle(_unsettled(entry))
-        if snapshot is None:
-            return await self._submit(job, key, entry.face_bbox, entry.ext_bbox)
-        await journal.submitted(key, task_id=snapshot.task_id)
-        report(Submitted, task_id=snapshot.task_id)
-        return self._task(snapshot, job)
+        owner = job_owner(entry.image, entry.driven_id, face, ext)
+        attempt = self._leftovers.pop(key, None)
+        if attempt is None:  # a journal that never recorded the attempt itself
+            attempt = Attempt(
+                owner=owner,
+                label=key,
+                sent_at=(entry.intent_at or entry.updated_at).timestamp(),
+                state=AttemptState.OPEN,
+            )
+            self._submitter.ledger.restore(attempt)
+        request = PaidRequest(
+            image_url=entry.image,
+            driven_id=entry.driven_id,
+            face=face,
+            ext=ext,
+            owner=owner,
+            label=key,
+        )
+        hooks = _JobHooks(journal, key, job, face, ext)
+        settled = await self._submitter.settle(attempt, request, hooks)
+        if settled is None:
+            return await self._submit(job, key, face, ext)
+        report(Submitted, task_id=settled.snapshot.task_id)
+        return self._task(settled.snapshot, job)
 
     async def _submit(self, job: EmojiJob, key: str, face: BBox, ext: BBox) -> Task:
         journal = self._journal
-        intended = False
-
-        async def intend() -> None:
-            # Durable before the paid request leaves (and only once its turn has
-            # come): a crash from here on leaves the job to be settled through
-            # the task list by the next run, never simply resubmitted.
-            nonlocal intended
-            if journal is not None:
-                before = journal.get(key)
-                if before is not None and before.state is JobState.UNCERTAIN:
-                    await journal.resubmitting(key, reason="no task appeared in the task list")
-                else:
-                    await journal.submitting(
-                        key, image=job.image, driven_id=job.driven_id, face_bbox=face, ext_bbox=ext
-                    )
-            intended = True
-
-        async def uncertain(exc: SubmissionUncertainError) -> None:
-            if journal is not None:
-                await journal.uncertain(key, reason=exc.reason)
-
+        hooks = _JobHooks(journal, key, job, face, ext)
         image = await self._api.uploads.url_for(job.image, GENERATE_MODEL, field="image")
+        request = PaidRequest(
+            image_url=image,
+            driven_id=job.driven_id,
+            face=face,
+            ext=ext,
+            owner=job_owner(job.image, job.driven_id, face, ext),
+            label=key,
+        )
         try:
             settled = await self._submitter.submit(
-                image,
-                job.driven_id,
-                face,
-                ext,
-                before_send=intend,
-                on_uncertain=uncertain,
-                cancel_if_abandoned=self._cancel_pending or journal is None,
+                request, hooks=hooks, cancel_if_abandoned=self._cancel_pending or journal is None
             )
         except SubmissionUncertainError as exc:
             before = journal.get(key) if journal is not None else None
             if journal is not None and before is not None and before.state is JobState.SUBMITTING:
                 await journal.uncertain(key, reason=exc.reason)
             raise
-        except InvalidRequestError as exc:  # the content is refused: sending again cannot help
-            if journal is not None and intended:
-                await journal.failed(key, code=exc.code, message=exc.message)
+        except EmojiError as exc:
+            if journal is not None and hooks.intended:
+                proven = proves_nothing_created(exc) or isinstance(exc, ConnectError)
+                if proven and isinstance(exc, InvalidRequestError):
+                    # The content is refused: sending again cannot help.
+                    await journal.failed(key, code=exc.code, message=exc.message)
+                else:
+                    # Throttled, the key refused, or no task seen for any attempt: next run.
+                    reason = f"{type(exc).__name__}: {exc}"
+                    await journal.unsent(key, reason=reason, proven=proven)
             raise
-        except EmojiError as exc:  # anything else certain (429, key, network): try next run
-            if journal is not None and intended:
-                await journal.unsent(key, reason=f"{type(exc).__name__}: {exc}")
-            raise
-        if journal is not None:
-            await journal.submitted(key, task_id=settled.snapshot.task_id)
         report(Submitted, task_id=settled.snapshot.task_id)
         return self._task(settled.snapshot, job)
 

@@ -18,17 +18,27 @@ from typing import Self, TypeVar
 
 import aiohttp
 
+from . import events
 from ._adaptive import batch_concurrency
 from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
+from ._attempts import label_for, owner_of
 from ._batch import Batch, default_concurrency
 from ._budget import Budget
 from ._config import resolve_api_key, resolve_base_url
 from ._errors import ClientStateError, ConfigurationError, DownloadError, ValidationError
 from ._jobs import EmojiJob, JobOutcome, Outcomes
 from ._limits import InProcess, Pacing, PacingBackend, RateLimits, RedisPacing, SharedPacingError
-from ._models import BBox, FaceDetection, TaskPage, TaskStatus, VideoResult
+from ._models import (
+    AbandonedTask,
+    BBox,
+    FaceDetection,
+    OrphanTask,
+    TaskPage,
+    TaskStatus,
+    VideoResult,
+)
 from ._policy import PollPolicy, PollSchedule, RetryPolicy
-from ._reconcile import Submitter
+from ._reconcile import PaidRequest, Submitter
 from ._task import Task
 from ._templates import Template
 from ._transport import Secret, Timeouts, Transport
@@ -90,6 +100,8 @@ class EmojiClient:
         extra_templates: Collection[str] = (),
         allow_insecure_http: bool = False,
         pacing: RedisPacing | None = None,
+        cancel_abandoned: bool = False,
+        on_event: EventHandler | None = None,
     ) -> None:
         if pacing is not None and not isinstance(pacing, RedisPacing):
             raise ValidationError("pacing", "None (this process) or a RedisPacing", pacing)
@@ -106,6 +118,8 @@ class EmojiClient:
         self.pacing = pacing
         self.extra_templates = frozenset(extra_templates)
         self._allow_insecure_http = allow_insecure_http
+        self._cancel_abandoned = cancel_abandoned
+        self._on_event = on_event
         self._state = _Lifecycle.UNOPENED
         self._session: aiohttp.ClientSession | None = None
         self._api: ServiceAPI | None = None
@@ -162,8 +176,33 @@ class EmojiClient:
             timeouts=self.timeouts,
         )
         self._api = ServiceAPI(transport, self.retry, Pacing(self.limits, backend))
-        self._submits = Submitter(self._api)
+        self._submits = Submitter(self._api, cancel_abandoned=self._cancel_abandoned)
+        if self._on_event is not None:
+            self._submits.subscribe(self._tell)
         self._state = _Lifecycle.OPEN
+
+    def _tell(self, record: OrphanTask | AbandonedTask) -> None:
+        """An orphan or abandoned task, as an event for ``on_event``."""
+        handler = self._on_event
+        if handler is None:
+            return
+        event: events.JobEvent
+        if isinstance(record, OrphanTask):
+            event = events.Orphaned(
+                key=record.owners[0] if len(record.owners) == 1 else "",
+                task_id=record.task_id,
+                status=record.status.value,
+                cancelled=record.cancelled,
+                owners=record.owners,
+            )
+        else:
+            event = events.Abandoned(
+                key=record.label, task_id=record.task_id, cancelled=record.cancelled
+            )
+        try:
+            handler(event)
+        except Exception:
+            log.exception("the on_event handler failed on a %s event", type(event).__name__)
 
     async def _open_pacing(self) -> PacingBackend:
         """Where the limits are kept: this process, or Redis (connected and checked now)."""
@@ -195,6 +234,7 @@ class EmojiClient:
         """
         if self._submits is not None:
             await self._submits.aclose(self.retry.deadline)
+            self._closed_submits = self._submits
         if self._api is not None:
             await self._api.pacing.backend.aclose()
         if self._state is _Lifecycle.OPEN and self._session is not self._borrowed:
@@ -266,7 +306,23 @@ class EmojiClient:
         face, ext = check_boxes(face_bbox, ext_bbox)
         api = self._service
         url = await api.uploads.url_for(image_url, GENERATE_MODEL)
-        settled = await self._submitter.submit(url, template, face, ext)
+        given = os.fspath(image_url) if isinstance(image_url, os.PathLike) else str(image_url)
+        request = PaidRequest(
+            image_url=url,
+            driven_id=template,
+            face=face,
+            ext=ext,
+            owner=owner_of(
+                {
+                    "image": given,
+                    "driven_id": template,
+                    "face_bbox": face.as_list(),
+                    "ext_bbox": ext.as_list(),
+                }
+            ),
+            label=label_for(given),
+        )
+        settled = await self._submitter.submit(request)
         snapshot = settled.snapshot
         return Task(
             api,
@@ -296,7 +352,45 @@ class EmojiClient:
         template = check_driven_id(driven_id, extra=self.extra_templates)
         face = await self.detect(url)
         task = await self.submit(url, template, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox)
-        return await task.wait(timeout=timeout)
+        try:
+            return await task.wait(timeout=timeout)
+        except asyncio.CancelledError:
+            # The caller went away (a web request timed out, say): the paid task goes
+            # on, and is recorded so that it is never untracked.
+            self._submitter.abandon(task.task_id, label_for(url))
+            raise
+
+    @property
+    def abandoned(self) -> tuple[AbandonedTask, ...]:
+        """Paid tasks whose caller was cancelled after the submit left, oldest first.
+
+        Each was also logged (a warning) and told to ``on_event``
+        (:class:`~emoji_async.events.Abandoned`). With ``cancel_abandoned=True``
+        the client cancels them while PENDING; otherwise they go on and bill if
+        they succeed, and :meth:`cancel_abandoned_tasks` cancels those still PENDING.
+        """
+        return self._records().abandoned
+
+    @property
+    def orphans(self) -> tuple[OrphanTask, ...]:
+        """Tasks no job holds that the client found in the task list, oldest first.
+
+        A submit whose answer was lost may make its task late, after it was
+        sent again, or a task may appear that it cannot be proved to have made:
+        such a task is cancelled while PENDING (``cancelled``), and one already
+        running or done is listed here with its id (it bills if it succeeds).
+        """
+        return self._records().orphans
+
+    def _records(self) -> Submitter:
+        submits = self._submits or getattr(self, "_closed_submits", None)
+        if submits is None:
+            raise ClientStateError("use EmojiClient inside 'async with', or await open() first")
+        return submits
+
+    async def cancel_abandoned_tasks(self) -> list[str]:
+        """Cancel every abandoned task still PENDING (free); the ids cancelled."""
+        return await self._submitter.cancel_abandoned_tasks()
 
     def _batch(
         self,
@@ -389,7 +483,7 @@ class EmojiClient:
             async for index, outcome in stream:
                 outcomes[index] = outcome
         done = (outcome for outcome in outcomes if outcome is not None)
-        return Outcomes(done, spent=batch.ledger.spent)
+        return Outcomes(done, spent=batch.ledger.spent, orphans=batch.orphans)
 
     async def as_completed(
         self,

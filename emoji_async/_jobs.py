@@ -12,8 +12,8 @@ from pathlib import Path
 import attrs
 
 from ._budget import Spending
-from ._errors import EmojiError, ValidationError
-from ._models import BBox, VideoResult
+from ._errors import EmojiError, SubmissionUncertainError, ValidationError
+from ._models import BBox, OrphanTask, VideoResult
 from ._templates import Template
 
 __all__ = ["EmojiJob", "JobOutcome", "Outcomes", "check_unique_keys", "file_name_for"]
@@ -132,8 +132,24 @@ class JobOutcome:
 
 
 class Outcomes(list[JobOutcome]):
-    """Every job's outcome, in input order, and what the batch was billed (``spent``)."""
+    """Every job's outcome, in input order, and what the batch was billed (``spent``).
 
-    def __init__(self, outcomes: Iterable[JobOutcome], *, spent: Spending) -> None:
+    ``orphans``: the tasks no job holds that the client found while the batch
+    ran (cancelled while PENDING, or billed if they succeed).
+    """
+
+    def __init__(
+        self,
+        outcomes: Iterable[JobOutcome],
+        *,
+        spent: Spending,
+        orphans: Iterable[OrphanTask] = (),
+    ) -> None:
         super().__init__(outcomes)
         self.spent = spent
+        self.orphans = tuple(orphans)
+
+    @property
+    def uncertain(self) -> list[JobOutcome]:
+        """The jobs whose submit may have made a task that could not be proved theirs."""
+        return [o for o in self if isinstance(o.error, SubmissionUncertainError)]

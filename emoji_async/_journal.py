@@ -57,17 +57,54 @@ import attrs
 from ._errors import EmojiError, ValidationError
 from ._models import BBox, TaskStatus, VideoResult
 
-__all__ = ["JobState", "Journal", "JournalEntry", "JournalError"]
+__all__ = ["JobState", "Journal", "JournalAttempt", "JournalEntry", "JournalError"]
 
 #: Names the file format, so that another SQLite file is never taken for a journal.
 FORMAT: Final = "emoji_async journal"
 #: The schema this version reads and writes; any other is refused rather than guessed at.
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
+
+_ATTEMPTS_SCHEMA: Final = (
+    """CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL REFERENCES jobs (key),
+        sent_at TEXT NOT NULL,
+        state TEXT NOT NULL,
+        task_id TEXT
+    )""",
+    "CREATE INDEX attempts_by_key ON attempts (key, id)",
+    """CREATE TABLE sightings (
+        task_id TEXT PRIMARY KEY,
+        first_seen TEXT NOT NULL,
+        orphan INTEGER NOT NULL DEFAULT 0
+    )""",
+)
+
 #: Older versions this one upgrades in place when it opens them: what each adds.
 _UPGRADES: Final[Mapping[int, tuple[str, ...]]] = {
     # 2: the detections each job was billed (a rejected portrait is billed too).
     1: ("ALTER TABLE jobs ADD COLUMN detections INTEGER NOT NULL DEFAULT 0",),
+    # 3: every paid attempt, and the tasks seen in the account's list. The history
+    # tells the attempts an earlier version left unknown: the one a job is still
+    # settling, and each one whose answer was lost before it was sent again.
+    2: (
+        *_ATTEMPTS_SCHEMA,
+        """INSERT INTO attempts (key, sent_at, state)
+           SELECT key, at, 'ghost' FROM (
+               SELECT key, state, at,
+                      LEAD(state) OVER (PARTITION BY key ORDER BY id) AS next,
+                      LEAD(state, 2) OVER (PARTITION BY key ORDER BY id) AS after
+               FROM transitions)
+           WHERE state = 'SUBMITTING' AND next = 'UNCERTAIN'
+             AND after IN ('SUBMITTING', 'DETECTED')""",
+        """INSERT INTO attempts (key, sent_at, state)
+           SELECT key, intent_at, 'open' FROM jobs
+           WHERE state IN ('SUBMITTING', 'UNCERTAIN') AND intent_at IS NOT NULL""",
+    ),
 }
+
+#: What a step does to the job's attempts (see :class:`JournalAttempt`).
+_AttemptStep = str | None
 
 _SCHEMA: Final = (
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -96,6 +133,7 @@ _SCHEMA: Final = (
         at TEXT NOT NULL
     )""",
     "CREATE INDEX transitions_by_key ON transitions (key, id)",
+    *_ATTEMPTS_SCHEMA,
 )
 
 _COLUMNS: Final = (
@@ -209,6 +247,22 @@ class JournalEntry:
         return 0 if self.video is None else self.video.video_duration
 
 
+@attrs.frozen(kw_only=True)
+class JournalAttempt:
+    """One paid attempt of a job, as the journal recorded it.
+
+    ``state``: ``open`` (sent or about to be, its answer never recorded: the
+    job settles it), ``ghost`` (its answer was lost and the job was sent again:
+    it may still make a task, late), ``created`` (``task_id`` is its task) or
+    ``none`` (it provably created nothing).
+    """
+
+    key: str
+    sent_at: dt.datetime
+    state: str
+    task_id: str | None = None
+
+
 #: A step, run on the journal's thread: the key's entry before it (if any) and
 #: the time of the step, to the entry after it. It raises to refuse the step.
 _Step = Callable[[JournalEntry | None, dt.datetime], JournalEntry]
@@ -232,6 +286,8 @@ class Journal:
         db: sqlite3.Connection,
         entries: dict[str, JournalEntry],
         history: dict[str, tuple[tuple[JobState, dt.datetime], ...]],
+        attempts: list[JournalAttempt] | None = None,
+        sightings: dict[str, tuple[dt.datetime, bool]] | None = None,
     ) -> None:
         """Use :meth:`open`: the connection must have been made on ``worker``'s thread."""
         self.path = path
@@ -239,6 +295,9 @@ class Journal:
         self._db = db
         self._entries = entries
         self._history = history
+        self._attempts = attempts or []
+        self._open_at = {a.key: i for i, a in enumerate(self._attempts) if a.state == "open"}
+        self._sightings = sightings or {}
         # Only the worker thread changes the two dicts; the lock keeps a reader
         # on the loop's thread from seeing one mid-change.
         self._lock = threading.Lock()
@@ -261,14 +320,23 @@ class Journal:
         )
         opening = worker.submit(_connect, where)
         try:
-            db, entries, history = await asyncio.shield(asyncio.wrap_future(opening))
+            db, loaded = await asyncio.shield(asyncio.wrap_future(opening))
         except BaseException:
             # Cancelled mid-open, the thread still finishes opening: close what
             # it opened (queued behind it), so the file's lock is let go.
             worker.submit(_discard, opening)
             worker.shutdown(wait=False)
             raise
-        return cls(where, worker=worker, db=db, entries=entries, history=history)
+        entries, history, attempts, sightings = loaded
+        return cls(
+            where,
+            worker=worker,
+            db=db,
+            entries=entries,
+            history=history,
+            attempts=attempts,
+            sightings=sightings,
+        )
 
     async def __aenter__(self) -> Self:
         return self
@@ -413,7 +481,7 @@ class Journal:
                 detections=0 if before is None else before.detections,
             )
 
-        return await self._record(key, step)
+        return await self._record(key, step, attempt="open")
 
     async def submitted(self, key: str, *, task_id: str) -> JournalEntry:
         """The service accepted the submit and named the task."""
@@ -430,7 +498,7 @@ class Journal:
                 updated_at=now,
             )
 
-        return await self._record(key, step)
+        return await self._record(key, step, attempt="created")
 
     async def uncertain(self, key: str, *, reason: str) -> JournalEntry:
         """The submit may have created a task whose id never came back; ``reason`` says why."""
@@ -454,14 +522,16 @@ class Journal:
                 entry, state=JobState.SUBMITTING, intent_at=now, message=reason, updated_at=now
             )
 
-        return await self._record(key, step)
+        return await self._record(key, step, attempt="reopen")
 
-    async def unsent(self, key: str, *, reason: str) -> JournalEntry:
-        """The submit provably created nothing (never connected, throttled, refused the key,
-        or the task list showed no task for it within the reconcile window).
+    async def unsent(self, key: str, *, reason: str, proven: bool = True) -> JournalEntry:
+        """The submit gave no task: provably none (never connected, throttled, refused the
+        key), or, with ``proven`` false, none appeared in the task list for any attempt.
 
         The intent is withdrawn: the job is back to DETECTED, with its boxes,
         and the next run submits it again. ``reason`` is kept in ``message``.
+        An attempt that is not proven to have created nothing stays on record
+        as a ghost: it may still make a task, late.
         """
 
         def step(before: JournalEntry | None, now: dt.datetime) -> JournalEntry:
@@ -470,7 +540,7 @@ class Journal:
                 entry, state=JobState.DETECTED, intent_at=None, message=reason, updated_at=now
             )
 
-        return await self._record(key, step)
+        return await self._record(key, step, attempt="none" if proven else "ghost")
 
     async def failed(self, key: str, *, code: str | None, message: str) -> JournalEntry:
         """The service refused the submit for certain (a 400, say): no task exists."""
@@ -481,7 +551,7 @@ class Journal:
                 entry, state=JobState.FAILED, code=code, message=message, updated_at=now
             )
 
-        return await self._record(key, step)
+        return await self._record(key, step, attempt="none")
 
     async def finished(
         self,
@@ -559,16 +629,95 @@ class Journal:
             key=key,
         )
 
-    async def _record(self, key: str, step: _Step) -> JournalEntry:
+    def attempts(self) -> list[JournalAttempt]:
+        """Every paid attempt recorded, oldest first."""
+        with self._lock:
+            return list(self._attempts)
+
+    def sightings(self) -> list[tuple[str, dt.datetime, bool]]:
+        """Every task seen in the account's list: its id, when first seen, whether an orphan."""
+        with self._lock:
+            return [(task_id, *seen) for task_id, seen in self._sightings.items()]
+
+    async def sighted(self, seen: list[tuple[str, float]]) -> None:
+        """Tasks first seen in the account's list (epoch seconds): the next run knows them."""
+        rows = [
+            (task_id, _time(dt.datetime.fromtimestamp(at, dt.UTC)))
+            for task_id, at in seen
+            if task_id not in self._sightings
+        ]
+        if rows:
+            await self._execute(
+                "INSERT OR IGNORE INTO sightings (task_id, first_seen) VALUES (?, ?)", rows
+            )
+
+    async def orphaned(self, task_id: str) -> None:
+        """A task no job holds (cancelled, or billed unheld): never a candidate again."""
+        at = _time(dt.datetime.now(dt.UTC))
+        await self._execute(
+            "INSERT INTO sightings (task_id, first_seen, orphan) VALUES (?, ?, 1)"
+            " ON CONFLICT (task_id) DO UPDATE SET orphan = 1",
+            [(task_id, at)],
+        )
+
+    async def _execute(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if self._worker is None:
+            raise JournalError("the journal is closed", path=self.path)
+        write = asyncio.get_running_loop().run_in_executor(
+            self._worker, self._write_rows, sql, rows
+        )
+        await asyncio.shield(write)
+
+    def _write_rows(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(sql, rows)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise JournalError(f"could not record the tasks seen: {exc}", path=self.path) from exc
+        loaded = self._db.execute(
+            f"SELECT task_id, first_seen, orphan FROM sightings WHERE task_id IN"  # noqa: S608
+            f" ({', '.join('?' * len(rows))})",
+            [row[0] for row in rows],
+        ).fetchall()
+        with self._lock:
+            for task_id, first_seen, orphan in loaded:
+                self._sightings[task_id] = (_parse_time(first_seen), bool(orphan))
+
+    async def _record(self, key: str, step: _Step, *, attempt: _AttemptStep = None) -> JournalEntry:
         _check_text("key", key)
         if self._worker is None:
             raise JournalError("the journal is closed", path=self.path, key=key)
-        write = asyncio.get_running_loop().run_in_executor(self._worker, self._write, key, step)
+        write = asyncio.get_running_loop().run_in_executor(
+            self._worker, self._write, key, step, attempt
+        )
         # Shielded: once asked for, a step is completed even if its caller is
         # cancelled, so memory and file agree and aclose() waits for it.
         return await asyncio.shield(write)
 
-    def _write(self, key: str, step: _Step) -> JournalEntry:
+    def _attempt_rows(self, key: str, action: _AttemptStep, after: JournalEntry) -> None:
+        """What a step does to the job's attempts, inside the step's transaction."""
+        if action is None:
+            return
+        at = _time(after.updated_at)
+        db = self._db
+        if action in ("open", "reopen"):
+            if action == "reopen":
+                db.execute(
+                    "UPDATE attempts SET state = 'ghost' WHERE key = ? AND state = 'open'", (key,)
+                )
+            db.execute(
+                "INSERT INTO attempts (key, sent_at, state) VALUES (?, ?, 'open')", (key, at)
+            )
+        else:
+            db.execute(
+                "UPDATE attempts SET state = ?, task_id = ? WHERE key = ? AND state = 'open'",
+                (action, after.task_id if action == "created" else None, key),
+            )
+
+    def _write(self, key: str, step: _Step, attempt: _AttemptStep = None) -> JournalEntry:
         """Check and commit one step; runs on the journal's thread, one step at a time."""
         before = self._entries.get(key)
         now = dt.datetime.now(dt.UTC)
@@ -592,6 +741,7 @@ class Journal:
                 "INSERT INTO transitions (key, state, at) VALUES (?, ?, ?)",
                 (key, after.state.value, _time(now)),
             )
+            self._attempt_rows(key, attempt, after)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             if self._db.in_transaction:
@@ -604,16 +754,36 @@ class Journal:
         with self._lock:
             self._entries[key] = after
             self._history[key] = (*self._history.get(key, ()), (after.state, now))
+            if attempt is not None:
+                self._note_attempt(key, attempt, after)
         return after
 
+    def _note_attempt(self, key: str, action: str, after: JournalEntry) -> None:
+        """The in-memory twin of :meth:`_attempt_rows` (under the lock)."""
+        open_at = self._open_at.pop(key, None)
+        if open_at is not None and action != "open":
+            state = "ghost" if action == "reopen" else action
+            task_id = after.task_id if action == "created" else None
+            self._attempts[open_at] = attrs.evolve(
+                self._attempts[open_at], state=state, task_id=task_id
+            )
+        if action in ("open", "reopen"):
+            if open_at is not None and action == "open":
+                self._attempts[open_at] = attrs.evolve(self._attempts[open_at], state="ghost")
+            self._open_at[key] = len(self._attempts)
+            self._attempts.append(JournalAttempt(key=key, sent_at=after.updated_at, state="open"))
 
-def _connect(
-    path: Path,
-) -> tuple[
-    sqlite3.Connection,
+
+#: What a journal file holds: entries, histories, attempts, sightings.
+_Loaded = tuple[
     dict[str, JournalEntry],
     dict[str, tuple[tuple[JobState, dt.datetime], ...]],
-]:
+    list[JournalAttempt],
+    dict[str, tuple[dt.datetime, bool]],
+]
+
+
+def _connect(path: Path) -> tuple[sqlite3.Connection, _Loaded]:
     """Open (or create) the file and load it; runs on the journal's thread."""
     try:
         # No busy timeout: the only other holder of the lock is another run,
@@ -649,7 +819,7 @@ def _connect(
         db.execute("COMMIT")
         if fresh:
             _sync_directory(path)
-        entries, history = _load(db, path)
+        loaded = _load(db, path)
     except BaseException as exc:
         db.close()
         if isinstance(exc, sqlite3.Error):
@@ -661,7 +831,7 @@ def _connect(
                 ) from exc
             raise JournalError(f"is not an emoji_async journal: {exc}", path=path) from exc
         raise
-    return db, entries, history
+    return db, loaded
 
 
 def _discard(opening: concurrent.futures.Future[Any]) -> None:
@@ -710,20 +880,32 @@ def _sync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def _load(
-    db: sqlite3.Connection, path: Path
-) -> tuple[dict[str, JournalEntry], dict[str, tuple[tuple[JobState, dt.datetime], ...]]]:
+def _load(db: sqlite3.Connection, path: Path) -> _Loaded:
     entries: dict[str, JournalEntry] = {}
     history: dict[str, tuple[tuple[JobState, dt.datetime], ...]] = {}
+    attempts: list[JournalAttempt] = []
+    sightings: dict[str, tuple[dt.datetime, bool]] = {}
     try:
         for row in db.execute(f"SELECT {_COLUMNS} FROM jobs ORDER BY id"):  # noqa: S608
             entry = _entry(row)
             entries[entry.key] = entry
         for key, state, at in db.execute("SELECT key, state, at FROM transitions ORDER BY id"):
             history[key] = (*history.get(key, ()), (JobState(state), _parse_time(at)))
+        for key, sent_at, state, task_id in db.execute(
+            "SELECT key, sent_at, state, task_id FROM attempts ORDER BY id"
+        ):
+            if state not in ("open", "ghost", "created", "none"):
+                raise ValueError(f"an attempt in state {state!r}")
+            attempts.append(
+                JournalAttempt(key=key, sent_at=_parse_time(sent_at), state=state, task_id=task_id)
+            )
+        for task_id, first_seen, orphan in db.execute(
+            "SELECT task_id, first_seen, orphan FROM sightings"
+        ):
+            sightings[task_id] = (_parse_time(first_seen), bool(orphan))
     except (ValueError, TypeError, KeyError) as exc:
         raise JournalError(f"holds a row this version cannot read: {exc}", path=path) from exc
-    return entries, history
+    return entries, history, attempts, sightings
 
 
 def _row(entry: JournalEntry) -> tuple[Any, ...]:

@@ -12,8 +12,10 @@ import attrs
 from ._errors import ValidationError
 
 __all__ = [
+    "AbandonedTask",
     "BBox",
     "FaceDetection",
+    "OrphanTask",
     "TaskPage",
     "TaskSnapshot",
     "TaskStatus",
@@ -221,3 +223,37 @@ class TaskPage:
     page_no: int
     page_size: int
     request_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OrphanTask:
+    """A task no job holds: a submit whose answer was lost made it, and could not be proved to.
+
+    Found in the task list by the client: made by a submit processed after its
+    job had been sent again (late), or a candidate whose maker could not be
+    told. ``cancelled``: it was cancelled while PENDING, so it costs nothing;
+    otherwise it was already ``status`` (RUNNING, say) and is billed if it
+    succeeds. ``owners`` names the jobs (or images) whose submits may have
+    made it; ``seen_at`` is when the client found it (UTC).
+    """
+
+    task_id: str
+    status: TaskStatus
+    cancelled: bool
+    owners: tuple[str, ...]
+    seen_at: dt.datetime
+
+
+@attrs.frozen(kw_only=True)
+class AbandonedTask:
+    """A paid task whose caller stopped waiting (it was cancelled) after the submit left.
+
+    The task goes on and bills if it succeeds, unless ``cancelled`` (it was
+    cancelled while PENDING). ``label`` names the job or image it was for;
+    ``at`` is when the caller stopped waiting (UTC).
+    """
+
+    task_id: str
+    label: str
+    cancelled: bool
+    at: dt.datetime

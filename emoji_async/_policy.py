@@ -75,6 +75,11 @@ def _positive_or_none(instance: object, attribute: attrs.Attribute[Any], value: 
         raise ValidationError(attribute.name, "a finite number > 0, or None", value)
 
 
+def _non_negative(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
+    if not (is_finite_number(value) and value >= 0):
+        raise ValidationError(attribute.name, "a finite number >= 0", value)
+
+
 def _at_least_one(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
     if not (is_finite_number(value) and value >= 1):
         raise ValidationError(attribute.name, "a finite number >= 1", value)
@@ -206,6 +211,13 @@ class RetryPolicy(_Scalable):
     created before taking its absence as proof that none was, and sending the
     submit again (see :mod:`emoji_async._reconcile`). ``None`` turns that off:
     such a submit raises :class:`SubmissionUncertainError` at once.
+
+    ``orphan_sweep``: while a submit sent again after a lost answer (a *ghost*)
+    may still be processed late, the task list is read this often, so that a
+    task it makes is cancelled while it is still PENDING (``None``: never).
+    ``orphan_linger``: a batch goes on watching for such tasks until its
+    youngest ghost is this old before it returns (a task processed later than
+    that after its submit is no longer caught by the batch).
     """
 
     wait_first: float = attrs.field(default=1.0, validator=_positive)
@@ -214,12 +226,17 @@ class RetryPolicy(_Scalable):
     wait_jitter: float = attrs.field(default=0.5, validator=_fraction)
     deadline: float = attrs.field(default=120.0, validator=_positive)
     reconcile_window: float | None = attrs.field(default=120.0, validator=_positive_or_none)
+    orphan_sweep: float | None = attrs.field(default=10.0, validator=_positive_or_none)
+    orphan_linger: float = attrs.field(default=300.0, validator=_non_negative)
 
     def scaled(self, factor: float) -> Self:
         """The same policy with every duration multiplied by ``factor`` (not the growth)."""
-        window = self.reconcile_window
+        window, sweep = self.reconcile_window, self.orphan_sweep
         return attrs.evolve(
-            super().scaled(factor), reconcile_window=None if window is None else window * factor
+            super().scaled(factor),
+            reconcile_window=None if window is None else window * factor,
+            orphan_sweep=None if sweep is None else sweep * factor,
+            orphan_linger=self.orphan_linger * factor,
         )
 
 

@@ -1,71 +1,107 @@
-"""Paid submits, one at a time per client, each settled: one task, or provably none.
+"""Paid submits, one at a time per account, each settled: its own task, or provably none.
 
-The provider has no idempotency key, and a submit whose answer was lost may
-still have created its task, even seconds or minutes later (PROTOCOL.md
-section 5). :class:`Submitter` settles such a submit through the task list:
+The provider has no idempotency key; a submit whose answer was lost may still
+have created its task, or create it later, much later, and out of order
+(PROTOCOL.md, section 5); no answer ever shows a task's inputs. So
+:class:`Submitter` keeps a :class:`~emoji_async._attempts.Ledger` of every
+attempt and every task seen in the account's list, and settles a lost answer
+by elimination:
 
-1. Submits are serialized: the next one leaves only once the previous one is
-   settled. So while a submit is unsettled, any ``emoji-v1`` task that appears
-   on the account and that the client does not know is that submit's task.
-2. After an unanswered submit, the client lists the account's ``emoji-v1``
-   tasks created since the attempt (less :data:`CLOCK_SKEW`), again and again
-   with growing waits, until ``RetryPolicy.reconcile_window`` has passed since
-   the attempt. One task it does not know: it is adopted as this submit's
-   task. Two or more: the match is ambiguous, and the submit stays uncertain
-   (the error lists them). None within the window: the service is taken not
-   to have created one, and the submit is sent again, at most :data:`RESENDS`
-   times (each after a whole window). Then the failure itself is raised (a
-   ``ServerError``, say): it is certain that no task came of it.
+1. Submits are serialized (the pacing backend's submit lock): the next one
+   leaves only once the previous one is settled.
+2. After a lost answer, the client lists the account's ``emoji-v1`` tasks at
+   once, then again with growing waits until ``RetryPolicy.reconcile_window``
+   has passed since the attempt. A damaged answer that still holds the task
+   id, whole or its first characters, names the task outright.
+3. A task that appeared after the attempt left, and that no other attempt of
+   unknown outcome may have made, is the attempt's: it is adopted. Rival
+   owners are every attempt whose outcome is unknown: one on the wire, one a
+   killed run left in its journal, one settled as fruitless that may still
+   be processed late (a *ghost*), and, with shared pacing, another process's.
+4. If the ownership cannot be proved, the client does not guess: candidates
+   still PENDING are cancelled (free: only successful tasks are billed) and
+   the submit is sent again; a candidate already running or done cannot be
+   moved aside, and the submit raises :class:`SubmissionUncertainError`
+   naming what was sent, when, and the candidates.
+5. No task within the window: the submit is sent again (the attempt becomes
+   a ghost), at most :data:`RESENDS` times.
 
-The window is the client's chosen bound on how late the service may still
-act on a request it gave up on; the provider documents none. It defaults to
-120 s, well beyond the client's own read timeout.
+Between settlements, while ghosts may still make tasks, the list is swept
+every ``RetryPolicy.orphan_sweep`` seconds: a task only ghosts may have made
+(an orphan of a late-processed submit) is cancelled while PENDING, and one
+that could not be cancelled is reported (log, :class:`OrphanTask`, events)
+with its id.
 
-This holds as long as this client is the only one submitting ``emoji-v1``
-tasks on the account (a second process submitting at the same time could
-have its task adopted here). Several processes on one account must share one
-submitter, which is what shared pacing provides: with
-:class:`~emoji_async.RedisPacing` the lock is the account's, held across the
-submit and its settling by one process at a time, every task a submit
-created is known to every process, and a submit left unanswered by a process
-that stopped (its task may still appear) makes any match ambiguous for the
-others until its window has passed.
+Time is the client's own: a task seen in a listing that arrived before an
+attempt left cannot be that attempt's. Neither the service's clock nor the
+zone in which it reads the list's time filters matters: the list is read
+without them, newest first when the service orders it so.
+
+This holds as long as this client (or, with :class:`~emoji_async.RedisPacing`,
+the processes sharing its Redis) is the only one submitting ``emoji-v1`` tasks
+on the account; more tasks appearing than its attempts could have made is
+taken as someone else's, and nothing of theirs is cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime as dt
-import hashlib
-import json
 import logging
-import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, Protocol
 
 import attrs
 
 from ._api import GENERATE_MODEL, ServiceAPI
-from ._errors import EmojiError, SubmissionUncertainError, UnexpectedResponseError
-from ._models import BBox, TaskSnapshot, TaskSummary
+from ._attempts import REMEMBER, Ambiguous, Attempt, AttemptState, Hint, Ledger, Owned, is_free
+from ._errors import (
+    EmojiError,
+    SubmissionUncertainError,
+    TaskNotCancelableError,
+    UnexpectedResponseError,
+)
+from ._models import AbandonedTask, BBox, OrphanTask, TaskSnapshot, TaskStatus, TaskSummary
 from ._reporting import report
-from ._wire import format_list_time
 from .events import Reconciled
 
-__all__ = ["CLOCK_SKEW", "RESENDS", "Settled", "Submitter"]
+__all__ = ["RESENDS", "NoHooks", "PaidRequest", "Settled", "SubmitHooks", "Submitter"]
 
 log = logging.getLogger("emoji_async")
 
-#: How far apart the client's clock and the service's may be, in seconds.
-CLOCK_SKEW = 10.0
 #: Resends of one submit after the task list showed no task for it, at most.
 RESENDS = 5
-#: Task ids are remembered this long: the task list only shows the last 24 h.
-_REMEMBER = 25 * 3600.0
 _PAGE_SIZE = 100
-#: Pages read per listing; a window of a few minutes at 1 submit/s fits in far fewer.
-_MAX_PAGES = 20
+#: Pages read per listing: a day of one account's emoji tasks fits in far fewer.
+_MAX_PAGES = 50
+
+
+@attrs.frozen(kw_only=True)
+class PaidRequest:
+    """One paid submit: what is sent, whose it is (``owner``, ``label``).
+
+    ``owner`` names the portrait as the caller gave it (:func:`owner_of`), so
+    that a local file uploaded twice is still one owner; ``label`` names it in
+    messages (a job key, or the image).
+    """
+
+    image_url: str
+    driven_id: str
+    face: BBox
+    ext: BBox
+    owner: str
+    label: str
+
+    def inputs(self) -> dict[str, Any]:
+        """The submit's ``input`` object."""
+        return {
+            "image_url": self.image_url,
+            "driven_id": self.driven_id,
+            "face_bbox": self.face.as_list(),
+            "ext_bbox": self.ext.as_list(),
+        }
 
 
 @attrs.frozen
@@ -76,319 +112,671 @@ class Settled:
     adopted: bool
 
 
-def _digest(inputs: dict[str, Any]) -> str:
-    """A submit's inputs, hashed: names them in shared state without showing them."""
-    text = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+class SubmitHooks(Protocol):
+    """What a caller records along a submit (a batch's journal), awaited in order."""
+
+    async def sending(self) -> None:
+        """An attempt leaves now (the first, and each resend)."""
+
+    async def lost(self, reason: str) -> None:
+        """The attempt's answer was lost: it is being settled."""
+
+    async def created(self, task_id: str) -> None:
+        """The submit's task is known; awaited even if the caller stopped waiting."""
+
+
+class NoHooks:
+    """Records nothing."""
+
+    async def sending(self) -> None:
+        return None
+
+    async def lost(self, reason: str) -> None:
+        return None
+
+    async def created(self, task_id: str) -> None:
+        return None
+
+
+@attrs.frozen
+class _Resend:
+    """No task of the attempt can be held: send the submit again."""
+
+    unsettled: SubmissionUncertainError
+
+
+@attrs.frozen
+class _Waiting:
+    """Nothing of the attempt has appeared yet; its window is still open."""
+
+    unsettled: SubmissionUncertainError
+
+
+#: Told of each orphan and each abandoned task as it is recorded.
+Listener = Callable[[OrphanTask | AbandonedTask], object]
+#: Told of the tasks a listing showed for the first time, with when (epoch seconds).
+SeenListener = Callable[[list[tuple[str, float]]], object]
+
+
+@attrs.define
+class _Shared:
+    """What every view of one submitter shares (see :meth:`Submitter.gated`)."""
+
+    background: set[asyncio.Future[Any]] = attrs.Factory(set)
+    listeners: list[Listener] = attrs.Factory(list)
+    seen_listeners: list[SeenListener] = attrs.Factory(list)
+    orphans: list[OrphanTask] = attrs.Factory(list)
+    abandoned: list[AbandonedTask] = attrs.Factory(list)
+    sweeper: asyncio.Task[None] | None = None
+    baseline: asyncio.Lock = attrs.Factory(asyncio.Lock)
 
 
 class Submitter:
-    """The client's paid submits: serialized, remembered, and settled when unanswered.
+    """The client's paid submits: serialized, recorded, and settled when unanswered.
 
-    The lock, the tasks known and the count in flight are the pacing
-    backend's: this process's own by default, the account's with shared pacing.
+    The lock, the tasks other processes created and their unsettled submits
+    are the pacing backend's: this process's own by default, the account's
+    with shared pacing. ``cancel_abandoned``: cancel, while PENDING, a task
+    whose caller stopped waiting (it is recorded either way).
     """
 
-    def __init__(self, api: ServiceAPI) -> None:
+    def __init__(
+        self, api: ServiceAPI, *, ledger: Ledger | None = None, cancel_abandoned: bool = False
+    ) -> None:
         self._api = api
         self._account = api.pacing.backend
-        self._known: dict[str, float] = {}
-        #: Submits whose caller stopped waiting, and cancels of their tasks.
-        self._background: set[asyncio.Future[Any]] = set()
+        self.ledger = ledger if ledger is not None else Ledger()
+        self.cancel_abandoned = cancel_abandoned
+        self._shared = _Shared()
         #: The account's tasks in flight a submit waits below (``None``: it never waits).
         self._cap: int | None = None
+
+    # --- views and records ---------------------------------------------------
 
     def gated(self, cap: int | None) -> Submitter:
         """This submitter, its submits waiting until fewer than ``cap`` tasks are in flight.
 
         For a batch on shared pacing: all processes together keep the
         provider's queue fed without flooding it. Everything else is shared
-        with this submitter (lock, tasks known, submits left to settle).
+        with this submitter (lock, ledger, records).
         """
         view = copy.copy(self)
         view._cap = cap
         return view
 
-    def know(self, task_ids: Iterable[str]) -> None:
-        """Remember tasks this client (or its journal) created: they are never adopted."""
-        now = time.time()
-        ids = list(task_ids)
-        for task_id in ids:
-            self._known[task_id] = now
-        if len(self._known) > 10_000:
-            for task_id in [t for t, at in self._known.items() if now - at >= _REMEMBER]:
-                del self._known[task_id]
-        if ids and self._account.shared:
-            self._spawn(self._account.remember(ids), "record the tasks known")
+    @property
+    def orphans(self) -> tuple[OrphanTask, ...]:
+        """Tasks no job holds that the client found, cancelled or not, oldest first."""
+        return tuple(self._shared.orphans)
+
+    @property
+    def abandoned(self) -> tuple[AbandonedTask, ...]:
+        """Tasks whose caller stopped waiting after their submit was sent, oldest first."""
+        return tuple(self._shared.abandoned)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Tell ``listener`` of each orphan and abandoned task; returns the unsubscribe."""
+        self._shared.listeners.append(listener)
+        return lambda: self._shared.listeners.remove(listener)
+
+    @contextlib.contextmanager
+    def listening(
+        self, listener: Listener, *, on_seen: SeenListener | None = None
+    ) -> Iterator[None]:
+        """Within the block, ``listener`` is told of each orphan and abandoned task,
+        ``on_seen`` of the tasks each listing showed for the first time (with when)."""
+        shared = self._shared
+        shared.listeners.append(listener)
+        if on_seen is not None:
+            shared.seen_listeners.append(on_seen)
+        try:
+            yield
+        finally:
+            shared.listeners.remove(listener)
+            if on_seen is not None:
+                shared.seen_listeners.remove(on_seen)
+
+    def _tell(self, record: OrphanTask | AbandonedTask) -> None:
+        for listener in list(self._shared.listeners):
+            try:
+                listener(record)
+            except Exception:
+                log.exception("a listener failed on %s", type(record).__name__)
+
+    def know(self, task_ids: list[str]) -> None:
+        """Tasks this client (or its journal) created: never adopted by another submit."""
+        self.ledger.made(task_ids)
+        if task_ids and self._account.shared:
+            self._spawn(self._account.remember(task_ids), "record the tasks known")
+
+    def restored(self) -> None:
+        """Attempts an earlier run left were put in the ledger: watch for their late tasks."""
+        self._watch()
+
+    # --- submitting ----------------------------------------------------------
 
     async def submit(
         self,
-        image_url: str,
-        driven_id: str,
-        face: BBox,
-        ext: BBox,
+        request: PaidRequest,
         *,
-        before_send: Callable[[], Awaitable[None]] | None = None,
-        on_uncertain: Callable[[SubmissionUncertainError], Awaitable[None]] | None = None,
-        cancel_if_abandoned: bool = True,
+        hooks: SubmitHooks | None = None,
+        cancel_if_abandoned: bool | None = None,
     ) -> Settled:
         """Create the task, settling a lost answer through the task list.
 
-        ``before_send`` is awaited right before each attempt leaves (the
-        first, and each resend after the task list proved the previous one
-        created nothing); ``on_uncertain`` when an answer was lost, before the
-        search. Raises :class:`SubmissionUncertainError` when the search is
-        ambiguous or the task list cannot be read.
-
-        If the caller is cancelled, the submit still runs to its end so that
-        its task is known; with ``cancel_if_abandoned`` that task is then
-        cancelled (free while it is PENDING), since nobody waits for it.
+        Raises :class:`SubmissionUncertainError` when the ownership of a task
+        that appeared cannot be proved and it cannot be cancelled, or the task
+        list cannot be read. If the caller is cancelled, the submit still runs
+        to its end; its task is then recorded as abandoned (and cancelled while
+        PENDING when ``cancel_if_abandoned``, by default ``cancel_abandoned``).
         """
-        work = asyncio.ensure_future(
-            self._submit(image_url, driven_id, face, ext, before_send, on_uncertain)
-        )
+        cancel = self.cancel_abandoned if cancel_if_abandoned is None else cancel_if_abandoned
+        work = asyncio.ensure_future(self._submit(request, hooks or NoHooks()))
         try:
             return await asyncio.shield(work)
         except asyncio.CancelledError:
             if not work.done():
-                self._background.add(work)
-                work.add_done_callback(self._background.discard)
-            work.add_done_callback(lambda done: self._abandoned(done, cancel_if_abandoned))
+                self._keep(work)
+            work.add_done_callback(lambda done: self._left_behind(done, request, cancel))
             raise
 
-    async def aclose(self, timeout: float) -> None:
-        """Let submits whose caller stopped waiting settle (and their cancels finish)."""
-        if not self._background:
-            return
-        try:
-            async with asyncio.timeout(timeout):
-                while self._background:
-                    await asyncio.gather(*self._background, return_exceptions=True)
-        except TimeoutError:
-            log.warning(
-                "%d abandoned submit(s) did not settle before the client closed",
-                len(self._background),
-            )
+    async def settle(
+        self, attempt: Attempt, request: PaidRequest, hooks: SubmitHooks | None = None
+    ) -> Settled | None:
+        """An earlier run's unanswered attempt (from its journal): its task, or ``None``.
 
-    async def settle(self, unsettled: SubmissionUncertainError) -> TaskSnapshot | None:
-        """The task an earlier, unanswered submit created, or ``None`` if provably none.
-
-        For a submit sent by an earlier run (its journal recorded the intent).
+        ``None``: no task of it appeared (or its candidates were cancelled), so
+        the job is to be submitted again. Raises like :meth:`submit`.
         """
-        digest = _digest(unsettled.inputs)
-        async with self._account.submit_lock():
-            found = await self._search(unsettled, digest)
-            # Settled either way (a task, or provably none): whoever sent it, it is this job's.
-            await self._account.settled(digest)
-            if found is not None:
-                await self._account.occupy(found.task_id)
-            return found
+        unsettled = SubmissionUncertainError(
+            sent_at=dt.datetime.fromtimestamp(attempt.sent_at, dt.UTC),
+            inputs=request.inputs(),
+            reason="an earlier run stopped after sending the submit",
+        )
+        try:
+            async with self._account.submit_lock():
+                await self._baseline()
+                outcome = await self._settle(attempt, unsettled, first=True)
+            if isinstance(outcome, _Waiting):
+                outcome = await self._settle(attempt, unsettled, first=False)
+        except SubmissionUncertainError:
+            self._given_up(attempt)
+            raise
+        if not isinstance(outcome, Settled):
+            self._given_up(attempt)
+            return None
+        await self._account.occupy(outcome.snapshot.task_id)
+        await (hooks or NoHooks()).created(outcome.snapshot.task_id)
+        return outcome
 
-    async def _submit(
-        self,
-        image_url: str,
-        driven_id: str,
-        face: BBox,
-        ext: BBox,
-        before_send: Callable[[], Awaitable[None]] | None,
-        on_uncertain: Callable[[SubmissionUncertainError], Awaitable[None]] | None,
-    ) -> Settled:
-        inputs = {
-            "image_url": image_url,
-            "driven_id": driven_id,
-            "face_bbox": face.as_list(),
-            "ext_bbox": ext.as_list(),
-        }
-        digest = _digest(inputs)
+    async def _submit(self, request: PaidRequest, hooks: SubmitHooks) -> Settled:
+        resends = 0
         while True:
             if self._cap is not None:
                 await self._account.room(self._cap)
             async with self._account.submit_lock():
                 if self._cap is not None and await self._account.in_flight() >= self._cap:
                     continue  # another process took the room first
-                return await self._send(
-                    image_url, driven_id, face, ext, digest, before_send, on_uncertain
-                )
+                await self._baseline()
+                attempt, outcome = await self._attempt(request, hooks)
+            if isinstance(outcome, _Waiting):
+                # Nothing of it yet: watched for until its window has passed, without
+                # holding the account's submits back meanwhile.
+                try:
+                    outcome = await self._settle(attempt, outcome.unsettled, first=False)
+                except SubmissionUncertainError:
+                    self._given_up(attempt)
+                    raise
+            if isinstance(outcome, Settled):
+                await self._account.occupy(outcome.snapshot.task_id)
+                try:
+                    await hooks.created(outcome.snapshot.task_id)
+                except EmojiError as exc:  # the task exists all the same: the caller gets it
+                    log.warning("could not record task %s: %s", outcome.snapshot.task_id, exc)
+                return outcome
+            assert isinstance(outcome, _Resend)
+            self._given_up(attempt)
+            if resends == RESENDS:
+                # No task came of any attempt so far; each may still, and is watched for.
+                cause = outcome.unsettled.__cause__
+                raise (cause if isinstance(cause, EmojiError) else outcome.unsettled) from None
+            resends += 1
 
-    async def _send(
-        self,
-        image_url: str,
-        driven_id: str,
-        face: BBox,
-        ext: BBox,
-        digest: str,
-        before_send: Callable[[], Awaitable[None]] | None,
-        on_uncertain: Callable[[SubmissionUncertainError], Awaitable[None]] | None,
-    ) -> Settled:
-        """Submit and settle, holding the submit lock."""
+    async def _attempt(
+        self, request: PaidRequest, hooks: SubmitHooks
+    ) -> tuple[Attempt, Settled | _Resend | _Waiting]:
+        """Send one attempt and, if its answer is lost, look once; holding the submit lock."""
+        api = self._api
+        attempt = self.ledger.begin(request.owner, request.label)
         record: str | None = None
 
         async def leaving() -> None:
             nonlocal record
+            await hooks.sending()
             if record is None:
-                record = await self._account.sending(digest)
-            if before_send is not None:
-                await before_send()
+                record = await self._account.sending(request.owner)
+            self.ledger.left(attempt)
 
         try:
-            settled = await self._send_and_settle(
-                image_url, driven_id, face, ext, digest, leaving, on_uncertain
+            snapshot = await api.submit(
+                request.image_url, request.driven_id, request.face, request.ext, before_send=leaving
             )
-        except SubmissionUncertainError:
-            raise  # unsettled: it stays on record until a later run settles it
+        except SubmissionUncertainError as exc:
+            hint = None
+            if exc.task_id_seen is not None:
+                hint = Hint(exc.task_id_seen, exc.task_id_complete)
+            self.ledger.lost(attempt, hint)
+            if api.retry.reconcile_window is None:
+                self._given_up(attempt)
+                raise
+            log.warning("%s; searching the task list", exc.reason)
+            await hooks.lost(exc.reason)
+            try:
+                outcome = await self._settle(attempt, exc, first=True)
+            except SubmissionUncertainError:
+                self._given_up(attempt)
+                raise
+            if isinstance(outcome, Settled):
+                await self._settled(record)
+            return attempt, outcome
         except EmojiError:
-            if record is not None:
-                await self._account.settled(record)  # certain: it created nothing
+            self.ledger.nothing(attempt)  # certain: it created nothing
+            await self._settled(record)
             raise
+        except BaseException:
+            # Stopped mid-exchange (the client is closing): whatever it made is an orphan.
+            if attempt.state is AttemptState.SENDING:
+                self.ledger.lost(attempt, None)
+                self._given_up(attempt)
+            raise
+        self.ledger.created(attempt, snapshot.task_id)
+        await self._settled(record)
+        if self._account.shared:
+            await self._account.remember([snapshot.task_id])
+        return attempt, Settled(snapshot, adopted=False)
+
+    def _given_up(self, attempt: Attempt) -> None:
+        """The attempt's job moves on without it: whatever it still makes is an orphan."""
+        self.ledger.ghost(attempt)
+        self._watch()
+
+    async def _settled(self, record: str | None) -> None:
         if record is not None:
             await self._account.settled(record)
-        await self._account.occupy(settled.snapshot.task_id)
-        return settled
 
-    async def _send_and_settle(
-        self,
-        image_url: str,
-        driven_id: str,
-        face: BBox,
-        ext: BBox,
-        digest: str,
-        before_send: Callable[[], Awaitable[None]],
-        on_uncertain: Callable[[SubmissionUncertainError], Awaitable[None]] | None,
-    ) -> Settled:
-        resends = 0
+    # --- settling --------------------------------------------------------------
+
+    async def _settle(
+        self, attempt: Attempt, unsettled: SubmissionUncertainError, *, first: bool
+    ) -> Settled | _Resend | _Waiting:
+        """Look for the attempt's task: found, to be sent again, or (``first``) not yet.
+
+        With ``first``, one look (right after the answer was lost, while the
+        lock still holds other submits back, so no other attempt can have made
+        what appeared since); otherwise looks with growing waits until the
+        window has passed. Raises :class:`SubmissionUncertainError`.
+        """
+        retry = self._api.retry
+        window = retry.reconcile_window or 0.0
+        hint = attempt.hint
+        if first and hint is not None and hint.complete:
+            named = await self._named(hint.text)
+            if named is not None:
+                return Settled(await self._claim(attempt, named.task_id, named), adopted=True)
+        wait = retry.wait_first
         while True:
             try:
-                snapshot = await self._api.submit(
-                    image_url, driven_id, face, ext, before_send=before_send
-                )
-            except SubmissionUncertainError as exc:
-                if self._api.retry.reconcile_window is None:
-                    raise
-                log.warning("%s; searching the task list", exc.reason)
-                if on_uncertain is not None:
-                    await on_uncertain(exc)
-                found = await self._search(exc, digest)
-                if found is not None:
-                    return Settled(found, adopted=True)
-                if resends == RESENDS:
-                    # Settled all the same: no task came of it, so the failure is certain.
-                    cause = exc.__cause__
-                    raise (cause if isinstance(cause, EmojiError) else exc) from None
-                resends += 1
-                continue
-            self.know([snapshot.task_id])
-            await self._account.remember([snapshot.task_id])
-            return Settled(snapshot, adopted=False)
-
-    async def _search(
-        self, unsettled: SubmissionUncertainError, digest: str
-    ) -> TaskSnapshot | None:
-        window = self._api.retry.reconcile_window or 0.0
-        since = unsettled.sent_at - dt.timedelta(seconds=CLOCK_SKEW)
-        until = unsettled.sent_at + dt.timedelta(seconds=window)
-        wait = self._api.retry.wait_first
-        while True:
-            try:
-                unknown = await self._unknown_since(since)
+                await self._look(attempt.sent_at - self._margin)
+                elsewhere = await self._rivals_elsewhere(attempt)
             except EmojiError as exc:
-                raise SubmissionUncertainError(
-                    sent_at=unsettled.sent_at,
-                    inputs=unsettled.inputs,
-                    reason=f"{unsettled.reason}; the task list could not be read: {exc}",
-                ) from exc
-            if len(unknown) > 1:
-                raise SubmissionUncertainError(
-                    sent_at=unsettled.sent_at,
-                    inputs=unsettled.inputs,
-                    reason=f"{unsettled.reason}; {len(unknown)} tasks this client does not"
-                    " know appeared since",
-                    candidates=[task.task_id for task in unknown],
-                )
-            if unknown and await self._others_unsettled(unsettled, digest):
-                raise SubmissionUncertainError(
-                    sent_at=unsettled.sent_at,
-                    inputs=unsettled.inputs,
-                    reason=f"{unsettled.reason}; task {unknown[0].task_id} appeared, but a"
-                    " process that stopped while submitting may have created it",
-                    candidates=[unknown[0].task_id],
-                )
-            if unknown:
-                task_id = unknown[0].task_id
-                self.know([task_id])
-                await self._account.remember([task_id])
-                snapshot = await self._api.get_task(task_id)
-                log.info("the unanswered submit created task %s: adopted", task_id)
-                report(Reconciled, task_id=task_id)
-                return snapshot
-            left = (until - dt.datetime.now(dt.UTC)).total_seconds()
-            if left <= 0:
+                raise _uncertain(unsettled, f"the task list could not be read: {exc}") from exc
+            verdict = self.ledger.verdict(attempt, rivals_elsewhere=elsewhere)
+            if isinstance(verdict, Owned):
+                snapshot = await self._claim(attempt, verdict.task_id, None)
+                return Settled(snapshot, adopted=True)
+            if isinstance(verdict, Ambiguous) and not verdict.in_flight:
+                await self._ambiguous(attempt, verdict, unsettled)
+                report(Reconciled, task_id=None)
+                return _Resend(unsettled)
+            left = attempt.sent_at + window - self.ledger.now()
+            if isinstance(verdict, Ambiguous):
+                # Another submit's answer is on its way and may name a candidate: wait
+                # for it, past the window if need be.
+                left = max(left, retry.wait_first)
+            elif left <= 0:
                 log.info("no task appeared for the unanswered submit: sending it again")
                 report(Reconciled, task_id=None)
-                return None
+                return _Resend(unsettled)
+            if first:
+                return _Waiting(unsettled)
             await asyncio.sleep(min(wait, left))
-            wait = min(wait * 2, self._api.retry.wait_max)
+            wait = min(wait * 2, retry.wait_max)
 
-    async def _others_unsettled(self, unsettled: SubmissionUncertainError, digest: str) -> bool:
-        """Whether another submit, never settled, may have created a task we found."""
-        horizon = (self._api.retry.reconcile_window or 0.0) + 2 * CLOCK_SKEW
+    @property
+    def _margin(self) -> float:
+        """How far before a moment a listing reads on, for entries stamped out of order."""
+        return (self._api.retry.reconcile_window or 0.0) * 0.1
+
+    async def _named(self, task_id: str) -> TaskSnapshot | None:
+        """The task a damaged answer named whole, if the service knows it."""
         try:
-            return await self._account.unsettled(digest, horizon) > 0
-        except EmojiError as exc:
-            raise SubmissionUncertainError(
-                sent_at=unsettled.sent_at,
-                inputs=unsettled.inputs,
-                reason=f"{unsettled.reason}; the account's unsettled submits could not be read:"
-                f" {exc}",
-            ) from exc
+            snapshot = await self._api.get_task(task_id)
+        except EmojiError:
+            return None
+        return None if snapshot.status is TaskStatus.UNKNOWN else snapshot
 
-    async def _unknown_since(self, since: dt.datetime) -> list[TaskSummary]:
-        """The ``emoji-v1`` tasks created since ``since`` that no submit of the account knows."""
-        unknown: list[TaskSummary] = []
-        params = {
-            "start_time": format_list_time(since),
-            "model_name": GENERATE_MODEL,
-            "page_size": str(_PAGE_SIZE),
-        }
+    async def _claim(
+        self, attempt: Attempt, task_id: str, snapshot: TaskSnapshot | None
+    ) -> TaskSnapshot:
+        """``task_id`` is the attempt's: recorded, and its snapshot fetched."""
+        self.ledger.created(attempt, task_id)
+        if self._account.shared:
+            await self._account.remember([task_id])
+        log.info("the unanswered submit created task %s: adopted", task_id)
+        report(Reconciled, task_id=task_id)
+        if snapshot is not None:
+            return snapshot
+        try:
+            return await self._api.get_task(task_id)
+        except EmojiError:
+            # Proved all the same: the handle polls it like any other.
+            listed = self.ledger.status(task_id)
+            status = listed.status if listed is not None else TaskStatus.PENDING
+            return TaskSnapshot(task_id=task_id, status=status, raw_status=status.value)
+
+    async def _ambiguous(
+        self, attempt: Attempt, verdict: Ambiguous, unsettled: SubmissionUncertainError
+    ) -> None:
+        """Move aside the candidates no one can prove; raise when one cannot be moved."""
+        if verdict.foreign:
+            raise _uncertain(
+                unsettled,
+                f"{len(verdict.candidates)} tasks appeared, more than this client's submits"
+                " could have made: another program submits on this account",
+                verdict.candidates,
+            )
+        if verdict.billable:
+            # Running or done: it bills whoever made it, and guessing could hand this
+            # job another portrait's video. The candidates are kept for the user.
+            self.ledger.reserve(verdict.candidates)
+            raise _uncertain(
+                unsettled,
+                f"{len(verdict.candidates)} task(s) appeared that it or another submit"
+                f" ({', '.join(o for o in verdict.owners if o != attempt.label) or 'elsewhere'})"
+                " may have made, and not all can still be cancelled",
+                verdict.candidates,
+            )
+        owners = verdict.owners
+        stuck = [t for t in verdict.free if not await self._move_aside(t, owners)]
+        if stuck:
+            self.ledger.reserve([t.task_id for t in stuck])
+            raise _uncertain(
+                unsettled,
+                "a task appeared whose maker cannot be proved, and it started before it"
+                " could be cancelled",
+                [t.task_id for t in stuck],
+            )
+        log.info(
+            "%d task(s) appeared that another submit may have made: cancelled while"
+            " PENDING; the submit is sent again",
+            len(verdict.free),
+        )
+
+    async def _move_aside(self, task: TaskSummary, owners: tuple[str, ...]) -> bool:
+        """Make a task nobody may hold cost nothing; ``False`` if it is already billable."""
+        if task.status is not TaskStatus.PENDING:
+            self.ledger.orphaned(task.task_id)  # ended without a video: free as it is
+            return True
+        try:
+            await self._api.cancel(task.task_id)
+        except EmojiError as exc:
+            # Not PENDING any more, or the cancel's own answer was lost: the task says.
+            try:
+                snapshot = await self._api.get_task(task.task_id)
+            except EmojiError:
+                log.warning("could not cancel task %s: %s", task.task_id, exc)
+                return False
+            if snapshot.status is TaskStatus.CANCELED:
+                self._orphan(task, owners, cancelled=True)
+                return True
+            if snapshot.is_terminal and is_free_status(snapshot):
+                self.ledger.orphaned(task.task_id)
+                return True
+            if not isinstance(exc, TaskNotCancelableError):
+                log.warning("could not cancel task %s: %s", task.task_id, exc)
+            return False
+        self._orphan(task, owners, cancelled=True)
+        return True
+
+    def _orphan(self, task: TaskSummary, owners: tuple[str, ...], *, cancelled: bool) -> None:
+        self.ledger.orphaned(task.task_id)
+        if self._account.shared:
+            self._spawn(self._account.remember([task.task_id]), "record an orphan")
+        record = OrphanTask(
+            task_id=task.task_id,
+            status=TaskStatus.CANCELED if cancelled else task.status,
+            cancelled=cancelled,
+            owners=owners,
+            seen_at=dt.datetime.now(dt.UTC),
+        )
+        self._shared.orphans.append(record)
+        if cancelled:
+            log.info("task %s, which no job can hold, was cancelled while PENDING", task.task_id)
+        else:
+            log.warning(
+                "task %s was made by a submit whose answer was lost (one of: %s) and no job"
+                " holds it; it was already %s and could not be cancelled: it is billed if it"
+                " succeeds",
+                task.task_id,
+                ", ".join(owners),
+                task.raw_status,
+            )
+        self._tell(record)
+
+    async def _rivals_elsewhere(self, attempt: Attempt) -> bool:
+        """Whether another process of the account left a submit of other inputs unsettled."""
+        if not self._account.shared:
+            return False
+        return await self._account.unsettled(attempt.owner, REMEMBER) > 0
+
+    # --- the list ----------------------------------------------------------------
+
+    async def _baseline(self) -> None:
+        """Before the first paid submit, see every task already in the list: none is ours."""
+        if self.ledger.baseline is not None or self._api.retry.reconcile_window is None:
+            return
+        async with self._shared.baseline:
+            if self.ledger.baseline is not None:
+                return
+            try:
+                await self._look(None)
+            except EmojiError as exc:
+                # Without it, a task older than this client may look like a candidate:
+                # settling is then stricter, never wrong.
+                log.warning("could not read the task list before the first submit: %s", exc)
+                return
+            self.ledger.baseline = self.ledger.now()
+
+    async def _look(self, horizon: float | None) -> None:
+        """List the account's emoji tasks into the ledger, then tidy the orphans.
+
+        No time filter is sent: the zone the service reads it in is not
+        documented. Pages are read until one ends with a task first seen
+        before ``horizon``, as long as the list is newest first; otherwise (or
+        with no horizon) every page is read.
+        """
+        params = {"model_name": GENERATE_MODEL, "page_size": str(_PAGE_SIZE)}
+        ordered = True
+        newest: int | None = None
         page_no = 1
         while True:
             page = await self._api.list_tasks({**params, "page_no": str(page_no)})
-            if len(page.tasks) < min(page.total - (page_no - 1) * _PAGE_SIZE, _PAGE_SIZE):
+            at = self.ledger.now()
+            expected = min(max(page.total - (page_no - 1) * page.page_size, 0), page.page_size)
+            if len(page.tasks) < min(expected, _PAGE_SIZE):
                 # Fewer tasks than the page's own count: proof of nothing.
                 raise UnexpectedResponseError(
                     f"a task list page holds {len(page.tasks)} tasks of {page.total}",
                     request_id=page.request_id,
                 )
-            unknown += [
-                task
-                for task in page.tasks
-                if task.task_id not in self._known
-                and (task.created_at is None or task.created_at >= since)
-            ]
-            if page_no >= min(page.total_pages, _MAX_PAGES):
+            tasks = [t for t in page.tasks if t.model_name in (None, GENERATE_MODEL)]
+            for task in tasks:
+                stamp = None if task.created_at is None else int(task.created_at.timestamp() * 1e3)
+                if stamp is None or (newest is not None and stamp > newest):
+                    ordered = False
+                newest = stamp if stamp is not None else newest
+            new = self.ledger.observe(tasks, at)
+            if new:
+                for tell in list(self._shared.seen_listeners):
+                    tell(new)
+            if page_no >= page.total_pages or not page.tasks:
                 break
+            last = self.ledger.seen_at(page.tasks[-1].task_id)
+            if horizon is not None and ordered and last is not None and last < horizon:
+                break
+            if page_no >= _MAX_PAGES:
+                if horizon is None:
+                    break  # the baseline: older tasks than these are no one's here
+                raise UnexpectedResponseError(
+                    f"the task list has more than {_MAX_PAGES} pages in no usable order"
+                )
             page_no += 1
-        if unknown and self._account.shared:
-            elsewhere = await self._account.known([task.task_id for task in unknown])
-            unknown = [task for task in unknown if task.task_id not in elsewhere]
-        return unknown
+        if self._account.shared:
+            unexplained = self.ledger.unexplained_ids()
+            if unexplained:
+                self.ledger.elsewhere(await self._account.known(unexplained))
+        await self._tidy()
 
-    def _abandoned(self, done: asyncio.Future[Settled], cancel: bool) -> None:
+    async def _tidy(self) -> None:
+        """Cancel the orphans seen while PENDING; report the ones already billable."""
+        for task, owners in self.ledger.orphans():
+            if task.status is TaskStatus.PENDING:
+                if not await self._move_aside(task, owners):
+                    listed = self.ledger.status(task.task_id) or task
+                    self._orphan(listed, owners, cancelled=False)
+            elif is_free(task):
+                self.ledger.orphaned(task.task_id)
+            else:
+                self._orphan(task, owners, cancelled=False)
+
+    # --- the sweeper ----------------------------------------------------------------
+
+    def _watch(self) -> None:
+        """Sweep the list for orphans while ghosts may still make tasks."""
+        interval = self._api.retry.orphan_sweep
+        shared = self._shared
+        if interval is None or (shared.sweeper is not None and not shared.sweeper.done()):
+            return
+        if not self.ledger.has_ghosts:
+            return
+        shared.sweeper = asyncio.get_running_loop().create_task(
+            self._sweep(interval), name="emoji-orphan-sweep"
+        )
+
+    async def _sweep(self, interval: float) -> None:
+        last = self.ledger.now()
+        board = self._api.pacing.board
+        while self.ledger.has_ghosts:
+            await asyncio.sleep(interval)
+            if not len(board):
+                # Nothing of ours in the account's queue: an orphan would start at once,
+                # so there is nothing to catch while PENDING (a settlement still looks).
+                continue
+            started = self.ledger.now()
+            try:
+                await self._look(last - self._margin)
+            except EmojiError as exc:
+                log.warning("could not sweep the task list for orphans: %s", exc)
+                continue
+            last = started
+            self.ledger.forget_old()
+
+    async def linger(self) -> None:
+        """Watch the list until the youngest ghost is ``RetryPolicy.orphan_linger`` old.
+
+        A batch does this before it returns, so that a late task of one of its
+        submits is cancelled while PENDING rather than billed after it ended.
+        """
+        retry = self._api.retry
+        if retry.orphan_sweep is None:
+            return
+        while True:
+            youngest = self.ledger.youngest_ghost()
+            if youngest is None:
+                return
+            left = youngest + retry.orphan_linger - self.ledger.now()
+            if left <= 0:
+                break
+            await asyncio.sleep(min(left, retry.orphan_sweep))
+            try:
+                await self._look(self.ledger.now() - retry.orphan_sweep - self._margin)
+            except EmojiError as exc:
+                log.warning("could not sweep the task list for orphans: %s", exc)
+
+    # --- callers that stopped waiting -------------------------------------------------
+
+    def abandon(self, task_id: str, label: str, *, cancel: bool | None = None) -> None:
+        """Record a task whose caller stopped waiting; cancel it while PENDING if asked."""
+        cancel = self.cancel_abandoned if cancel is None else cancel
+        record = AbandonedTask(
+            task_id=task_id, label=label, cancelled=False, at=dt.datetime.now(dt.UTC)
+        )
+        self._shared.abandoned.append(record)
+        if cancel:
+            log.warning(
+                "task %s (%s) was created for a caller that stopped waiting: cancelling it",
+                task_id,
+                label,
+            )
+            self._spawn(self._cancel_abandoned(record), None)
+        else:
+            log.warning(
+                "task %s (%s) was created for a caller that stopped waiting; it goes on"
+                " (EmojiClient.abandoned lists it)",
+                task_id,
+                label,
+            )
+            self._tell(record)
+
+    async def cancel_abandoned_tasks(self) -> list[str]:
+        """Cancel every abandoned task still PENDING; the ids cancelled."""
+        done: list[str] = []
+        for record in [r for r in self._shared.abandoned if not r.cancelled]:
+            if await self._cancel_abandoned(record, quiet=True):
+                done.append(record.task_id)
+        return done
+
+    async def _cancel_abandoned(self, record: AbandonedTask, *, quiet: bool = False) -> bool:
+        try:
+            await self._api.cancel(record.task_id)
+        except EmojiError as exc:
+            if not quiet:
+                log.warning("could not cancel abandoned task %s: %s", record.task_id, exc)
+                self._tell(record)
+            return False
+        cancelled = attrs.evolve(record, cancelled=True)
+        abandoned = self._shared.abandoned
+        abandoned[abandoned.index(record)] = cancelled
+        self._tell(cancelled)
+        return True
+
+    def _left_behind(
+        self, done: asyncio.Future[Settled], request: PaidRequest, cancel: bool
+    ) -> None:
         if done.cancelled():
             return
         if (exc := done.exception()) is not None:
             log.warning("a submit whose caller stopped waiting ended without a task: %s", exc)
             return
-        task_id = done.result().snapshot.task_id
-        if not cancel:
-            # Nobody holds it now: forgotten, so that a later settle may adopt it.
-            self._known.pop(task_id, None)
-            self._account.forget(task_id)
-            log.warning("task %s was created for a caller that stopped waiting", task_id)
-            return
-        log.warning("task %s was created for a caller that stopped waiting: cancelling it", task_id)
-        self._spawn(self._cancel_quietly(task_id), None)
+        self.abandon(done.result().snapshot.task_id, request.label, cancel=cancel)
 
-    def _spawn(self, work: Coroutine[Any, Any, None], what: str | None) -> None:
+    # --- background work ------------------------------------------------------------
+
+    def _keep(self, work: asyncio.Future[Any]) -> None:
+        self._shared.background.add(work)
+        work.add_done_callback(self._shared.background.discard)
+
+    def _spawn(self, work: Coroutine[Any, Any, Any], what: str | None) -> None:
         """Run ``work`` in the background (``aclose`` waits for it); log a failure as ``what``."""
 
         async def quietly() -> None:
@@ -397,12 +785,43 @@ class Submitter:
             except EmojiError as exc:
                 log.warning("could not %s: %s", what, exc)
 
-        running = asyncio.ensure_future(work if what is None else quietly())
-        self._background.add(running)
-        running.add_done_callback(self._background.discard)
+        self._keep(asyncio.ensure_future(work if what is None else quietly()))
 
-    async def _cancel_quietly(self, task_id: str) -> None:
+    async def drain(self, timeout: float) -> None:
+        """Let submits whose caller stopped waiting settle (and their cancels finish)."""
+        background = self._shared.background
+        if not background:
+            return
         try:
-            await self._api.cancel(task_id)
-        except Exception as exc:  # best effort, in the background: only logged
-            log.warning("could not cancel abandoned task %s: %s", task_id, exc)
+            async with asyncio.timeout(timeout):
+                while background:
+                    await asyncio.gather(*background, return_exceptions=True)
+        except TimeoutError:
+            log.warning(
+                "%d abandoned submit(s) did not settle before the client closed", len(background)
+            )
+
+    async def aclose(self, timeout: float) -> None:
+        """Stop sweeping; let the submits whose caller stopped waiting settle."""
+        sweeper = self._shared.sweeper
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+        await self.drain(timeout)
+
+
+def is_free_status(snapshot: TaskSnapshot) -> bool:
+    """Whether a task in this state costs nothing (only successful tasks are billed)."""
+    return snapshot.status in (TaskStatus.FAILED, TaskStatus.CANCELED, TaskStatus.UNKNOWN)
+
+
+def _uncertain(
+    unsettled: SubmissionUncertainError, why: str, candidates: Any = ()
+) -> SubmissionUncertainError:
+    return SubmissionUncertainError(
+        sent_at=unsettled.sent_at,
+        inputs=unsettled.inputs,
+        reason=f"{unsettled.reason}; {why}",
+        candidates=list(candidates),
+    )

@@ -10,6 +10,11 @@ reading. Job events follow a job's life (``Started``, ``Detected``, ``Submitted`
 ``Resumed`` says the journal knew the job from an earlier run; ``Billed``
 carries what a job was billed and the batch's running totals; ``Skipped``
 says a job was not started for the budget.
+
+Two events speak of a task rather than a job's step: ``Orphaned`` (a task
+no job holds, found in the task list; its ``key`` is the job whose submit
+made it when only one may have, else ``""``) and ``Abandoned`` (a task whose
+caller stopped waiting). They also reach ``EmojiClient(on_event=...)``.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from ._errors import EmojiError
 from ._models import BBox, VideoResult
 
 __all__ = [
+    "Abandoned",
     "Billed",
     "Detected",
     "Downloaded",
     "EventHandler",
     "Failed",
     "JobEvent",
+    "Orphaned",
     "Queued",
     "Reconciled",
     "Resumed",
@@ -109,6 +116,34 @@ class Reconciled(JobEvent):
     """
 
     task_id: str | None
+
+
+@attrs.frozen(kw_only=True)
+class Orphaned(JobEvent):
+    """A task no job holds: a submit whose answer was lost made it, unproved or late.
+
+    ``cancelled``: it was cancelled while PENDING and costs nothing; otherwise
+    it was already ``status`` and bills if it succeeds. ``owners`` names the
+    jobs whose submits may have made it.
+    """
+
+    task_id: str
+    status: str
+    cancelled: bool
+    owners: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class Abandoned(JobEvent):
+    """The caller stopped waiting after the paid submit left; ``task_id`` goes on.
+
+    Unless ``cancelled`` (cancelled while PENDING), it bills if it succeeds:
+    ``EmojiClient.abandoned`` lists it, ``EmojiClient.cancel_abandoned_tasks()``
+    cancels what is still PENDING.
+    """
+
+    task_id: str
+    cancelled: bool
 
 
 @attrs.frozen(kw_only=True)

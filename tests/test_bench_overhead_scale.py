@@ -39,7 +39,9 @@ async def test_every_competitor_finishes_every_job_with_one_task_and_two_request
     for measured in repeat:
         assert measured.succeeded == measured.jobs == 50
         assert measured.tasks_created == 50
-        assert measured.requests == 100  # one submit and one poll per job
+        # One submit and one poll per job; ours also reads the task list once before
+        # its first submit, so that a lost answer can later be told from older tasks.
+        assert measured.requests == 100 + (measured.competitor == "ours")
         assert measured.connections_opened <= 8  # one connection per job in flight, at most
         assert measured.cpu_seconds > 0
     assert "emoji_async / raw aiohttp" in scenario_overhead.table(report)

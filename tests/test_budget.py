@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from emoji_async import Budget, EmojiJob, Prices, Spending, ValidationError, events
-from emoji_async._journal import Journal
+from emoji_async._journal import SCHEMA_VERSION, Journal
 from emoji_async._templates import template_info
 
 from .conftest import running, sim_config
@@ -168,4 +168,4 @@ async def test_a_version_1_journal_is_upgraded_in_place(tmp_path: Path) -> None:
     assert entry.detections == 0
     with sqlite3.connect(path) as db:
         version = db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
-    assert version == ("2",)
+    assert version == (str(SCHEMA_VERSION),)

@@ -119,7 +119,7 @@ async def test_a_new_file_gets_the_schema_and_version_and_holds_no_jobs(tmp_path
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
         mode = db.execute("PRAGMA journal_mode").fetchone()[0]
-    assert tables == {"meta", "jobs", "transitions"}
+    assert tables == {"meta", "jobs", "transitions", "attempts", "sightings"}
     assert meta == {"format": "emoji_async journal", "schema_version": str(SCHEMA_VERSION)}
     assert mode == "wal"
 

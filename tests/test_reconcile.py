@@ -78,6 +78,8 @@ async def test_a_submit_the_service_acted_on_after_the_client_gave_up_is_adopted
 async def test_two_unknown_tasks_leave_the_submit_uncertain_and_name_them() -> None:
     async with running(sim_config(render_videos=False)) as (sim, client):
         face, ext = sim.boxes_for(PORTRAIT)
+        await submit(client, sim, "https://example.com/portraits/first.png")
+        await asyncio.sleep(0.05)  # past the account's submit rate (1/s, scaled)
         # Another process on the account submits at the same moment (which the
         # client's documented assumption excludes): the match is ambiguous.
         body = {
@@ -104,14 +106,34 @@ async def test_two_unknown_tasks_leave_the_submit_uncertain_and_name_them() -> N
         sim.faults.add(Fault("submit", "reset", after_processing=True))
         with pytest.raises(SubmissionUncertainError) as caught:
             await submit(client, sim)
-        assert count(sim, "submit") == 2  # the other process's, and ours: never resent
-        assert sim.stats.tasks_created == 2
+        assert count(sim, "submit") == 3  # the other process's, and ours: never resent
+        assert sim.stats.tasks_created == 3
+        # More tasks than this client's submits could have made: nothing of them is touched.
+        assert count(sim, "cancel") == 0
     assert other in caught.value.candidates
     assert len(caught.value.candidates) == 2
 
 
-async def test_a_cancelled_caller_leaves_no_task_behind() -> None:
+async def test_a_cancelled_caller_leaves_its_task_on_record_and_running() -> None:
     async with running(sim_config(render_videos=False)) as (sim, client):
+        await submit(client, sim, "https://example.com/long.png?sim_duration=600")
+        sim.faults.add(Fault("submit", "delay", delay=0.2, after_processing=True))
+        pending = asyncio.create_task(submit(client, sim))
+        while count(sim, "submit") < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        pending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+        await client.aclose()  # lets the submit settle
+        [record] = client.abandoned
+    assert sim.task(record.task_id) is not None
+    assert sim.task_states()[record.task_id] == "PENDING"
+    assert not record.cancelled
+    assert record.label == PORTRAIT
+
+
+async def test_a_client_told_to_cancel_abandoned_tasks_leaves_no_task_behind() -> None:
+    async with running(sim_config(render_videos=False), cancel_abandoned=True) as (sim, client):
         await submit(client, sim, "https://example.com/long.png?sim_duration=600")
         # The running slot is taken: the next task waits PENDING, where a cancel is free.
         sim.faults.add(Fault("submit", "delay", delay=0.2, after_processing=True))

@@ -19,7 +19,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .. import Budget, EmojiJob, JobOutcome, Outcomes, Prices, Spending
+from .. import (
+    Budget,
+    EmojiJob,
+    JobOutcome,
+    Outcomes,
+    Prices,
+    Spending,
+    SubmissionUncertainError,
+)
 from ._common import open_client
 from ._jobsfile import load_jobs
 from ._progress import BatchProgress, BatchTally, JobLine, JobState, one_line
@@ -86,7 +94,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         )
         return INTERRUPTED
     print_summary(outcomes, progress.tally, args.out, spent=outcomes.spent, prices=prices)
-    return 0 if all(outcome.ok or outcome.skipped for outcome in outcomes) else 1
+    billable = [o for o in outcomes.orphans if not o.cancelled]
+    return 0 if all(o.ok or o.skipped for o in outcomes) and not billable else 1
 
 
 # --- the summary --------------------------------------------------------------------
@@ -122,7 +131,8 @@ def print_summary(
             state = JobState.SKIPPED
         else:
             state = JobState.SUCCEEDED if outcome.ok else JobState.FAILED
-        shown = state.value + (" (resumed)" if outcome.resumed else "")
+        word = "uncertain" if isinstance(outcome.error, SubmissionUncertainError) else state.value
+        shown = word + (" (resumed)" if outcome.resumed else "")
         if outcome.skipped:
             detail = "not started: over the budget"
         elif outcome.ok:
@@ -138,19 +148,47 @@ def print_summary(
         )
     succeeded = sum(outcome.ok for outcome in outcomes)
     skipped = sum(outcome.skipped for outcome in outcomes)
-    failed = len(outcomes) - succeeded - skipped
+    uncertain = sum(isinstance(o.error, SubmissionUncertainError) for o in outcomes)
+    failed = len(outcomes) - succeeded - skipped - uncertain
     resumed = sum(outcome.resumed for outcome in outcomes)
     seconds = sum(o.video.video_duration for o in outcomes if o.ok and o.video is not None)
     console = _stdout_console()
     console.print(table)
     console.print(
         f"{len(outcomes)} jobs: {succeeded} succeeded, {failed} failed"
+        + (f", {uncertain} uncertain" if uncertain else "")
         + (f", {skipped} skipped for the budget" if skipped else "")
         + (f", {resumed} resumed from the journal" if resumed else "")
         + f"; {seconds} s of video in {out}; {tally.elapsed():.1f} s",
         highlight=False,
         soft_wrap=True,
     )
+    if uncertain:
+        console.print(
+            f"{uncertain} uncertain: a submit's answer was lost and a task appeared that it"
+            " may have made, but another lost submit may have made it too; nothing was"
+            " resent. The candidates are listed per job above: check them"
+            " (emoji-async status ID), then rerun with the journal to settle again.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    orphans = getattr(outcomes, "orphans", ())
+    cancelled = [o for o in orphans if o.cancelled]
+    billable = [o for o in orphans if not o.cancelled]
+    if orphans:
+        console.print(
+            f"tasks no job holds: {len(cancelled)} cancelled while PENDING (free)"
+            + (
+                f", {len(billable)} could not be cancelled and bill if they succeed: "
+                + ", ".join(
+                    f"{o.task_id} ({o.status.value}, from {'/'.join(o.owners)})" for o in billable
+                )
+                if billable
+                else ""
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
     if spent is not None:
         console.print(_billed(spent, prices), highlight=False, soft_wrap=True)
 

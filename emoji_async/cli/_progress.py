@@ -115,8 +115,18 @@ class BatchTally:
         # Jobs that ended in this run, for throughput: resumed finished ones took no time.
         self._ended_here = 0
         self._succeeded_here = 0
+        #: Tasks no job holds that the client found, and tasks whose job stopped waiting.
+        self.orphans: list[events.Orphaned] = []
+        self.abandoned: list[events.Abandoned] = []
 
     def __call__(self, event: events.JobEvent) -> None:
+        # Events about a task no job holds (or that its job left): no line of their own.
+        if isinstance(event, events.Orphaned):
+            self.orphans.append(event)
+            return
+        if isinstance(event, events.Abandoned):
+            self.abandoned.append(event)
+            return
         line = self.jobs.get(event.key)
         if line is None:
             line = self.jobs[event.key] = JobLine(event.key, first_at=event.at)
