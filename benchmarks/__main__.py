@@ -7,6 +7,7 @@ import sys
 
 from . import (
     bulk,
+    crash,
     report,
     scenario_bulk,
     scenario_latency,
@@ -20,6 +21,7 @@ from . import (
 SCENARIOS = {
     "all": report.main,
     "bulk": scenario_bulk.main,
+    "crash": crash.main,
     "latency": scenario_latency.main,
     "overhead": scenario_overhead.main,
     "scale": scenario_scale.main,
