@@ -1,0 +1,427 @@
+"""The paid path: every job holds a task made from its own inputs, and no portrait is paid twice.
+
+Each test is held against the simulator's record of which image every task was
+made from and how it ended, not against what the client believes; each plays
+a reading of the protocol the provider's pages leave open (PROTOCOL.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from emoji_async import (
+    BBox,
+    EmojiClient,
+    EmojiJob,
+    InvalidRequestError,
+    SubmissionUncertainError,
+    TaskStatus,
+    events,
+)
+from emoji_async._journal import JobState, Journal
+from emoji_async.testing import Fault, Simulator, fixed_duration
+
+from .conftest import KEY, SCALE, batch, running, serve_in_thread, sim_config
+
+ADA = "https://example.com/portraits/ada.png"
+GRACE = "https://example.com/portraits/grace.png"
+#: The reconcile window on the tests' clock (120 provider seconds).
+WINDOW = 120 * SCALE
+
+
+def count(sim: Simulator, endpoint: str) -> int:
+    return sum(1 for r in sim.requests if r.endpoint == endpoint)
+
+
+def succeeded_by_image(sim: Simulator) -> collections.Counter[str]:
+    return collections.Counter(t.image_url for t in sim.tasks() if t.status == "SUCCEEDED")
+
+
+async def submit(client: EmojiClient, sim: Simulator, url: str) -> str:
+    face, ext = sim.boxes_for(url)
+    task = await client.submit(url, "mengwa_kaixin", face_bbox=face, ext_bbox=ext)
+    return task.task_id
+
+
+async def until(check: Callable[[], bool], what: str, limit: float = 10.0) -> None:
+    async with asyncio.timeout(limit):
+        while not check():  # noqa: ASYNC110  (the simulator changes on its own)
+            await asyncio.sleep(0.01)
+
+
+async def raw_submit(base_url: str, url: str, face: list[int], ext: list[int]) -> str:
+    """A submit this client never hears of: a killed run's, or another program's."""
+    body = {
+        "model": "emoji-v1",
+        "input": {
+            "image_url": url,
+            "driven_id": "mengwa_kaixin",
+            "face_bbox": face,
+            "ext_bbox": ext,
+        },
+    }
+    headers = {"Authorization": f"Bearer {KEY}", "X-DashScope-Async": "enable"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            base_url + "/services/aigc/image2video/video-synthesis", json=body, headers=headers
+        ) as resp,
+    ):
+        task_id: str = (await resp.json())["output"]["task_id"]
+    return task_id
+
+
+def rerun_client(client: EmojiClient, **overrides: Any) -> EmojiClient:
+    """A new process's client: it knows only what a journal says."""
+    settings: dict[str, Any] = {
+        "api_key": KEY,
+        "base_url": client.base_url,
+        "poll": client.poll,
+        "retry": client.retry,
+        "limits": client.limits,
+    }
+    settings.update(overrides)
+    return EmojiClient(**settings)
+
+
+# --- 1. a job holds only a task made from its own inputs -------------------------------
+
+
+async def test_a_fresh_job_never_adopts_the_task_a_killed_run_left_for_another(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.db"
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        face, ext = sim.boxes_for(ADA)
+        # A killed run recorded the intent for ADA, sent it, and died before the answer.
+        async with await Journal.open(path) as journal:
+            await journal.submitting(
+                "ada",
+                image=ADA,
+                driven_id="mengwa_kaixin",
+                face_bbox=BBox.parse(face),
+                ext_bbox=BBox.parse(ext),
+            )
+        assert client.base_url is not None
+        left = await raw_submit(client.base_url, ADA, face, ext)
+        await asyncio.sleep(0.05)  # past the account's submit rate
+        # On the rerun the fresh job (its boxes known: it goes straight to its submit)
+        # has its submit dropped before anything is created.
+        sim.faults.add(Fault("submit", "reset"))
+        grace_face, grace_ext = sim.boxes_for(GRACE)
+        jobs = [
+            EmojiJob(
+                GRACE,
+                "mengwa_kaixin",
+                key="grace",
+                face_bbox=BBox.parse(grace_face),
+                ext_bbox=BBox.parse(grace_ext),
+            ),
+            EmojiJob(ADA, "mengwa_kaixin", key="ada"),
+        ]
+        async with rerun_client(client) as rerun:
+            outcomes = await rerun.generate_many(jobs, journal=path)
+        truth = {t.task_id: t.image_url for t in sim.tasks()}
+        paid = succeeded_by_image(sim)
+    assert [o.ok for o in outcomes] == [True, True]
+    for outcome in outcomes:
+        assert truth[outcome.task_id or ""] == outcome.job.image  # its own portrait
+    assert outcomes[1].task_id == left  # the killed run's task went to its own job
+    assert paid == {ADA: 1, GRACE: 1}
+
+
+async def test_a_task_another_unknown_submit_may_have_made_is_not_adopted_but_moved_aside() -> None:
+    # The slot is busy, so every new task waits PENDING (a cancel is free there).
+    config = sim_config(render_videos=False, durations=fixed_duration(200))
+    async with running(config) as (sim, client):
+        await submit(client, sim, "https://example.com/blocker.png")
+        # ADA's answer is lost and nothing of it appears in the window: it is sent again,
+        # and the first attempt may still be processed late.
+        sim.faults.add(Fault("submit", "status", status=503, code="ServiceUnavailable"))
+        ada = await submit(client, sim, ADA)
+        # GRACE's answer is lost after its task was made: ADA's first attempt may have
+        # made that task as well, so it is cancelled while PENDING and GRACE sent again.
+        sim.faults.add(Fault("submit", "reset", after_processing=True))
+        grace = await submit(client, sim, GRACE)
+        truth = {t.task_id: t for t in sim.tasks()}
+    assert truth[ada].image_url == ADA
+    assert truth[grace].image_url == GRACE
+    grace_tasks = [t for t in truth.values() if t.image_url == GRACE]
+    assert sorted(t.status for t in grace_tasks) == ["CANCELED", "PENDING"]
+    [moved] = [o for o in client.orphans if o.cancelled]
+    assert truth[moved.task_id].image_url == GRACE
+    assert moved.owners == ("https://example.com/portraits/ada.png", GRACE)
+
+
+# --- 2. one late task poisons nothing ---------------------------------------------------
+
+
+async def test_a_task_processed_after_its_window_is_cancelled_and_later_settlements_stay_sure() -> (
+    None
+):
+    config = sim_config(render_videos=False, durations=fixed_duration(150))
+    jobs = [EmojiJob(f"https://example.com/late/{n}.png", "mengwa_kaixin") for n in range(6)]
+    seen: list[events.JobEvent] = []
+    async with running(config) as (sim, client):
+        # The first submit is answered 500 and processed only after its reconcile window.
+        sim.faults.add(Fault("submit", "late", delay=1.6 * WINDOW, status=500))
+        run = asyncio.create_task(client.generate_many(jobs, on_event=seen.append))
+        first = jobs[0].image
+        await until(lambda: sum(t.image_url == first for t in sim.tasks()) == 2, "the late task")
+        # Answers lost from now on still settle: the late task is no candidate of theirs.
+        sim.faults.add(Fault("submit", "reset", after_processing=True, times=2))
+        outcomes = await run
+        await until(lambda: all(t.status != "PENDING" for t in sim.tasks()), "the queue drained")
+        late = [t for t in sim.tasks() if t.image_url == first and t.task_id != outcomes[0].task_id]
+        paid = succeeded_by_image(sim)
+    assert all(o.ok for o in outcomes)
+    assert not any(isinstance(o.error, SubmissionUncertainError) for o in outcomes)
+    [orphan] = late
+    assert orphan.status == "CANCELED"  # cancelled while PENDING: it costs nothing
+    assert all(n == 1 for n in paid.values())
+    assert len(paid) == len(jobs)
+    found = [e for e in seen if isinstance(e, events.Orphaned)]
+    assert orphan.task_id in {e.task_id for e in found if e.cancelled}
+
+
+def test_a_damaged_answer_keeps_the_task_id_it_carried() -> None:
+    from emoji_async._wire import task_id_in
+
+    task_id = "4909100c-5ff8-4a7e-9b1c-2f3e4d5c6b7a"
+    body = json.dumps({"output": {"task_status": "PENDING", "task_id": task_id}}).encode()
+    cut = body.index(task_id.encode()) + 21
+    assert task_id_in(body[:cut]) == (task_id[:21], False)
+    assert task_id_in(body[: cut + 40]) == (task_id, True)
+    assert task_id_in(b'{"output": {"task_status": "PEN') == (None, False)
+    assert task_id_in(b'{"task_id": "../../etc"}') == (None, False)
+
+
+def _cut_inside_the_id(keep_chars: int) -> float:
+    """The ``keep`` of a truncate fault that cuts a submit answer ``keep_chars`` into its id."""
+    sample = json.dumps(
+        {
+            "output": {"task_status": "PENDING", "task_id": "x" * 36},
+            "request_id": "y" * 36,
+        },
+        ensure_ascii=False,
+    )
+    return (sample.index("x" * 36) + keep_chars + 0.5) / len(sample)
+
+
+async def test_the_first_characters_of_a_task_id_in_a_cut_answer_name_its_task() -> None:
+    config = sim_config(render_videos=False, durations=fixed_duration(200))
+    async with running(config) as (sim, client):
+        # ADA's first attempt is processed only after its window: a ghost, sent again.
+        sim.faults.add(Fault("submit", "late", delay=1.3 * WINDOW, status=500))
+        ada = await submit(client, sim, ADA)
+        await until(lambda: sum(t.image_url == ADA for t in sim.tasks()) == 2, "the late task")
+        # GRACE's answer is cut 21 characters into its task id; the late task of ADA
+        # appeared just before, so without those characters it would be ambiguous.
+        sim.faults.add(Fault("submit", "truncate", keep=_cut_inside_the_id(21)))
+        grace = await submit(client, sim, GRACE)
+        truth = {t.task_id: t for t in sim.tasks()}
+    assert truth[grace].image_url == GRACE
+    assert truth[ada].image_url == ADA
+    assert count(sim, "submit") == 3  # never sent again
+    assert [t.status for t in truth.values() if t.image_url == GRACE] == ["PENDING"]
+
+
+async def test_a_whole_task_id_in_a_cut_answer_is_taken_at_its_word() -> None:
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        sim.faults.add(Fault("submit", "truncate", keep=_cut_inside_the_id(36 + 8)))
+        task_id = await submit(client, sim, ADA)
+        assert sim.stats.tasks_created == 1
+        assert count(sim, "submit") == 1
+        assert sim.task(task_id) is not None
+
+
+# --- 3. the list's zone, 5. the service's clock ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        {"list_zone": "UTC+8"},
+        {"list_zone": "UTC"},
+        {"list_zone": "UTC", "list_order": "oldest_first"},
+        {"clock_skew": -30.0},
+        {"clock_skew": 30.0},
+        {"clock_skew": -3600.0, "list_zone": "UTC"},
+    ],
+    ids=lambda knobs: ",".join(f"{k}={v}" for k, v in knobs.items()),
+)
+async def test_a_submit_answered_500_after_its_task_was_made_is_settled_whatever_the_clocks(
+    knobs: dict[str, Any],
+) -> None:
+    async with running(sim_config(render_videos=False, **knobs)) as (sim, client):
+        sim.faults.add(Fault("submit", "status", status=500, after_processing=True))
+        task_id = await submit(client, sim, ADA)
+        assert count(sim, "submit") == 1
+        assert sim.stats.tasks_created == 1
+        assert sim.task(task_id) is not None
+
+
+async def test_an_empty_list_page_without_data_proves_nothing_was_made() -> None:
+    async with running(sim_config(render_videos=False, empty_page="bare")) as (sim, client):
+        sim.faults.add(Fault("submit", "status", status=503, code="ServiceUnavailable"))
+        task_id = await submit(client, sim, ADA)
+        assert count(sim, "submit") == 2  # sent again once the window showed nothing
+        assert sim.stats.tasks_created == 1
+        assert sim.task(task_id) is not None
+
+
+# --- 4. only a documented 4xx proves nothing was made -------------------------------------
+
+
+@pytest.mark.parametrize("status", [302, 307, 408, 409])
+async def test_an_answer_the_protocol_never_gives_is_settled_like_a_lost_one(status: int) -> None:
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        sim.faults.add(Fault("submit", "status", status=status, after_processing=True))
+        task_id = await submit(client, sim, ADA)
+        assert count(sim, "submit") == 1
+        assert sim.stats.tasks_created == 1
+        assert sim.task(task_id) is not None
+
+
+async def test_a_batch_records_the_task_of_a_submit_answered_408_and_fetches_its_video(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.db"
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        sim.faults.add(Fault("submit", "status", status=408, after_processing=True))
+        [outcome] = await client.generate_many([EmojiJob(ADA, "mengwa_kaixin")], journal=path)
+        assert sim.stats.tasks_created == 1
+    assert outcome.ok
+    async with await Journal.open(path) as journal:
+        [entry] = journal.entries()
+    assert entry.state is JobState.SUCCEEDED
+    assert entry.task_id == outcome.task_id
+
+
+async def test_a_documented_refusal_is_certain_and_nothing_is_searched() -> None:
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        sim.faults.add(Fault("submit", "status", status=400, code="InvalidParameter"))
+        with pytest.raises(InvalidRequestError, match="InvalidParameter"):
+            await submit(client, sim, ADA)
+        assert count(sim, "list") <= 1  # the baseline read before the first submit, no search
+
+
+async def test_a_read_answered_with_a_redirect_is_retried_not_trusted() -> None:
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        task_id = await submit(client, sim, ADA)
+        sim.faults.add(Fault("query", "status", status=302))
+        snapshot = await client.task(task_id).refresh()
+        assert snapshot.task_id == task_id
+        assert count(sim, "query") == 2
+
+
+# --- 6. a caller that stopped waiting leaves no task untracked ----------------------------
+
+
+async def test_every_task_of_a_cancelled_generate_is_on_the_clients_record() -> None:
+    rng = random.Random(4)
+    told: list[events.JobEvent] = []
+    config = sim_config(render_videos=False, durations=fixed_duration(30))
+    async with running(config, on_event=told.append) as (sim, client):
+        returned: set[str] = set()
+        for n in range(24):
+            try:
+                async with asyncio.timeout(rng.uniform(0.0, 0.4)):
+                    video = await client.generate(
+                        f"https://example.com/cancelled/{n}.png", "mengwa_kaixin"
+                    )
+            except TimeoutError:
+                continue
+            returned.add(video.task_id)
+        await client.aclose()  # lets a submit still on its way settle
+        abandoned = {record.task_id for record in client.abandoned}
+        created = set(sim.task_states())
+    assert len(abandoned) >= 5  # the run did cancel callers after their submit left
+    assert created == returned | abandoned  # every paid task is known to someone
+    assert abandoned <= {e.task_id for e in told if isinstance(e, events.Abandoned)}
+    assert not any(record.cancelled for record in client.abandoned)
+
+
+async def test_abandoned_tasks_can_be_cancelled_while_pending() -> None:
+    config = sim_config(render_videos=False, durations=fixed_duration(300))
+    async with running(config) as (sim, client):
+        await submit(client, sim, "https://example.com/blocker.png")
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await client.generate(ADA, "mengwa_kaixin")
+        [record] = client.abandoned
+        assert sim.task_states()[record.task_id] == "PENDING"
+        assert await client.cancel_abandoned_tasks() == [record.task_id]
+        assert sim.task_states()[record.task_id] == "CANCELED"
+        assert client.abandoned[0].cancelled
+
+
+# --- what cannot be settled is said, counted and not 0 ------------------------------------
+
+
+async def test_a_task_that_could_not_be_cancelled_is_reported_with_its_id() -> None:
+    # No queue: every task starts at once, so a late one cannot be caught PENDING.
+    config = sim_config(render_videos=False, limits=None, durations=fixed_duration(400))
+    told: list[events.JobEvent] = []
+    async with running(config, on_event=told.append) as (sim, client):
+        sim.faults.add(Fault("submit", "late", delay=1.5 * WINDOW, status=503))
+        wait = asyncio.create_task(client.generate(ADA, "mengwa_kaixin"))
+        await until(lambda: len(client.orphans) == 1, "the orphan reported")
+        wait.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await wait
+        [orphan] = client.orphans
+        truth = sim.task(orphan.task_id)
+    assert truth is not None
+    assert truth.image_url == ADA
+    assert not orphan.cancelled
+    assert orphan.status is TaskStatus.RUNNING
+    assert orphan.owners == (ADA,)
+    assert [e.task_id for e in told if isinstance(e, events.Orphaned)] == [orphan.task_id]
+
+
+async def test_an_uncertain_submit_says_what_was_sent_when_and_its_candidates() -> None:
+    async with running(sim_config(render_videos=False, limits=None)) as (sim, client):
+        sim.faults.add(Fault("submit", "status", status=503, code="ServiceUnavailable"))
+        first = asyncio.create_task(submit(client, sim, ADA))
+        await until(lambda: count(sim, "submit") == 1, "ADA's first attempt")
+        await asyncio.sleep(0.05)  # past the account's submit rate
+        sim.faults.add(Fault("submit", "reset", after_processing=True))
+        with pytest.raises(SubmissionUncertainError) as caught:
+            await submit(client, sim, GRACE)
+        await first
+        truth = {t.task_id: t.image_url for t in sim.tasks()}
+    error = caught.value
+    assert error.inputs["image_url"] == GRACE
+    assert error.sent_at.tzinfo is not None
+    [candidate] = error.candidates
+    assert truth[candidate] == GRACE  # it was GRACE's; the client could not prove it
+    assert candidate in str(error)
+
+
+def test_the_cli_counts_uncertain_jobs_and_exits_non_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(f"image,driven_id,key\n{ADA},mengwa_kaixin,ada\n{GRACE},mengwa_kaixin,grace\n")
+    # Every task starts at once: GRACE's, made before its answer was lost, is already
+    # running while ADA's first attempt (answered 503) may still make one.
+    config = sim_config(render_videos=False, limits=None)
+    with serve_in_thread(config) as server:
+        server.simulator.faults.add(Fault("submit", "status", status=503, code="InternalError"))
+        server.simulator.faults.add(Fault("submit", "reset", after_processing=True))
+        status = batch(server, tmp_path, jobs, "--concurrency", "2", "--progress", "never")
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "1 uncertain" in out
+    assert "uncertain" in out.split("batch summary")[1]
