@@ -39,8 +39,10 @@ from ._errors import (
 from ._jobs import EmojiJob, JobOutcome, Outcomes
 from ._limits import RateLimits, RedisPacing, SharedPacingError
 from ._models import (
+    AbandonedTask,
     BBox,
     FaceDetection,
+    OrphanTask,
     TaskPage,
     TaskSnapshot,
     TaskStatus,
@@ -57,6 +59,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "APIError",
+    "AbandonedTask",
     "AuthenticationError",
     "BBox",
     "Budget",
@@ -72,6 +75,7 @@ __all__ = [
     "InvalidRequestError",
     "JobOutcome",
     "NotFoundError",
+    "OrphanTask",
     "Outcomes",
     "PermissionDeniedError",
     "PollPolicy",

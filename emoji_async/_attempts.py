@@ -131,6 +131,8 @@ class Attempt:
     state: AttemptState = AttemptState.SENDING
     task_id: str | None = None
     hint: Hint | None = None
+    #: Its record in the account's shared state, with shared pacing.
+    record: str | None = None
 
 
 @attrs.frozen
@@ -204,7 +206,9 @@ class Ledger:
                 return wall0 + (time.monotonic() - mono0)
 
         self.now = clock
-        self._attempts: list[Attempt] = []
+        #: The attempts whose outcome is unknown, oldest first (known ones are let go:
+        #: what they made is in ``_made``).
+        self._attempts: dict[int, Attempt] = {}
         self._seen: dict[str, Sighting] = {}
         #: When earlier runs first saw tasks not listed in this one yet.
         self._remembered: dict[str, float] = {}
@@ -224,14 +228,18 @@ class Ledger:
     def begin(self, owner: str, label: str) -> Attempt:
         """A new attempt, about to leave now."""
         attempt = Attempt(owner=owner, label=label, sent_at=self.now())
-        self._attempts.append(attempt)
+        self._attempts[id(attempt)] = attempt
         return attempt
 
     def restore(self, attempt: Attempt) -> None:
         """An attempt an earlier run recorded (a journal's)."""
         if attempt.state is AttemptState.CREATED and attempt.task_id is not None:
             self._made[attempt.task_id] = attempt.owner
-        self._attempts.append(attempt)
+        if attempt.state.is_unknown and not any(
+            (a.owner, a.sent_at) == (attempt.owner, attempt.sent_at)
+            for a in self._attempts.values()
+        ):
+            self._attempts[id(attempt)] = attempt
 
     def left(self, attempt: Attempt) -> None:
         """The attempt's request leaves now (after its turn came): its time is now."""
@@ -243,10 +251,12 @@ class Ledger:
         attempt.task_id = task_id
         self._made[task_id] = attempt.owner
         self._orphans.discard(task_id)
+        self._attempts.pop(id(attempt), None)
 
     def nothing(self, attempt: Attempt) -> None:
         """The attempt provably created nothing."""
         attempt.state = AttemptState.NOTHING
+        self._attempts.pop(id(attempt), None)
 
     def lost(self, attempt: Attempt, hint: Hint | None) -> None:
         """The attempt's answer was lost: its job waits for the settlement."""
@@ -300,12 +310,14 @@ class Ledger:
     def has_ghosts(self) -> bool:
         """Whether an attempt whose job moved on may still make a task."""
         horizon = self.now() - REMEMBER
-        return any(a.state is AttemptState.GHOST and a.sent_at >= horizon for a in self._attempts)
+        return any(
+            a.state is AttemptState.GHOST and a.sent_at >= horizon for a in self._attempts.values()
+        )
 
     def unknown(self) -> list[Attempt]:
         """Every attempt that may still make a task nobody has heard of, oldest first."""
         horizon = self.now() - REMEMBER
-        return [a for a in self._attempts if a.state.is_unknown and a.sent_at >= horizon]
+        return [a for a in self._attempts.values() if a.state.is_unknown and a.sent_at >= horizon]
 
     # --- the list ------------------------------------------------------------
 
@@ -344,7 +356,7 @@ class Ledger:
     def forget_old(self) -> None:
         """Drop what is older than :data:`REMEMBER`: the list no longer shows it."""
         horizon = self.now() - REMEMBER
-        self._attempts = [a for a in self._attempts if a.sent_at >= horizon]
+        self._attempts = {k: a for k, a in self._attempts.items() if a.sent_at >= horizon}
         for task_id in [t for t, s in self._seen.items() if s.first_seen < horizon]:
             del self._seen[task_id]
             self._made.pop(task_id, None)

@@ -348,13 +348,11 @@ class Submitter:
         """Send one attempt and, if its answer is lost, look once; holding the submit lock."""
         api = self._api
         attempt = self.ledger.begin(request.owner, request.label)
-        record: str | None = None
 
         async def leaving() -> None:
-            nonlocal record
             await hooks.sending()
-            if record is None:
-                record = await self._account.sending(request.owner)
+            if attempt.record is None:
+                attempt.record = await self._account.sending(request.owner)
             self.ledger.left(attempt)
 
         try:
@@ -376,12 +374,10 @@ class Submitter:
             except SubmissionUncertainError:
                 self._given_up(attempt)
                 raise
-            if isinstance(outcome, Settled):
-                await self._settled(record)
             return attempt, outcome
         except EmojiError:
             self.ledger.nothing(attempt)  # certain: it created nothing
-            await self._settled(record)
+            await self._settled(attempt)
             raise
         except BaseException:
             # Stopped mid-exchange (the client is closing): whatever it made is an orphan.
@@ -390,7 +386,7 @@ class Submitter:
                 self._given_up(attempt)
             raise
         self.ledger.created(attempt, snapshot.task_id)
-        await self._settled(record)
+        await self._settled(attempt)
         if self._account.shared:
             await self._account.remember([snapshot.task_id])
         return attempt, Settled(snapshot, adopted=False)
@@ -400,9 +396,11 @@ class Submitter:
         self.ledger.ghost(attempt)
         self._watch()
 
-    async def _settled(self, record: str | None) -> None:
-        if record is not None:
-            await self._account.settled(record)
+    async def _settled(self, attempt: Attempt) -> None:
+        """The attempt's outcome is known: no rival of anyone's any more."""
+        if attempt.record is not None:
+            await self._account.settled(attempt.record)
+            attempt.record = None
 
     # --- settling --------------------------------------------------------------
 
@@ -470,6 +468,7 @@ class Submitter:
     ) -> TaskSnapshot:
         """``task_id`` is the attempt's: recorded, and its snapshot fetched."""
         self.ledger.created(attempt, task_id)
+        await self._settled(attempt)
         if self._account.shared:
             await self._account.remember([task_id])
         log.info("the unanswered submit created task %s: adopted", task_id)

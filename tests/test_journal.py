@@ -587,3 +587,62 @@ def test_the_step_table_in_the_docs_is_the_one_the_journal_enforces() -> None:
             None if name == "(new)" else JobState(name) for name in follows.split(", ")
         )
     assert documented == dict(journal_module._FOLLOWS)
+
+
+async def test_every_paid_attempt_is_on_record_with_what_became_of_it(tmp_path: Path) -> None:
+    path = tmp_path / "run.db"
+    async with await Journal.open(path) as journal:
+        await intend(journal, "sent-again")
+        await lose(journal, "sent-again")
+        await journal.resubmitting("sent-again", reason="no task of it could be proved")
+        await accept(journal, "sent-again")
+        await intend(journal, "refused")
+        await refuse(journal, "refused")
+        await intend(journal, "never-seen")
+        await lose(journal, "never-seen")
+        await journal.unsent("never-seen", reason="no task appeared", proven=False)
+        await intend(journal, "throttled")
+        await journal.unsent("throttled", reason="429")
+        await intend(journal, "killed")
+        await journal.sighted([("t-1", 1_700_000_000.0), ("t-2", 1_700_000_001.0)])
+        await journal.orphaned("t-2")
+        live = [(a.key, a.state, a.task_id) for a in journal.attempts()]
+    async with await reopened(path) as journal:
+        stored = [(a.key, a.state, a.task_id) for a in journal.attempts()]
+        sightings = sorted(journal.sightings())
+    assert (
+        live
+        == stored
+        == [
+            ("sent-again", "ghost", None),  # lost, then sent again: it may still be processed
+            ("sent-again", "created", TASK),
+            ("refused", "none", None),
+            ("never-seen", "ghost", None),
+            ("throttled", "none", None),
+            ("killed", "open", None),  # the next run settles it
+        ]
+    )
+    assert [(t, seen.timestamp(), orphan) for t, seen, orphan in sightings] == [
+        ("t-1", 1_700_000_000.0, False),
+        ("t-2", 1_700_000_001.0, True),
+    ]
+
+
+async def test_a_version_2_journal_learns_its_unknown_attempts_from_its_history(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    async with await Journal.open(path) as journal:
+        await intend(journal, "ghosted")
+        await lose(journal, "ghosted")
+        await journal.resubmitting("ghosted", reason="none appeared")
+        await accept(journal, "ghosted")
+        await intend(journal, "left")
+    with closing(sqlite3.connect(path)) as db:  # as version 2 left it: no attempts recorded
+        db.executescript(
+            "DROP TABLE attempts; DROP TABLE sightings;"
+            " UPDATE meta SET value = '2' WHERE name = 'schema_version';"
+        )
+    async with await Journal.open(path) as journal:
+        attempts = [(a.key, a.state) for a in journal.attempts()]
+    assert attempts == [("ghosted", "ghost"), ("left", "open")]
