@@ -84,6 +84,12 @@ class EmojiClient:
     (:class:`RedisPacing`): request pacing, the one-at-a-time submit lock and
     the count of tasks in flight. Redis is connected when the client opens;
     if it cannot be, :class:`SharedPacingError` is raised there.
+
+    A paid task whose caller was cancelled after its submit left is recorded
+    (:attr:`abandoned`) and goes on; ``cancel_abandoned=True`` cancels it
+    while PENDING instead. ``on_event`` is told of such tasks, and of tasks no
+    job holds that the client found (:attr:`orphans`), as
+    :class:`~emoji_async.events.Abandoned` and :class:`~emoji_async.events.Orphaned`.
     """
 
     def __init__(

@@ -56,7 +56,17 @@ from typing import Any, Protocol
 import attrs
 
 from ._api import GENERATE_MODEL, ServiceAPI
-from ._attempts import REMEMBER, Ambiguous, Attempt, AttemptState, Hint, Ledger, Owned, is_free
+from ._attempts import (
+    REMEMBER,
+    Ambiguous,
+    Attempt,
+    AttemptState,
+    Hint,
+    Ledger,
+    Owned,
+    Verdict,
+    is_free,
+)
 from ._errors import (
     EmojiError,
     SubmissionUncertainError,
@@ -423,19 +433,18 @@ class Submitter:
                 return Settled(await self._claim(attempt, named.task_id, named), adopted=True)
         wait = retry.wait_first
         while True:
-            try:
-                await self._look(attempt.sent_at - self._margin)
-                elsewhere = await self._rivals_elsewhere(attempt)
-            except EmojiError as exc:
-                raise _uncertain(unsettled, f"the task list could not be read: {exc}") from exc
-            verdict = self.ledger.verdict(attempt, rivals_elsewhere=elsewhere)
-            if isinstance(verdict, Owned):
-                snapshot = await self._claim(attempt, verdict.task_id, None)
-                return Settled(snapshot, adopted=True)
-            if isinstance(verdict, Ambiguous) and not verdict.in_flight:
-                await self._ambiguous(attempt, verdict, unsettled)
-                report(Reconciled, task_id=None)
-                return _Resend(unsettled)
+            # Each look and what it decides happens while no submit is on the wire
+            # (``first``: the caller holds the lock already): a task that appears is
+            # never one whose answer is about to name it elsewhere.
+            async with contextlib.nullcontext() if first else self._account.submit_lock():
+                verdict = await self._judge(attempt, unsettled)
+                if isinstance(verdict, Owned):
+                    snapshot = await self._claim(attempt, verdict.task_id, None)
+                    return Settled(snapshot, adopted=True)
+                if isinstance(verdict, Ambiguous) and not verdict.in_flight:
+                    await self._ambiguous(attempt, verdict, unsettled)
+                    report(Reconciled, task_id=None)
+                    return _Resend(unsettled)
             left = attempt.sent_at + window - self.ledger.now()
             if isinstance(verdict, Ambiguous):
                 # Another submit's answer is on its way and may name a candidate: wait
@@ -449,6 +458,15 @@ class Submitter:
                 return _Waiting(unsettled)
             await asyncio.sleep(min(wait, left))
             wait = min(wait * 2, retry.wait_max)
+
+    async def _judge(self, attempt: Attempt, unsettled: SubmissionUncertainError) -> Verdict:
+        """Look at the list, and what it says of the attempt's task."""
+        try:
+            await self._look(attempt.sent_at - self._margin)
+            elsewhere = await self._rivals_elsewhere(attempt)
+        except EmojiError as exc:
+            raise _uncertain(unsettled, f"the task list could not be read: {exc}") from exc
+        return self.ledger.verdict(attempt, rivals_elsewhere=elsewhere)
 
     @property
     def _margin(self) -> float:
@@ -683,7 +701,9 @@ class Submitter:
                 continue
             started = self.ledger.now()
             try:
-                await self._look(last - self._margin)
+                # Under the lock: no submit of this account is on the wire meanwhile.
+                async with self._account.submit_lock():
+                    await self._look(last - self._margin)
             except EmojiError as exc:
                 log.warning("could not sweep the task list for orphans: %s", exc)
                 continue
@@ -708,7 +728,8 @@ class Submitter:
                 break
             await asyncio.sleep(min(left, retry.orphan_sweep))
             try:
-                await self._look(self.ledger.now() - retry.orphan_sweep - self._margin)
+                async with self._account.submit_lock():
+                    await self._look(self.ledger.now() - retry.orphan_sweep - self._margin)
             except EmojiError as exc:
                 log.warning("could not sweep the task list for orphans: %s", exc)
 
