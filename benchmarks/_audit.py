@@ -1,21 +1,79 @@
 """Jobs held against the service's own record: which image each task was made from, what billed.
 
 Shared by the soak (outcomes of one run) and the crash run (a journal after
-many killed runs): both describe each job as a :class:`JobEnd` and get an
-:class:`Audit` of what held and what did not.
+many killed runs): both keep a :class:`TaskRecord` of every task while they run
+(the simulator, like the provider, forgets a task 24 h after its submission),
+describe each job as a :class:`JobEnd`, and get an :class:`Audit` of what held
+and what did not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
-from collections.abc import Iterable
-from typing import Literal
+import contextlib
+import time
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Literal, Self
 
 import attrs
 
-from emoji_async.testing import Simulator
+from emoji_async.testing import SimulatedTask, Simulator
 
-__all__ = ["Audit", "JobEnd", "audit"]
+__all__ = ["Audit", "JobEnd", "TaskRecord", "audit"]
+
+_ENDED = frozenset({"SUCCEEDED", "FAILED", "CANCELED"})
+
+
+class TaskRecord:
+    """Every task the simulator made, as it last stood, kept past the service's retention.
+
+    Sampled every ``every`` real seconds while the block runs (far more often
+    than a task is forgotten), and once more at its end.
+    """
+
+    def __init__(self, sim: Simulator, every: float = 1.0) -> None:
+        self.sim = sim
+        self.every = every
+        self.tasks: dict[str, SimulatedTask] = {}
+        self._sampler: asyncio.Task[None] | None = None
+
+    def sample(self) -> None:
+        for task in self.sim.tasks():
+            self.tasks[task.task_id] = task
+
+    async def _run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(self.every)
+
+    async def __aenter__(self) -> Self:
+        self._sampler = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+        self.sample()
+
+    async def quiet(self, settle: float, limit: float) -> None:
+        """Wait until late submits have been processed and every task has ended."""
+        await asyncio.sleep(settle)
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if all(task.status in _ENDED for task in self.sim.tasks()):
+                break
+            await asyncio.sleep(0.05)
+        self.sample()
+
 
 #: How a job ended, as the client says: a video, its task failed, uncertain, or no task.
 Ending = Literal["succeeded", "task_failed", "uncertain", "failed"]
@@ -51,9 +109,8 @@ class Audit:
     tasks_created: int
 
 
-def audit(sim: Simulator, ends: Iterable[JobEnd]) -> Audit:
-    """Each job's outcome against the simulator's record of every task."""
-    truth = {task.task_id: task for task in sim.tasks()}
+def audit(truth: Mapping[str, SimulatedTask], ends: Iterable[JobEnd], created: int) -> Audit:
+    """Each job's outcome against the record of every task the service made."""
     succeeded = collections.Counter(
         task.image_url for task in truth.values() if task.status == "SUCCEEDED"
     )
@@ -88,5 +145,5 @@ def audit(sim: Simulator, ends: Iterable[JobEnd]) -> Audit:
         wrong=tuple(wrong),
         unheld=dict(collections.Counter(t.status for t in unheld.values())),
         unheld_paid=tuple(i for i, t in unheld.items() if t.status == "SUCCEEDED"),
-        tasks_created=sim.stats.tasks_created,
+        tasks_created=created,
     )

@@ -30,9 +30,9 @@ import attrs
 
 from emoji_async import Template
 from emoji_async._journal import JobState, Journal
-from emoji_async.testing import Chaos, Simulator, SimulatorConfig, serve, uniform_durations
+from emoji_async.testing import Chaos, SimulatorConfig, serve, uniform_durations
 
-from ._audit import Audit, Ending, JobEnd, audit
+from ._audit import Audit, Ending, JobEnd, TaskRecord, audit
 
 __all__ = ["CrashReport", "main", "run"]
 
@@ -106,15 +106,6 @@ def _jobs_file(path: Path, jobs: int) -> list[tuple[str, str]]:
     return rows
 
 
-async def _quiet(sim: Simulator, settle: float, limit: float) -> None:
-    await asyncio.sleep(settle)
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if all(task.status in ("SUCCEEDED", "FAILED", "CANCELED") for task in sim.tasks()):
-            return
-        await asyncio.sleep(0.05)
-
-
 async def run(
     *,
     jobs: int = 40,
@@ -148,7 +139,7 @@ async def run(
         jobs_file = root / "jobs.csv"
         rows = _jobs_file(jobs_file, jobs)
         journal = root / "batch.db"
-        async with serve(config) as server:
+        async with serve(config) as server, TaskRecord(server.simulator) as record:
             sim = server.simulator
             command = [
                 sys.executable,
@@ -189,9 +180,9 @@ async def run(
                 last.kill()
                 await last.wait()
                 raise
-            await _quiet(sim, settle=chaos.late_after[1] * time_scale, limit=60.0)
-            async with await Journal.open(journal) as record:
-                entries = {e.key: e for e in record.entries()}
+            await record.quiet(settle=chaos.late_after[1] * time_scale, limit=60.0)
+            async with await Journal.open(journal) as book:
+                entries = {e.key: e for e in book.entries()}
             ends: list[JobEnd] = []
             states: dict[str, int] = {}
             for key, image in rows:
@@ -210,7 +201,7 @@ async def run(
                 saved = (root / "videos" / f"{key}.mp4").is_file()
                 task_id = None if entry is None else entry.task_id
                 ends.append(JobEnd(key, image, task_id, ending, saved))
-            found = audit(sim, ends)
+            found = audit(record.tasks, ends, sim.stats.tasks_created)
             faults = sim.stats.faults
     return CrashReport(
         jobs=jobs,

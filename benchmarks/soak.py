@@ -51,10 +51,9 @@ from emoji_async import (
     Timeouts,
     events,
 )
-from emoji_async.testing import Chaos, Simulator, SimulatorConfig, serve, uniform_durations
-from emoji_async.testing._config import TASK_RETENTION
+from emoji_async.testing import Chaos, SimulatorConfig, serve, uniform_durations
 
-from ._audit import Ending, JobEnd, audit
+from ._audit import Ending, JobEnd, TaskRecord, audit
 
 __all__ = ["SoakReport", "main", "run"]
 
@@ -146,16 +145,6 @@ class SoakReport:
         return "\n".join(lines)
 
 
-async def _quiet(sim: Simulator, settle: float, limit: float) -> None:
-    """Wait until late submits have been processed and every task has ended."""
-    await asyncio.sleep(settle)
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if all(task.status in ("SUCCEEDED", "FAILED", "CANCELED") for task in sim.tasks()):
-            return
-        await asyncio.sleep(0.05)
-
-
 async def run(
     *,
     jobs: int,
@@ -201,8 +190,7 @@ async def run(
     )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "videos"
-        async with serve(config) as server:
-            sim = server.simulator
+        async with serve(config) as server, TaskRecord(server.simulator) as record:
             async with EmojiClient(
                 api_key=KEY,
                 base_url=server.base_url,
@@ -222,15 +210,9 @@ async def run(
                     batch, journal=Path(tmp) / "soak.db", download_to=out, on_event=on_event
                 )
                 wall = time.monotonic() - started
-            await _quiet(sim, settle=chaos.late_after[1] * time_scale, limit=60.0)
-            if time.monotonic() - started > TASK_RETENTION * time_scale:
-                raise RuntimeError(
-                    f"the run took {wall:.0f} s, past the simulator's task retention"
-                    f" ({TASK_RETENTION * time_scale:.0f} s at this time scale): its record"
-                    " of the first tasks is gone; rerun with a larger --time-scale"
-                )
+            await record.quiet(settle=chaos.late_after[1] * time_scale, limit=60.0)
             return _report(
-                sim,
+                record,
                 results,
                 settled,
                 jobs=jobs,
@@ -244,7 +226,7 @@ async def run(
 
 
 def _report(
-    sim: Simulator,
+    record: TaskRecord,
     results: Outcomes,
     settled: list[events.Reconciled],
     **fields: Any,
@@ -268,7 +250,8 @@ def _report(
             ending = "failed"
         saved = outcome.path is not None and outcome.path.is_file()
         ends.append(JobEnd(outcome.key, outcome.job.image, outcome.task_id, ending, saved))
-    found = audit(sim, ends)
+    sim = record.sim
+    found = audit(record.tasks, ends, sim.stats.tasks_created)
     reported = {o.task_id for o in results.orphans}
     # An uncertain job names its candidates: those are reported too.
     named = {c for o in results.uncertain for c in getattr(o.error, "candidates", ())}
