@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import time
 from collections.abc import AsyncGenerator, Coroutine, Sequence
@@ -162,37 +161,8 @@ def job_owner(image: str, driven_id: str, face: BBox | None, ext: BBox | None) -
     )
 
 
-class _Place:
-    """A job's place among the batch's ``concurrency`` jobs in flight, given up while idle."""
-
-    def __init__(self, gate: asyncio.Semaphore) -> None:
-        self._gate = gate
-        self._held = False
-
-    async def take(self) -> None:
-        if not self._held:
-            await self._gate.acquire()
-            self._held = True
-
-    def give(self) -> None:
-        if self._held:
-            self._held = False
-            self._gate.release()
-
-
-#: The place of the job running in this context (each job runs in a task of its own).
-_PLACE: contextvars.ContextVar[_Place | None] = contextvars.ContextVar(
-    "emoji_async_batch_place", default=None
-)
-
-
 class _JobHooks:
-    """A job's journal steps along its paid submit (none without a journal).
-
-    While the job's lost submit is watched for through its reconcile window it
-    holds nothing at the provider: it gives its place to the next job, so that
-    the account's queue stays fed, and takes one again before it goes on.
-    """
+    """A job's journal steps along its paid submit (none without a journal)."""
 
     def __init__(
         self, journal: Journal | None, key: str, job: EmojiJob, face: BBox, ext: BBox
@@ -233,16 +203,6 @@ class _JobHooks:
     async def created(self, task_id: str) -> None:
         if self._journal is not None:
             await self._journal.submitted(self._key, task_id=task_id)
-
-    async def idle(self) -> None:
-        place = _PLACE.get()
-        if place is not None:
-            place.give()
-
-    async def busy(self) -> None:
-        place = _PLACE.get()
-        if place is not None:
-            await place.take()
 
 
 class _SkippedForBudget(Exception):  # not an EmojiError: the job was not started
@@ -434,14 +394,9 @@ class Batch:
         ended: asyncio.Queue[tuple[int, JobOutcome | BaseException]] = asyncio.Queue()
 
         async def child(index: int, job: EmojiJob, key: str) -> None:
-            place = _Place(gate)
-            _PLACE.set(place)
             try:
-                await place.take()
-                try:
+                async with gate:
                     outcome = await self._job(job, key)
-                finally:
-                    place.give()
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # a bug, not a job's error: stop the batch

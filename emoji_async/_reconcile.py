@@ -7,12 +7,14 @@ have created its task, or create it later, much later, and out of order
 attempt and every task seen in the account's list, and settles a lost answer
 by elimination:
 
-1. Submits are serialized (the pacing backend's submit lock): the next one
-   leaves only once the previous one is settled.
+1. Submits leave one at a time (the pacing backend's submit lock), and every
+   look at the task list, with what it decides, is made under that lock: no
+   submit is on the wire meanwhile.
 2. After a lost answer, the client lists the account's ``emoji-v1`` tasks at
-   once, then again with growing waits until ``RetryPolicy.reconcile_window``
-   has passed since the attempt. A damaged answer that still holds the task
-   id, whole or its first characters, names the task outright.
+   once, still holding the lock, then again with growing waits (other submits
+   go on between looks) until ``RetryPolicy.reconcile_window`` has passed
+   since the attempt. A damaged answer that still holds the task id, whole or
+   its first characters, names the task outright.
 3. A task that appeared after the attempt left, and that no other attempt of
    unknown outcome may have made, is the attempt's: it is adopted. Rival
    owners are every attempt whose outcome is unknown: one on the wire, one a
