@@ -108,6 +108,38 @@ class Audit:
     unheld_paid: tuple[str, ...]
     tasks_created: int
 
+    def violations(self, jobs: int) -> list[str]:
+        """The promises the jobs' outcomes broke; empty for a sound run."""
+        found = [
+            f"{len(items)} {what}: {', '.join(items[:5])}"
+            for items, what in (
+                (self.foreign, "jobs holding another job's task"),
+                (self.paid_twice, "portraits billed twice"),
+                (self.wrong, "jobs not in their true final state"),
+            )
+            if items
+        ]
+        if len(self.uncertain) > jobs / 1000:
+            found.append(
+                f"{len(self.uncertain)} jobs uncertain, more than 1 in 1,000:"
+                f" {', '.join(self.uncertain[:5])}"
+            )
+        return found
+
+    def rows(self, jobs: int) -> list[str]:
+        """The audit's lines of a report's table."""
+        return [
+            f"{'tasks created':34}{self.tasks_created}"
+            f" ({self.tasks_created / max(jobs, 1):.2f} per job)",
+            "tasks no job holds, as they ended",
+            *(f"  {state:32}{n}" for state, n in sorted(self.unheld.items())),
+            f"{'jobs holding another job task':34}{len(self.foreign)}",
+            f"{'portraits billed twice':34}{len(self.paid_twice)}",
+            f"{'jobs uncertain':34}{len(self.uncertain)}"
+            f" ({len(self.uncertain) / max(jobs, 1) * 1000:.1f} per 1,000)",
+            f"{'jobs not in their true state':34}{len(self.wrong)}",
+        ]
+
 
 def audit(truth: Mapping[str, SimulatedTask], ends: Iterable[JobEnd], created: int) -> Audit:
     """Each job's outcome against the record of every task the service made."""

@@ -54,24 +54,16 @@ class CrashReport:
 
     def violations(self) -> list[str]:
         """Every broken promise; empty for a sound run."""
-        found = self.audit
-        lines = [
-            f"{len(items)} {what}: {', '.join(items[:5])}"
-            for items, what in (
-                (found.foreign, "jobs holding another job's task"),
-                (found.paid_twice, "portraits billed twice"),
-                (found.wrong, "jobs not in their true final state"),
-            )
-            if items
-        ]
-        if len(found.uncertain) > self.jobs / 1000:
-            lines.append(f"{len(found.uncertain)} jobs uncertain: {', '.join(found.uncertain)}")
-        if self.exit_status != 0 and not found.uncertain and set(self.states) == {"DOWNLOADED"}:
-            lines.append(f"the last run exited {self.exit_status} with every job done")
-        return lines
+        found = self.audit.violations(self.jobs)
+        if (
+            self.exit_status != 0
+            and not self.audit.uncertain
+            and set(self.states) == {"DOWNLOADED"}
+        ):
+            found.append(f"the last run exited {self.exit_status} with every job done")
+        return found
 
     def table(self) -> str:
-        found = self.audit
         return "\n".join(
             [
                 f"{'jobs':34}{self.jobs}",
@@ -80,14 +72,7 @@ class CrashReport:
                 f"{'last run exit status':34}{self.exit_status}",
                 "journal states at the end",
                 *(f"  {state:32}{n}" for state, n in sorted(self.states.items())),
-                f"{'tasks created':34}{found.tasks_created}"
-                f" ({found.tasks_created / max(self.jobs, 1):.2f} per job)",
-                "tasks no job holds, as they ended",
-                *(f"  {state:32}{n}" for state, n in sorted(found.unheld.items())),
-                f"{'jobs holding another job task':34}{len(found.foreign)}",
-                f"{'portraits billed twice':34}{len(found.paid_twice)}",
-                f"{'jobs uncertain':34}{len(found.uncertain)}",
-                f"{'jobs not in their true state':34}{len(found.wrong)}",
+                *self.audit.rows(self.jobs),
                 f"{'wall time':34}{self.wall:.1f} s",
             ]
         )

@@ -53,7 +53,7 @@ from emoji_async import (
 )
 from emoji_async.testing import Chaos, SimulatorConfig, serve, uniform_durations
 
-from ._audit import Ending, JobEnd, TaskRecord, audit
+from ._audit import Audit, Ending, JobEnd, TaskRecord, audit
 
 __all__ = ["SoakReport", "main", "run"]
 
@@ -68,6 +68,7 @@ class SoakReport:
     rate: float
     late: float
     zone: str
+    order: str
     skew: float
     seed: int
     wall: float
@@ -78,46 +79,32 @@ class SoakReport:
     adopted: int
     resent: int
     outcomes: dict[str, int]
-    tasks_created: int
-    #: Tasks no job holds, as the service ended them.
-    unheld: dict[str, int]
     #: Orphans the client reported: cancelled while PENDING, and not cancellable.
     orphans_cancelled: int
     orphans_billable: int
-    foreign: tuple[str, ...]
-    paid_twice: tuple[str, ...]
-    uncertain: tuple[str, ...]
-    wrong: tuple[str, ...]
+    #: What the service's record says of the outcomes.
+    audit: Audit
+    #: SUCCEEDED tasks no job holds that the client did not report.
     unreported: tuple[str, ...]
     exceptions: tuple[str, ...]
 
     def violations(self) -> list[str]:
         """Every broken promise; empty for a sound run."""
-        found = [
-            f"{len(items)} {what}: {', '.join(items[:5])}" for items, what in self._lists() if items
-        ]
-        if len(self.uncertain) > self.jobs / 1000:
-            found.append(
-                f"{len(self.uncertain)} jobs uncertain, more than 1 in 1,000:"
-                f" {', '.join(self.uncertain[:5])}"
-            )
-        return found
-
-    def _lists(self) -> list[tuple[tuple[str, ...], str]]:
-        return [
-            (self.foreign, "jobs holding another job's task"),
-            (self.paid_twice, "portraits billed twice"),
-            (self.wrong, "jobs not in their true final state"),
+        found = self.audit.violations(self.jobs)
+        for items, what in (
             (self.unreported, "unheld paid tasks the client did not report"),
             (self.exceptions, "foreign exceptions"),
-        ]
+        ):
+            if items:
+                found.append(f"{len(items)} {what}: {', '.join(items[:5])}")
+        return found
 
     def table(self) -> str:
         faults = sum(self.faults_by_kind.values())
         lines = [
             f"{'jobs':34}{self.jobs}",
             f"{'chaos':34}{self.rate:.0%} per kind, {self.late:.0%} late, seed {self.seed}",
-            f"{'task list reads its filters in':34}{self.zone}",
+            f"{'task list reads its filters in':34}{self.zone}, lists {self.order}",
             f"{'service clock':34}{self.skew:+g} s from the client's",
             f"{'requests':34}{self.requests}",
             *(f"  {name:32}{n}" for name, n in sorted(self.requests_by_endpoint.items())),
@@ -127,17 +114,9 @@ class SoakReport:
             f" ({self.adopted} tasks adopted, {self.resent} sent again)",
             "outcomes",
             *(f"  {kind:32}{n}" for kind, n in sorted(self.outcomes.items())),
-            f"{'tasks created':34}{self.tasks_created}"
-            f" ({self.tasks_created / max(self.jobs, 1):.2f} per job)",
-            "tasks no job holds, as they ended",
-            *(f"  {state:32}{n}" for state, n in sorted(self.unheld.items())),
+            *self.audit.rows(self.jobs),
             f"{'orphans reported':34}{self.orphans_cancelled} cancelled while PENDING,"
             f" {self.orphans_billable} not cancellable",
-            f"{'jobs holding another job task':34}{len(self.foreign)}",
-            f"{'portraits billed twice':34}{len(self.paid_twice)}",
-            f"{'jobs uncertain':34}{len(self.uncertain)}"
-            f" ({len(self.uncertain) / max(self.jobs, 1) * 1000:.1f} per 1,000)",
-            f"{'jobs not in their true state':34}{len(self.wrong)}",
             f"{'unheld paid tasks unreported':34}{len(self.unreported)}",
             f"{'foreign exceptions':34}{len(self.exceptions)}",
             f"{'wall time':34}{self.wall:.1f} s",
@@ -152,6 +131,7 @@ async def run(
     late: float = 0.01,
     seed: int = 1,
     zone: str = "UTC+8",
+    order: str = "newest_first",
     skew: float = -30.0,
     time_scale: float = 0.005,
     durations: tuple[float, float] = (60.0, 300.0),
@@ -174,6 +154,7 @@ async def run(
         render_videos=False,
         chaos=chaos,
         list_zone=zone,  # type: ignore[arg-type]  # checked by SimulatorConfig
+        list_order=order,  # type: ignore[arg-type]
         clock_skew=skew,
     )
     templates = list(Template)
@@ -219,6 +200,7 @@ async def run(
                 rate=rate,
                 late=late,
                 zone=zone,
+                order=order,
                 skew=skew,
                 seed=seed,
                 wall=wall,
@@ -264,14 +246,9 @@ def _report(
         adopted=sum(1 for e in settled if e.task_id is not None),
         resent=sum(1 for e in settled if e.task_id is None),
         outcomes=dict(outcomes),
-        tasks_created=found.tasks_created,
-        unheld=found.unheld,
         orphans_cancelled=sum(1 for o in results.orphans if o.cancelled),
         orphans_billable=sum(1 for o in results.orphans if not o.cancelled),
-        foreign=found.foreign,
-        paid_twice=found.paid_twice,
-        uncertain=found.uncertain,
-        wrong=found.wrong,
+        audit=found,
         unreported=tuple(t for t in found.unheld_paid if t not in reported | named),
         exceptions=tuple(exceptions),
     )
@@ -289,6 +266,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--zone", choices=["UTC+8", "UTC", "both"], default="both", help="list filter zone"
     )
+    parser.add_argument(
+        "--order",
+        choices=["newest_first", "oldest_first"],
+        default="newest_first",
+        help="the task list's order",
+    )
     parser.add_argument("--time-scale", type=float, default=0.005)
     args = parser.parse_args(argv)
     # Each unanswered submit logs a warning; the report counts what matters.
@@ -303,6 +286,7 @@ def main(argv: list[str] | None = None) -> None:
                 late=args.late,
                 seed=args.seed,
                 zone=zone,
+                order=args.order,
                 skew=args.skew,
                 time_scale=args.time_scale,
             )

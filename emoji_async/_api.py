@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 from ._errors import (
     APIError,
-    ConfigurationError,
     ConnectError,
     DownloadError,
     EmojiError,
@@ -223,11 +222,9 @@ class ServiceAPI:
 
         try:
             snapshot = await self._call(Endpoint.SUBMIT, attempt, _submit_may_retry)
-        except (ConnectError, ConfigurationError, ValidationError):
-            raise  # it never left
         except EmojiError as exc:
             if proves_nothing_created(exc):
-                raise
+                raise  # it never left, or a documented refusal
             # A 5xx, a lost or damaged answer, a redirect, a 408: the task may exist.
             seen = exc if isinstance(exc, UnexpectedResponseError) else None
             raise SubmissionUncertainError(

@@ -46,6 +46,7 @@ import attrs
 from ._models import TaskStatus, TaskSummary
 
 __all__ = [
+    "FREE_ENDS",
     "REMEMBER",
     "Ambiguous",
     "Attempt",
@@ -100,7 +101,7 @@ class AttemptState(enum.Enum):
     #: Its task is known: the answer named it, or the settlement proved it.
     CREATED = "created"
     #: It provably created nothing (a documented 4xx, or it never left).
-    NOTHING = "nothing"
+    NOTHING = "none"
 
     @property
     def is_unknown(self) -> bool:
@@ -160,8 +161,7 @@ class Ambiguous:
     """Tasks the attempt may have made, none of which can be proved its own.
 
     ``free`` cost nothing as they stand (PENDING, to be cancelled; or ended
-    without a video); ``billable`` are running or succeeded. ``in_flight``: a
-    rival's request is still on the wire, so nothing may be decided yet. ``foreign`` is
+    without a video); ``billable`` are running or succeeded. ``foreign`` is
     set when more tasks appeared than this client's attempts could have made:
     someone else submits on the account, so none of them is to be touched.
     """
@@ -170,8 +170,6 @@ class Ambiguous:
     billable: tuple[TaskSummary, ...]
     owners: tuple[str, ...]
     foreign: bool = False
-    #: A rival is on the wire: its answer may still name one of the candidates.
-    in_flight: bool = False
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -182,12 +180,12 @@ class Ambiguous:
 Verdict = Owned | Nothing | Ambiguous
 
 #: States a task costs nothing in, whoever made it (only successful tasks are billed).
-_FREE_ENDS: Final = frozenset({TaskStatus.FAILED, TaskStatus.CANCELED, TaskStatus.UNKNOWN})
+FREE_ENDS: Final = frozenset({TaskStatus.FAILED, TaskStatus.CANCELED, TaskStatus.UNKNOWN})
 
 
 def is_free(task: TaskSummary) -> bool:
     """Whether the task, as listed, costs nothing if nobody holds it (or cancels it)."""
-    return task.status is TaskStatus.PENDING or task.status in _FREE_ENDS
+    return task.status is TaskStatus.PENDING or task.status in FREE_ENDS
 
 
 class Ledger:
@@ -415,9 +413,7 @@ class Ledger:
         }
         foreign = len(candidates) > len(makers) and not rivals_elsewhere
         tasks = [s.task for s in candidates]
-        in_flight = any(r.state is AttemptState.SENDING for r in rivals.values())
         return Ambiguous(
-            in_flight=in_flight,
             free=() if foreign else tuple(t for t in tasks if is_free(t)),
             billable=tuple(tasks) if foreign else tuple(t for t in tasks if not is_free(t)),
             owners=tuple(sorted({attempt.label, *(r.label for r in rivals.values())})),

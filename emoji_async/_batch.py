@@ -22,7 +22,6 @@ from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
 from ._attempts import Attempt, AttemptState, owner_of
 from ._budget import Budget, Ledger, Reservation, Spending, max_video_seconds
 from ._errors import (
-    ConnectError,
     EmojiError,
     FaceRejectedError,
     InvalidRequestError,
@@ -38,17 +37,15 @@ from ._journal import JobState, Journal, JournalEntry
 from ._models import AbandonedTask, BBox, OrphanTask, TaskSnapshot, TaskStatus, VideoResult
 from ._policy import PollPolicy
 from ._reconcile import PaidRequest, Submitter
-from ._reporting import report, reporting
+from ._reporting import report, reporting, tell
 from ._task import Task, outcome_of
 from ._validation import check_boxes, check_driven_id, check_image_url
 from .events import (
-    Abandoned,
     Billed,
     Detected,
     Downloaded,
     EventHandler,
     Failed,
-    Orphaned,
     Queued,
     Resumed,
     Running,
@@ -319,17 +316,11 @@ class Batch:
         # Tasks of earlier runs are this batch's own: never adopted by another job.
         submitter.know([e.task_id for e in entries if e.task_id])
         by_key = {e.key: e for e in entries}
-        states = {
-            "open": AttemptState.OPEN,
-            "ghost": AttemptState.GHOST,
-            "created": AttemptState.CREATED,
-            "none": AttemptState.NOTHING,
-        }
         for record in journal.attempts():
             entry = by_key.get(record.key)
             if entry is None:
                 continue
-            state = states[record.state]
+            state = AttemptState(record.state)  # the journal writes the same words
             settling = entry.state in (JobState.SUBMITTING, JobState.UNCERTAIN)
             if state is AttemptState.OPEN and not settling:
                 state = AttemptState.GHOST
@@ -351,26 +342,11 @@ class Batch:
 
     def _heard(self, record: OrphanTask | AbandonedTask) -> None:
         """An orphan or an abandoned task: recorded, and told to ``on_event``."""
-        event: Orphaned | Abandoned
         if isinstance(record, OrphanTask):
             self.orphans.append(record)
             if self._journal is not None:
                 self._write(self._journal.orphaned(record.task_id))
-            owners = record.owners
-            event = Orphaned(
-                key=owners[0] if len(owners) == 1 else "",
-                task_id=record.task_id,
-                status=record.status.value,
-                cancelled=record.cancelled,
-                owners=owners,
-            )
-        else:
-            event = Abandoned(key=record.label, task_id=record.task_id, cancelled=record.cancelled)
-        if self._on_event is not None:
-            try:
-                self._on_event(event)
-            except Exception:
-                log.exception("the on_event handler failed on a %s event", type(event).__name__)
+        tell(self._on_event, record)
 
     def _seen(self, seen: list[tuple[str, float]]) -> None:
         if self._journal is not None and seen:
@@ -640,7 +616,7 @@ class Batch:
             raise
         except EmojiError as exc:
             if journal is not None and hooks.intended:
-                proven = proves_nothing_created(exc) or isinstance(exc, ConnectError)
+                proven = proves_nothing_created(exc)
                 if proven and isinstance(exc, InvalidRequestError):
                     # The content is refused: sending again cannot help.
                     await journal.failed(key, code=exc.code, message=exc.message)

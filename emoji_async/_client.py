@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import enum
+import functools
 import logging
 import os
 import re
@@ -18,7 +19,6 @@ from typing import Self, TypeVar
 
 import aiohttp
 
-from . import events
 from ._adaptive import batch_concurrency
 from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
 from ._attempts import label_for, owner_of
@@ -39,6 +39,7 @@ from ._models import (
 )
 from ._policy import PollPolicy, PollSchedule, RetryPolicy
 from ._reconcile import PaidRequest, Submitter
+from ._reporting import tell
 from ._task import Task
 from ._templates import Template
 from ._transport import Secret, Timeouts, Transport
@@ -184,31 +185,8 @@ class EmojiClient:
         self._api = ServiceAPI(transport, self.retry, Pacing(self.limits, backend))
         self._submits = Submitter(self._api, cancel_abandoned=self._cancel_abandoned)
         if self._on_event is not None:
-            self._submits.subscribe(self._tell)
+            self._submits.subscribe(functools.partial(tell, self._on_event))
         self._state = _Lifecycle.OPEN
-
-    def _tell(self, record: OrphanTask | AbandonedTask) -> None:
-        """An orphan or abandoned task, as an event for ``on_event``."""
-        handler = self._on_event
-        if handler is None:
-            return
-        event: events.JobEvent
-        if isinstance(record, OrphanTask):
-            event = events.Orphaned(
-                key=record.owners[0] if len(record.owners) == 1 else "",
-                task_id=record.task_id,
-                status=record.status.value,
-                cancelled=record.cancelled,
-                owners=record.owners,
-            )
-        else:
-            event = events.Abandoned(
-                key=record.label, task_id=record.task_id, cancelled=record.cancelled
-            )
-        try:
-            handler(event)
-        except Exception:
-            log.exception("the on_event handler failed on a %s event", type(event).__name__)
 
     async def _open_pacing(self) -> PacingBackend:
         """Where the limits are kept: this process, or Redis (connected and checked now)."""
@@ -235,12 +213,11 @@ class EmojiClient:
         """Close the session if the client created it. Safe to call twice.
 
         A submit whose caller was cancelled is first let to settle (bounded
-        by the retry deadline), so that its task is known and cancelled.
+        by the retry deadline), so that its task is recorded (:attr:`abandoned`).
         Shared pacing then lets go of the leases it holds and disconnects.
         """
         if self._submits is not None:
             await self._submits.aclose(self.retry.deadline)
-            self._closed_submits = self._submits
         if self._api is not None:
             await self._api.pacing.backend.aclose()
         if self._state is _Lifecycle.OPEN and self._session is not self._borrowed:
@@ -248,7 +225,7 @@ class EmojiClient:
             await self._session.close()
         self._session = None
         self._api = None
-        self._submits = None
+        # The submitter stays: its records (abandoned tasks, orphans) outlive the client.
         self._state = _Lifecycle.CLOSED
 
     async def __aenter__(self) -> Self:
@@ -389,7 +366,7 @@ class EmojiClient:
         return self._records().orphans
 
     def _records(self) -> Submitter:
-        submits = self._submits or getattr(self, "_closed_submits", None)
+        submits = self._submits
         if submits is None:
             raise ClientStateError("use EmojiClient inside 'async with', or await open() first")
         return submits

@@ -374,10 +374,13 @@ def api_error(
 
 
 def proves_nothing_created(exc: EmojiError) -> bool:
-    """Whether an error answer to a submit proves that no task came of it.
+    """Whether a submit's error proves that no task came of it.
 
-    Only a documented 4xx validation answer does: one of the provider's error
-    statuses with its error body (a ``code``). Anything else that came back
-    after the request left is a lost answer.
+    The request never left (no connection, a URL or an argument refused before
+    sending), or it was answered with a documented 4xx error: one of the
+    provider's error statuses with its error body (a ``code``). Anything else
+    that came back after the request left is a lost answer.
     """
+    if isinstance(exc, ConnectError | ConfigurationError | ValidationError):
+        return True
     return isinstance(exc, APIError) and not isinstance(exc, ServerError) and bool(exc.code)

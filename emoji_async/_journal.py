@@ -286,7 +286,7 @@ class Journal:
         db: sqlite3.Connection,
         entries: dict[str, JournalEntry],
         history: dict[str, tuple[tuple[JobState, dt.datetime], ...]],
-        attempts: list[JournalAttempt] | None = None,
+        attempts: dict[int, JournalAttempt] | None = None,
         sightings: dict[str, tuple[dt.datetime, bool]] | None = None,
     ) -> None:
         """Use :meth:`open`: the connection must have been made on ``worker``'s thread."""
@@ -295,8 +295,8 @@ class Journal:
         self._db = db
         self._entries = entries
         self._history = history
-        self._attempts = attempts or []
-        self._open_at = {a.key: i for i, a in enumerate(self._attempts) if a.state == "open"}
+        #: Every attempt by its row id (ids follow the order they were made in).
+        self._attempts = attempts or {}
         self._sightings = sightings or {}
         # Only the worker thread changes the two dicts; the lock keeps a reader
         # on the loop's thread from seeing one mid-change.
@@ -632,7 +632,7 @@ class Journal:
     def attempts(self) -> list[JournalAttempt]:
         """Every paid attempt recorded, oldest first."""
         with self._lock:
-            return list(self._attempts)
+            return [self._attempts[row] for row in sorted(self._attempts)]
 
     def sightings(self) -> list[tuple[str, dt.datetime, bool]]:
         """Every task seen in the account's list: its id, when first seen, whether an orphan."""
@@ -647,28 +647,28 @@ class Journal:
             if task_id not in self._sightings
         ]
         if rows:
-            await self._execute(
+            await self._record_sightings(
                 "INSERT OR IGNORE INTO sightings (task_id, first_seen) VALUES (?, ?)", rows
             )
 
     async def orphaned(self, task_id: str) -> None:
         """A task no job holds (cancelled, or billed unheld): never a candidate again."""
         at = _time(dt.datetime.now(dt.UTC))
-        await self._execute(
+        await self._record_sightings(
             "INSERT INTO sightings (task_id, first_seen, orphan) VALUES (?, ?, 1)"
             " ON CONFLICT (task_id) DO UPDATE SET orphan = 1",
             [(task_id, at)],
         )
 
-    async def _execute(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    async def _record_sightings(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if self._worker is None:
             raise JournalError("the journal is closed", path=self.path)
         write = asyncio.get_running_loop().run_in_executor(
-            self._worker, self._write_rows, sql, rows
+            self._worker, self._write_sightings, sql, rows
         )
         await asyncio.shield(write)
 
-    def _write_rows(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def _write_sightings(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(sql, rows)
@@ -751,34 +751,20 @@ class Journal:
                 path=self.path,
                 key=key,
             ) from exc
+        # The job's attempts as the file now has them: no second copy of the rules.
+        attempts = {} if attempt is None else _read_attempts(self._db, "WHERE key = ?", (key,))
         with self._lock:
             self._entries[key] = after
             self._history[key] = (*self._history.get(key, ()), (after.state, now))
-            if attempt is not None:
-                self._note_attempt(key, attempt, after)
+            self._attempts.update(attempts)
         return after
-
-    def _note_attempt(self, key: str, action: str, after: JournalEntry) -> None:
-        """The in-memory twin of :meth:`_attempt_rows` (under the lock)."""
-        open_at = self._open_at.pop(key, None)
-        if open_at is not None and action != "open":
-            state = "ghost" if action == "reopen" else action
-            task_id = after.task_id if action == "created" else None
-            self._attempts[open_at] = attrs.evolve(
-                self._attempts[open_at], state=state, task_id=task_id
-            )
-        if action in ("open", "reopen"):
-            if open_at is not None and action == "open":
-                self._attempts[open_at] = attrs.evolve(self._attempts[open_at], state="ghost")
-            self._open_at[key] = len(self._attempts)
-            self._attempts.append(JournalAttempt(key=key, sent_at=after.updated_at, state="open"))
 
 
 #: What a journal file holds: entries, histories, attempts, sightings.
 _Loaded = tuple[
     dict[str, JournalEntry],
     dict[str, tuple[tuple[JobState, dt.datetime], ...]],
-    list[JournalAttempt],
+    dict[int, JournalAttempt],
     dict[str, tuple[dt.datetime, bool]],
 ]
 
@@ -883,7 +869,6 @@ def _sync_directory(path: Path) -> None:
 def _load(db: sqlite3.Connection, path: Path) -> _Loaded:
     entries: dict[str, JournalEntry] = {}
     history: dict[str, tuple[tuple[JobState, dt.datetime], ...]] = {}
-    attempts: list[JournalAttempt] = []
     sightings: dict[str, tuple[dt.datetime, bool]] = {}
     try:
         for row in db.execute(f"SELECT {_COLUMNS} FROM jobs ORDER BY id"):  # noqa: S608
@@ -891,14 +876,7 @@ def _load(db: sqlite3.Connection, path: Path) -> _Loaded:
             entries[entry.key] = entry
         for key, state, at in db.execute("SELECT key, state, at FROM transitions ORDER BY id"):
             history[key] = (*history.get(key, ()), (JobState(state), _parse_time(at)))
-        for key, sent_at, state, task_id in db.execute(
-            "SELECT key, sent_at, state, task_id FROM attempts ORDER BY id"
-        ):
-            if state not in ("open", "ghost", "created", "none"):
-                raise ValueError(f"an attempt in state {state!r}")
-            attempts.append(
-                JournalAttempt(key=key, sent_at=_parse_time(sent_at), state=state, task_id=task_id)
-            )
+        attempts = _read_attempts(db)
         for task_id, first_seen, orphan in db.execute(
             "SELECT task_id, first_seen, orphan FROM sightings"
         ):
@@ -906,6 +884,23 @@ def _load(db: sqlite3.Connection, path: Path) -> _Loaded:
     except (ValueError, TypeError, KeyError) as exc:
         raise JournalError(f"holds a row this version cannot read: {exc}", path=path) from exc
     return entries, history, attempts, sightings
+
+
+def _read_attempts(
+    db: sqlite3.Connection, where: str = "", params: tuple[Any, ...] = ()
+) -> dict[int, JournalAttempt]:
+    """The ``attempts`` rows (``where`` narrows them), by row id."""
+    attempts: dict[int, JournalAttempt] = {}
+    for row, key, sent_at, state, task_id in db.execute(
+        f"SELECT id, key, sent_at, state, task_id FROM attempts {where}",  # noqa: S608
+        params,
+    ):
+        if state not in ("open", "ghost", "created", "none"):
+            raise ValueError(f"an attempt in state {state!r}")
+        attempts[row] = JournalAttempt(
+            key=key, sent_at=_parse_time(sent_at), state=state, task_id=task_id
+        )
+    return attempts
 
 
 def _row(entry: JournalEntry) -> tuple[Any, ...]:

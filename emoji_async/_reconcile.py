@@ -59,6 +59,7 @@ import attrs
 
 from ._api import GENERATE_MODEL, ServiceAPI
 from ._attempts import (
+    FREE_ENDS,
     REMEMBER,
     Ambiguous,
     Attempt,
@@ -237,16 +238,16 @@ class Submitter:
     ) -> Iterator[None]:
         """Within the block, ``listener`` is told of each orphan and abandoned task,
         ``on_seen`` of the tasks each listing showed for the first time (with when)."""
-        shared = self._shared
-        shared.listeners.append(listener)
+        unsubscribe = self.subscribe(listener)
+        seen = self._shared.seen_listeners
         if on_seen is not None:
-            shared.seen_listeners.append(on_seen)
+            seen.append(on_seen)
         try:
             yield
         finally:
-            shared.listeners.remove(listener)
+            unsubscribe()
             if on_seen is not None:
-                shared.seen_listeners.remove(on_seen)
+                seen.remove(on_seen)
 
     def _tell(self, record: OrphanTask | AbandonedTask) -> None:
         for listener in list(self._shared.listeners):
@@ -443,16 +444,12 @@ class Submitter:
                 if isinstance(verdict, Owned):
                     snapshot = await self._claim(attempt, verdict.task_id, None)
                     return Settled(snapshot, adopted=True)
-                if isinstance(verdict, Ambiguous) and not verdict.in_flight:
+                if isinstance(verdict, Ambiguous):
                     await self._ambiguous(attempt, verdict, unsettled)
                     report(Reconciled, task_id=None)
                     return _Resend(unsettled)
             left = attempt.sent_at + window - self.ledger.now()
-            if isinstance(verdict, Ambiguous):
-                # Another submit's answer is on its way and may name a candidate: wait
-                # for it, past the window if need be.
-                left = max(left, retry.wait_first)
-            elif left <= 0:
+            if left <= 0:
                 log.info("no task appeared for the unanswered submit: sending it again")
                 report(Reconciled, task_id=None)
                 return _Resend(unsettled)
@@ -558,7 +555,7 @@ class Submitter:
             if snapshot.status is TaskStatus.CANCELED:
                 self._orphan(task, owners, cancelled=True)
                 return True
-            if snapshot.is_terminal and is_free_status(snapshot):
+            if snapshot.status in FREE_ENDS:
                 self.ledger.orphaned(task.task_id)
                 return True
             if not isinstance(exc, TaskNotCancelableError):
@@ -831,11 +828,6 @@ class Submitter:
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
         await self.drain(timeout)
-
-
-def is_free_status(snapshot: TaskSnapshot) -> bool:
-    """Whether a task in this state costs nothing (only successful tasks are billed)."""
-    return snapshot.status in (TaskStatus.FAILED, TaskStatus.CANCELED, TaskStatus.UNKNOWN)
 
 
 def _uncertain(

@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .events import EventHandler, JobEvent
+from ._models import AbandonedTask, OrphanTask
+from .events import Abandoned, EventHandler, JobEvent, Orphaned
 
-__all__ = ["report", "reporting"]
+__all__ = ["report", "reporting", "tell"]
 
 log = logging.getLogger("emoji_async")
 
@@ -44,7 +45,35 @@ def report(kind: type[JobEvent], **fields: Any) -> None:
     if sink is None:
         return
     key, handler = sink
+    _deliver(handler, kind, key=key, **fields)
+
+
+def tell(handler: EventHandler | None, record: OrphanTask | AbandonedTask) -> None:
+    """A task no job holds, or one its caller left, as its event for ``handler``.
+
+    An orphan names its job only when one job alone may have made it.
+    """
+    if handler is None:
+        return
+    if isinstance(record, OrphanTask):
+        owners = record.owners
+        _deliver(
+            handler,
+            Orphaned,
+            key=owners[0] if len(owners) == 1 else "",
+            task_id=record.task_id,
+            status=record.status.value,
+            cancelled=record.cancelled,
+            owners=owners,
+        )
+    else:
+        _deliver(
+            handler, Abandoned, key=record.label, task_id=record.task_id, cancelled=record.cancelled
+        )
+
+
+def _deliver(handler: EventHandler, kind: type[JobEvent], **fields: Any) -> None:
     try:
-        handler(kind(key=key, **fields))
+        handler(kind(**fields))
     except Exception:
         log.exception("the on_event handler failed on a %s event", kind.__name__)

@@ -41,6 +41,19 @@ def client_for(server: SimulatorServer, **overrides: Any) -> EmojiClient:
     return EmojiClient(**settings)
 
 
+def rerun_client(client: EmojiClient, **overrides: Any) -> EmojiClient:
+    """A new process's client on ``client``'s service: it knows only what a journal says."""
+    settings: dict[str, Any] = {
+        "api_key": KEY,
+        "base_url": client.base_url,
+        "poll": client.poll,
+        "retry": client.retry,
+        "limits": client.limits,
+    }
+    settings.update(overrides)
+    return EmojiClient(**settings)
+
+
 async def detect_and_submit(
     client: EmojiClient, url: str, driven_id: str = "mengwa_kaixin"
 ) -> Task:

@@ -8,7 +8,17 @@ from typing import Any
 import aiohttp
 import attrs
 
-from emoji_async.testing import SimulatorServer
+from emoji_async.testing import ServiceLimits, SimulatorServer
+
+#: The provider's rate limits off, its single running slot kept.
+UNTHROTTLED = ServiceLimits(
+    detect_per_second=None,
+    submit_per_second=None,
+    query_per_second=None,
+    list_per_second=None,
+    cancel_per_second=None,
+    upload_policy_per_second=None,
+)
 
 KEY = "sk-simulator"
 DETECT = "/services/aigc/image2video/face-detect"

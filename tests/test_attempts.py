@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emoji_async import TaskStatus, TaskSummary
-from emoji_async._attempts import Ambiguous, AttemptState, Hint, Ledger, Nothing, Owned
+from emoji_async._attempts import Ambiguous, Attempt, AttemptState, Hint, Ledger, Nothing, Owned
 
 
 class Clock:
@@ -27,6 +27,14 @@ def setup() -> tuple[Ledger, Clock]:
     return Ledger(clock), clock
 
 
+def ghost(ledger: Ledger, owner: str) -> Attempt:
+    """An attempt whose answer was lost and whose job sent it again."""
+    attempt = ledger.begin(owner, owner)
+    ledger.lost(attempt, None)
+    ledger.ghost(attempt)
+    return attempt
+
+
 def test_a_task_only_the_lost_attempt_may_have_made_is_its_own() -> None:
     ledger, clock = setup()
     attempt = ledger.begin("ada", "ada")
@@ -48,9 +56,7 @@ def test_a_task_listed_before_the_attempt_left_is_never_its_own() -> None:
 
 def test_a_ghost_of_other_inputs_makes_the_match_unprovable() -> None:
     ledger, clock = setup()
-    ghost = ledger.begin("grace", "grace")
-    ledger.lost(ghost, None)
-    ledger.ghost(ghost)
+    ghost(ledger, "grace")
     clock.tick()
     attempt = ledger.begin("ada", "ada")
     ledger.lost(attempt, None)
@@ -65,9 +71,7 @@ def test_a_ghost_of_other_inputs_makes_the_match_unprovable() -> None:
 
 def test_a_ghost_of_the_same_inputs_is_no_rival() -> None:
     ledger, clock = setup()
-    ghost = ledger.begin("ada", "ada")
-    ledger.lost(ghost, None)
-    ledger.ghost(ghost)
+    ghost(ledger, "ada")
     attempt = ledger.begin("ada", "ada")
     ledger.lost(attempt, None)
     ledger.observe([task("t1")], clock.tick())
@@ -76,9 +80,7 @@ def test_a_ghost_of_the_same_inputs_is_no_rival() -> None:
 
 def test_the_first_characters_of_a_task_id_name_the_task_whatever_the_rivals() -> None:
     ledger, clock = setup()
-    ghost = ledger.begin("grace", "grace")
-    ledger.lost(ghost, None)
-    ledger.ghost(ghost)
+    ghost(ledger, "grace")
     attempt = ledger.begin("ada", "ada")
     ledger.lost(attempt, Hint("4909100c-5ff8", complete=False))
     ledger.observe([task("4909100c-5ff8-aaaa"), task("77777777-0000")], clock.tick())
@@ -101,7 +103,7 @@ def test_more_tasks_than_unknown_attempts_are_someone_elses_and_left_alone() -> 
     assert verdict.free == ()  # nothing of theirs is to be cancelled
 
 
-def test_a_rival_on_the_wire_holds_the_decision_back() -> None:
+def test_an_attempt_on_the_wire_is_a_rival_too() -> None:
     ledger, clock = setup()
     attempt = ledger.begin("ada", "ada")
     ledger.lost(attempt, None)
@@ -109,14 +111,13 @@ def test_a_rival_on_the_wire_holds_the_decision_back() -> None:
     ledger.observe([task("t1")], clock.tick())
     verdict = ledger.verdict(attempt)
     assert isinstance(verdict, Ambiguous)
-    assert verdict.in_flight
+    assert verdict.owners == ("ada", "grace")
+    assert ledger.orphans() == []  # and what it may have made is never swept
 
 
 def test_an_orphan_is_a_task_only_ghosts_may_have_made() -> None:
     ledger, clock = setup()
-    ghost = ledger.begin("grace", "grace")
-    ledger.lost(ghost, None)
-    ledger.ghost(ghost)
+    ghost(ledger, "grace")
     made = ledger.begin("grace", "grace")
     ledger.created(made, "held")
     ledger.observe([task("held"), task("late")], clock.tick())
@@ -150,10 +151,8 @@ def test_known_attempts_are_let_go_and_ghosts_kept() -> None:
     ledger.created(made, "t1")
     refused = ledger.begin("ada", "ada")
     ledger.nothing(refused)
-    ghost = ledger.begin("grace", "grace")
-    ledger.lost(ghost, None)
-    ledger.ghost(ghost)
-    assert ledger.unknown() == [ghost]
-    assert ghost.state is AttemptState.GHOST
+    sent_again = ghost(ledger, "grace")
+    assert ledger.unknown() == [sent_again]
+    assert sent_again.state is AttemptState.GHOST
     assert ledger.has_ghosts
     assert ledger.is_known("t1")

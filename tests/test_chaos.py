@@ -25,7 +25,6 @@ from emoji_async.testing import (
     CHAOS_KINDS,
     Chaos,
     Fault,
-    ServiceLimits,
     Simulator,
     SimulatorConfig,
     fixed_duration,
@@ -34,20 +33,13 @@ from emoji_async.testing import (
 from emoji_async.testing._chaos import ChaosSource
 from emoji_async.testing._faults import fault_label
 
-from .simhttp import DETECT, KEY, SUBMIT, Answer, RawApi
+from .simhttp import DETECT, KEY, SUBMIT, UNTHROTTLED, Answer, RawApi
 
 IMAGE = "https://example.com/portraits/chaos.png"
 #: No rate limits (429s come from chaos only), the single running slot kept, tiny tasks.
 CALM = SimulatorConfig(
     time_scale=0.001,
-    limits=ServiceLimits(
-        detect_per_second=None,
-        submit_per_second=None,
-        query_per_second=None,
-        list_per_second=None,
-        cancel_per_second=None,
-        upload_policy_per_second=None,
-    ),
+    limits=UNTHROTTLED,
     durations=fixed_duration(1.0),
     render_videos=False,
 )
@@ -512,9 +504,15 @@ def test_the_command_lines_kinds_are_the_simulators() -> None:
         (["--chaos", "1.5"], "--chaos: expected a probability from 0 to 1, got '1.5'"),
         (["--chaos-kind", "gremlins=0.1"], "--chaos-kind: expected KIND=P with KIND one of"),
         (["--chaos-kind", "reset_after=2"], "expected a probability from 0 to 1, got '2'"),
+        (["--late-after", "20"], "--late-after: expected LOW:HIGH provider seconds"),
+        (["--late-after", "20:10"], "with 0 <= LOW <= HIGH, got '20:10'"),
+        (["--clock-skew", "soon"], "--clock-skew: expected a number of seconds, got 'soon'"),
+        (["--list-zone", "CST"], "--list-zone: invalid choice: 'CST'"),
+        (["--list-order", "random"], "--list-order: invalid choice: 'random'"),
+        (["--empty-page", "none"], "--empty-page: invalid choice: 'none'"),
     ],
 )
-def test_a_bad_chaos_option_is_a_usage_error(
+def test_a_bad_simulator_option_is_a_usage_error(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as done:

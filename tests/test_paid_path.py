@@ -30,12 +30,22 @@ from emoji_async import (
 from emoji_async._journal import JobState, Journal
 from emoji_async.testing import Fault, Simulator, fixed_duration
 
-from .conftest import KEY, SCALE, batch, running, serve_in_thread, sim_config
+from .conftest import KEY, SCALE, batch, rerun_client, running, serve_in_thread, sim_config
 
 ADA = "https://example.com/portraits/ada.png"
 GRACE = "https://example.com/portraits/grace.png"
 #: The reconcile window on the tests' clock (120 provider seconds).
 WINDOW = 120 * SCALE
+
+#: Two readings of what the provider leaves open: the list's zone and order, and its clock.
+READINGS = pytest.mark.parametrize(
+    "reading",
+    [
+        {},
+        {"list_zone": "UTC", "list_order": "oldest_first", "clock_skew": -30.0},
+    ],
+    ids=["UTC+8,newest_first", "UTC,oldest_first,skew-30"],
+)
 
 
 def count(sim: Simulator, endpoint: str) -> int:
@@ -80,27 +90,15 @@ async def raw_submit(base_url: str, url: str, face: list[int], ext: list[int]) -
     return task_id
 
 
-def rerun_client(client: EmojiClient, **overrides: Any) -> EmojiClient:
-    """A new process's client: it knows only what a journal says."""
-    settings: dict[str, Any] = {
-        "api_key": KEY,
-        "base_url": client.base_url,
-        "poll": client.poll,
-        "retry": client.retry,
-        "limits": client.limits,
-    }
-    settings.update(overrides)
-    return EmojiClient(**settings)
-
-
 # --- 1. a job holds only a task made from its own inputs -------------------------------
 
 
+@READINGS
 async def test_a_fresh_job_never_adopts_the_task_a_killed_run_left_for_another(
-    tmp_path: Path,
+    tmp_path: Path, reading: dict[str, Any]
 ) -> None:
     path = tmp_path / "run.db"
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config(render_videos=False, **reading)) as (sim, client):
         face, ext = sim.boxes_for(ADA)
         # A killed run recorded the intent for ADA, sent it, and died before the answer.
         async with await Journal.open(path) as journal:
@@ -165,10 +163,11 @@ async def test_a_task_another_unknown_submit_may_have_made_is_not_adopted_but_mo
 # --- 2. one late task poisons nothing ---------------------------------------------------
 
 
-async def test_a_task_processed_after_its_window_is_cancelled_and_later_settlements_stay_sure() -> (
-    None
-):
-    config = sim_config(render_videos=False, durations=fixed_duration(150))
+@READINGS
+async def test_a_task_processed_after_its_window_is_cancelled_and_later_settlements_stay_sure(
+    reading: dict[str, Any],
+) -> None:
+    config = sim_config(render_videos=False, durations=fixed_duration(150), **reading)
     jobs = [EmojiJob(f"https://example.com/late/{n}.png", "mengwa_kaixin") for n in range(6)]
     seen: list[events.JobEvent] = []
     async with running(config) as (sim, client):
@@ -217,8 +216,11 @@ def _cut_inside_the_id(keep_chars: int) -> float:
     return (sample.index("x" * 36) + keep_chars + 0.5) / len(sample)
 
 
-async def test_the_first_characters_of_a_task_id_in_a_cut_answer_name_its_task() -> None:
-    config = sim_config(render_videos=False, durations=fixed_duration(200))
+@READINGS
+async def test_the_first_characters_of_a_task_id_in_a_cut_answer_name_its_task(
+    reading: dict[str, Any],
+) -> None:
+    config = sim_config(render_videos=False, durations=fixed_duration(200), **reading)
     async with running(config) as (sim, client):
         # ADA's first attempt is processed only after its window: a ghost, sent again.
         sim.faults.add(Fault("submit", "late", delay=1.3 * WINDOW, status=500))
@@ -279,6 +281,17 @@ async def test_an_empty_list_page_without_data_proves_nothing_was_made() -> None
         assert sim.task(task_id) is not None
 
 
+async def test_a_task_whose_queries_carry_no_times_is_followed_to_its_video() -> None:
+    # The provider shows no PENDING or RUNNING example: neither time may be required.
+    async with running(sim_config(render_videos=False, pending_times=False)) as (sim, client):
+        sim.faults.add(Fault("submit", "reset", after_processing=True))
+        video = await client.generate(ADA, "mengwa_kaixin")
+        truth = sim.task(video.task_id)
+    assert truth is not None
+    assert truth.image_url == ADA
+    assert truth.status == "SUCCEEDED"
+
+
 # --- 4. only a documented 4xx proves nothing was made -------------------------------------
 
 
@@ -312,7 +325,9 @@ async def test_a_documented_refusal_is_certain_and_nothing_is_searched() -> None
         sim.faults.add(Fault("submit", "status", status=400, code="InvalidParameter"))
         with pytest.raises(InvalidRequestError, match="InvalidParameter"):
             await submit(client, sim, ADA)
-        assert count(sim, "list") <= 1  # the baseline read before the first submit, no search
+        assert count(sim, "submit") == 1  # never sent again
+        assert count(sim, "list") == 1  # the read before the first submit; no search
+        assert sim.stats.tasks_created == 0
 
 
 async def test_a_read_answered_with_a_redirect_is_retried_not_trusted() -> None:
@@ -421,7 +436,9 @@ def test_the_cli_counts_uncertain_jobs_and_exits_non_zero(
         server.simulator.faults.add(Fault("submit", "status", status=503, code="InternalError"))
         server.simulator.faults.add(Fault("submit", "reset", after_processing=True))
         status = batch(server, tmp_path, jobs, "--concurrency", "2", "--progress", "never")
+        made = [t for t in server.simulator.tasks() if t.image_url == GRACE]
     out = capsys.readouterr().out
     assert status == 1
     assert "1 uncertain" in out
-    assert "uncertain" in out.split("batch summary")[1]
+    [grace] = made  # GRACE's one task: not sent again, and named to the user
+    assert grace.task_id in out.split("batch summary")[1]

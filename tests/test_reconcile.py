@@ -23,7 +23,7 @@ from emoji_async._journal import JobState, Journal
 from emoji_async._reconcile import RESENDS
 from emoji_async.testing import Fault, Simulator
 
-from .conftest import KEY, SCALE, running, sim_config
+from .conftest import KEY, SCALE, rerun_client, running, sim_config
 
 PORTRAIT = "https://example.com/portraits/ada.png"
 
@@ -114,26 +114,12 @@ async def test_two_unknown_tasks_leave_the_submit_uncertain_and_name_them() -> N
     assert len(caught.value.candidates) == 2
 
 
-async def test_a_cancelled_caller_leaves_its_task_on_record_and_running() -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
-        await submit(client, sim, "https://example.com/long.png?sim_duration=600")
-        sim.faults.add(Fault("submit", "delay", delay=0.2, after_processing=True))
-        pending = asyncio.create_task(submit(client, sim))
-        while count(sim, "submit") < 2:  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        pending.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await pending
-        await client.aclose()  # lets the submit settle
-        [record] = client.abandoned
-    assert sim.task(record.task_id) is not None
-    assert sim.task_states()[record.task_id] == "PENDING"
-    assert not record.cancelled
-    assert record.label == PORTRAIT
-
-
-async def test_a_client_told_to_cancel_abandoned_tasks_leaves_no_task_behind() -> None:
-    async with running(sim_config(render_videos=False), cancel_abandoned=True) as (sim, client):
+@pytest.mark.parametrize("cancel_abandoned", [False, True])
+async def test_a_cancelled_callers_task_is_on_record_and_cancelled_only_if_asked(
+    cancel_abandoned: bool,
+) -> None:
+    config = sim_config(render_videos=False)
+    async with running(config, cancel_abandoned=cancel_abandoned) as (sim, client):
         await submit(client, sim, "https://example.com/long.png?sim_duration=600")
         # The running slot is taken: the next task waits PENDING, where a cancel is free.
         sim.faults.add(Fault("submit", "delay", delay=0.2, after_processing=True))
@@ -143,10 +129,13 @@ async def test_a_client_told_to_cancel_abandoned_tasks_leaves_no_task_behind() -
         pending.cancel()
         with pytest.raises(asyncio.CancelledError):
             await pending
-    # Closing the client let the submit settle, then cancelled the task nobody waits for.
+        await client.aclose()  # lets the submit settle, and its cancel finish
+        [record] = client.abandoned
+        state = sim.task_states()[record.task_id]
     assert sim.stats.tasks_created == 2
-    states = sorted(task.status for task in sim.tasks())
-    assert states == ["CANCELED", "RUNNING"]
+    assert record.label == PORTRAIT
+    assert record.cancelled is cancel_abandoned
+    assert state == ("CANCELED" if cancel_abandoned else "PENDING")
 
 
 async def crashed_after_intent(path: Path, sim: Simulator) -> tuple[list[int], list[int]]:
@@ -173,13 +162,7 @@ async def test_a_rerun_adopts_the_task_a_crashed_run_created_without_recording_i
         # ... and its submit sent, whose answer it never recorded.
         sent = await client.submit(PORTRAIT, "mengwa_kaixin", face_bbox=face, ext_bbox=ext)
         seen: list[events.JobEvent] = []
-        async with EmojiClient(
-            api_key=KEY,
-            base_url=client.base_url,
-            poll=client.poll,
-            retry=client.retry,
-            limits=client.limits,
-        ) as rerun:  # a new process: it knows only what the journal says
+        async with rerun_client(client) as rerun:  # a new process: it knows only its journal
             [outcome] = await rerun.generate_many([job], journal=path, on_event=seen.append)
         assert sim.stats.tasks_created == 1
     assert outcome.ok

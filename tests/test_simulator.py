@@ -36,7 +36,7 @@ from emoji_async.testing import (
     uniform_durations,
 )
 
-from .simhttp import DETECT, KEY, SUBMIT, Answer, RawApi
+from .simhttp import DETECT, KEY, SUBMIT, UNTHROTTLED, Answer, RawApi
 
 IMAGE = "https://example.com/portrait.png"
 BEIJING = dt.timezone(dt.timedelta(hours=8))
@@ -50,15 +50,6 @@ INVALID_FILE_CODES = (
     "InvalidFile.Resolution",
     "InvalidFile.Value",
     "InvalidFile.Format",
-)
-#: Rate limits off, the single running slot kept.
-UNTHROTTLED = ServiceLimits(
-    detect_per_second=None,
-    submit_per_second=None,
-    query_per_second=None,
-    list_per_second=None,
-    cancel_per_second=None,
-    upload_policy_per_second=None,
 )
 FAST = SimulatorConfig(time_scale=0.001, limits=UNTHROTTLED)
 

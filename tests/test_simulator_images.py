@@ -24,7 +24,6 @@ import emoji_async.testing
 from emoji_async._templates import template_info
 from emoji_async.testing import (
     SAMPLE_PORTRAITS,
-    ServiceLimits,
     SimulatorConfig,
     fixed_duration,
     sample_portrait,
@@ -32,20 +31,12 @@ from emoji_async.testing import (
 )
 from emoji_async.testing._fetch import is_loopback
 
-from .simhttp import DETECT, SUBMIT, Answer, RawApi
+from .simhttp import DETECT, SUBMIT, UNTHROTTLED, Answer, RawApi
 
 RESOLVE = {"X-DashScope-OssResourceResolve": "enable"}
 FAST = SimulatorConfig(
     time_scale=0.001,
-    limits=ServiceLimits(
-        detect_per_second=None,
-        submit_per_second=None,
-        query_per_second=None,
-        list_per_second=None,
-        cancel_per_second=None,
-        upload_policy_per_second=None,
-        running_tasks=None,
-    ),
+    limits=attrs.evolve(UNTHROTTLED, running_tasks=None),
     durations=fixed_duration(1.0),
     fetch_timeout=0.5,
 )

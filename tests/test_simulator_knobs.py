@@ -46,19 +46,11 @@ from emoji_async.testing._config import (
 from emoji_async.testing._faults import fault_label
 
 from .conftest import KEY, SCALE, sim_config
-from .simhttp import DETECT, SUBMIT, Answer, RawApi
+from .simhttp import DETECT, SUBMIT, UNTHROTTLED, Answer, RawApi
 
 IMAGE = "https://example.com/portraits/knobs.png"
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 LIST_TIME = "%Y%m%d%H%M%S"
-UNTHROTTLED = ServiceLimits(
-    detect_per_second=None,
-    submit_per_second=None,
-    query_per_second=None,
-    list_per_second=None,
-    cancel_per_second=None,
-    upload_policy_per_second=None,
-)
 #: No rate limits, the single running slot kept; tasks last 60 provider seconds (0.6 s).
 CALM = sim_config(limits=UNTHROTTLED, render_videos=False)
 #: Tasks that never end while a test runs: the first RUNNING, the others PENDING.
@@ -792,26 +784,6 @@ def test_the_simulator_command_sets_the_late_range_and_the_new_kinds(
     assert chaos is not None
     assert (chaos.late, chaos.odd_status_after, chaos.late_after) == (0.5, 0.25, (10.0, 20.5))
     assert "late 0.5, odd_status_after 0.25" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["--late-after", "20"], "--late-after: expected LOW:HIGH provider seconds"),
-        (["--late-after", "20:10"], "with 0 <= LOW <= HIGH, got '20:10'"),
-        (["--clock-skew", "soon"], "--clock-skew: expected a number of seconds, got 'soon'"),
-        (["--list-zone", "CST"], "--list-zone: invalid choice: 'CST'"),
-        (["--list-order", "random"], "--list-order: invalid choice: 'random'"),
-        (["--empty-page", "none"], "--empty-page: invalid choice: 'none'"),
-    ],
-)
-def test_a_bad_open_point_option_is_a_usage_error(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit) as done:
-        main(["simulator", *argv])
-    assert done.value.code == 2
-    assert message in capsys.readouterr().err
 
 
 def test_the_simulator_help_documents_the_new_kinds_and_flags(
