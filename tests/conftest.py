@@ -10,9 +10,11 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
-from emoji_async import EmojiClient, PollPolicy, RateLimits, RetryPolicy, Task
+from emoji_async import BBox, EmojiClient, PollPolicy, RateLimits, RetryPolicy, Task
+from emoji_async._journal import Journal
 from emoji_async.testing import Simulator, SimulatorConfig, SimulatorServer, fixed_duration, serve
 
 #: Every service time constant and every client policy is multiplied by this:
@@ -52,6 +54,44 @@ def rerun_client(client: EmojiClient, **overrides: Any) -> EmojiClient:
     }
     settings.update(overrides)
     return EmojiClient(**settings)
+
+
+async def intent_on_record(
+    path: Path, sim: Simulator, key: str, image: str
+) -> tuple[list[int], list[int]]:
+    """A journal as a run leaves it when killed right after recording a submit's intent.
+
+    The boxes of ``image`` as the simulator detects them, to send the submit with.
+    """
+    face, ext = sim.boxes_for(image)
+    async with await Journal.open(path) as journal:
+        await journal.submitting(
+            key,
+            image=image,
+            driven_id="mengwa_kaixin",
+            face_bbox=BBox.parse(face),
+            ext_bbox=BBox.parse(ext),
+        )
+    return face, ext
+
+
+async def raw_submit(
+    base_url: str, image: str, face: list[int], ext: list[int], driven_id: str = "mengwa_kaixin"
+) -> str:
+    """A submit this client never hears of: a killed run's, or another program's; its task."""
+    body = {
+        "model": "emoji-v1",
+        "input": {"image_url": image, "driven_id": driven_id, "face_bbox": face, "ext_bbox": ext},
+    }
+    headers = {"Authorization": f"Bearer {KEY}", "X-DashScope-Async": "enable"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            base_url + "/services/aigc/image2video/video-synthesis", json=body, headers=headers
+        ) as resp,
+    ):
+        task_id: str = (await resp.json())["output"]["task_id"]
+    return task_id
 
 
 async def detect_and_submit(

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from emoji_async import (
@@ -30,7 +29,17 @@ from emoji_async import (
 from emoji_async._journal import JobState, Journal
 from emoji_async.testing import Fault, Simulator, fixed_duration
 
-from .conftest import KEY, SCALE, batch, rerun_client, running, serve_in_thread, sim_config
+from .conftest import (
+    KEY,
+    SCALE,
+    batch,
+    intent_on_record,
+    raw_submit,
+    rerun_client,
+    running,
+    serve_in_thread,
+    sim_config,
+)
 
 ADA = "https://example.com/portraits/ada.png"
 GRACE = "https://example.com/portraits/grace.png"
@@ -68,28 +77,6 @@ async def until(check: Callable[[], bool], what: str, limit: float = 10.0) -> No
             await asyncio.sleep(0.01)
 
 
-async def raw_submit(base_url: str, url: str, face: list[int], ext: list[int]) -> str:
-    """A submit this client never hears of: a killed run's, or another program's."""
-    body = {
-        "model": "emoji-v1",
-        "input": {
-            "image_url": url,
-            "driven_id": "mengwa_kaixin",
-            "face_bbox": face,
-            "ext_bbox": ext,
-        },
-    }
-    headers = {"Authorization": f"Bearer {KEY}", "X-DashScope-Async": "enable"}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(
-            base_url + "/services/aigc/image2video/video-synthesis", json=body, headers=headers
-        ) as resp,
-    ):
-        task_id: str = (await resp.json())["output"]["task_id"]
-    return task_id
-
-
 # --- 1. a job holds only a task made from its own inputs -------------------------------
 
 
@@ -99,16 +86,8 @@ async def test_a_fresh_job_never_adopts_the_task_a_killed_run_left_for_another(
 ) -> None:
     path = tmp_path / "run.db"
     async with running(sim_config(render_videos=False, **reading)) as (sim, client):
-        face, ext = sim.boxes_for(ADA)
         # A killed run recorded the intent for ADA, sent it, and died before the answer.
-        async with await Journal.open(path) as journal:
-            await journal.submitting(
-                "ada",
-                image=ADA,
-                driven_id="mengwa_kaixin",
-                face_bbox=BBox.parse(face),
-                ext_bbox=BBox.parse(ext),
-            )
+        face, ext = await intent_on_record(path, sim, "ada", ADA)
         assert client.base_url is not None
         left = await raw_submit(client.base_url, ADA, face, ext)
         await asyncio.sleep(0.05)  # past the account's submit rate

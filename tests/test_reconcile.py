@@ -6,11 +6,9 @@ import asyncio
 import datetime as dt
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from emoji_async import (
-    BBox,
     EmojiClient,
     EmojiJob,
     RetryPolicy,
@@ -23,7 +21,7 @@ from emoji_async._journal import JobState, Journal
 from emoji_async._reconcile import RESENDS
 from emoji_async.testing import Fault, Simulator
 
-from .conftest import KEY, SCALE, rerun_client, running, sim_config
+from .conftest import SCALE, intent_on_record, raw_submit, rerun_client, running, sim_config
 
 PORTRAIT = "https://example.com/portraits/ada.png"
 
@@ -82,26 +80,8 @@ async def test_two_unknown_tasks_leave_the_submit_uncertain_and_name_them() -> N
         await asyncio.sleep(0.05)  # past the account's submit rate (1/s, scaled)
         # Another process on the account submits at the same moment (which the
         # client's documented assumption excludes): the match is ambiguous.
-        body = {
-            "model": "emoji-v1",
-            "input": {
-                "image_url": PORTRAIT,
-                "driven_id": "dagong_ganji",
-                "face_bbox": face,
-                "ext_bbox": ext,
-            },
-        }
-        headers = {"Authorization": f"Bearer {KEY}", "X-DashScope-Async": "enable"}
         assert client.base_url is not None
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(
-                client.base_url + "/services/aigc/image2video/video-synthesis",
-                json=body,
-                headers=headers,
-            ) as resp,
-        ):
-            other = (await resp.json())["output"]["task_id"]
+        other = await raw_submit(client.base_url, PORTRAIT, face, ext, "dagong_ganji")
         await asyncio.sleep(0.05)  # past the account's submit rate (1/s, scaled)
         sim.faults.add(Fault("submit", "reset", after_processing=True))
         with pytest.raises(SubmissionUncertainError) as caught:
@@ -138,27 +118,13 @@ async def test_a_cancelled_callers_task_is_on_record_and_cancelled_only_if_asked
     assert state == ("CANCELED" if cancel_abandoned else "PENDING")
 
 
-async def crashed_after_intent(path: Path, sim: Simulator) -> tuple[list[int], list[int]]:
-    """A journal as a run leaves it when killed right after recording its submit's intent."""
-    face, ext = sim.boxes_for(PORTRAIT)
-    async with await Journal.open(path) as journal:
-        await journal.submitting(
-            "ada",
-            image=PORTRAIT,
-            driven_id="mengwa_kaixin",
-            face_bbox=BBox.parse(face),
-            ext_bbox=BBox.parse(ext),
-        )
-    return face, ext
-
-
 async def test_a_rerun_adopts_the_task_a_crashed_run_created_without_recording_it(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "run.db"
     job = EmojiJob(PORTRAIT, "mengwa_kaixin", key="ada")
     async with running(sim_config(render_videos=False)) as (sim, client):
-        face, ext = await crashed_after_intent(path, sim)
+        face, ext = await intent_on_record(path, sim, "ada", PORTRAIT)
         # ... and its submit sent, whose answer it never recorded.
         sent = await client.submit(PORTRAIT, "mengwa_kaixin", face_bbox=face, ext_bbox=ext)
         seen: list[events.JobEvent] = []
@@ -174,7 +140,7 @@ async def test_a_rerun_sends_an_intent_that_never_left(tmp_path: Path) -> None:
     path = tmp_path / "run.db"
     job = EmojiJob(PORTRAIT, "mengwa_kaixin", key="ada")
     async with running(sim_config(render_videos=False)) as (sim, client):
-        await crashed_after_intent(path, sim)
+        await intent_on_record(path, sim, "ada", PORTRAIT)
         [outcome] = await client.generate_many([job], journal=path)
         assert sim.stats.tasks_created == 1
     assert outcome.ok
