@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import shutil
-import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -43,90 +40,14 @@ from emoji_async import (
 )
 from emoji_async.testing import SimulatedTask, SimulatorConfig, serve, uniform_durations
 
+from ._redis import local_redis
 from .bulk import single_slot_floor
 
-__all__ = ["SharedReport", "local_redis", "main", "peak_in_flight", "run"]
+__all__ = ["SharedReport", "main", "peak_in_flight", "run"]
 
 KEY = "sk-simulator"
 #: The directory holding this package: children run from it, so ``-m`` finds it.
 ROOT = Path(__file__).resolve().parent.parent
-#: How long a redis-server may take to answer its first PING.
-REDIS_STARTUP = 10.0
-#: How long a stopping redis-server is given before it is killed.
-REDIS_STOP_GRACE = 5.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-async def _pong(port: int) -> bool:
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError:
-        return False
-    try:
-        writer.write(b"PING\r\n")
-        await writer.drain()
-        return (await reader.readline()).startswith(b"+PONG")
-    except OSError:
-        return False
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-
-
-@contextlib.asynccontextmanager
-async def local_redis(directory: Path) -> AsyncIterator[str]:
-    """Debian's ``redis-server`` on a free loopback port, its files in ``directory``.
-
-    Yields its URL; the server is stopped on exit (SIGTERM, then SIGKILL).
-    Nothing is saved to disk and it listens on 127.0.0.1 only.
-    """
-    exe = shutil.which("redis-server")
-    if exe is None:
-        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-    for _ in range(5):  # a free port can be taken between the probe and the bind
-        port = _free_port()
-        process = await asyncio.create_subprocess_exec(
-            exe,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--dir",
-            str(directory),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + REDIS_STARTUP
-            while process.returncode is None and time.monotonic() < deadline:
-                if await _pong(port):
-                    break
-                await asyncio.sleep(0.02)
-            else:
-                continue
-            yield f"redis://127.0.0.1:{port}/0"
-            return
-        finally:
-            if process.returncode is None:
-                process.terminate()
-                try:
-                    async with asyncio.timeout(REDIS_STOP_GRACE):
-                        await process.wait()
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
-    raise RuntimeError("redis-server did not start on a free loopback port")
 
 
 @attrs.frozen

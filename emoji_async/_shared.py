@@ -58,12 +58,12 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.lock import Lock
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError, LockNotOwnedError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from ._limits import (
     PacingBackend,

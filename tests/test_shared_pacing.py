@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from benchmarks import shared as bench
-from benchmarks.shared import local_redis
+from benchmarks._redis import free_port, local_redis
 from emoji_async import (
     EmojiClient,
     EmojiJob,
@@ -120,7 +120,7 @@ def test_a_url_that_is_not_redis_is_refused_without_showing_its_password() -> No
 
 async def test_an_unreachable_redis_is_one_clear_error_at_open() -> None:
     async with serve(sim_config()) as server:
-        port = bench._free_port()  # nothing listens there
+        port = free_port()  # nothing listens there
         pacing = shared(f"redis://:hunter2@127.0.0.1:{port}/0", connect_timeout=0.5)
         client = client_for(server, pacing=pacing)
         with pytest.raises(SharedPacingError) as caught:
@@ -136,7 +136,7 @@ async def test_an_unreachable_redis_with_fallback_paces_in_process_with_a_warnin
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with serve(sim_config()) as server:
-        port = bench._free_port()
+        port = free_port()
         pacing = shared(f"redis://127.0.0.1:{port}/0", connect_timeout=0.5, fallback=True)
         with caplog.at_level(logging.WARNING, logger="emoji_async"):
             async with client_for(server, pacing=pacing) as client:
