@@ -266,11 +266,14 @@ class ServiceAPI:
                 task_id=task_id,
             ) from exc
 
-    async def download(self, url: str, dest: Path, *, max_bytes: int) -> int:
-        """Fetch a result video to ``dest``, retried while the failure may pass."""
+    async def download(self, url: str, dest: Path, *, max_bytes: int, replace: bool) -> int:
+        """Fetch a result video to ``dest``, retried while the failure may pass.
+
+        An existing ``dest`` is written over only if ``replace``.
+        """
 
         async def attempt() -> int:
-            return await self.transport.download(url, dest, max_bytes=max_bytes)
+            return await self.transport.download(url, dest, max_bytes=max_bytes, replace=replace)
 
         return await self._call(None, attempt, _download_may_retry)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncGenerator, Coroutine, Sequence
 from pathlib import Path
@@ -39,6 +40,7 @@ from ._policy import PollPolicy
 from ._reconcile import PaidRequest, Submitter
 from ._reporting import report, reporting, tell
 from ._task import Task, outcome_of
+from ._transport import MAX_VIDEO_BYTES
 from ._validation import check_boxes, check_driven_id, check_image_url
 from .events import (
     Billed,
@@ -61,9 +63,6 @@ log = logging.getLogger("emoji_async")
 
 #: Job tasks created between two turns of the event loop.
 _SPAWN_SLICE = 100
-
-#: The largest video a batch saves (a 5 s 512x512 clip is well under 5 MB).
-MAX_VIDEO_BYTES = 64 * 1024 * 1024
 
 
 def default_concurrency(running_tasks: int) -> int:
@@ -275,6 +274,8 @@ class Batch:
         self.orphans: list[OrphanTask] = []
         #: Attempts an earlier run left unanswered, by job: settled before anything new.
         self._leftovers: dict[str, Attempt] = {}
+        #: Jobs whose video file, if there, is their own (their task is in the journal).
+        self._own_files: set[str] = set()
         #: Journal writes made from callbacks, awaited before the journal closes.
         self._writes: set[asyncio.Task[None]] = set()
 
@@ -291,6 +292,9 @@ class Batch:
             if self._journal is not None:
                 for job, key in zip(jobs, keys, strict=True):
                     self._journal.resume(key, image=job.image, driven_id=job.driven_id)
+            if self._download_to is not None:
+                await self._check_files(keys)
+            if self._journal is not None:
                 entries = self._journal.entries()
                 self._restore(self._journal, entries)
                 # What earlier runs spent counts against the same budget.
@@ -309,6 +313,31 @@ class Batch:
                 await asyncio.gather(*self._writes, return_exceptions=True)
             if self._journal is not None:
                 await self._journal.aclose()
+
+    async def _check_files(self, keys: list[str]) -> None:
+        """No job's video may go over a file the batch did not write: refused before any request.
+
+        A job that already has its task in the journal may find its file there,
+        saved by a run that stopped before recording it: that file is its own
+        video, and is replaced. Any other existing file is another video.
+        """
+        directory = self._download_to
+        assert directory is not None
+        journal = self._journal
+        for key in keys:
+            entry = journal.get(key) if journal is not None else None
+            if entry is not None and entry.task_id:
+                self._own_files.add(key)
+        paths = [directory / file_name_for(key) for key in keys]
+        taken = await asyncio.to_thread(lambda: [os.path.lexists(path) for path in paths])
+        for index, (key, path, exists) in enumerate(zip(keys, paths, taken, strict=True)):
+            if exists and key not in self._own_files:
+                raise ValidationError(
+                    f"jobs[{index}].key",
+                    f"a key whose file is not there yet ({os.fspath(path)!r} exists, and a "
+                    "video is never written over another: move it, or save to another folder)",
+                    key,
+                )
 
     def _restore(self, journal: Journal, entries: list[JournalEntry]) -> None:
         """What earlier runs left: their tasks, the attempts they never settled, what they saw."""
@@ -658,7 +687,9 @@ class Batch:
         # file_name_for() already keeps the name plain; this holds even if it changes.
         if path.resolve().parent != directory.resolve():
             raise ValidationError("key", "a name that stays inside download_to", key)
-        size = await self._api.download(video.video_url, path, max_bytes=MAX_VIDEO_BYTES)
+        size = await self._api.download(
+            video.video_url, path, max_bytes=MAX_VIDEO_BYTES, replace=key in self._own_files
+        )
         if self._journal is not None:
             await self._journal.downloaded(key, path=path, size=size)
         report(Downloaded, path=path, size=size)

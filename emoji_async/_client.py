@@ -42,7 +42,7 @@ from ._reconcile import PaidRequest, Submitter
 from ._reporting import tell
 from ._task import Task
 from ._templates import Template
-from ._transport import Secret, Timeouts, Transport
+from ._transport import MAX_VIDEO_BYTES, Secret, Timeouts, Transport
 from ._uploads import ImageSource
 from ._validation import check_boxes, check_driven_id
 from ._wire import format_list_time
@@ -53,10 +53,6 @@ __all__ = ["EmojiClient"]
 log = logging.getLogger("emoji_async")
 
 _T = TypeVar("_T")
-
-#: The largest result video :meth:`EmojiClient.download` accepts (a 5 s 512x512 clip
-#: is well under 5 MB; anything far bigger is not a result of this service).
-MAX_VIDEO_BYTES = 64 * 1024 * 1024
 
 
 class _Lifecycle(enum.Enum):
@@ -551,8 +547,20 @@ class EmojiClient:
         dest: str | os.PathLike[str],
         *,
         max_bytes: int = MAX_VIDEO_BYTES,
+        overwrite: bool = False,
     ) -> Path:
-        """Save a result video to ``dest`` (a file, or a directory to put ``<task_id>.mp4`` in).
+        """Save a result video; returns the path of the file written.
+
+        ``dest`` names a folder when it is an existing directory, or a string
+        ending in a path separator (``"videos/"``): the folder is created if
+        missing, and the video saved in it as ``<task_id>.mp4`` (which needs a
+        :class:`VideoResult`, not a bare URL). Any other ``dest`` is the file's
+        own path; its parent folders are created if missing.
+
+        A video is never silently written over another: if the file exists,
+        :class:`DownloadError` is raised before anything is fetched, and a
+        file that appears there while the video downloads is left alone too.
+        ``overwrite=True`` replaces it instead.
 
         The file appears only once complete and of the announced length;
         transient failures are retried. Result URLs expire 24 h after the
@@ -561,16 +569,27 @@ class EmojiClient:
         url = video.video_url if isinstance(video, VideoResult) else video
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ValidationError("video", "a VideoResult or an http(s) video URL", url)
+        if type(overwrite) is not bool:
+            raise ValidationError("overwrite", "True or False", overwrite)
         path = Path(dest)
-        if await _on_disk(path, path.is_dir):
+        if _names_a_folder(dest) or await _on_disk(path, path.is_dir):
             if not isinstance(video, VideoResult):
                 raise ValidationError("dest", "a file path when video is a bare URL", dest)
             # The id comes from the network: never let it name a path outside dest.
             safe = re.sub(r"[^A-Za-z0-9_-]", "_", video.task_id)[:128] or "video"
             path = path / f"{safe}.mp4"
         await _on_disk(path, lambda: path.parent.mkdir(parents=True, exist_ok=True))
-        await self._service.download(url, path, max_bytes=max_bytes)
+        await self._service.download(url, path, max_bytes=max_bytes, replace=overwrite)
         return path
+
+
+def _names_a_folder(dest: str | os.PathLike[str]) -> bool:
+    """Whether ``dest`` is spelled as a folder: a string ending in a path separator.
+
+    ``pathlib`` drops a trailing separator, so only the string says so.
+    """
+    text = os.fspath(dest)
+    return isinstance(text, str) and text.endswith((os.sep, "/"))
 
 
 async def _on_disk(path: Path, step: Callable[[], _T]) -> _T:

@@ -46,7 +46,16 @@ from ._errors import (
 from ._policy import is_finite_number
 from ._wire import parse_error_body, task_id_in
 
-__all__ = ["MAX_RETRY_AFTER", "Endpoint", "Response", "Secret", "Timeouts", "Transport"]
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "MAX_VIDEO_BYTES",
+    "Endpoint",
+    "Response",
+    "Secret",
+    "Timeouts",
+    "Transport",
+    "video_exists",
+]
 
 log = logging.getLogger("emoji_async")
 
@@ -55,6 +64,10 @@ _T = TypeVar("_T")
 
 #: One encoder for every body: ``json.dumps`` with options builds a new one per call.
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+
+#: The largest result video a download accepts (a 5 s 512x512 clip is well under
+#: 5 MB; anything far bigger is not a result of this service).
+MAX_VIDEO_BYTES = 64 * 1024 * 1024
 
 _USER_AGENT = (
     f"emoji-async/0.1.0 aiohttp/{aiohttp.__version__} "
@@ -307,17 +320,22 @@ class Transport:
             storage=True,
         )
 
-    async def download(self, url: str, dest: Path, *, max_bytes: int) -> int:
+    async def download(self, url: str, dest: Path, *, max_bytes: int, replace: bool) -> int:
         """Stream ``url`` to ``dest`` through a temporary file; return the size written.
 
         The result URL is a signed link on another host: it is fetched
         without the API key. The file appears under ``dest`` only complete,
         with the length the server announced, and never larger than ``max_bytes``.
+        Unless ``replace``, an existing ``dest`` is never written over: it is
+        refused before anything is fetched, and a file that appears there
+        meanwhile is not replaced either (:func:`video_exists`).
         When the file cannot be written (a full disk, no permission, a name
         too long, a directory in the way), the error is a
         :class:`DownloadError` naming ``dest`` that is not retried, and no
         temporary file is left behind.
         """
+        if not replace and await _on_disk(dest, os.path.lexists, dest):
+            raise video_exists(dest)
         part = _part_path(dest)
         try:
             try:
@@ -343,10 +361,50 @@ class Transport:
                 raise DownloadError(f"the download broke off: {type(exc).__name__}: {exc}") from exc
             if expected is not None and written != expected:
                 raise DownloadError(f"the video was cut short: {written} of {expected} bytes")
-            await _on_disk(dest, os.replace, part, dest)
+            if not await _on_disk(dest, _move_into_place, part, dest, replace=replace):
+                raise video_exists(dest)
             return written
         finally:
             await _discard(part)
+
+
+def video_exists(dest: Path) -> DownloadError:
+    """The error for a download whose file is already there: it is left as it is."""
+    return DownloadError(
+        f"{str(dest)!r} exists already; a video is never written over another "
+        "(choose another name, remove the file, or pass overwrite=True)",
+        transient=False,
+    )
+
+
+#: What ``link()`` says on a file system without hard links.
+_NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS})
+
+
+def _move_into_place(part: Path, dest: Path, *, replace: bool) -> bool:
+    """Give the complete ``part`` its name; ``False`` if the name is taken and not ``replace``.
+
+    A hard link to the new name fails if the name exists, in one step, so a
+    file that appeared since the download began is never replaced. Where the
+    file system has no hard links, a check just before the rename stands in
+    (a file created in between would be lost: a narrow window, on rare systems).
+    """
+    if replace:
+        os.replace(part, dest)
+        return True
+    try:
+        os.link(part, dest)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        if os.path.lexists(dest):
+            return False
+        os.replace(part, dest)
+        return True
+    os.unlink(part)
+    return True
 
 
 #: The longest file name most file systems take, in bytes.

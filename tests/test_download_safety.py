@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
+import aiohttp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,6 +31,7 @@ from emoji_async import (
     RetryPolicy,
     ValidationError,
     VideoResult,
+    events,
 )
 from emoji_async._jobs import check_unique_keys, file_name_for
 from emoji_async.testing import Simulator, fixed_duration
@@ -126,7 +128,7 @@ async def test_a_body_streamed_past_the_cap_without_a_length_is_cut_off_and_leav
     dest.write_bytes(b"the video saved before")
     async with raw_host(endless) as (url, hits), quick_client() as client:
         with pytest.raises(DownloadError, match=f"over {4 * CHUNK} bytes") as caught:
-            await client.download(url, dest, max_bytes=4 * CHUNK)
+            await client.download(url, dest, max_bytes=4 * CHUNK, overwrite=True)
     assert not caught.value.is_transient
     assert len(hits) == 1
     assert leftovers(tmp_path) == ["v.mp4"]  # no part file
@@ -183,7 +185,8 @@ async def test_a_video_that_cannot_be_written_is_a_download_error_naming_the_pat
     async with raw_host(sending(body)) as (url, hits), quick_client() as client:
         video = VideoResult(task_id="blocked", video_url=url, video_duration=1)
         with pytest.raises(DownloadError) as caught:
-            await client.download(video, tmp_path)
+            # Told to replace what is there, it meets a directory it cannot replace.
+            await client.download(video, tmp_path, overwrite=True)
     assert isinstance(caught.value.__cause__, IsADirectoryError)
     assert str(in_the_way) in str(caught.value)
     assert "Signature" not in str(caught.value)  # the signed URL is not repeated
@@ -216,32 +219,155 @@ async def test_a_file_name_that_just_fits_is_saved_though_its_temporary_name_wou
     assert leftovers(tmp_path) == [name]
 
 
-async def test_a_batch_job_whose_video_cannot_be_written_fails_alone_and_the_others_finish(
+async def test_a_batch_job_whose_file_is_taken_meanwhile_fails_alone_and_the_others_finish(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "videos"
     in_the_way = out / file_name_for("grace")
-    in_the_way.mkdir(parents=True)
-    (in_the_way / "notes.txt").write_text("not a video", encoding="utf-8")
     # One running slot: grace's task runs first, so its failure comes before the others end.
     jobs = [
         EmojiJob(f"https://example.com/p/{key}.png", "mengwa_kaixin", key=key)
         for key in ("grace", "ada", "linus")
     ]
+
+    def take_graces_file(event: events.JobEvent) -> None:
+        # Something else writes where grace's video goes, once the batch has begun.
+        if isinstance(event, events.Succeeded) and event.key == "grace":
+            in_the_way.mkdir()
+            (in_the_way / "notes.txt").write_text("not a video", encoding="utf-8")
+
     config = sim_config(render_videos=False, durations=fixed_duration(20))
     async with running(config) as (sim, client):
-        grace, ada, linus = await client.generate_many(jobs, download_to=out)
+        grace, ada, linus = await client.generate_many(
+            jobs, download_to=out, on_event=take_graces_file
+        )
     assert isinstance(grace.error, DownloadError)
-    assert isinstance(grace.error.__cause__, IsADirectoryError)
+    assert "exists already" in str(grace.error)
     assert str(in_the_way) in str(grace.error)
+    assert not grace.error.is_transient
     assert grace.path is None
     for done in (ada, linus):
         assert done.error is None
         assert done.path == out / file_name_for(done.key)
         assert done.path.stat().st_size > 0
-    assert downloads(sim) == len(jobs)  # grace's video was fetched once, not retried
+    assert downloads(sim) == 2  # grace's name was taken: her video was not fetched at all
     assert leftovers(out) == sorted(file_name_for(job.resolved_key) for job in jobs)
     assert leftovers(in_the_way) == ["notes.txt"]
+
+
+# --- never over another video ---------------------------------------------------------------
+
+
+async def served(url: str) -> bytes:
+    """What the result host serves at ``url``: the video as the service made it."""
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        return await resp.read()
+
+
+@pytest.mark.parametrize("spelling", ["a string ending in a separator", "an existing directory"])
+async def test_a_destination_that_names_a_folder_keeps_every_video_in_it(
+    tmp_path: Path, spelling: str
+) -> None:
+    folder = tmp_path / "videos"
+    if spelling == "an existing directory":
+        folder.mkdir()
+        dest: str | Path = folder
+    else:
+        dest = f"{folder}{os.sep}"  # "videos/", the folder not there yet
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        first = await (await detect_and_submit(client, IMG)).wait()
+        second = await (await detect_and_submit(client, IMG + "?take=2")).wait()
+        saved = [await client.download(video, dest) for video in (first, second)]
+        expected = [await served(video.video_url) for video in (first, second)]
+    assert folder.is_dir()
+    assert saved == [folder / f"{first.task_id}.mp4", folder / f"{second.task_id}.mp4"]
+    # Each file holds its own task's video, as the service recorded it: none was lost.
+    assert [path.read_bytes() for path in saved] == expected
+    assert expected[0] != expected[1]
+    assert {task.task_id for task in sim.tasks()} == {first.task_id, second.task_id}
+
+
+async def test_an_existing_file_is_never_written_over_unless_asked(tmp_path: Path) -> None:
+    dest = tmp_path / "v.mp4"
+    dest.write_bytes(b"another video")
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        video = await (await detect_and_submit(client, IMG)).wait()
+        with pytest.raises(DownloadError, match="exists already") as caught:
+            await client.download(video, dest)
+        assert str(dest) in str(caught.value)
+        assert not caught.value.is_transient
+        assert downloads(sim) == 0  # refused before anything was fetched
+        assert dest.read_bytes() == b"another video"
+        saved = await client.download(video, dest, overwrite=True)
+        assert saved.read_bytes() == await served(video.video_url)
+    assert leftovers(tmp_path) == ["v.mp4"]
+
+
+async def test_a_folder_where_the_file_would_go_is_refused_before_anything_is_fetched(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "t.mp4").mkdir()
+    async with raw_host(sending(b"video")) as (url, hits), quick_client() as client:
+        video = VideoResult(task_id="t", video_url=url, video_duration=1)
+        with pytest.raises(DownloadError, match="exists already"):
+            await client.download(video, tmp_path)
+    assert hits == []
+
+
+async def test_a_file_that_appears_while_the_video_downloads_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    dest = tmp_path / "v.mp4"
+    body = bytes(range(256)) * 8
+
+    async def someone_else_writes_first(_: int, writer: asyncio.StreamWriter) -> None:
+        dest.write_bytes(b"another video")  # after the client looked, before it saves
+        await sending(body)(1, writer)
+
+    async with raw_host(someone_else_writes_first) as (url, hits), quick_client() as client:
+        with pytest.raises(DownloadError, match="exists already") as caught:
+            await client.download(url, dest)
+    assert not caught.value.is_transient
+    assert len(hits) == 1
+    assert dest.read_bytes() == b"another video"
+    assert leftovers(tmp_path) == ["v.mp4"]  # no part file
+
+
+async def test_a_batch_refuses_a_folder_holding_a_jobs_file_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "videos"
+    out.mkdir()
+    (out / file_name_for("ada")).write_bytes(b"ada's video from another run")
+    jobs = [
+        EmojiJob(f"https://example.com/p/{key}.png", "mengwa_kaixin", key=key)
+        for key in ("grace", "ada")
+    ]
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        with pytest.raises(ValidationError, match=r"jobs\[1\]\.key") as caught:
+            await client.generate_many(jobs, download_to=out, journal=tmp_path / "run.db")
+    assert str(out / file_name_for("ada")) in str(caught.value)
+    assert sim.requests == []
+    assert (out / file_name_for("ada")).read_bytes() == b"ada's video from another run"
+
+
+async def test_a_resumed_job_replaces_the_file_a_killed_run_saved_with_its_own_video(
+    tmp_path: Path,
+) -> None:
+    out, journal = tmp_path / "videos", tmp_path / "run.db"
+    job = EmojiJob("https://example.com/p/ada.png", "mengwa_kaixin", key="ada")
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        (first,) = await client.generate_many([job], journal=journal)
+        assert first.video is not None
+        # A run killed after saving the file and before the journal recorded it.
+        out.mkdir()
+        (out / file_name_for("ada")).write_bytes(b"ada's video, as the killed run saved it")
+        (again,) = await client.generate_many([job], journal=journal, download_to=out)
+        expected = await served(first.video.video_url)
+    assert again.error is None
+    assert again.path == out / file_name_for("ada")
+    assert again.path.read_bytes() == expected
+    assert len(sim.tasks()) == 1
 
 
 # --- names --------------------------------------------------------------------------------
