@@ -319,17 +319,30 @@ class EmojiClient:
         return Task(self._service, task_id, poll=self.poll)
 
     async def generate(
-        self, image_url: ImageSource, driven_id: str | Template, *, timeout: float | None = None
+        self,
+        image_url: ImageSource,
+        driven_id: str | Template,
+        *,
+        face: FaceDetection | None = None,
+        timeout: float | None = None,
     ) -> VideoResult:
         """Detect, submit and wait: one portrait in, one video out.
 
+        ``face`` is this portrait's detection, if :meth:`detect` was called
+        already (to refuse a bad portrait early, say): its boxes are used and
+        the portrait is not detected, and billed, a second time.
         ``timeout`` bounds the wait for the task (default: the poll policy's
         deadline); detection and submit are bounded by the retry policy.
         A local file is read and checked once, then uploaded once per model.
         """
+        if face is not None:
+            if not isinstance(face, FaceDetection):
+                raise ValidationError("face", "a FaceDetection from detect(), or None", face)
+            check_boxes(face.face_bbox, face.ext_bbox, prefix="face.")
         url = await self._service.uploads.prepare(image_url)
         template = check_driven_id(driven_id, extra=self.extra_templates)
-        face = await self.detect(url)
+        if face is None:
+            face = await self.detect(url)
         task = await self.submit(url, template, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox)
         try:
             return await task.wait(timeout=timeout)

@@ -11,8 +11,10 @@ import pytest
 
 from emoji_async import (
     AuthenticationError,
+    BBox,
     ClientStateError,
     EmojiClient,
+    FaceDetection,
     FaceRejectedError,
     InvalidRequestError,
     PollPolicy,
@@ -119,6 +121,19 @@ async def test_generate_at_provider_limits_returns_a_video_that_downloads(
         assert stream.average_rate == 15
 
 
+async def test_generate_given_a_detection_uses_its_boxes_and_bills_no_second_one() -> None:
+    async with running() as (sim, client):
+        face = await client.detect(PORTRAIT)  # to refuse a bad portrait before paying
+        video = await client.generate(PORTRAIT, "mengwa_kaixin", face=face)
+    assert sim.stats.detections_billed == 1
+    (task,) = sim.tasks()
+    assert task.task_id == video.task_id
+    assert (list(task.face_bbox), list(task.ext_bbox)) == (
+        face.face_bbox.as_list(),
+        face.ext_bbox.as_list(),
+    )
+
+
 async def test_a_failed_task_raises_task_failed_with_the_providers_code(
     client: EmojiClient,
 ) -> None:
@@ -187,6 +202,18 @@ async def test_a_handle_rebuilt_from_a_stored_id_finds_the_same_video(
         ),
         (lambda c: c.generate("not a url", "mengwa_kaixin"), "image_url"),
         (lambda c: c.generate(PORTRAIT, "Mengwa_Kaixin"), "driven_id"),
+        (
+            lambda c: c.generate(PORTRAIT, "mengwa_kaixin", face=([1, 1, 5, 5], [0, 0, 9, 9])),
+            "face",
+        ),
+        (
+            lambda c: c.generate(
+                PORTRAIT,
+                "mengwa_kaixin",
+                face=FaceDetection(BBox(1, 1, 5, 5), BBox(2, 2, 9, 9), request_id=None),
+            ),
+            "face.ext_bbox",
+        ),
     ],
 )
 async def test_bad_input_names_the_field_and_sends_nothing(
