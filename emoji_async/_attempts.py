@@ -2,7 +2,7 @@
 
 Pure bookkeeping, no I/O: :mod:`emoji_async._reconcile` sends, lists and
 cancels; this module says what a listing proves. The provider has no
-idempotency key and never shows a task's inputs (PROTOCOL.md, section 3), so
+idempotency key and never shows a task's inputs (docs/wire.md, "Tasks"), so
 a task found in the list can be tied to a submit only by elimination:
 
 * Every paid attempt is an :class:`Attempt`. While its outcome is unknown

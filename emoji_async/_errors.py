@@ -329,7 +329,7 @@ class WaitTimeoutError(TaskError, TimeoutError):
         self.timeout = timeout
 
 
-#: The error statuses the provider documents (PROTOCOL.md, section 4), and 5xx.
+#: The error statuses the provider documents (docs/wire.md, "Errors"), and 5xx.
 _BY_STATUS: dict[int, type[APIError]] = {
     400: InvalidRequestError,
     401: AuthenticationError,

@@ -7,7 +7,7 @@ Both policies share one formula. The n-th wait (n = 0, 1, 2, ...) is::
 
 and a retry never waits less than the ``Retry-After`` the service asked for.
 
-Why the poll defaults are what they are (PROTOCOL.md, section 3):
+Why the poll defaults are what they are (docs/wire.md, "Tasks"):
 
 * ``wait_first=5`` s: a task takes 1 to 5 minutes to run, so the first
   seconds after a submit never hold a result; 5 s still catches a task that

@@ -2,7 +2,7 @@
 
 The provider has no idempotency key; a submit whose answer was lost may still
 have created its task, or create it later, much later, and out of order
-(PROTOCOL.md, section 5); no answer ever shows a task's inputs. So
+(docs/wire.md, "Rate limits"); no answer ever shows a task's inputs. So
 :class:`Submitter` keeps a :class:`~emoji_async._attempts.Ledger` of every
 attempt and every task seen in the account's list, and settles a lost answer
 by elimination:

@@ -4,7 +4,7 @@ Wherever an image URL goes, a local file may go instead: a path (``str`` or
 ``os.PathLike``) or a ``file://`` URI. The file is checked on this machine
 first (:func:`~emoji_async._validation.read_image_file`, in a worker thread:
 the event loop never reads or hashes a file), then uploaded the way
-PROTOCOL.md section 6 describes:
+docs/wire.md describes ("Local files: temporary uploads"):
 
 1. ``GET {base}/uploads?action=getPolicy&model=<model>`` hands out a signed
    policy. It is paced under the upload-policy limit (100/s) and retried
@@ -67,7 +67,7 @@ log = logging.getLogger("emoji_async")
 #: What may stand for an image: a URL, or a local file's path (``str``, path-like, ``file://``).
 ImageSource = str | os.PathLike[str]
 
-#: How long the provider keeps a temporary file (PROTOCOL.md, section 6).
+#: How long the provider keeps a temporary file (docs/wire.md, "Local files").
 UPLOAD_LIFETIME = 48 * 3600.0
 
 

@@ -5,8 +5,8 @@ allows, so a bad argument costs neither a request nor money.
 
 An image is given as a URL (``http://``, ``https://``, ``oss://``) or as a
 local file: a path (``str`` or ``os.PathLike``) or a ``file://`` URI. A local
-file is checked here as the provider would check the image (PROTOCOL.md,
-section 2): at most 10 MiB, PNG, JPEG, BMP or WEBP, each side 400 to 7000 px.
+file is checked here as the provider would check the image (docs/wire.md,
+"Video generation"): at most 10 MiB, PNG, JPEG, BMP or WEBP, each side 400 to 7000 px.
 The size is read from the image's header, not by decoding it, so no imaging
 library is needed; whether the rest of the file decodes is the provider's to say.
 """

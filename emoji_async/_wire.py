@@ -1,6 +1,6 @@
 """Wire JSON to models, through the one cattrs converter of the library.
 
-The shapes are PROTOCOL.md's. ``output.task_status`` picks one class of a
+The shapes are the provider's (docs/wire.md). ``output.task_status`` picks one class of a
 tagged union, so the fields a state promises (``video_url`` on SUCCEEDED) are
 required exactly there; a status this version does not know falls to
 ``_OtherOutput`` instead of failing. Anything that does not fit raises
