@@ -26,9 +26,12 @@ Any other step raises :class:`JournalError` and writes nothing, as does a step
 whose inputs (image, template, boxes) differ from what the key already
 recorded: a journal belongs to one batch definition.
 
-Storage is one SQLite file: ``meta`` (format name, schema version), ``jobs``
-(one row per key: its current state and fields, boxes and video as JSON) and
-``transitions`` (append-only: key, state, time). Every step is one committed
+Storage is one SQLite file: ``meta`` (name and value: the format name, the
+schema version and, once :meth:`Journal.record_jobs_file` names it, the jobs
+file the journal belongs to), ``jobs`` (one row per key: its current state and
+fields, boxes and video as JSON) and ``transitions`` (append-only: key, state,
+time). A new row of ``meta`` is no new schema: a version that does not know it
+reads and writes the file as before. Every step is one committed
 transaction, on disk when its coroutine returns: the WAL is fsynced on commit
 (``synchronous=FULL``), so a process killed at any moment leaves every
 completed step readable, and even a power cut keeps them. The file is held
@@ -288,6 +291,7 @@ class Journal:
         history: dict[str, tuple[tuple[JobState, dt.datetime], ...]],
         attempts: dict[int, JournalAttempt] | None = None,
         sightings: dict[str, tuple[dt.datetime, bool]] | None = None,
+        jobs_file: Path | None = None,
     ) -> None:
         """Use :meth:`open`: the connection must have been made on ``worker``'s thread."""
         self.path = path
@@ -298,6 +302,7 @@ class Journal:
         #: Every attempt by its row id (ids follow the order they were made in).
         self._attempts = attempts or {}
         self._sightings = sightings or {}
+        self._jobs_file = jobs_file
         # Only the worker thread changes the two dicts; the lock keeps a reader
         # on the loop's thread from seeing one mid-change.
         self._lock = threading.Lock()
@@ -327,7 +332,7 @@ class Journal:
             worker.submit(_discard, opening)
             worker.shutdown(wait=False)
             raise
-        entries, history, attempts, sightings = loaded
+        entries, history, attempts, sightings, jobs_file = loaded
         return cls(
             where,
             worker=worker,
@@ -336,6 +341,7 @@ class Journal:
             history=history,
             attempts=attempts,
             sightings=sightings,
+            jobs_file=None if jobs_file is None else Path(jobs_file),
         )
 
     async def __aenter__(self) -> Self:
@@ -361,6 +367,36 @@ class Journal:
             # has nothing left, so joining it is immediate.
             self._closing.add_done_callback(lambda _: worker.shutdown(wait=True))
         await asyncio.shield(self._closing)
+
+    @property
+    def jobs_file(self) -> Path | None:
+        """The jobs file the journal belongs to, as recorded; ``None`` if none was.
+
+        A journal opened through ``generate_many`` records none: only a program
+        that reads its jobs from a file (the command line) names one.
+        """
+        return self._jobs_file
+
+    async def record_jobs_file(self, path: str | os.PathLike[str]) -> None:
+        """Record that the journal belongs to the jobs file at ``path`` (kept as given)."""
+        if self._worker is None:
+            raise JournalError("the journal is closed", path=self.path)
+        named = Path(path)
+        write = asyncio.get_running_loop().run_in_executor(
+            self._worker, self._write_jobs_file, os.fspath(named)
+        )
+        await asyncio.shield(write)
+        self._jobs_file = named
+
+    def _write_jobs_file(self, value: str) -> None:
+        try:
+            self._db.execute(
+                "INSERT INTO meta (name, value) VALUES ('jobs_file', ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (value,),
+            )
+        except sqlite3.Error as exc:
+            raise JournalError(f"could not record its jobs file: {exc}", path=self.path) from exc
 
     def get(self, key: str) -> JournalEntry | None:
         """The job's entry, or ``None`` if the journal has never seen ``key``."""
@@ -760,12 +796,13 @@ class Journal:
         return after
 
 
-#: What a journal file holds: entries, histories, attempts, sightings.
+#: What a journal file holds: entries, histories, attempts, sightings, its jobs file.
 _Loaded = tuple[
     dict[str, JournalEntry],
     dict[str, tuple[tuple[JobState, dt.datetime], ...]],
     dict[int, JournalAttempt],
     dict[str, tuple[dt.datetime, bool]],
+    str | None,
 ]
 
 
@@ -883,7 +920,10 @@ def _load(db: sqlite3.Connection, path: Path) -> _Loaded:
             sightings[task_id] = (_parse_time(first_seen), bool(orphan))
     except (ValueError, TypeError, KeyError) as exc:
         raise JournalError(f"holds a row this version cannot read: {exc}", path=path) from exc
-    return entries, history, attempts, sightings
+    (jobs_file,) = db.execute("SELECT value FROM meta WHERE name = 'jobs_file'").fetchone() or (
+        None,
+    )
+    return entries, history, attempts, sightings, jobs_file
 
 
 def _read_attempts(

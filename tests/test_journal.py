@@ -646,3 +646,40 @@ async def test_a_version_2_journal_learns_its_unknown_attempts_from_its_history(
     async with await Journal.open(path) as journal:
         attempts = [(a.key, a.state) for a in journal.attempts()]
     assert attempts == [("ghosted", "ghost"), ("left", "open")]
+
+
+async def test_a_journal_remembers_the_jobs_file_it_belongs_to_across_reopening(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.db"
+    async with await Journal.open(path) as journal:
+        assert journal.jobs_file is None  # a new journal, as the library makes it, names none
+        await journal.record_jobs_file(tmp_path / "jobs.csv")
+        assert journal.jobs_file == tmp_path / "jobs.csv"
+    async with await Journal.open(path) as journal:
+        assert journal.jobs_file == tmp_path / "jobs.csv"
+        await journal.record_jobs_file(tmp_path / "moved.csv")
+    async with await Journal.open(path) as journal:
+        assert journal.jobs_file == tmp_path / "moved.csv"
+    with closing(sqlite3.connect(path)) as db:  # a row of meta, in the same schema version
+        meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
+    assert meta == {
+        "format": "emoji_async journal",
+        "schema_version": str(SCHEMA_VERSION),
+        "jobs_file": str(tmp_path / "moved.csv"),
+    }
+
+
+async def test_a_journal_upgraded_from_version_2_keeps_its_jobs_file(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    async with await Journal.open(path) as journal:
+        await journal.record_jobs_file(tmp_path / "jobs.csv")
+        await intend(journal, "left")
+    with closing(sqlite3.connect(path)) as db:  # as version 2 left it
+        db.executescript(
+            "DROP TABLE attempts; DROP TABLE sightings;"
+            " UPDATE meta SET value = '2' WHERE name = 'schema_version';"
+        )
+    async with await Journal.open(path) as journal:
+        assert journal.jobs_file == tmp_path / "jobs.csv"
+        assert [(a.key, a.state) for a in journal.attempts()] == [("left", "open")]
