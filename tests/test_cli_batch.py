@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from emoji_async import BBox, DownloadError, VideoResult, events, templates
+from emoji_async import BBox, DownloadError, EmojiJob, VideoResult, events, templates
+from emoji_async._journal import Journal
 from emoji_async.cli._progress import BatchTally, JobState
 from emoji_async.testing import SimulatorServer, fixed_duration
-from tests.conftest import KEY, SCALE, batch, serve_in_thread, sim_config
+from tests.conftest import KEY, SCALE, batch, client_for, serve_in_thread, sim_config
 
 NAMES = ("ada", "grace", "alan", "barbara", "donald", "edsger")
 TEMPLATES = (
@@ -260,3 +261,92 @@ async def test_ctrl_c_stops_the_batch_with_exit_130_and_cancels_its_pending_task
     assert "run the same command again to resume" in err.decode()
     assert "batch interrupted" in out.decode()
     assert statuses == ["CANCELED", "CANCELED", "RUNNING"]
+
+
+# --- one journal, one jobs file ---------------------------------------------------------
+
+
+def test_a_journal_made_for_another_jobs_file_is_refused_naming_both_before_any_request(
+    server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = jobs_csv(tmp_path / "first.csv", NAMES[:1])
+    other = jobs_csv(tmp_path / "other.csv", NAMES[1:2])
+    assert batch(server, tmp_path, first) == 0
+    capsys.readouterr()
+    requests = len(server.simulator.requests)
+    assert batch(server, tmp_path, other) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith(
+        f"emoji-async: error: the journal {tmp_path / 'batch.db'} belongs to the jobs file"
+        f" {first}, not {other}: "
+    )
+    assert len(server.simulator.requests) == requests
+    assert server.simulator.stats.tasks_created == 1
+
+
+def test_jobs_appended_to_the_same_file_run_and_the_earlier_ones_resume(
+    server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = jobs_csv(tmp_path / "jobs.csv", NAMES[:1])
+    assert batch(server, tmp_path, jobs) == 0
+    jobs_csv(jobs, NAMES[:2])
+    assert batch(server, tmp_path, jobs) == 0
+    rows = summary_rows(capsys.readouterr().out)
+    assert [rows[n][1] for n in NAMES[:2]] == ["succeeded (resumed)", "succeeded"]
+    assert server.simulator.stats.tasks_created == 2
+
+
+def test_a_moved_jobs_file_keeps_its_journal_which_then_records_the_new_place(
+    server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = jobs_csv(tmp_path / "jobs.csv", NAMES[:1])
+    assert batch(server, tmp_path, jobs) == 0
+    moved = jobs.rename(tmp_path / "renamed.csv")
+    assert batch(server, tmp_path, moved) == 0
+    assert summary_rows(capsys.readouterr().out)["ada"][1] == "succeeded (resumed)"
+    # The old name, now another file with other jobs, is no longer the journal's.
+    jobs_csv(jobs, NAMES[1:2])
+    assert batch(server, tmp_path, jobs) == 2
+    assert f"belongs to the jobs file {moved}, not {jobs}" in capsys.readouterr().err
+
+
+def test_a_journal_that_names_no_jobs_file_takes_the_first_one_given(
+    server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As a journal from before jobs files were recorded, or one the library made.
+    image = "https://example.com/p/ada.png"
+    face, ext = server.simulator.boxes_for(image)
+
+    async def library_journal() -> None:
+        async with await Journal.open(tmp_path / "batch.db") as journal:
+            await journal.detected(
+                "ada",
+                image=image,
+                driven_id="mengwa_kaixin",
+                face_bbox=BBox.parse(face),
+                ext_bbox=BBox.parse(ext),
+            )
+
+    asyncio.run(library_journal())
+    first = jobs_csv(tmp_path / "first.csv", NAMES[:1])
+    assert batch(server, tmp_path, first) == 0
+    other = jobs_csv(tmp_path / "other.csv", NAMES[1:2])
+    assert batch(server, tmp_path, other) == 2
+    assert f"belongs to the jobs file {first}, not {other}" in capsys.readouterr().err
+
+
+async def test_the_library_uses_a_journal_the_command_line_made_without_any_jobs_file(
+    server: SimulatorServer, tmp_path: Path
+) -> None:
+    jobs = jobs_csv(tmp_path / "jobs.csv", NAMES[:1])
+    assert await asyncio.to_thread(batch, server, tmp_path, jobs) == 0
+    async with client_for(server) as client:
+        (outcome,) = await client.generate_many(
+            [EmojiJob("https://example.com/p/grace.png", "dagong_weixiao", key="grace")],
+            journal=tmp_path / "batch.db",
+        )
+    assert outcome.ok
+    async with await Journal.open(tmp_path / "batch.db") as journal:
+        assert journal.jobs_file == jobs

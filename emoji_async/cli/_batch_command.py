@@ -28,7 +28,8 @@ from .. import (
     Spending,
     SubmissionUncertainError,
 )
-from ._common import open_client
+from .._journal import Journal
+from ._common import CommandError, open_client
 from ._jobsfile import load_jobs
 from ._progress import BatchProgress, BatchTally, JobLine, JobState, one_line
 
@@ -59,6 +60,7 @@ def _stdout_console() -> Console:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     jobs = load_jobs(args.jobs_file)
+    jobs_file = args.jobs_file.resolve()
     client = open_client(args)  # fails here, before any drawing, without a key
     console = progress_console(args.progress)
     progress = BatchProgress(len(jobs), console=console, show=console is not None)
@@ -69,6 +71,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     prices = Prices(video_second=args.price_video, detection=args.price_detection)
 
     async def run() -> Outcomes:
+        await _claim_journal(args.journal, jobs_file, jobs)
         async with client:
             with progress:
                 return await client.generate_many(
@@ -96,6 +99,42 @@ def cmd_batch(args: argparse.Namespace) -> int:
     print_summary(outcomes, progress.tally, args.out, spent=outcomes.spent, prices=prices)
     billable = [o for o in outcomes.orphans if not o.cancelled]
     return 0 if all(o.ok or o.skipped for o in outcomes) and not billable else 1
+
+
+async def _claim_journal(journal: Path, given: Path, jobs: Sequence[EmojiJob]) -> None:
+    """Refuse a journal made for another jobs file; record this one in a journal that names none.
+
+    The same file is the same path (resolved, so a symlink or a relative path
+    names its target): jobs appended to it resume with the others. A file moved
+    or renamed is the same too, when nothing is left at the path the journal
+    recorded and the file given holds every job the journal has seen: the
+    journal then records the new path. A journal of a version that recorded no
+    jobs file (or one made through the library, which records none) takes the
+    file given on first use. ``given`` is the jobs file's resolved path. Nothing is
+    sent before this is settled.
+    """
+    async with await Journal.open(journal) as record:
+        recorded = record.jobs_file
+        if recorded == given:
+            return
+        if recorded is not None and not _moved(recorded, record, jobs):
+            gone = "" if recorded.exists() else " (moved? this file lacks jobs the journal holds)"
+            raise CommandError(
+                f"the journal {journal} belongs to the jobs file {recorded}, not {given}{gone}:"
+                f" one journal records one jobs file's jobs (give {given.name} a journal of its"
+                " own)",
+                status=2,
+            )
+        await record.record_jobs_file(given)
+
+
+def _moved(recorded: Path, journal: Journal, jobs: Sequence[EmojiJob]) -> bool:
+    """Whether the file the journal recorded may have moved to hold ``jobs``: gone from its
+    path, and every job the journal has seen still in it, with the same inputs."""
+    if recorded.exists():
+        return False
+    given = {job.resolved_key: (job.image, job.driven_id) for job in jobs}
+    return all(given.get(e.key) == (e.image, e.driven_id) for e in journal.entries())
 
 
 # --- the summary --------------------------------------------------------------------
