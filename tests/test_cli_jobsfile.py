@@ -61,12 +61,29 @@ def test_a_csv_and_a_jsonl_file_with_the_same_jobs_read_the_same(tmp_path: Path)
     assert from_csv[1].face_bbox is None
 
 
-def test_csv_columns_may_come_in_any_order_and_a_short_row_leaves_the_rest_absent(
+def test_csv_columns_may_come_in_any_order_and_an_empty_cell_is_absent(
     tmp_path: Path,
 ) -> None:
-    text = "driven_id , image,key\nmengwa_kaixin,https://example.com/a.png\n"
+    text = "driven_id , image,key\nmengwa_kaixin,https://example.com/a.png,\n"
     (job,) = load_jobs(_write(tmp_path, "jobs.csv", text))
     assert job == EmojiJob("https://example.com/a.png", "mengwa_kaixin")
+
+
+@pytest.mark.parametrize(
+    ("row", "cells"),
+    [
+        pytest.param(f"{IMG},mengwa_kaixin,ada\n", 3, id="short"),
+        pytest.param(f"{IMG},mengwa_kaixin,ada,,,\n", 6, id="long"),
+    ],
+)
+def test_a_csv_row_with_fewer_or_more_cells_than_the_header_is_refused_with_both_counts(
+    tmp_path: Path, row: str, cells: int
+) -> None:
+    path = _write(tmp_path, "jobs.csv", HEADER + GOOD_CSV_ROW + row)
+    with pytest.raises(JobsFileError) as caught:
+        load_jobs(path)
+    assert caught.value.line == 3
+    assert str(caught.value).startswith(f"{path}:3: {cells} cells, but the header names 5 columns")
 
 
 def test_a_byte_order_mark_from_a_spreadsheet_is_ignored(tmp_path: Path) -> None:
@@ -87,9 +104,9 @@ CSV_PROBLEMS = [
         "image,key\nhttps://example.com/a.png,a\n", 1, None, "no 'driven_id'", id="no-col"
     ),
     pytest.param("image,driven_id,image\n", 1, None, "appears twice", id="twice"),
-    pytest.param(HEADER + ",mengwa_kaixin\n", 2, "image", "missing", id="no-image"),
-    pytest.param(HEADER + "ftp://x/a.png,mengwa_kaixin\n", 2, "image", "https://", id="scheme"),
-    pytest.param(HEADER + f"{IMG},mengwa_happy\n", 2, "driven_id", "template id", id="template"),
+    pytest.param(HEADER + ",mengwa_kaixin,,,\n", 2, "image", "missing", id="no-image"),
+    pytest.param(HEADER + "ftp://x/a.png,mengwa_kaixin,,,\n", 2, "image", "https://", id="scheme"),
+    pytest.param(HEADER + f"{IMG},mengwa_happy,,,\n", 2, "driven_id", "template id", id="template"),
     pytest.param(HEADER + f"{IMG},mengwa_kaixin,a,1 2 3,4 5 6 7\n", 2, "face_bbox", "four", id="3"),
     pytest.param(
         HEADER + f'{IMG},mengwa_kaixin,a,"1,2,3,4",0 0 9 9\n', 2, "face_bbox", "spaces", id="comma"
@@ -98,7 +115,7 @@ CSV_PROBLEMS = [
     pytest.param(
         HEADER + f"{IMG},mengwa_kaixin,a,9 2 3 4,0 0 9 9\n", 2, "face_bbox", "x1 <", id="o"
     ),
-    pytest.param(HEADER + f"{IMG},mengwa_kaixin,a,1 2 3 4\n", 2, "ext_bbox", "together", id="one"),
+    pytest.param(HEADER + f"{IMG},mengwa_kaixin,a,1 2 3 4,\n", 2, "ext_bbox", "together", id="one"),
     pytest.param(
         HEADER + f"{IMG},mengwa_kaixin,a,10 10 50 50,20 20 40 40\n",
         2,
@@ -107,14 +124,14 @@ CSV_PROBLEMS = [
         id="ext-inside-face",
     ),
     pytest.param(
-        HEADER + GOOD_CSV_ROW + "https://example.com/b.png,dagong_kaixin,ada\n",
+        HEADER + GOOD_CSV_ROW + "https://example.com/b.png,dagong_kaixin,ada,,\n",
         3,
         "key",
         "same key as line 2",
         id="duplicate-key",
     ),
     pytest.param(
-        HEADER + f"{IMG},mengwa_kaixin\n\n{IMG},mengwa_kaixin\n",
+        HEADER + f"{IMG},mengwa_kaixin,,,\n\n{IMG},mengwa_kaixin,,,\n",
         4,
         "key",
         "same job as line 2",

@@ -21,9 +21,11 @@ own directory, and each file is checked (size, format, resolution) along with
 the rest, so a missing portrait costs nothing either. ``key`` names the job
 in the journal and its video file (derived from the inputs when absent);
 ``face_bbox`` and ``ext_bbox`` come together or not at all (without them the
-face is detected first). In CSV a box is four whole numbers separated by spaces, and an empty
-cell means "absent". Blank lines are skipped. Unknown columns or fields are
-refused, so a misspelt ``face_box`` is not silently ignored.
+face is detected first). In CSV a box is four whole numbers separated by
+spaces, an empty cell means "absent", and every row has as many cells as the
+header has columns (a shorter or longer one is refused: a lost comma would
+shift the cells after it). Blank lines are skipped. Unknown columns or fields
+are refused, so a misspelt ``face_box`` is not silently ignored.
 """
 
 from __future__ import annotations
@@ -131,21 +133,18 @@ def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, object]]]:
             line = reader.line_num
             if not any(cell.strip() for cell in cells):
                 continue
-            if len(cells) > len(columns):
+            # A short row is refused like a long one: a cell lost before the end would
+            # shift the rest into the wrong columns, and nothing tells which one it was.
+            if len(cells) != len(columns):
                 raise JobsFileError(
                     path,
-                    f"{len(cells)} cells, but the header names {len(columns)} columns",
+                    f"{len(cells)} cells, but the header names {len(columns)} columns"
+                    " (an absent value is an empty cell: keep its comma)",
                     line=line,
                 )
-            # A cell left empty (or missing at the end of a short row) is absent.
-            yield (
-                line,
-                {
-                    name: cell.strip()
-                    for name, cell in zip(columns, cells, strict=False)
-                    if cell.strip()
-                },
-            )
+            # A cell left empty is absent.
+            pairs = zip(columns, cells, strict=True)
+            yield line, {name: cell.strip() for name, cell in pairs if cell.strip()}
     except csv.Error as exc:
         raise JobsFileError(path, f"not valid CSV: {exc}", line=reader.line_num) from None
 
