@@ -1,4 +1,4 @@
-"""The simulator plays the Emoji service as PROTOCOL.md describes it.
+"""The simulator plays the Emoji service as the provider's pages describe it (docs/wire.md).
 
 Every test talks to a real simulator over loopback HTTP with a plain
 ``aiohttp.ClientSession``: no client code of ours, no mocks. Small time scales
@@ -52,6 +52,8 @@ INVALID_FILE_CODES = (
     "InvalidFile.Format",
 )
 FAST = SimulatorConfig(time_scale=0.001, limits=UNTHROTTLED)
+#: The provider's message for a body that is not the documented shape.
+BODY_INVALID = "Required body invalid, please check the request body format."
 
 
 class Api(RawApi):
@@ -225,8 +227,8 @@ async def test_submit_without_async_header_is_403_access_denied(start: Start) ->
 
 
 DETECT_CASES: list[tuple[Any, dict[str, str], int, str, str]] = [
-    (b"{not json", {}, 400, "InvalidParameter", "The request body is not valid JSON."),
-    ([1], {}, 400, "InvalidParameter", "The request body must be a JSON object."),
+    (b"{not json", {}, 400, "InvalidParameter", BODY_INVALID),
+    ([1], {}, 400, "InvalidParameter", BODY_INVALID),
     (
         {"input": {"image_url": IMAGE}, "parameters": {"ratio": "1:1"}},
         {},
@@ -253,14 +255,28 @@ DETECT_CASES: list[tuple[Any, dict[str, str], int, str, str]] = [
         {},
         400,
         "InvalidParameter",
-        "Field required: input.image_url",
+        "Field required: image_url",
     ),
     (
         {"model": "emoji-detect-v1", "input": {"image_url": IMAGE}},
         {},
         400,
         "InvalidParameter",
-        "Field required: parameters.ratio",
+        "Field required: parameters",
+    ),
+    (
+        {"model": "emoji-detect-v1", "input": {"image_url": IMAGE}, "parameters": {}},
+        {},
+        400,
+        "InvalidParameter",
+        "Field required: ratio",
+    ),
+    (
+        {"model": "emoji-detect-v1", "input": "x", "parameters": {"ratio": "1:1"}},
+        {},
+        400,
+        "InvalidParameter",
+        BODY_INVALID,
     ),
     (
         {"model": "emoji-detect-v1", "input": {"image_url": IMAGE}, "parameters": {"ratio": "3:4"}},
@@ -318,16 +334,12 @@ def _submit_case(**changes: Any) -> dict[str, Any]:
 SUBMIT_CASES: list[tuple[dict[str, Any] | str, int, str, str]] = [
     ("wrong-model", 400, "InvalidParameter", "Model not exist."),
     ("no-input", 400, "InvalidParameter", "Field required: input"),
-    (_submit_case(image_url="DROP"), 400, "InvalidParameter", "Field required: input.image_url"),
-    (_submit_case(driven_id="DROP"), 400, "InvalidParameter", "Field required: input.driven_id"),
-    (_submit_case(face_bbox="DROP"), 400, "InvalidParameter", "Field required: input.face_bbox"),
-    (_submit_case(ext_bbox="DROP"), 400, "InvalidParameter", "Field required: input.ext_bbox"),
-    (
-        _submit_case(face_bbox=[1, 2, 3]),
-        400,
-        "InvalidParameter",
-        "input.face_bbox must be an array of 4 integers [x1, y1, x2, y2].",
-    ),
+    (_submit_case(image_url="DROP"), 400, "InvalidParameter", "Field required: image_url"),
+    (_submit_case(driven_id="DROP"), 400, "InvalidParameter", "Field required: driven_id"),
+    (_submit_case(face_bbox="DROP"), 400, "InvalidParameter", "Field required: face_bbox"),
+    (_submit_case(ext_bbox="DROP"), 400, "InvalidParameter", "Field required: ext_bbox"),
+    (_submit_case(face_bbox=[1, 2, 3]), 400, "InvalidParameter", BODY_INVALID),
+    (_submit_case(driven_id=7), 400, "InvalidParameter", BODY_INVALID),
     (
         _submit_case(driven_id="mengwa_unknown"),
         400,
@@ -668,6 +680,10 @@ async def test_list_has_the_documented_shape_newest_first_in_epoch_ms(start: Sta
         "model_name",
         "region",
         "request_id",
+        "api_key_id",
+        "caller_parent_id",
+        "caller_uid",
+        "user_api_unique_key",
         "gmt_create",
         "start_time",
         "end_time",
@@ -856,7 +872,8 @@ async def test_an_uploaded_file_is_usable_as_oss_url_only_with_the_resolve_heade
     photo = bmp_image()
     detect_url = await upload(api, "emoji-detect-v1", photo, "face.bmp")
     without = await api.detect(detect_url)
-    assert (without.status, without.body["code"]) == (400, "InvalidURL")
+    assert (without.status, without.body["code"]) == (400, "InvalidParameter")
+    assert without.body["message"].startswith("The provided URL does not appear to be valid")
     resolved = await api.detect(detect_url, **{"X-DashScope-OssResourceResolve": "enable"})
     assert resolved.status == 200, resolved.body
     boxes = resolved.body["output"]["bbox_face"], resolved.body["output"]["ext_bbox_face"]
@@ -875,7 +892,7 @@ async def test_an_uploaded_file_is_usable_as_oss_url_only_with_the_resolve_heade
     header = {"X-DashScope-OssResourceResolve": "enable"}
     accepted = await api.submit(body=body, headers=header)
     assert accepted.status == 200, accepted.body
-    assert (await api.submit(body=body)).body["code"] == "InvalidURL"
+    assert (await api.submit(body=body)).body["code"] == "InvalidParameter"
 
 
 async def test_an_upload_is_bound_to_the_model_it_was_issued_for(start: Start) -> None:

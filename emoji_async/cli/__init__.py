@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import math
 import sys
 import textwrap
@@ -103,8 +104,22 @@ def _late_after(text: str) -> tuple[float, float]:
     return low, high
 
 
+def _mount_point(text: str) -> str:
+    from ..testing import SimulatorConfig
+
+    try:
+        return SimulatorConfig(api_prefix=text).api_prefix
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a URL path such as /api/v1 or /qwen/api/v1, got {text!r}"
+        ) from None
+
+
 def _cmd_simulator(args: argparse.Namespace) -> int:
     from ..testing import Chaos, ServiceLimits, Simulator, SimulatorConfig, run_forever
+
+    # The simulator logs what it cannot do here (no PyAV: no real videos) as it starts.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
 
     chaos = None
     if args.chaos is not None or args.chaos_kind:
@@ -421,7 +436,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "simulator",
         help="run the built-in simulator of the service on a local port",
-        description="Serve a simulator of the Emoji service (PROTOCOL.md) until interrupted.",
+        description=textwrap.fill(
+            "Serve a simulator of the Emoji service until interrupted: the provider's "
+            "endpoints, limits and answers, as the docs page 'The wire protocol' "
+            "(docs/wire.md) describes them. Without PyAV it says so as it starts, and "
+            "serves text placeholders instead of videos.",
+            79,
+        ),
         epilog=(
             "example:\n  emoji-async simulator --port 8000 --time-scale 0.01\n"
             "  # then, in another shell:\n"
@@ -466,7 +487,14 @@ def _parser() -> argparse.ArgumentParser:
         "--api-key", action="append", help="an accepted key (repeatable; default sk-simulator)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed for task durations")
-    p.add_argument("--prefix", default="/api/v1", help="API mount point (default: %(default)s)")
+    p.add_argument(
+        "--prefix",
+        type=_mount_point,
+        default="/api/v1",
+        metavar="PATH",
+        help="where the API is mounted, e.g. a gateway's /qwen/api/v1; the base URL printed "
+        "at start ends with it (default: %(default)s)",
+    )
     chaos = p.add_argument_group("chaos", "random faults, reproducible from a seed (see below)")
     chaos.add_argument(
         "--chaos",
@@ -501,8 +529,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     open_points = p.add_argument_group(
         "open points",
-        "one reading of each point the provider's documentation leaves open "
-        "(PROTOCOL.md section 3); the defaults are the simulator's historical ones",
+        textwrap.fill(
+            "one reading of each point the provider's documentation leaves open (see the "
+            "docs page 'The wire protocol' (docs/wire.md)); the defaults are the "
+            "simulator's historical ones",
+            77,
+        ),
     )
     open_points.add_argument(
         "--list-zone",

@@ -53,7 +53,10 @@ async def run_demo(*, out_dir: Path, time_scale: float, progress: str = "auto") 
     """Animate the sample portraits; 0 when every video was made and saved."""
     config = SimulatorConfig(time_scale=time_scale)
     if not Simulator(config).renders_videos:
-        raise CommandError("the demo renders real videos: pip install 'emoji-async[demo]'")
+        raise CommandError(
+            "the demo renders real videos, which needs PyAV and numpy: "
+            "pip install 'emoji-async[video]'"
+        )
     console = progress_console(progress)
     async with (
         serve(config) as server,

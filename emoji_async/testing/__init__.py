@@ -1,8 +1,9 @@
 """A simulator of the DashScope Emoji service, for tests, demos and benchmarks.
 
-It plays the service as ``PROTOCOL.md`` describes it, over real HTTP: the same
-paths, headers, JSON shapes, error codes and messages, rate limits, the single
-running slot with its FIFO queue, uploads and signed, expiring result videos.
+It plays the service as the provider's pages describe it (the docs page "The
+wire protocol", ``docs/wire.md``), over real HTTP: the same paths, headers,
+JSON shapes, error codes and messages, rate limits, the single running slot
+with its FIFO queue, uploads and signed, expiring result videos.
 It shares no code with the client (only the template table), so it cannot
 share the client's mistakes either::
 
@@ -37,19 +38,22 @@ The triggers work on every URL, loopback and ``oss://`` ones included.
 
 Images. Like the provider, the simulator downloads ``image_url``, but **only
 from loopback** (``127.0.0.0/8``, ``::1``, ``localhost``): its own sample
-portraits, or a test's own server. It never contacts any other host: such a
-URL stands for an imagined image, whose boxes come from a digest of the URL
-and whose video is a cartoon face. A loopback download that fails answers
-400 ``InvalidURL.ConnectionRefused``, ``InvalidURL.Timeout`` (after
-``SimulatorConfig.fetch_timeout`` real seconds) or ``InvalidURL`` (any status
-but 200; redirects are not followed). A fetched image is remembered by URL
-(bounded), so detection and submit see the same picture. A fetched or
+portraits, or a test's own server. It never contacts any other host: such a URL
+stands for an imagined image, whose boxes come from a digest of the URL and
+whose video is a cartoon face; the provider's own example image
+(``DOCUMENTED_EXAMPLES`` of ``_faces``) detects as the boxes its pages show, so
+the documented submit, sent as written, is accepted. A loopback download that
+fails answers 400 ``InvalidURL.ConnectionRefused``, ``InvalidURL.Timeout``
+(after ``SimulatorConfig.fetch_timeout`` real seconds) or ``InvalidURL`` (any
+status but 200; redirects are not followed). A fetched image is remembered by
+URL (bounded), so detection and submit see the same picture. A fetched or
 uploaded image is checked as the provider checks it: at most 10 MiB
-(``InvalidFile.Size``, an inferred code), then, with PyAV, a PNG, JPEG, BMP or
-WEBP that decodes (``InvalidFile.Format``), 400 to 7000 px a side
-(``InvalidFile.Resolution``). Detection rejects a failing image with HTTP 200
-(billed), a submit with 400. Boxes come from a digest of the image's bytes,
-placed inside its real dimensions where a portrait has its face.
+(``InvalidFile.Size``, an inferred code), then a PNG, JPEG, BMP or WEBP
+(``InvalidFile.Format``) 400 to 7000 px a side (``InvalidFile.Resolution``):
+decoded with PyAV, or without it judged by its header alone. Detection rejects
+a failing image with HTTP 200 (billed), a submit with 400. Boxes come from a
+digest of the image's bytes, placed inside its real dimensions where a portrait
+has its face.
 
 Sample portraits: ``SAMPLE_PORTRAITS`` names a dozen drawn, deterministic
 head-and-shoulders faces; ``sample_portrait(name)`` gives one as PNG bytes
@@ -87,8 +91,9 @@ played (each ``RequestRecord.fault`` says which)::
         print(server.simulator.stats.faults_by_kind)
         assert set(server.simulator.task_states().values()) <= {"SUCCEEDED"}
 
-What the provider's documentation leaves open (PROTOCOL.md section 3) is a
-knob of ``SimulatorConfig``, so a client can be tested under every reading:
+What the provider's documentation leaves open (docs/wire.md, "The open
+points") is a knob of ``SimulatorConfig``, so a client can be tested under
+every reading:
 ``list_zone`` (``"UTC+8"`` or ``"UTC"``: how the list reads its
 ``start_time`` / ``end_time`` strings), ``clock_skew`` (real seconds the
 service's clock runs ahead: every time it shows or reads, the ``Date``
@@ -106,8 +111,13 @@ task's image (fetched or uploaded) and numpy too, the video animates that
 portrait: the extended box, scaled to 512x512, moved as the template says
 (a bounce, a nod, a sway, a squash, a slow droop...), the same for the same
 image and template. Otherwise it shows a cartoon face. Without PyAV, or with
-``render_videos=False``, a short placeholder body is served as
+``render_videos=False``, a short text placeholder (not an MP4: it starts
+``emoji-async simulator placeholder``) is served as
 ``application/octet-stream`` with the header ``X-Emoji-Simulator: placeholder``.
+A simulator that lacks PyAV or numpy says what it cannot do, and how to get
+it (``pip install 'emoji-async[video]'``), in a warning of the
+``emoji_async.testing`` logger each time it starts
+(``Simulator.startup_warning``).
 """
 
 from ._app import Simulator

@@ -42,6 +42,7 @@ import contextlib
 import contextvars
 import http
 import json
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -55,6 +56,7 @@ from ._config import SimulatorConfig
 from ._faces import Boxes
 from ._faults import Fault, FaultBook, fault_label
 from ._images import MAX_IMAGE_BYTES, ImageFacts, examine
+from ._optional import missing_extras
 from ._records import RequestRecord, SimulatorStats
 from ._results import RESULTS_PATH
 from ._samples import SAMPLE_PORTRAITS, SAMPLES_PATH, sample_portrait, samples_available
@@ -62,6 +64,7 @@ from ._service import Service
 from ._tasks import SimulatedTask
 from ._video import PLACEHOLDER_HEADER, VideoStore
 from ._wire import (
+    BODY_INVALID,
     NO_API_KEY,
     RATE_LIMITED,
     WRONG_API_KEY,
@@ -83,11 +86,13 @@ Operation = Callable[[], Awaitable[Reply]]
 
 
 #: Route names that are another spelling of an endpoint (names must be unique).
-_ALIASES = {"query_slash": "query"}
+_ALIASES = {"query_slash": "query", "list_slash": "list"}
 #: Endpoints served by the object-storage hosts: their errors are OSS's XML.
 _STORAGE = frozenset({"upload", "download"})
 #: Endpoints served by hosts other than the API's, which do not show the service's clock.
 _OTHER_HOSTS = _STORAGE | {"sample"}
+
+log = logging.getLogger("emoji_async.testing")
 
 #: The labels of the faults played on the request being handled, for its record.
 _PLAYED: contextvars.ContextVar[list[str]] = contextvars.ContextVar("emoji_simulator_played")
@@ -183,7 +188,7 @@ async def _json_body(request: web.Request) -> object:
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ServiceError(400, "InvalidParameter", "The request body is not valid JSON.") from None
+        raise ServiceError(400, "InvalidParameter", BODY_INVALID) from None
 
 
 async def _read_form(request: web.Request) -> tuple[dict[str, str], bytes | None, int]:
@@ -262,6 +267,14 @@ class Simulator:
         return self._videos.real
 
     @property
+    def startup_warning(self) -> str | None:
+        """What this simulator cannot do here (PyAV or numpy missing), as logged when it starts.
+
+        ``None`` when it has everything it needs.
+        """
+        return missing_extras(render_videos=self.config.render_videos)
+
+    @property
     def uploads_by_model(self) -> dict[str, int]:
         """How many files the upload host stored, per model the policy was for."""
         return dict(self._service.uploads.stored_by_model)
@@ -322,6 +335,8 @@ class Simulator:
             name="submit",
         )
         add("GET", f"{prefix}/tasks", self._list, name="list")
+        # The provider's page writes ``/tasks/``, the official SDK sends ``/tasks``.
+        add("GET", f"{prefix}/tasks/", self._list, name="list_slash")
         add("GET", f"{prefix}/tasks/{{task_id}}", self._query, name="query")
         # The official SDK 1.x asks for ``/tasks/{id}/``: the gateway answers both forms.
         add("GET", f"{prefix}/tasks/{{task_id}}/", self._query, name="query_slash")
@@ -337,6 +352,9 @@ class Simulator:
         return app
 
     async def _startup(self, app: web.Application) -> None:
+        warning = self.startup_warning
+        if warning is not None:  # said at every start: nobody should find it out from a file
+            log.warning("emoji-async simulator: %s", warning)
         self._closing.clear()
         await self._service.fetcher.start()
 

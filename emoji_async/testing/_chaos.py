@@ -91,7 +91,7 @@ CHAOS_ENDPOINTS: frozenset[str] = frozenset(_KINDS_AT)
 #: Endpoints that share one 429 burst, as they share the client's pacing.
 _GROUP = {"query": "tasks", "list": "tasks", "cancel": "tasks"}
 
-#: The 5xx answers drawn from (PROTOCOL.md section 4; a 502 is the gateway's).
+#: The 5xx answers drawn from (docs/wire.md, "Errors"; a 502 is the gateway's).
 _SERVER_ERRORS = (
     (500, "InternalError"),
     (500, "SystemError"),
@@ -101,7 +101,7 @@ _SERVER_ERRORS = (
     (503, "ModelUnavailable"),
 )
 
-#: The answers of ``odd_status_after``: none is in the protocol (PROTOCOL.md section 4).
+#: The answers of ``odd_status_after``: none is in the protocol (docs/wire.md, "Errors").
 _ODD_STATUSES = (302, 307, 408)
 
 #: The share of ``late`` faults that drop the connection instead of answering a 5xx.
@@ -217,7 +217,7 @@ class Chaos:
     ``slow_before`` / ``slow_after``
         The answer comes ``slow_seconds`` real seconds late. ``slow_before`` waits
         first and processes afterwards, so a submit the client gave up on creates
-        its task late (PROTOCOL.md section 5); ``slow_after`` processes at once and
+        its task late (docs/wire.md, "Rate limits"); ``slow_after`` processes at once and
         answers late.
     ``truncated``
         The real answer, its status kept (200 for a success), with its body cut
@@ -241,13 +241,13 @@ class Chaos:
         uniformly from ``late_after`` (provider seconds, scaled by the
         simulator's ``time_scale``; by default 150 to 250, past the client's
         120 s reconcile window). Its task then appears, created at that instant;
-        several late submits are therefore created out of order (PROTOCOL.md
-        section 5). Its rate-limit admission happens on arrival.
+        several late submits are therefore created out of order (docs/wire.md,
+        "Rate limits"). Its rate-limit admission happens on arrival.
     ``odd_status_after``
         The request is processed (a submit creates its task), then answered
         with something the protocol does not list: 302 or 307 with a
         ``Location`` naming the same path, or 408 Request Timeout, each with a
-        short plain-text body (PROTOCOL.md section 4: such an answer does not
+        short plain-text body (docs/wire.md, "Errors": such an answer does not
         prove that nothing was created).
 
     Where they happen: every kind on the API endpoints but ``cut_download``, which

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import attrs
@@ -111,7 +112,7 @@ _DEFAULT_DURATIONS = uniform_durations(60.0, 300.0)
 
 @attrs.frozen(kw_only=True)
 class ServiceLimits:
-    """The provider's per-account limits (PROTOCOL.md section 5); ``None`` lifts one.
+    """The provider's per-account limits (docs/wire.md, "Rate limits"); ``None`` lifts one.
 
     A rate of ``r`` requests per second admits ``floor(r)`` requests in any
     sliding window of one (scaled) second; a rate below 1 admits one request per
@@ -140,10 +141,34 @@ class ServiceLimits:
         return rates.get(endpoint)
 
 
+#: A mount point's segments: what a URL path carries without escaping (RFC 3986's unreserved).
+_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+
+
 def _prefix(value: str) -> str:
-    """Normalise a mount point: one leading slash, no trailing slash, ``""`` for the root."""
+    """Normalise a mount point: one leading slash, no trailing slash, ``""`` for the root.
+
+    ``"qwen/api/v1/"`` becomes ``"/qwen/api/v1"``. Refused (``ValueError``): a
+    segment that is empty (``"/api//v1"``), ``.`` or ``..``, or holds anything
+    but letters, digits and ``-._~`` (a query, a space, a route placeholder).
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"api_prefix must be a string such as '/api/v1', got {value!r}")
     stripped = value.strip().strip("/")
-    return f"/{stripped}" if stripped else ""
+    if not stripped:
+        return ""
+    for segment in stripped.split("/"):
+        if not _SEGMENT.fullmatch(segment) or segment in (".", ".."):
+            raise ValueError(
+                "api_prefix must be a URL path such as '/api/v1' or '/qwen/api/v1' (segments "
+                f"of letters, digits and -._~), got {value!r}"
+            )
+    return f"/{stripped}"
+
+
+def _keys(value: Iterable[str]) -> frozenset[str]:
+    """The accepted keys as a set (a typed converter: ``frozenset`` itself leaves mypy guessing)."""
+    return frozenset(value)
 
 
 def _check_scale(_: object, __: attrs.Attribute[float], value: float) -> None:
@@ -195,8 +220,12 @@ class SimulatorConfig:
     every task starts RUNNING the moment it is submitted. ``retry_after`` adds a
     ``Retry-After`` header to rate-limit answers, which the provider does not
     document: whole seconds, rounded up, at ``time_scale=1``; the scaled wait
-    in decimal seconds on a compressed clock. ``render_videos`` serves real MP4s
-    when PyAV is importable, a labelled placeholder otherwise.
+    in decimal seconds on a compressed clock. ``api_prefix`` is where the API is
+    mounted: ``"/api/v1"`` as on the provider's hosts, or a gateway's
+    ``"/qwen/api/v1"``; it is normalised to one leading slash and no trailing
+    one (``"qwen/api/v1/"`` is ``"/qwen/api/v1"``), and
+    ``SimulatorServer.base_url`` ends with it. ``render_videos`` serves real
+    MP4s when PyAV is importable, a labelled placeholder otherwise.
     ``fetch_timeout`` bounds each download of a loopback ``image_url`` in real
     seconds (not scaled: it is network time); past it the request answers
     400 ``InvalidURL.Timeout``.
@@ -206,7 +235,7 @@ class SimulatorConfig:
     oldest quarter is forgotten at once (``None`` keeps them all). The counters
     of ``SimulatorStats`` always cover every request.
 
-    The points the provider's documentation leaves open (PROTOCOL.md section 3)
+    The points the provider's documentation leaves open (docs/wire.md, "The open points")
     are knobs too, so a client can be tested under every reading of them; each
     default is the simulator's historical behaviour:
 
@@ -237,7 +266,7 @@ class SimulatorConfig:
         client must cope with ``False`` (neither field).
     """
 
-    api_keys: frozenset[str] = attrs.field(default=frozenset({"sk-simulator"}), converter=frozenset)
+    api_keys: frozenset[str] = attrs.field(default=frozenset({"sk-simulator"}), converter=_keys)
     time_scale: float = attrs.field(default=1.0, validator=_check_scale)
     limits: ServiceLimits | None = attrs.field(factory=ServiceLimits)
     durations: DurationSampler = _DEFAULT_DURATIONS

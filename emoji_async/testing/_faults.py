@@ -106,7 +106,7 @@ class Fault:
     fault is not counted as played).
 
     A ``status`` of 3xx or 408 is not an answer the provider's API gives
-    (PROTOCOL.md section 4 lists none): it comes from something in between, so
+    (docs/wire.md, "Errors", lists none): it comes from something in between, so
     it carries a short plain-text body, not the JSON envelope (``code`` is not
     used), and a 3xx a ``Location`` header naming the request's own path. After
     processing, it is the ambiguous answer a client must not read as "nothing
@@ -116,7 +116,7 @@ class Fault:
     with ``code``'s error body, or, with ``status=0``, a dropped connection),
     and processed only ``delay`` real seconds later, in the background: a
     submit creates its task then, with that instant as its creation time
-    (PROTOCOL.md section 5: a request the client gave up on may still take
+    (docs/wire.md, "Rate limits": a request the client gave up on may still take
     effect, much later and out of order). Its rate-limit admission happens on
     arrival, as for any request; a request refused for its rate is answered
     429 and never processed (the fault is not counted as played then). Only

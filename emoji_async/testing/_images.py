@@ -1,7 +1,7 @@
 """Input images: the checks the provider makes on them, and the ones the simulator keeps.
 
-``examine`` looks at an image's bytes the way PROTOCOL.md says the provider
-does, in this order (the order is inferred):
+``examine`` looks at an image's bytes the way the provider's pages say it
+does (docs/wire.md), in this order (the order is inferred):
 
 1. at most ``MAX_IMAGE_BYTES`` (10 MiB), else ``InvalidFile.Size`` (inferred: the
    protocol lists the ``InvalidFile.*`` family without a size member);
@@ -9,8 +9,12 @@ does, in this order (the order is inferred):
 3. each side ``MIN_SIDE`` to ``MAX_SIDE`` (400 to 7000) px, else
    ``InvalidFile.Resolution``.
 
-Checks 2 and 3 need PyAV (``emoji-async[video]``). Without it only the size is
-checked and the dimensions stay unknown, so boxes come from the digest alone.
+Checks 2 and 3 decode the image with PyAV (``emoji-async[video]``). Without
+it the file's header stands in for decoding: it must be one of the four
+formats and announce its dimensions (``header_size``), which are checked and
+place the boxes, but the pixels themselves are never looked at, so a file
+damaged past its header passes. Either way a passing image's dimensions are
+known and its boxes lie inside it.
 Decoding is blocking: callers run ``examine`` in a worker thread.
 
 An ``ImageBank`` keeps what the simulator learnt: the facts of each fetched
@@ -45,6 +49,7 @@ __all__ = [
     "Portrait",
     "decode_rgb",
     "examine",
+    "header_size",
 ]
 
 #: The largest input image, in bytes: "at most 10 MB" (read as MiB: inferred).
@@ -57,7 +62,7 @@ ALLOWED_FORMATS = frozenset({"png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe"})
 
 @attrs.frozen
 class ImageFacts:
-    """What the simulator knows of one image: its digest and size, and if decoded, its size in px.
+    """What the simulator knows of one image: its digest and size, and if known, its size in px.
 
     ``problem`` is the ``InvalidFile.*`` code detection answers for it, or ``None``.
     """
@@ -84,14 +89,73 @@ class Portrait:
     ext_box: tuple[int, int, int, int]
 
 
-def _header_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height read from a PNG or BMP header, without decoding anything."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+#: JPEG's start-of-frame markers (the ones that carry the picture's dimensions).
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a JPEG's first start-of-frame segment."""
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # a fill byte
+            at += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # no length, no payload
+            at += 2
+            continue
+        if marker in (0xD9, 0xDA):  # the end, or the picture data, before any frame
+            return None
+        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
+        if marker in _JPEG_FRAMES:
+            if length < 7 or at + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            return int(width), int(height)
+        at += 2 + length
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a WEBP's first chunk (lossy, lossless or extended)."""
+    chunk = data[12:16]
+    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a" and len(data) >= 30:
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and data[20:21] == b"\x2f" and len(data) >= 25:
+        (bits,) = struct.unpack("<I", data[21:25])
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 30:
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        return width, height
+    return None
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height as a PNG, JPEG, BMP or WEBP header announces them, without decoding.
+
+    ``None`` when ``data`` does not start like one of those formats, or its
+    header does not say.
+    """
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        if data[12:16] != b"IHDR" or len(data) < 24:
+            return None
         width, height = struct.unpack(">II", data[16:24])
         return int(width), int(height)
+    if data[:3] == b"\xff\xd8\xff":
+        return _jpeg_size(data)
     if data[:2] == b"BM" and len(data) >= 26:
+        (header,) = struct.unpack("<I", data[14:18])
+        if header == 12:  # the old OS/2 header: 16-bit dimensions
+            core_width, core_height = struct.unpack("<HH", data[18:22])
+            return int(core_width), int(core_height)
         width, height = struct.unpack("<ii", data[18:26])
         return abs(int(width)), abs(int(height))
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_size(data)
     return None
 
 
@@ -110,10 +174,14 @@ def examine(data: bytes | None, size: int | None = None) -> ImageFacts:
     digest = hashlib.sha256(raw).digest()
     if data is None or size > MAX_IMAGE_BYTES:
         return ImageFacts(digest, size, problem="InvalidFile.Size")
+    announced = header_size(data)
     if not has_av():
-        return ImageFacts(digest, size)
+        # Nothing to decode with: the header is all there is to go by.
+        if announced is None:
+            return ImageFacts(digest, size, problem="InvalidFile.Format")
+        problem = None if _fits(*announced) else "InvalidFile.Resolution"
+        return ImageFacts(digest, size, *announced, problem=problem)
     # A header that announces absurd dimensions is refused before any decoding.
-    announced = _header_size(data)
     if announced is not None and not _fits(*announced):
         return ImageFacts(digest, size, *announced, problem="InvalidFile.Resolution")
     import av

@@ -11,7 +11,10 @@ from __future__ import annotations
 import functools
 import importlib
 
-__all__ = ["has_av", "has_numpy"]
+__all__ = ["VIDEO_EXTRA", "has_av", "has_numpy", "missing_extras"]
+
+#: How to install what the simulator needs for real videos and decoded images.
+VIDEO_EXTRA = "pip install 'emoji-async[video]'"
 
 
 def _importable(name: str) -> bool:
@@ -32,3 +35,26 @@ def has_av() -> bool:
 def has_numpy() -> bool:
     """Whether numpy can be imported (checked once)."""
     return _importable("numpy")
+
+
+def missing_extras(*, render_videos: bool = True) -> str | None:
+    """What a simulator cannot do here for want of PyAV or numpy, and how to fix it; or ``None``.
+
+    ``render_videos=False`` asks for placeholders anyway, so their absence is
+    not worth a word then.
+    """
+    lacks: list[str] = []
+    if not has_av():
+        if render_videos:
+            lacks.append("result videos are short text placeholders, not MP4 files")
+        lacks.append("input images are not decoded, only their headers read")
+        lacks.append("the sample portraits are not served")
+        missing = "PyAV is"
+    elif not has_numpy():
+        if render_videos:
+            lacks.append("result videos show a cartoon face, not the portrait")
+        lacks.append("the sample portraits are not served")
+        missing = "numpy is"
+    else:
+        return None
+    return f"{missing} not installed: {'; '.join(lacks)}. For real videos: {VIDEO_EXTRA}"

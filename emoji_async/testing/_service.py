@@ -31,7 +31,7 @@ from emoji_async._templates import template_info
 
 from ._clock import BEIJING, Clock
 from ._config import SimulatorConfig
-from ._faces import Boxes, Triggers, boxes_from_digest, digest_of, triggers_of
+from ._faces import Boxes, Triggers, boxes_of_url, triggers_of
 from ._fetch import ImageFetcher, is_loopback
 from ._images import ImageBank, ImageFacts, Portrait, examine
 from ._rate import RateLimiter
@@ -41,6 +41,7 @@ from ._tasks import TERMINAL, SimulatedTask, TaskBoard
 from ._uploads import UploadStore
 from ._wire import (
     ASYNC_HEADER_REQUIRED,
+    BODY_INVALID,
     INVALID_FILE_MESSAGES,
     MODERATION_MESSAGE,
     UNSUPPORTED_CANCEL,
@@ -52,6 +53,16 @@ __all__ = ["DETECT_MODEL", "SUBMIT_MODEL", "Service"]
 
 DETECT_MODEL = "emoji-detect-v1"
 SUBMIT_MODEL = "emoji-v1"
+#: The account's ids as the task list shows them (the list's example shows none:
+#: plausible Alibaba Cloud uids, the caller being the main account itself).
+ACCOUNT_UID = "1587923346021841"
+#: ``apikey:v1:<group>:<task>:<function>:<model>`` of an Emoji task. Inferred: the
+#: provider shows this key only for other models (``apikey:v1:audio:asr:transcription:
+#: paraformer-8k-v1``, whose service path is ``services/audio/asr/transcription``); the
+#: same reading of ``services/aigc/image2video/video-synthesis`` gives these groups.
+UNIQUE_KEY = f"apikey:v1:aigc:image2video:video-synthesis:{SUBMIT_MODEL}"
+#: The id of the first accepted key (in sorted order); the next ones count up from it.
+_FIRST_KEY_ID = 1250
 _INVALID_URL = "The provided URL does not appear to be valid. Ensure it is correctly formatted."
 _LIST_WINDOW = 24 * 3600  # wall-clock seconds; a query parameter, so never scaled
 _TIME_FORMAT = "%Y%m%d%H%M%S"
@@ -63,44 +74,59 @@ def _invalid(message: str) -> ServiceError:
     return ServiceError(400, "InvalidParameter", message)
 
 
+def _required(name: str) -> ServiceError:
+    """A missing field, named as the provider names it: ``driven_id``, not ``input.driven_id``."""
+    return _invalid(f"Field required: {name}")
+
+
+def _malformed() -> ServiceError:
+    """A body that is not the documented shape (not JSON, not an object, a field's wrong type).
+
+    The provider documents this one message; it does not say which field.
+    """
+    return _invalid(BODY_INVALID)
+
+
 def _object(value: object, name: str) -> dict[str, Any]:
+    if value is None:
+        raise _required(name)
     if not isinstance(value, dict):
-        raise _invalid(f"Field required: {name}" if value is None else f"{name} must be an object.")
+        raise _malformed()
     return value
 
 
 def _body(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise _invalid("The request body must be a JSON object.")
+        raise _malformed()
     return value
 
 
-def _text(container: dict[str, Any], key: str, name: str) -> str:
-    value = container.get(key)
+def _text(container: dict[str, Any], name: str) -> str:
+    value = container.get(name)
     if value is None or value == "":
-        raise _invalid(f"Field required: {name}")
+        raise _required(name)
     if not isinstance(value, str):
-        raise _invalid(f"{name} must be a string.")
+        raise _malformed()
     return value
 
 
-def _box(container: dict[str, Any], key: str, name: str) -> list[int]:
-    value = container.get(key)
+def _box(container: dict[str, Any], name: str) -> list[int]:
+    value = container.get(name)
     if value is None:
-        raise _invalid(f"Field required: {name}")
+        raise _required(name)
     if (
         not isinstance(value, list)
         or len(value) != 4
         or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
-        raise _invalid(f"{name} must be an array of 4 integers [x1, y1, x2, y2].")
+        raise _malformed()
     return value
 
 
 def _model(body: dict[str, Any], expected: str) -> None:
     model = body.get("model")
     if model is None or model == "":
-        raise _invalid("Field required: model")
+        raise _required("model")
     if model != expected:
         raise _invalid("Model not exist.")
 
@@ -134,6 +160,9 @@ class Service:
         self.images = ImageBank()
         self.fetcher = ImageFetcher(timeout=config.fetch_timeout)
         self._sources: OrderedDict[str, tuple[bytes, tuple[int, int, int, int]]] = OrderedDict()
+        self._key_ids = {
+            key: str(_FIRST_KEY_ID + index) for index, key in enumerate(sorted(config.api_keys))
+        }
 
     # -- images ------------------------------------------------------------------
 
@@ -155,7 +184,7 @@ class Service:
                     "detection (or a submit) has downloaded it"
                 )
             return facts.boxes()
-        return boxes_from_digest(digest_of(image_url))
+        return boxes_of_url(image_url)
 
     def portrait_of(self, task_id: str) -> Portrait | None:
         """What the video of ``task_id`` animates, if its image's bytes are still kept."""
@@ -188,12 +217,8 @@ class Service:
         facts: ImageFacts | None = None
         if scheme == "oss":
             if not _enabled(headers, "X-DashScope-OssResourceResolve"):
-                raise ServiceError(
-                    400,
-                    "InvalidURL",
-                    "An oss:// URL is only resolved with the header "
-                    "X-DashScope-OssResourceResolve: enable.",
-                )
+                # What the provider answers: the URL is not one it can fetch.
+                raise _invalid(_INVALID_URL)
             facts = self.uploads.resolve(image_url, model, self.clock.now()).facts
         elif scheme not in ("http", "https") or not parts.netloc:
             raise ServiceError(400, "InvalidURL", _INVALID_URL)
@@ -203,7 +228,7 @@ class Service:
         return triggers, facts
 
     def _boxes(self, image_url: str, facts: ImageFacts | None) -> Boxes:
-        return facts.boxes() if facts is not None else boxes_from_digest(digest_of(image_url))
+        return facts.boxes() if facts is not None else boxes_of_url(image_url)
 
     def _remember_source(self, task_id: str, facts: ImageFacts, ext: list[int]) -> None:
         x1, y1, x2, y2 = ext
@@ -222,13 +247,10 @@ class Service:
         request = _body(body)
         _model(request, DETECT_MODEL)
         inputs = _object(request.get("input"), "input")
-        image_url = _text(inputs, "image_url", "input.image_url")
-        parameters = request.get("parameters")
-        if parameters is None:
-            raise _invalid("Field required: parameters.ratio")
-        ratio = _object(parameters, "parameters").get("ratio")
+        image_url = _text(inputs, "image_url")
+        ratio = _object(request.get("parameters"), "parameters").get("ratio")
         if ratio is None:
-            raise _invalid("Field required: parameters.ratio")
+            raise _required("ratio")
         if ratio != "1:1":
             raise _invalid('The parameter ratio must be "1:1".')
         triggers, facts = await self._image(image_url, DETECT_MODEL, headers)
@@ -252,10 +274,10 @@ class Service:
         request = _body(body)
         _model(request, SUBMIT_MODEL)
         inputs = _object(request.get("input"), "input")
-        image_url = _text(inputs, "image_url", "input.image_url")
-        driven_id = _text(inputs, "driven_id", "input.driven_id")
-        face = _box(inputs, "face_bbox", "input.face_bbox")
-        ext = _box(inputs, "ext_bbox", "input.ext_bbox")
+        image_url = _text(inputs, "image_url")
+        driven_id = _text(inputs, "driven_id")
+        face = _box(inputs, "face_bbox")
+        ext = _box(inputs, "ext_bbox")
         template = template_info(driven_id)
         if template is None:
             raise _invalid("Driven not exist: driven_id.")
@@ -287,6 +309,7 @@ class Service:
             request_id=request_id,
             fail_code=triggers.fail,
             now=self.clock.now(),
+            api_key_id=self._key_id(headers),
         )
         if facts is not None:
             self._remember_source(task.task_id, facts, ext)
@@ -294,6 +317,11 @@ class Service:
             "output": {"task_status": "PENDING", "task_id": task.task_id},
             "request_id": request_id,
         }
+
+    def _key_id(self, headers: Mapping[str, str]) -> str:
+        """The id of the (already authenticated) key a request was sent with."""
+        key = headers.get("Authorization", "").strip().partition(" ")[2].strip()
+        return self._key_ids.get(key, "")
 
     def task(self, task_id: str) -> SimulatedTask | None:
         """The true record of a task now, or ``None`` if unknown or expired."""
@@ -387,6 +415,10 @@ class Service:
                 "model_name": task.model,
                 "region": "cn-beijing",
                 "request_id": task.request_id,
+                "api_key_id": task.api_key_id,
+                "caller_parent_id": ACCOUNT_UID,
+                "caller_uid": ACCOUNT_UID,
+                "user_api_unique_key": UNIQUE_KEY,
                 "gmt_create": created,
             }
             if task.scheduled_at is not None:
@@ -414,7 +446,7 @@ class Service:
             raise _invalid("The parameter action must be getPolicy.")
         model = query.get("model")
         if not model:
-            raise _invalid("Field required: model")
+            raise _required("model")
         policy = self.uploads.issue(model, self.clock.now())
         return {"request_id": new_request_id(), "data": policy.wire(upload_host)}
 

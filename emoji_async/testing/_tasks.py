@@ -52,7 +52,8 @@ class SimulatedTask:
     submit was answered with. ``image_url``, ``driven_id``, ``face_bbox`` and
     ``ext_bbox`` are the inputs the task was made from, as the submit sent
     them: no answer of the provider shows them, so only here can a test check
-    which job each task really belongs to.
+    which job each task really belongs to. ``api_key_id`` names the key that
+    submitted it, as the task list shows it.
     """
 
     task_id: str
@@ -70,6 +71,7 @@ class SimulatedTask:
     ended_at: float | None
     code: str | None
     message: str | None
+    api_key_id: str = ""
 
 
 @attrs.define
@@ -86,6 +88,7 @@ class _Task:
     request_id: str
     fail_code: str | None
     submitted_at: float
+    api_key_id: str = ""
     status: str = PENDING
     scheduled_at: float | None = None
     ends_at: float | None = None
@@ -110,6 +113,7 @@ class _Task:
             ended_at=self.ended_at,
             code=self.code,
             message=self.message,
+            api_key_id=self.api_key_id,
         )
 
 
@@ -148,6 +152,7 @@ class TaskBoard:
         request_id: str,
         fail_code: str | None,
         now: float,
+        api_key_id: str = "",
     ) -> SimulatedTask:
         """Accept a task at ``now``: it starts at once if a slot is free, else it queues."""
         self.advance(now)
@@ -164,6 +169,7 @@ class TaskBoard:
             request_id=request_id,
             fail_code=fail_code,
             submitted_at=now,
+            api_key_id=api_key_id,
         )
         self._tasks[task_id] = task
         self._order.append(task)

@@ -1,11 +1,12 @@
 """Temporary uploads: the policy the API hands out, the form POST, and ``oss://`` URLs.
 
-The simulator plays both sides of PROTOCOL.md section 6: ``GET /uploads`` issues
-a signed policy whose ``upload_host`` is the simulator's own upload route, the
-multipart POST to that route stores the file under its ``key`` (only its
-``ImageFacts`` are kept here: digest, size, and what decoding found; the bytes
-go to the simulator's bounded ``ImageBank``), and ``oss://<key>`` resolves for
-the model the policy was issued for, for 48 h (scaled).
+The simulator plays both sides of the upload flow (docs/wire.md, "Local
+files"): ``GET /uploads`` issues a signed policy whose ``upload_host`` is the
+simulator's own upload route, the multipart POST to that route stores the file
+under its ``key`` (only its ``ImageFacts`` are kept here: digest, size, and
+what decoding found; the bytes go to the simulator's bounded ``ImageBank``),
+and ``oss://<key>`` resolves for the model the policy was issued for, for 48 h
+(scaled).
 
 An uploaded image goes through the same checks as a fetched one (``examine``:
 size, format, resolution), by the application's upload route; a file that

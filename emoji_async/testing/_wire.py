@@ -4,6 +4,10 @@ Service logic returns or raises these; only the aiohttp layer turns them into
 responses. Keeping the texts in one table keeps them identical everywhere the
 same condition can arise (a detection rejection and the submit that reuses the
 rejected image answer the same message).
+
+Where the provider's pages quote a message, it is used here word for word
+(the docs page "The wire protocol", ``docs/wire.md``, lists them); the others
+are plausible texts in the same style.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import attrs
 
 __all__ = [
     "ASYNC_HEADER_REQUIRED",
+    "BODY_INVALID",
     "FAILURE_MESSAGES",
+    "FREE_QUOTA_EXCEEDED",
     "INVALID_FILE_MESSAGES",
     "MODERATION_MESSAGE",
     "NO_API_KEY",
@@ -35,16 +41,23 @@ __all__ = [
     "oss_error_reply",
 ]
 
+# Documented word for word.
 NO_API_KEY = "No API-key provided."
 WRONG_API_KEY = "Invalid API-key provided."
-RATE_LIMITED = "Requests rate limit exceeded, please try again later."
 ASYNC_HEADER_REQUIRED = "current user api does not support synchronous calls"
 UNSUPPORTED_CANCEL = "Failed to cancel the task, please confirm if the task is in PENDING status."
+BODY_INVALID = "Required body invalid, please check the request body format."
+FREE_QUOTA_EXCEEDED = "Free allocated quota exceeded"
+# Not documented: plausible texts.
+RATE_LIMITED = "Requests rate limit exceeded, please try again later."
 MODERATION_MESSAGE = "Input data may contain inappropriate content."
 
-#: The detection rejections of PROTOCOL.md, each with a plausible message.
+#: The detection rejections, each with the provider's message where it quotes one
+#: (NoHuman's; FacePose's opening words), else a plausible one.
 INVALID_FILE_MESSAGES: dict[str, str] = {
-    "InvalidFile.NoHuman": "No human face is detected in the image, please upload a portrait.",
+    "InvalidFile.NoHuman": (
+        "The input image has no human body. Please upload other image with single person."
+    ),
     "InvalidFile.MultiHuman": (
         "More than one person is detected in the image, please upload a single portrait."
     ),
@@ -67,7 +80,7 @@ INVALID_FILE_MESSAGES: dict[str, str] = {
     "InvalidFile.Format": (
         "The image format is invalid, only JPEG, JPG, PNG, BMP and WEBP are supported."
     ),
-    # Inferred: PROTOCOL.md lists the family but no member for the 10 MB limit.
+    # Inferred: the provider lists the family but names no member for the 10 MB limit.
     "InvalidFile.Size": "The image file is too large, it must be at most 10 MB.",
 }
 
@@ -89,7 +102,8 @@ FAILURE_MESSAGES: dict[str, str] = {
     "Throttling": RATE_LIMITED,
     "Throttling.RateQuota": RATE_LIMITED,
     "Throttling.BurstRate": "Request rate increased too quickly, please try again later.",
-    "Throttling.AllocationQuota": "Allocated quota exceeded, please increase your quota limit.",
+    "Throttling.AllocationQuota": FREE_QUOTA_EXCEEDED,
+    "AllocationQuota.FreeTierOnly": FREE_QUOTA_EXCEEDED,
     "Arrearage": "Access denied, please make sure your account is in good standing.",
 }
 
