@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from emoji_async import EmojiClient, PollPolicy, RateLimits, RetryPolicy
+from emoji_async import EmojiClient
 from emoji_async.testing import SimulatorConfig, SimulatorServer, serve
 
 __all__ = ["on_one_clock"]
@@ -22,9 +22,7 @@ async def on_one_clock(
         EmojiClient(
             api_key="sk-simulator",
             base_url=server.base_url,
-            poll=PollPolicy().scaled(scale),
-            retry=RetryPolicy().scaled(scale),
-            limits=RateLimits().scaled(scale),
+            time_scale=scale,
         ) as client,
     ):
         yield server, client

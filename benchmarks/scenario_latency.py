@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 import aiohttp
 import attrs
 
-from emoji_async import EmojiClient, PollPolicy, RetryPolicy, Template
+from emoji_async import EmojiClient, PollPolicy, Template
 from emoji_async.testing import SimulatorConfig, SimulatorServer, serve
 
 __all__ = ["DISTRIBUTIONS", "SCHEDULES", "LatencyRow", "main", "run", "table"]
@@ -148,15 +148,9 @@ async def _one(
     held: dict[str, float] = {}
     async with serve(config) as server, aiohttp.ClientSession() as session:
         sim = server.simulator
-        poll = PollPolicy().scaled(scale)
-        if schedule == "ours adaptive":
-            poll = poll.adaptive()
+        poll = PollPolicy().adaptive() if schedule == "ours adaptive" else PollPolicy()
         async with EmojiClient(
-            api_key=KEY,
-            base_url=server.base_url,
-            poll=poll,
-            retry=RetryPolicy().scaled(scale),
-            limits=None,
+            api_key=KEY, base_url=server.base_url, poll=poll, limits=None, time_scale=scale
         ) as client:
 
             async def job(n: int) -> str:

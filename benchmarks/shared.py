@@ -32,10 +32,7 @@ import attrs
 from emoji_async import (
     EmojiClient,
     EmojiJob,
-    PollPolicy,
-    RateLimits,
     RedisPacing,
-    RetryPolicy,
     Template,
 )
 from emoji_async.testing import SimulatedTask, SimulatorConfig, serve, uniform_durations
@@ -122,9 +119,7 @@ async def _child(
     async with EmojiClient(
         api_key=KEY,
         base_url=base_url,
-        poll=PollPolicy().scaled(scale),
-        retry=RetryPolicy().scaled(scale),
-        limits=RateLimits().scaled(scale),
+        time_scale=scale,
         pacing=pacing,
     ) as client:
         outcomes = await client.generate_many(_jobs(index, count))

@@ -42,8 +42,6 @@ from emoji_async import (
     EmojiError,
     EmojiJob,
     Outcomes,
-    PollPolicy,
-    RateLimits,
     RetryPolicy,
     SubmissionUncertainError,
     TaskFailedError,
@@ -162,12 +160,12 @@ async def run(
         EmojiJob(f"https://example.com/soak/{n}.png", templates[n % len(templates)], key=f"j{n}")
         for n in range(jobs)
     ]
-    # On the simulator's clock, but each call's retries get real seconds to outlast
-    # a bad patch of faults.
+    # On the simulator's clock, but each call's retries get ten real seconds to
+    # outlast a bad patch of faults.
     retry = attrs.evolve(
-        RetryPolicy().scaled(time_scale),
-        deadline=10.0,
-        reconcile_window=(120.0 * time_scale) if reconcile else None,
+        RetryPolicy(),
+        deadline=10.0 / time_scale,
+        reconcile_window=120.0 if reconcile else None,
     )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "videos"
@@ -175,9 +173,8 @@ async def run(
             async with EmojiClient(
                 api_key=KEY,
                 base_url=server.base_url,
-                poll=PollPolicy().scaled(time_scale),
                 retry=retry,
-                limits=RateLimits().scaled(time_scale),
+                time_scale=time_scale,
                 timeouts=Timeouts(connect=1.0, read=slow / 3),
             ) as client:
                 settled: list[events.Reconciled] = []

@@ -37,7 +37,7 @@ from ._models import (
     TaskStatus,
     VideoResult,
 )
-from ._policy import PollPolicy, PollSchedule, RetryPolicy
+from ._policy import PollPolicy, PollSchedule, RetryPolicy, is_finite_number
 from ._reconcile import PaidRequest, Submitter
 from ._reporting import tell
 from ._task import Task
@@ -76,6 +76,14 @@ class EmojiClient:
     (``None``: no pacing at all). ``extra_templates`` opts in to ``driven_id`` values the provider
     adds after this version.
 
+    ``time_scale`` is for tests against a simulator whose clock runs faster
+    (``SimulatorConfig(time_scale=0.01)``: a 60 s task in 0.6 s): pass the
+    same factor and the client runs on that clock too, every duration of
+    ``poll``, ``retry`` and ``limits`` (and of a batch's ``poll``) multiplied
+    by it. The policies stay as given, in the service's seconds; per-call
+    ``timeout=`` arguments and ``timeouts`` (the network's) are real seconds.
+    :func:`emoji_async.testing.client_for` sets it from the simulator.
+
     ``pacing`` is where those limits are kept: in this process (``None``, the
     default), or shared by every process of the account through Redis
     (:class:`RedisPacing`): request pacing, the one-at-a-time submit lock and
@@ -105,9 +113,14 @@ class EmojiClient:
         pacing: RedisPacing | None = None,
         cancel_abandoned: bool = False,
         on_event: EventHandler | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         if pacing is not None and not isinstance(pacing, RedisPacing):
             raise ValidationError("pacing", "None (this process) or a RedisPacing", pacing)
+        if not is_finite_number(time_scale) or not time_scale > 0:
+            raise ValidationError(
+                "time_scale", "a factor > 0 (0.01: a clock 100 times as fast)", time_scale
+            )
         # Wrapped at once: the key must not sit in a plain attribute a debugger
         # or a careless repr could print.
         self._api_key = None if api_key is None else Secret(api_key)
@@ -118,6 +131,11 @@ class EmojiClient:
         self.retry = retry or RetryPolicy()
         self.timeouts = timeouts or Timeouts()
         self.limits = limits
+        self.time_scale = time_scale
+        # What the client runs on: the policies on its clock.
+        self._poll = _on_clock(self.poll, time_scale)
+        self._retry = _on_clock(self.retry, time_scale)
+        self._limits = None if limits is None else _on_clock(limits, time_scale)
         self.pacing = pacing
         self.extra_templates = frozenset(extra_templates)
         self._allow_insecure_http = allow_insecure_http
@@ -178,7 +196,7 @@ class EmojiClient:
             workspace=self._workspace,
             timeouts=self.timeouts,
         )
-        self._api = ServiceAPI(transport, self.retry, Pacing(self.limits, backend))
+        self._api = ServiceAPI(transport, self._retry, Pacing(self._limits, backend))
         self._submits = Submitter(self._api, cancel_abandoned=self._cancel_abandoned)
         if self._on_event is not None:
             self._submits.subscribe(functools.partial(tell, self._on_event))
@@ -188,21 +206,21 @@ class EmojiClient:
         """Where the limits are kept: this process, or Redis (connected and checked now)."""
         config = self.pacing
         if config is None:
-            return InProcess(self.limits)
+            return InProcess(self._limits)
         try:
             from ._shared import RedisBackend
         except ImportError as exc:
             raise ConfigurationError(
                 "shared pacing needs the redis extra: pip install 'emoji-async[redis]'"
             ) from exc
-        backend = RedisBackend(config, self.limits)
+        backend = RedisBackend(config, self._limits)
         try:
             await backend.open()
         except SharedPacingError as exc:
             if not config.fallback:
                 raise
             log.warning("%s; pacing in this process alone instead (fallback=True)", exc)
-            return InProcess(self.limits)
+            return InProcess(self._limits)
         return backend
 
     async def aclose(self) -> None:
@@ -213,7 +231,7 @@ class EmojiClient:
         Shared pacing then lets go of the leases it holds and disconnects.
         """
         if self._submits is not None:
-            await self._submits.aclose(self.retry.deadline)
+            await self._submits.aclose(self._retry.deadline)
         if self._api is not None:
             await self._api.pacing.backend.aclose()
         if self._state is _Lifecycle.OPEN and self._session is not self._borrowed:
@@ -306,7 +324,7 @@ class EmojiClient:
         return Task(
             api,
             snapshot.task_id,
-            poll=self.poll,
+            poll=self._poll,
             snapshot=snapshot,
             submitted_at=time.time(),
             template=template,
@@ -316,7 +334,7 @@ class EmojiClient:
         """A handle on a task submitted earlier (by this process or another)."""
         if not isinstance(task_id, str) or not task_id.strip():
             raise ValidationError("task_id", "a non-empty string", task_id)
-        return Task(self._service, task_id, poll=self.poll)
+        return Task(self._service, task_id, poll=self._poll)
 
     async def generate(
         self,
@@ -397,7 +415,7 @@ class EmojiClient:
         budget: Budget | None,
     ) -> Batch:
         slots = self.limits.running_tasks if self.limits is not None else 1
-        policy = poll or self.poll.for_batches()
+        policy = _on_clock(poll or self.poll.for_batches(), self.time_scale)
         if policy.schedule is PollSchedule.BATCH:
             lo, hi = self._service.pacing.durations.bounds(None, policy.run_time)
             default = batch_concurrency(slots, lo, hi)
@@ -594,6 +612,14 @@ class EmojiClient:
         await _on_disk(path, lambda: path.parent.mkdir(parents=True, exist_ok=True))
         await self._service.download(url, path, max_bytes=max_bytes, replace=overwrite)
         return path
+
+
+_Policy = TypeVar("_Policy", PollPolicy, RetryPolicy, RateLimits)
+
+
+def _on_clock(policy: _Policy, time_scale: float) -> _Policy:
+    """``policy`` on a clock ``1 / time_scale`` times as fast as the service's."""
+    return policy if time_scale == 1 else policy.scaled(time_scale)
 
 
 def _names_a_folder(dest: str | os.PathLike[str]) -> bool:

@@ -10,7 +10,7 @@ import asyncio
 import json
 import sys
 
-from emoji_async import EmojiClient, EmojiJob, PollPolicy, RateLimits, RetryPolicy, events
+from emoji_async import EmojiClient, EmojiJob, events
 
 
 def on_event(event: events.JobEvent) -> None:
@@ -25,9 +25,7 @@ async def main(base_url: str, journal: str, out: str, scale: float, count: int) 
     ]
     async with EmojiClient(
         base_url=base_url,
-        poll=PollPolicy().scaled(scale),
-        retry=RetryPolicy().scaled(scale),
-        limits=RateLimits().scaled(scale),
+        time_scale=scale,
     ) as client:
         outcomes = await client.generate_many(
             jobs, journal=journal, download_to=out, on_event=on_event

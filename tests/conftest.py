@@ -13,12 +13,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from emoji_async import BBox, EmojiClient, PollPolicy, RateLimits, RetryPolicy, Task
+from emoji_async import BBox, EmojiClient, Task
 from emoji_async._journal import Journal
 from emoji_async.testing import Simulator, SimulatorConfig, SimulatorServer, fixed_duration, serve
+from emoji_async.testing import client_for as client_for  # the tests' client, on the sim's clock
 
-#: Every service time constant and every client policy is multiplied by this:
-#: a documented 60 s task runs in 0.6 s, a 15 s poll interval becomes 0.15 s.
+#: Every service time constant is multiplied by this, and the client runs on the
+#: same clock (``client_for``): a 60 s task runs in 0.6 s, a 15 s poll interval is 0.15 s.
 SCALE = 0.01
 KEY = "sk-simulator"
 
@@ -30,19 +31,6 @@ def sim_config(**overrides: Any) -> SimulatorConfig:
     return SimulatorConfig(**settings)
 
 
-def client_for(server: SimulatorServer, **overrides: Any) -> EmojiClient:
-    """A client on the simulator's clock."""
-    settings: dict[str, Any] = {
-        "api_key": KEY,
-        "base_url": server.base_url,
-        "poll": PollPolicy().scaled(SCALE),
-        "retry": RetryPolicy().scaled(SCALE),
-        "limits": RateLimits().scaled(SCALE),
-    }
-    settings.update(overrides)
-    return EmojiClient(**settings)
-
-
 def rerun_client(client: EmojiClient, **overrides: Any) -> EmojiClient:
     """A new process's client on ``client``'s service: it knows only what a journal says."""
     settings: dict[str, Any] = {
@@ -51,6 +39,7 @@ def rerun_client(client: EmojiClient, **overrides: Any) -> EmojiClient:
         "poll": client.poll,
         "retry": client.retry,
         "limits": client.limits,
+        "time_scale": client.time_scale,
     }
     settings.update(overrides)
     return EmojiClient(**settings)

@@ -15,10 +15,7 @@ import sys
 from emoji_async import (
     EmojiClient,
     EmojiJob,
-    PollPolicy,
-    RateLimits,
     RedisPacing,
-    RetryPolicy,
     events,
 )
 
@@ -42,9 +39,7 @@ async def main(
     pacing = RedisPacing(redis_url, account=ACCOUNT, lock_ttl=ttl, lease_ttl=ttl)
     async with EmojiClient(
         base_url=base_url,
-        poll=PollPolicy().scaled(scale),
-        retry=RetryPolicy().scaled(scale),
-        limits=RateLimits().scaled(scale),
+        time_scale=scale,
         pacing=pacing,
     ) as client:
         outcomes = await client.generate_many(

@@ -10,7 +10,7 @@ import pytest
 from emoji_async import EmojiJob, PollPolicy, PollSchedule, ValidationError
 from emoji_async._adaptive import DurationModel, batch_concurrency, next_poll
 
-from .conftest import SCALE, detect_and_submit, running, sim_config
+from .conftest import detect_and_submit, running, sim_config
 
 PRIOR = (60.0, 300.0)
 
@@ -114,7 +114,7 @@ def test_policies_name_their_schedule_and_scale_their_run_times() -> None:
 
 async def test_an_adaptive_wait_sees_each_result_within_five_percent_with_few_polls() -> None:
     durations = [60.0, 62.0, 65.0, 67.0, 70.0, 72.0, 61.0, 71.0]
-    async with running(poll=PollPolicy().scaled(SCALE).adaptive()) as (sim, client):
+    async with running(poll=PollPolicy().adaptive()) as (sim, client):
         lags: list[float] = []
         polls: list[int] = []
         for n, seconds in enumerate(durations):

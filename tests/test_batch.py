@@ -182,7 +182,7 @@ async def test_as_completed_yields_each_outcome_as_its_job_ends() -> None:
         for n, s in enumerate(seconds)
     ]
     config = sim_config(limits=None, render_videos=False)
-    async with running(config, limits=None, poll=PollPolicy().scaled(SCALE)) as (_, client):
+    async with running(config, limits=None, poll=PollPolicy()) as (_, client):
         keys = [outcome.key async for outcome in client.as_completed(jobs)]
     assert keys == ["30s", "50s", "70s", "90s"]
 
@@ -280,7 +280,7 @@ async def test_a_submit_that_provably_created_nothing_is_sent_again_next_run(
     tmp_path: Path,
 ) -> None:
     journal = tmp_path / "run.db"
-    quick = RetryPolicy(wait_first=0.01, wait_max=0.02, deadline=0.1)
+    quick = RetryPolicy(wait_first=1, wait_max=2, deadline=10)  # 0.1 s here
     with serve_in_thread(sim_config(render_videos=False)) as server:
         sim = server.simulator
         sim.faults.add(Fault("submit", "status", status=429, code="Throttling", times=1000))

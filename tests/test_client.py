@@ -18,6 +18,7 @@ from emoji_async import (
     FaceRejectedError,
     InvalidRequestError,
     PollPolicy,
+    RateLimits,
     TaskCanceledError,
     TaskFailedError,
     TaskNotCancelableError,
@@ -26,9 +27,10 @@ from emoji_async import (
     ValidationError,
     VideoResult,
 )
+from emoji_async._transport import Endpoint
 from emoji_async.testing import Simulator, SimulatorServer
 
-from .conftest import SCALE, client_for, detect_and_submit, running, sim_config
+from .conftest import KEY, SCALE, client_for, detect_and_submit, running, sim_config
 
 PORTRAIT = "https://example.com/portraits/ada.png"
 
@@ -132,6 +134,28 @@ async def test_generate_given_a_detection_uses_its_boxes_and_bills_no_second_one
         face.face_bbox.as_list(),
         face.ext_bbox.as_list(),
     )
+
+
+async def test_a_client_given_the_simulators_time_scale_paces_on_its_clock(
+    server: SimulatorServer,
+) -> None:
+    sim = server.simulator
+    async with EmojiClient(api_key=KEY, base_url=server.base_url, time_scale=SCALE) as client:
+        assert client.limits == RateLimits()  # kept as given, in the service's seconds
+        await asyncio.gather(*(client.detect(f"{PORTRAIT}?n={n}") for n in range(4)))
+    starts = sorted(r.at for r in sim.requests if r.endpoint == "detect")
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    interval = RateLimits().interval(Endpoint.DETECT)  # on the service's clock: about 1.1 s
+    assert min(gaps) >= 0.9 * interval * SCALE  # still paced, on the compressed clock
+    assert max(gaps) < 0.1 * interval  # not on the service's own clock
+    assert sim.stats.throttled == 0
+
+
+@pytest.mark.parametrize("scale", [0, -0.01, float("nan"), float("inf"), "0.01", True])
+def test_a_bad_time_scale_names_its_field(scale: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        EmojiClient(api_key=KEY, time_scale=scale)  # type: ignore[arg-type]
+    assert caught.value.field == "time_scale"
 
 
 async def test_a_failed_task_raises_task_failed_with_the_providers_code(

@@ -29,7 +29,7 @@ from emoji_async.testing import (
     serve,
 )
 
-from .conftest import SCALE, client_for, sim_config
+from .conftest import client_for, sim_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
@@ -72,7 +72,7 @@ async def test_bot_posts_each_video_as_it_completes_and_answers_every_message() 
     # Two running slots, so the short task ends while the long one, sent first, still runs.
     config = sim_config(limits=ServiceLimits(running_tasks=2))
     async with serve(config) as server:
-        limits = RateLimits(running_tasks=2).scaled(SCALE)
+        limits = RateLimits(running_tasks=2)
         async with client_for(server, limits=limits) as client:
             inbox.put_nowait(
                 bot.Message(

@@ -156,7 +156,7 @@ async def test_a_rerun_sends_an_intent_that_never_left(tmp_path: Path) -> None:
 
 
 async def test_without_a_window_nothing_is_searched() -> None:
-    unsettled = RetryPolicy(reconcile_window=None).scaled(SCALE)
+    unsettled = RetryPolicy(reconcile_window=None)
     async with running(sim_config(render_videos=False), retry=unsettled) as (sim, client):
         sim.faults.add(Fault("submit", "reset", after_processing=True))
         with pytest.raises(SubmissionUncertainError) as caught:
@@ -180,7 +180,7 @@ async def test_a_task_list_that_cannot_be_read_proves_nothing() -> None:
 async def test_a_submit_that_keeps_failing_before_creating_anything_ends_in_its_certain_error() -> (
     None
 ):
-    short = RetryPolicy(reconcile_window=20.0).scaled(SCALE)
+    short = RetryPolicy(reconcile_window=20.0)
     async with running(sim_config(render_videos=False), retry=short) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=503, code="ServiceUnavailable", times=50))
         with pytest.raises(ServerError):

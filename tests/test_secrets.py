@@ -148,7 +148,7 @@ async def test_nothing_a_run_shows_holds_the_key_from_detect_to_download_and_eve
             errors.append(exc)
 
         sim.faults.add(Fault("query", "reset", times=1000))
-        impatient = RetryPolicy(wait_first=0.001, wait_max=0.002, deadline=0.05)
+        impatient = RetryPolicy(wait_first=0.1, wait_max=0.2, deadline=5)  # 0.05 s here
         async with client_for(server, api_key=SECRET, retry=impatient) as other:
             with pytest.raises(ResponseLostError) as lost:
                 await other.task(task.task_id).refresh()

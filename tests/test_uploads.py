@@ -406,8 +406,8 @@ async def test_the_api_key_never_goes_to_the_upload_host_nor_into_a_log(
 async def test_the_upload_policy_is_paced_under_its_own_limit(tmp_path: Path) -> None:
     paths = [portrait(tmp_path, name) for name in ("ada", "grace", "alan", "edsger")]
     # A lower limit than the provider's 100/s, so that the spacing shows over loopback.
-    limits = attrs.evolve(RateLimits().scaled(SCALE), upload_policy_per_second=50.0)
-    interval = limits.interval(Endpoint.UPLOAD_POLICY)
+    limits = attrs.evolve(RateLimits(), upload_policy_per_second=50.0 * SCALE)  # 50/s here
+    interval = limits.scaled(SCALE).interval(Endpoint.UPLOAD_POLICY)
     async with running(sim_config(render_videos=False), limits=limits) as (sim, client):
         uploads = client._service.uploads
         await asyncio.gather(*(uploads.url_for(p, DETECT_MODEL) for p in paths))

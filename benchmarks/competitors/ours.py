@@ -7,7 +7,7 @@ when the batch reports ``events.Succeeded``.
 
 from __future__ import annotations
 
-from emoji_async import EmojiClient, EmojiJob, PollPolicy, RateLimits, RetryPolicy
+from emoji_async import EmojiClient, EmojiJob
 from emoji_async import events as ev
 
 from . import API_KEY, JobResult, JobSpec
@@ -36,9 +36,7 @@ async def run(base_url: str, jobs: list[JobSpec], *, time_scale: float) -> list[
     async with EmojiClient(
         api_key=API_KEY,
         base_url=base_url,
-        poll=PollPolicy().scaled(time_scale),
-        retry=RetryPolicy().scaled(time_scale),
-        limits=RateLimits().scaled(time_scale),
+        time_scale=time_scale,
     ) as client:
         outcomes = await client.generate_many(batch, on_event=on_event)
     return [

@@ -11,14 +11,21 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from emoji_async import EmojiClient, EmojiJob, PollPolicy, RateLimits, RetryPolicy
-from emoji_async.testing import Fault, SimulatorConfig, SimulatorServer, fixed_duration, serve
+from emoji_async import EmojiClient, EmojiJob
+from emoji_async.testing import (
+    Fault,
+    SimulatorConfig,
+    SimulatorServer,
+    client_for,
+    fixed_duration,
+    serve,
+)
 
 pytestmark = pytest.mark.asyncio
 
 #: The simulator's clock runs 100 times faster than the provider's: a task of
-#: 30 provider seconds takes 0.3 s. The client's policies are scaled by the same
-#: factor, so it makes the decisions it would make against the real service.
+#: 30 provider seconds takes 0.3 s. ``client_for`` puts the client on the same
+#: clock, so it makes the decisions it would make against the real service.
 SCALE = 0.01
 
 
@@ -46,13 +53,7 @@ async def simulator() -> AsyncIterator[SimulatorServer]:
 @pytest_asyncio.fixture
 async def client(simulator: SimulatorServer) -> AsyncIterator[EmojiClient]:
     """A client of the simulator, on the simulator's clock."""
-    async with EmojiClient(
-        api_key="sk-simulator",  # the key the simulator accepts
-        base_url=simulator.base_url,
-        poll=PollPolicy().scaled(SCALE),
-        retry=RetryPolicy().scaled(SCALE),
-        limits=RateLimits().scaled(SCALE),
-    ) as client:
+    async with client_for(simulator) as client:
         yield client
 
 

@@ -122,6 +122,7 @@ it (``pip install 'emoji-async[video]'``), in a warning of the
 
 from ._app import Simulator
 from ._chaos import CHAOS_KINDS, Chaos
+from ._client import client_for
 from ._config import ServiceLimits, SimulatorConfig, fixed_duration, uniform_durations
 from ._faults import Fault, FaultBook
 from ._records import RequestRecord, SimulatorStats
@@ -143,6 +144,7 @@ __all__ = [  # noqa: RUF022
     "SimulatorConfig",
     "SimulatorServer",
     "SimulatorStats",
+    "client_for",
     "fixed_duration",
     "run_forever",
     "sample_portrait",
