@@ -2,7 +2,7 @@
 
 Each test is held against the simulator's record of which image every task was
 made from and how it ended, not against what the client believes; each plays
-a reading of the protocol the provider's pages leave open (PROTOCOL.md).
+a reading of the protocol the provider's pages leave open (docs/wire.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The wire layer turns PROTOCOL.md's JSON into models, and anything else into one error."""
+"""The wire layer turns the JSON of docs/wire.md into models, and anything else into one error."""
 
 from __future__ import annotations
 
