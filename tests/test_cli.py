@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from emoji_async.cli import main
+from emoji_async.cli._common import counted
 from emoji_async.cli._demo import run_demo
 from emoji_async.testing import SAMPLE_PORTRAITS
 
@@ -138,3 +139,9 @@ async def test_the_demo_animates_every_sample_portrait_into_a_real_video(
     # no-self-caused-429 invariant is proven at sane scales in test_batch and test_limits.
     assert re.search(r"\d+ answered 429", captured.out)
     assert "succeeded 12" in captured.err  # the progress bar's counts
+
+
+def test_a_count_is_singular_for_one_and_plural_otherwise() -> None:
+    assert [counted(n, "job") for n in (0, 1, 2)] == ["0 jobs", "1 job", "2 jobs"]
+    assert counted(1, "entry", "entries") == "1 entry"
+    assert counted(3, "entry", "entries") == "3 entries"

@@ -140,6 +140,63 @@ def test_a_budget_skips_what_it_cannot_cover_and_the_summary_ends_with_the_bill(
     assert stats.detections_billed == 3
 
 
+def test_a_batch_of_one_counts_it_in_the_singular(
+    server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = jobs_csv(tmp_path / "jobs.csv", NAMES[:1])
+    assert batch(server, tmp_path, jobs) == 0
+    total, billed = capsys.readouterr().out.splitlines()[-2:]
+    assert total.startswith("1 job: 1 succeeded, 0 failed; 3 s of video in ")
+    assert billed.startswith("billed: 3 s of video (1 video), 1 detection (")
+
+
+def test_into_a_pipe_each_summary_line_is_as_long_as_its_content_and_never_folded(
+    server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = jobs_csv(tmp_path / "jobs.csv", NAMES[:2], query={"ada": "?sim_fail=InternalError.Algo"})
+    assert batch(server, tmp_path, jobs) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "batch summary"
+    assert all(line == line.rstrip() for line in lines)
+    (ada,) = (line for line in lines if line.lstrip().startswith("ada "))
+    assert len(ada) > 200  # the whole error, on its row
+    assert ada.endswith(")")  # ... (request_id=...)
+    (grace,) = (line for line in lines if line.lstrip().startswith("grace "))
+    assert grace.endswith("grace.mp4")
+
+
+def test_a_saved_file_that_is_not_an_mp4_is_marked_in_the_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
+    jobs = jobs_csv(tmp_path / "jobs.csv", NAMES[:2])
+    config = sim_config(durations=fixed_duration(20), render_videos=False)
+    with serve_in_thread(config) as server:
+        assert batch(server, tmp_path, jobs) == 0
+    out = capsys.readouterr().out
+    rows = summary_rows(out)
+    assert rows["ada"][4] == (
+        "ada.mp4 (placeholder, not a video: install emoji-async[video] for real videos)"
+    )
+    assert "warning: saved files that are not MP4 videos: 2 (marked above)" in out
+
+
+def test_keys_and_errors_with_square_brackets_are_shown_as_written(
+    server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(
+        "image,driven_id,key\n"
+        "https://example.com/p/ada.png,mengwa_kaixin,[b]ada[/b]\n"
+        "https://example.com/p/bob.png?sim_fail=InternalError.Algo,mengwa_kaixin,bob[1]\n",
+        encoding="utf-8",
+    )
+    assert batch(server, tmp_path, jobs) == 1
+    out = capsys.readouterr().out
+    assert "[b]ada[/b]" in out
+    assert "bob[1]" in out
+
+
 def test_budget_options_refuse_nonsense(
     server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

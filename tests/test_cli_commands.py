@@ -101,6 +101,19 @@ def test_generate_saves_the_video_and_prints_its_url_and_length(
     assert server.simulator.stats.tasks_created == 1
 
 
+def test_generate_says_when_the_saved_file_is_the_simulators_placeholder_not_a_video(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
+    with serve_in_thread(sim_config(durations=fixed_duration(20), render_videos=False)) as server:
+        assert cli(server, "generate", IMG, "mengwa_kaixin", "--out", str(tmp_path)) == 0
+    out = fields(capsys.readouterr().out)
+    assert Path(out["file"]).read_bytes()[4:8] != b"ftyp"
+    assert out["warning"] == (
+        "placeholder, not a video: install emoji-async[video] for real videos"
+    )
+
+
 def test_generate_of_a_task_that_fails_exits_1_naming_the_task_and_the_code(
     server: SimulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

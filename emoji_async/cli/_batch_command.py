@@ -13,9 +13,10 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -29,7 +30,7 @@ from .. import (
     SubmissionUncertainError,
 )
 from .._journal import Journal
-from ._common import CommandError, open_client
+from ._common import CommandError, counted, not_a_video, open_client
 from ._jobsfile import load_jobs
 from ._progress import BatchProgress, BatchTally, JobLine, JobState, one_line
 
@@ -53,9 +54,30 @@ def progress_console(mode: str) -> Console | None:
     return console if console.is_terminal else None
 
 
-def _stdout_console() -> Console:
-    # Into a pipe or a file, rich would assume 80 columns and fold every task id.
-    return Console(width=None if sys.stdout.isatty() else 200)
+#: Off a terminal, no line is folded: a table is as wide as its content.
+_UNBOUNDED = 1_000_000
+
+
+class _Stdout:
+    """Prints to stdout: at the terminal's width on a terminal; into a pipe or a file, each
+    line as long as its content (rich would otherwise fold at 80 columns, or pad every
+    line to whatever fixed width it was given)."""
+
+    def __init__(self) -> None:
+        self._terminal = sys.stdout.isatty()
+        self._console = Console(width=None if self._terminal else _UNBOUNDED)
+
+    def print(self, renderable: RenderableType) -> None:
+        """A table, or a line of text (never folded: the terminal wraps it)."""
+        soft_wrap = isinstance(renderable, str)
+        options: dict[str, Any] = {"highlight": False, "markup": False, "soft_wrap": soft_wrap}
+        if self._terminal:
+            self._console.print(renderable, **options)
+            return
+        with self._console.capture() as captured:
+            self._console.print(renderable, **options)
+        for line in captured.get().splitlines():
+            print(line.rstrip())
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -165,6 +187,7 @@ def print_summary(
 ) -> None:
     """A table of the outcomes, one row per job, a line of totals, and what was billed."""
     table = _table("batch summary")
+    not_videos = 0
     for outcome in outcomes:
         if outcome.skipped:
             state = JobState.SKIPPED
@@ -174,16 +197,20 @@ def print_summary(
         shown = word + (" (resumed)" if outcome.resumed else "")
         if outcome.skipped:
             detail = "not started: over the budget"
+        elif outcome.ok and outcome.path is not None:
+            problem = not_a_video(outcome.path)
+            detail = outcome.path.name + ("" if problem is None else f" ({problem})")
+            not_videos += problem is not None
         elif outcome.ok:
-            detail = outcome.path.name if outcome.path is not None else "-"
+            detail = "-"
         else:
             detail = one_line(outcome.error) if outcome.error is not None else "no video"
         table.add_row(
-            outcome.key,
+            Text(outcome.key),
             Text(shown, style=_STYLE[state]),
             outcome.task_id or "-",
             _seconds(tally.jobs.get(outcome.key)),
-            detail,
+            Text(detail),  # as it is: brackets in a key or an error are no markup
         )
     succeeded = sum(outcome.ok for outcome in outcomes)
     skipped = sum(outcome.skipped for outcome in outcomes)
@@ -191,25 +218,23 @@ def print_summary(
     failed = len(outcomes) - succeeded - skipped - uncertain
     resumed = sum(outcome.resumed for outcome in outcomes)
     seconds = sum(o.video.video_duration for o in outcomes if o.ok and o.video is not None)
-    console = _stdout_console()
+    console = _Stdout()
     console.print(table)
     console.print(
-        f"{len(outcomes)} jobs: {succeeded} succeeded, {failed} failed"
+        f"{counted(len(outcomes), 'job')}: {succeeded} succeeded, {failed} failed"
         + (f", {uncertain} uncertain" if uncertain else "")
         + (f", {skipped} skipped for the budget" if skipped else "")
         + (f", {resumed} resumed from the journal" if resumed else "")
-        + f"; {seconds} s of video in {out}; {tally.elapsed():.1f} s",
-        highlight=False,
-        soft_wrap=True,
+        + f"; {seconds} s of video in {out}; {tally.elapsed():.1f} s"
     )
+    if not_videos:
+        console.print(f"warning: saved files that are not MP4 videos: {not_videos} (marked above)")
     if uncertain:
         console.print(
             f"{uncertain} uncertain: a submit's answer was lost and a task appeared that it"
             " may have made, but another lost submit may have made it too; nothing was"
             " resent. The candidates are listed per job above: check them"
-            " (emoji-async status ID), then rerun with the journal to settle again.",
-            highlight=False,
-            soft_wrap=True,
+            " (emoji-async status ID), then rerun with the journal to settle again."
         )
     orphans = getattr(outcomes, "orphans", ())
     cancelled = [o for o in orphans if o.cancelled]
@@ -218,25 +243,23 @@ def print_summary(
         console.print(
             f"tasks no job holds: {len(cancelled)} cancelled while PENDING (free)"
             + (
-                f", {len(billable)} could not be cancelled and bill if they succeed: "
+                f", {len(billable)} not cancelled in time, billed on success: "
                 + ", ".join(
                     f"{o.task_id} ({o.status.value}, from {'/'.join(o.owners)})" for o in billable
                 )
                 if billable
                 else ""
-            ),
-            highlight=False,
-            soft_wrap=True,
+            )
         )
     if spent is not None:
-        console.print(_billed(spent, prices), highlight=False, soft_wrap=True)
+        console.print(_billed(spent, prices))
 
 
 def _billed(spent: Spending, prices: Prices | None) -> str:
     """``billed: 42 s of video (12 videos), 14 detections; estimated cost 3.42``."""
     line = (
-        f"billed: {spent.video_seconds} s of video ({spent.videos} videos),"
-        f" {spent.detections} detections"
+        f"billed: {spent.video_seconds} s of video ({counted(spent.videos, 'video')}),"
+        f" {counted(spent.detections, 'detection')}"
     )
     if prices is None or (prices.video_second is None and prices.detection is None):
         return line + " (give --price-video and --price-detection for a cost estimate)"
@@ -258,18 +281,16 @@ def _print_interrupted(jobs: Sequence[EmojiJob], tally: BatchTally) -> None:
         elif line is not None and line.error is not None:
             detail = line.error
         table.add_row(
-            key,
+            Text(key),
             Text(state.value, style=_STYLE.get(state, "")),
             (line.task_id if line is not None else None) or "-",
             _seconds(line),
-            detail,
+            Text(detail),
         )
     counts = tally.counts()
-    console = _stdout_console()
+    console = _Stdout()
     console.print(table)
     console.print(
-        f"{len(jobs)} jobs: "
-        + ", ".join(f"{count} {state.value}" for state, count in counts.items() if count),
-        highlight=False,
-        soft_wrap=True,
+        f"{counted(len(jobs), 'job')}: "
+        + ", ".join(f"{count} {state.value}" for state, count in counts.items() if count)
     )

@@ -1,15 +1,27 @@
-"""What every command that talks to the service shares: its options, its client, its errors."""
+"""What the commands share: the service's options, its client, errors, and how things are shown.
+
+Every command words counts and saved videos through the
+helpers here, so that the whole command line says them one way.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import textwrap
+from pathlib import Path
 
 from .. import EmojiClient, PollPolicy, RateLimits, RetryPolicy
 from .._config import ENV_API_KEY, ENV_BASE_URL
 
-__all__ = ["CommandError", "add_service_options", "open_client", "positive"]
+__all__ = [
+    "CommandError",
+    "add_service_options",
+    "counted",
+    "not_a_video",
+    "open_client",
+    "positive",
+]
 
 
 class CommandError(Exception):
@@ -71,3 +83,34 @@ def open_client(args: argparse.Namespace) -> EmojiClient:
         retry=RetryPolicy().scaled(scale),
         limits=RateLimits().scaled(scale),
     )
+
+
+# --- how things are shown ---------------------------------------------------------
+
+
+def counted(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 job``, ``2 jobs``, ``0 jobs``: ``nouns`` when the plural is not ``noun + "s"``."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
+#: How a saved video starts: an ISO BMFF ``ftyp`` box at byte 4 (every MP4 does).
+_MP4_BRAND_AT = slice(4, 8)
+#: How the simulator's placeholder starts (it serves one without PyAV).
+_SIMULATOR_PLACEHOLDER = b"emoji-async simulator placeholder"
+
+
+def not_a_video(path: Path) -> str | None:
+    """Why the file saved at ``path`` is not an MP4 video, or ``None`` when it starts like one.
+
+    Reads its first bytes only.
+    """
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(_SIMULATOR_PLACEHOLDER))
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    if head[_MP4_BRAND_AT] == b"ftyp":
+        return None
+    if head.startswith(_SIMULATOR_PLACEHOLDER):
+        return "placeholder, not a video: install emoji-async[video] for real videos"
+    return "not an MP4 video (it has no ftyp box at byte 4)"

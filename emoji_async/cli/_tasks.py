@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import EmojiJob, TaskPage, TaskSnapshot, TaskStatus, ValidationError, events
 from .._validation import local_image_path, read_image_file
-from ._common import CommandError, open_client
+from ._common import CommandError, counted, not_a_video, open_client
 
 __all__ = ["cmd_cancel", "cmd_detect", "cmd_generate", "cmd_list", "cmd_status"]
 
@@ -136,6 +136,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 "video_duration": f"{video.video_duration} s",
                 "url_expires_at": _time(video.url_expires_at),
                 "file": outcome.path,
+                "warning": None if outcome.path is None else not_a_video(outcome.path),
             }
         )
         return 0
@@ -244,6 +245,5 @@ def cmd_list(args: argparse.Namespace) -> int:
                 f"{row['task_id']:<36}  {row['status']:<9}  {row['created'] or '-':<29}  "
                 f"{row['ended'] or '-'}"
             )
-    tasks = "task" if page.total == 1 else "tasks"
-    print(f"page {page.page_no} of {page.total_pages}: {page.total} {tasks} in all")
+    print(f"page {page.page_no} of {page.total_pages}: {counted(page.total, 'task')} in all")
     return 0
