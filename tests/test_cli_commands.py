@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,6 +50,22 @@ def fields(out: str) -> dict[str, str]:
     """``name: value`` lines as a dict."""
     pairs = (line.split(":", 1) for line in out.splitlines())
     return {name: value.strip() for name, value in pairs}
+
+
+@pytest.fixture
+def local_zone() -> Iterator[str]:
+    """This process's local time zone set to UTC+05:30 (neither UTC nor Beijing); its offset."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "XST-05:30"  # POSIX spelling: 5 h 30 east of UTC
+    time.tzset()
+    try:
+        yield "+05:30"
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
 
 
 # --- detect ---------------------------------------------------------------------------
@@ -139,6 +158,20 @@ def test_status_prints_the_tasks_state_after_one_query(
     assert server.simulator.stats.requests_by_endpoint["query"] == queries + 1
 
 
+def test_status_and_list_show_a_tasks_creation_as_the_same_instant_in_the_local_zone(
+    server: SimulatorServer, local_zone: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    task_id = submit(server)
+    assert cli(server, "status", task_id) == 0
+    submitted = fields(capsys.readouterr().out)["submit_time"]
+    assert cli(server, "list") == 0
+    (row,) = (line.split() for line in capsys.readouterr().out.splitlines() if task_id in line)
+    created = row[2]
+    assert created == submitted
+    assert created.endswith(local_zone)
+    assert dt.datetime.fromisoformat(created).utcoffset() == dt.timedelta(hours=5, minutes=30)
+
+
 def test_status_wait_follows_the_task_to_its_video(
     server: SimulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -176,13 +209,26 @@ def test_cancel_cancels_a_task_still_pending(
     assert task.status == "CANCELED"
 
 
-def test_cancel_of_a_running_task_is_refused_with_the_services_reason_and_exit_1(
+def test_cancel_of_a_running_task_is_refused_naming_its_state_and_the_services_answer(
     server: SimulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     running = submit(server)
     assert cli(server, "cancel", running) == 1
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith("emoji-async: error: HTTP 400 UnsupportedOperation: ")
+    assert line.startswith(
+        f"emoji-async: error: cannot cancel task {running}: it is RUNNING, and only a PENDING"
+        " task can be cancelled (HTTP 400 UnsupportedOperation, request_id="
+    )
+
+
+def test_cancel_of_a_task_that_does_not_exist_says_so_plainly(
+    server: SimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(server, "cancel", "no-such-task") == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("emoji-async: error: task no-such-task does not exist: ")
+    assert "24 h" in line
+    assert "PENDING" not in line
 
 
 # --- list -----------------------------------------------------------------------------
@@ -203,6 +249,18 @@ def test_list_shows_the_accounts_tasks_and_filters_them_by_state(
     page = json.loads(capsys.readouterr().out)
     assert [t["task_id"] for t in page["tasks"]] == [queued]
     assert page["tasks"][0]["status"] == "PENDING"
+
+
+def test_list_with_no_task_says_so_without_page_arithmetic(
+    server: SimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(server, "list") == 0
+    assert capsys.readouterr().out == "no tasks in the last 24 h\n"
+    submit(server)  # RUNNING: none is PENDING
+    assert cli(server, "list", "--status", "pending") == 0
+    assert capsys.readouterr().out == "no PENDING tasks in the last 24 h\n"
+    assert cli(server, "list", "--page", "3") == 0
+    assert capsys.readouterr().out == "no page 3: 1 task in all, on 1 page of 10\n"
 
 
 def test_list_pages_through_the_tasks(

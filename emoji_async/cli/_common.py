@@ -1,12 +1,13 @@
 """What the commands share: the service's options, its client, errors, and how things are shown.
 
-Every command words counts and saved videos through the
+Every command words counts, times and saved videos through the
 helpers here, so that the whole command line says them one way.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import textwrap
 from pathlib import Path
@@ -18,6 +19,7 @@ __all__ = [
     "CommandError",
     "add_service_options",
     "counted",
+    "local_time",
     "not_a_video",
     "open_client",
     "positive",
@@ -91,6 +93,16 @@ def open_client(args: argparse.Namespace) -> EmojiClient:
 def counted(count: int, noun: str, nouns: str | None = None) -> str:
     """``1 job``, ``2 jobs``, ``0 jobs``: ``nouns`` when the plural is not ``noun + "s"``."""
     return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def local_time(moment: dt.datetime | None) -> str | None:
+    """A time as every command shows it: ISO 8601 in this machine's zone, with its offset.
+
+    The service speaks in two zones (a task's own times in Beijing time, the
+    task list's in epoch milliseconds); shown in one, the same instant reads
+    the same wherever it came from.
+    """
+    return None if moment is None else moment.astimezone().isoformat(timespec="milliseconds")
 
 
 #: How a saved video starts: an ISO BMFF ``ftyp`` box at byte 4 (every MP4 does).

@@ -12,25 +12,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import sys
 import time
 from typing import Any
 
-from .. import EmojiJob, TaskPage, TaskSnapshot, TaskStatus, ValidationError, events
+from .. import (
+    EmojiJob,
+    TaskNotCancelableError,
+    TaskPage,
+    TaskSnapshot,
+    TaskStatus,
+    ValidationError,
+    events,
+)
 from .._validation import local_image_path, read_image_file
-from ._common import CommandError, counted, not_a_video, open_client
+from ._common import CommandError, counted, local_time, not_a_video, open_client
 
 __all__ = ["cmd_cancel", "cmd_detect", "cmd_generate", "cmd_list", "cmd_status"]
 
 
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def _time(moment: dt.datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat(timespec="milliseconds")
 
 
 def _print_fields(fields: dict[str, Any]) -> None:
@@ -134,7 +137,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 "task_id": video.task_id,
                 "video_url": video.video_url,
                 "video_duration": f"{video.video_duration} s",
-                "url_expires_at": _time(video.url_expires_at),
+                "url_expires_at": local_time(video.url_expires_at),
                 "file": outcome.path,
                 "warning": None if outcome.path is None else not_a_video(outcome.path),
             }
@@ -159,9 +162,9 @@ def _snapshot_fields(snap: TaskSnapshot) -> dict[str, Any]:
     return {
         "task_id": snap.task_id,
         "status": snap.raw_status,
-        "submit_time": _time(snap.submit_time),
-        "scheduled_time": _time(snap.scheduled_time),
-        "end_time": _time(snap.end_time),
+        "submit_time": local_time(snap.submit_time),
+        "scheduled_time": local_time(snap.scheduled_time),
+        "end_time": local_time(snap.end_time),
         "video_url": snap.video_url,
         "video_duration": None if snap.usage is None else snap.usage.video_duration,
         "code": snap.code,
@@ -199,11 +202,34 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     async def run() -> None:
         async with open_client(args) as client:
-            await client.task(args.task_id).cancel()
+            task = client.task(args.task_id)
+            try:
+                await task.cancel()
+            except TaskNotCancelableError as exc:
+                # The cancel looked the task up before raising: say what it found.
+                raise _not_canceled(exc, task.last_snapshot) from None
 
     asyncio.run(run())
     print(f"canceled task {args.task_id}")
     return 0
+
+
+def _not_canceled(exc: TaskNotCancelableError, snap: TaskSnapshot | None) -> Exception:
+    """Why a task could not be cancelled: it does not exist, or it is no longer PENDING."""
+    if snap is None or snap.status is TaskStatus.PENDING:
+        return exc  # PENDING again by now: the service's own words are all there is
+    answer = " ".join(filter(None, [f"HTTP {exc.http_status}", exc.code])) + (
+        f", request_id={exc.request_id}" if exc.request_id else ""
+    )
+    if snap.status is TaskStatus.UNKNOWN:
+        return CommandError(
+            f"task {exc.task_id} does not exist: the service knows no task of that id"
+            f" (it forgets a task 24 h after its submit) ({answer})"
+        )
+    return CommandError(
+        f"cannot cancel task {exc.task_id}: it is {snap.raw_status}, and only a PENDING task"
+        f" can be cancelled ({answer})"
+    )
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -219,9 +245,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             "task_id": t.task_id,
             "status": t.raw_status,
             "model": t.model_name,
-            "created": _time(t.created_at),
-            "started": _time(t.started_at),
-            "ended": _time(t.ended_at),
+            "created": local_time(t.created_at),
+            "started": local_time(t.started_at),
+            "ended": local_time(t.ended_at),
         }
         for t in page.tasks
     ]
@@ -238,12 +264,19 @@ def cmd_list(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    if rows:
+    in_all = counted(page.total, "task")
+    if page.total == 0:
+        which = "tasks" if status is None else f"{status.value} tasks"
+        print(f"no {which} in the last 24 h")
+    elif not rows:
+        pages = counted(page.total_pages, "page")
+        print(f"no page {page.page_no}: {in_all} in all, on {pages} of {page.page_size}")
+    else:
         print(f"{'TASK ID':<36}  {'STATUS':<9}  {'CREATED':<29}  ENDED")
         for row in rows:
             print(
                 f"{row['task_id']:<36}  {row['status']:<9}  {row['created'] or '-':<29}  "
                 f"{row['ended'] or '-'}"
             )
-    print(f"page {page.page_no} of {page.total_pages}: {counted(page.total, 'task')} in all")
+        print(f"page {page.page_no} of {page.total_pages}: {in_all} in all")
     return 0
