@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from emoji_async.cli import main
-from emoji_async.cli._common import counted
+from emoji_async.cli._common import counted, shortened
 from emoji_async.cli._demo import run_demo
 from emoji_async.testing import SAMPLE_PORTRAITS
 
@@ -145,3 +145,15 @@ def test_a_count_is_singular_for_one_and_plural_otherwise() -> None:
     assert [counted(n, "job") for n in (0, 1, 2)] == ["0 jobs", "1 job", "2 jobs"]
     assert counted(1, "entry", "entries") == "1 entry"
     assert counted(3, "entry", "entries") == "3 entries"
+
+
+def test_a_long_path_is_cut_in_the_middle_keeping_its_start_and_its_file_name() -> None:
+    path = "/home/ada/" + "projects/" * 12 + "portraits/ada-lovelace.png"
+    short = shortened(path, 60)
+    assert len(short) == 60
+    assert short.startswith("/home/ada/projects/")
+    assert short.endswith(".../ada-lovelace.png")
+    assert shortened("/short/path.png", 60) == "/short/path.png"
+    # A file name longer than the limit is kept whole, behind a little of the start.
+    name = "x" * 70 + ".png"
+    assert shortened("/some/folder/" + name, 60) == "/some/fold.../" + name

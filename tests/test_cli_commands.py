@@ -99,6 +99,18 @@ def test_a_rejected_portrait_is_one_error_line_naming_the_code_and_exit_1(
     assert line.startswith("emoji-async: error: InvalidFile.FacePose: ")
 
 
+def test_a_missing_local_image_with_a_long_path_is_named_by_its_start_and_its_file_name(
+    server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / ("a-long-folder-name-" * 5) / "portrait-of-grace.png"
+    assert cli(server, "detect", str(missing)) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    expected = "emoji-async: error: IMAGE_URL: expected the path of an existing file, got "
+    assert line.startswith(expected + repr(str(missing)[:20]).rstrip("'"))
+    assert line.endswith("/portrait-of-grace.png'")
+    assert server.simulator.requests == []
+
+
 # --- generate -------------------------------------------------------------------------
 
 

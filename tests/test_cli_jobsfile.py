@@ -252,3 +252,17 @@ def test_a_bad_jobs_file_exits_2_with_one_line_and_sends_nothing(
     ]
     assert not (tmp_path / "batch.db").exists()
     assert not (tmp_path / "videos").exists()
+
+
+def test_a_long_image_path_in_an_error_keeps_its_file_name_and_is_cut_in_the_middle(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / ("long-folder-name-" * 4) / ("deeper-still-" * 4) / "portrait-of-ada.png"
+    path = _write(tmp_path, "jobs.csv", HEADER + f"{missing},mengwa_kaixin,ada,,\n")
+    with pytest.raises(JobsFileError) as caught:
+        load_jobs(path)
+    got = str(caught.value).partition(", got ")[2]
+    assert got.startswith(repr(str(missing)[:20]).rstrip("'"))
+    assert got.endswith("/portrait-of-ada.png'")
+    assert "..." in got
+    assert len(got) <= 80 + 2  # the quotes

@@ -1,6 +1,6 @@
 """What the commands share: the service's options, its client, errors, and how things are shown.
 
-Every command words counts, times and saved videos through the
+Every command words counts, times, long paths and saved videos through the
 helpers here, so that the whole command line says them one way.
 """
 
@@ -23,6 +23,8 @@ __all__ = [
     "not_a_video",
     "open_client",
     "positive",
+    "shortened",
+    "shown",
 ]
 
 
@@ -103,6 +105,31 @@ def local_time(moment: dt.datetime | None) -> str | None:
     the same wherever it came from.
     """
     return None if moment is None else moment.astimezone().isoformat(timespec="milliseconds")
+
+
+#: The ellipsis that stands for the middle of a shortened text.
+_CUT = "..."
+
+
+def shortened(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters in the middle, so its start and its file name stay.
+
+    ``/home/ada/.../portraits/ada.png``: the file name (the part after the last
+    ``/``) is kept whole even when that alone passes the limit.
+    """
+    if len(text) <= limit:
+        return text
+    head, slash, name = text.rpartition("/")
+    tail = slash + name if head else text[-(limit // 2) :]
+    keep = max(limit - len(tail) - len(_CUT), min(len(head), 10))
+    return text[:keep] + _CUT + tail
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """A value as an error quotes it: its ``repr``, a long text :func:`shortened` first."""
+    return (
+        repr(shortened(value, limit)) if isinstance(value, str) else shortened(repr(value), limit)
+    )
 
 
 #: How a saved video starts: an ISO BMFF ``ftyp`` box at byte 4 (every MP4 does).

@@ -42,6 +42,7 @@ from .._jobs import EmojiJob, file_name_for
 from .._models import BBox
 from .._templates import template_info
 from .._validation import check_image_url, local_image_path, read_image_file
+from ._common import shown
 
 __all__ = ["FIELDS", "JobsFileError", "load_jobs"]
 
@@ -67,11 +68,6 @@ class JobsFileError(Exception):
         self.line = line
         self.field = field
         self.problem = problem
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_jobs(path: Path) -> list[EmojiJob]:
@@ -189,7 +185,7 @@ def _job(
     try:
         image_url = check_image_url(image, field="image")
     except ValidationError as exc:
-        raise fail("image", f"expected {exc.allowed}, got {_shown(image)}") from None
+        raise fail("image", f"expected {exc.allowed}, got {shown(image)}") from None
     local = local_image_path(image_url)
     if local is not None:
         image_url = _local_file(path.parent / local, fail, files)
@@ -197,7 +193,7 @@ def _job(
     if not isinstance(driven_id, str) or template_info(driven_id) is None:
         raise fail(
             "driven_id",
-            f"expected a template id ('emoji-async templates' lists them), got {_shown(driven_id)}",
+            f"expected a template id ('emoji-async templates' lists them), got {shown(driven_id)}",
         )
     key = fields.get("key")
     if key is not None and (not isinstance(key, str) or not key.strip() or len(key) > _MAX_KEY):
@@ -219,7 +215,7 @@ def _local_file(where: Path, fail: Callable[[str, str], JobsFileError], files: s
         try:
             read_image_file(Path(absolute), field="image")
         except ValidationError as exc:
-            raise fail("image", f"expected {exc.allowed}, got {_shown(exc.value)}") from None
+            raise fail("image", f"expected {exc.allowed}, got {shown(exc.value)}") from None
         files.add(absolute)
     return absolute
 
@@ -240,10 +236,10 @@ def _box(
         form = _BOX_LIST
         numbers = value
     if not isinstance(numbers, list):
-        raise fail(field, f"expected {form}; got {_shown(value)}")
+        raise fail(field, f"expected {form}; got {shown(value)}")
     try:
         return BBox.parse(numbers, field=field)
     except ValidationError:
         raise fail(
-            field, f"expected {form}, with x1 < x2 and y1 < y2; got {_shown(value)}"
+            field, f"expected {form}, with x1 < x2 and y1 < y2; got {shown(value)}"
         ) from None

@@ -27,7 +27,7 @@ from .. import (
     events,
 )
 from .._validation import local_image_path, read_image_file
-from ._common import CommandError, counted, local_time, not_a_video, open_client
+from ._common import CommandError, counted, local_time, not_a_video, open_client, shown
 
 __all__ = ["cmd_cancel", "cmd_detect", "cmd_generate", "cmd_list", "cmd_status"]
 
@@ -50,7 +50,8 @@ def _checked_image(text: str) -> str:
         try:
             read_image_file(path, field="IMAGE_URL")
         except ValidationError as exc:
-            raise CommandError(str(exc), status=2) from None
+            problem = f"{exc.field}: expected {exc.allowed}, got {shown(exc.value)}"
+            raise CommandError(problem, status=2) from None
     return text
 
 
