@@ -56,12 +56,19 @@ def _shown(parts: urllib.parse.SplitResult) -> str:
     return repr(f"{parts.scheme}://{host}{parts.path}")
 
 
-def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool = False) -> str:
+def resolve_base_url(
+    base_url: str | None,
+    *,
+    allow_insecure_http: bool = False,
+    opt_in: str = "pass allow_insecure_http=True",
+) -> str:
     """The base URL given, else ``DASHSCOPE_BASE_URL``, else the Beijing host.
 
     Any path prefix is kept (gateways mount the API under ``/qwen/api/v1``).
     Plain ``http://`` would send the key in the clear, so it is refused unless
     the host is loopback (a local simulator) or ``allow_insecure_http`` is set.
+    ``opt_in`` is how the refusal tells the caller to set it: a command line
+    names its own option, not the library's argument.
     """
     url = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
     try:
@@ -84,6 +91,6 @@ def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool = False)
     if parts.scheme == "http" and not (_is_loopback(hostname) or allow_insecure_http):
         raise ConfigurationError(
             f"refusing plain http:// to {hostname}: the API key would travel unencrypted "
-            "(use https://, or pass allow_insecure_http=True)"
+            f"(use https://, or {opt_in})"
         )
     return url.rstrip("/")

@@ -336,6 +336,34 @@ def test_a_refused_key_is_reported_without_ever_being_printed(server: SimulatorS
     assert secret not in result.stdout + result.stderr
 
 
+def test_plain_http_to_a_host_other_than_loopback_is_refused_naming_the_clis_option(
+    server: SimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 0.0.0.0 is no loopback address, yet on Linux a connection to it reaches this machine.
+    remote = server.base_url.replace("127.0.0.1", "0.0.0.0")  # noqa: S104
+    assert main(["list", "--base-url", remote, "--time-scale", str(SCALE)]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (
+        "emoji-async: error: refusing plain http:// to 0.0.0.0: the API key would travel"
+        " unencrypted (use https://, or add --allow-insecure-http)"
+    )
+    assert server.simulator.requests == []
+
+    argv = ["list", "--base-url", remote, "--allow-insecure-http", "--time-scale", str(SCALE)]
+    assert main(argv) == 0
+    assert capsys.readouterr().out == "no tasks in the last 24 h\n"
+    assert len(server.simulator.requests) == 1
+
+
+@pytest.mark.parametrize("command", ["detect", "generate", "batch", "status", "cancel", "list"])
+def test_every_service_command_takes_allow_insecure_http(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "--allow-insecure-http" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("command", ["detect", "generate", "batch", "status", "cancel", "list"])
 def test_no_command_takes_the_key_on_its_command_line(
     command: str, capsys: pytest.CaptureFixture[str]

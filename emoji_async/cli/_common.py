@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 from .. import EmojiClient, PollPolicy, RateLimits, RetryPolicy
-from .._config import ENV_API_KEY, ENV_BASE_URL
+from .._config import ENV_API_KEY, ENV_BASE_URL, resolve_base_url
 
 __all__ = [
     "CommandError",
@@ -63,6 +63,14 @@ def add_service_options(parser: argparse.ArgumentParser) -> None:
         help=f"the API base URL (default: ${ENV_BASE_URL}, then the provider's Beijing host)",
     )
     group.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help=(
+            "accept a plain http:// base URL on a host other than this machine (the key then "
+            "travels unencrypted; loopback, such as a local simulator, needs no such option)"
+        ),
+    )
+    group.add_argument(
         "--time-scale",
         type=positive,
         default=1.0,
@@ -79,10 +87,16 @@ def open_client(args: argparse.Namespace) -> EmojiClient:
     key = os.environ.get(ENV_API_KEY, "")
     if not key.strip():
         raise CommandError(f"no API key: set {ENV_API_KEY} in the environment")
+    insecure: bool = args.allow_insecure_http
+    # Checked here, before anything is drawn or opened, so that a refusal names the option.
+    base_url = resolve_base_url(
+        args.base_url, allow_insecure_http=insecure, opt_in="add --allow-insecure-http"
+    )
     scale: float = args.time_scale
     # The client reads the key from the environment itself: it never passes through here.
     return EmojiClient(
-        base_url=args.base_url,
+        base_url=base_url,
+        allow_insecure_http=insecure,
         poll=PollPolicy().scaled(scale),
         retry=RetryPolicy().scaled(scale),
         limits=RateLimits().scaled(scale),
