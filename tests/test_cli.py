@@ -49,6 +49,19 @@ def test_every_subcommand_explains_itself(command: str, capsys: pytest.CaptureFi
     assert "usage: emoji-async " + command in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_describes_what_it_does_in_its_help(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    usage, _, rest = capsys.readouterr().out.partition("\n\n")
+    description = rest.partition("\n\n")[0]
+    assert usage.startswith("usage: emoji-async " + command)
+    assert not description.startswith(("options:", "positional arguments:"))
+    assert len(description.split()) >= 8
+
+
 @pytest.mark.parametrize("command", ["detect", "generate", "batch", "status", "cancel", "list"])
 def test_every_service_command_shows_an_example_in_its_help(
     command: str, capsys: pytest.CaptureFixture[str]

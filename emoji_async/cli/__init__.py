@@ -252,7 +252,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("templates", help="list the expression templates (driven_id values)")
+    p = _add(
+        sub,
+        "templates",
+        summary="list the expression templates (driven_id values)",
+        description=(
+            "Print the templates a job may animate a portrait with, one a line: its id (the "
+            "driven_id a jobs file and 'generate' take), the length of the video it makes "
+            "(what is billed), and the expression. Sends nothing."
+        ),
+        example="emoji-async templates",
+        service=False,
+    )
     p.set_defaults(run=_cmd_templates)
 
     p = _add(
