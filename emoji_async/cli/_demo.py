@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import EmojiClient, EmojiJob, JobOutcome, PollPolicy, RateLimits, RetryPolicy, Template
 from ..testing import SAMPLE_PORTRAITS, Simulator, SimulatorConfig, serve
 from ._batch_command import print_summary, progress_console
-from ._common import CommandError
+from ._common import CommandError, counted
 from ._progress import BatchProgress
 
 __all__ = ["run_demo"]
@@ -87,7 +87,8 @@ async def run_demo(*, out_dir: Path, time_scale: float, progress: str = "auto") 
         floor = sum(task.duration for task in sim.tasks()) * time_scale
     requests = sum(n for name, n in stats.requests_by_endpoint.items() if name in _API)
     footer = (
-        f"{stats.tasks_created} tasks for {len(jobs)} jobs; {requests / len(jobs):.1f} requests "
+        f"{counted(stats.tasks_created, 'task')} for {counted(len(jobs), 'job')};"
+        f" {requests / len(jobs):.1f} requests "
         f"per job; {stats.throttled} answered 429; makespan {makespan:.1f} s against "
         f"{floor:.1f} s of task run time on the account's single slot"
     )
