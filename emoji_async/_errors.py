@@ -71,7 +71,34 @@ __all__ = [
     "WaitTimeoutError",
     "api_error",
     "proves_nothing_created",
+    "shortened",
+    "shown",
 ]
+
+
+#: The ellipsis that stands for the middle of a shortened text.
+_CUT = "..."
+
+
+def shortened(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters in the middle, so its start and its file name stay.
+
+    ``/home/ada/.../portraits/ada.png``: the file name (the part after the last
+    ``/``) is kept whole even when that alone passes the limit.
+    """
+    if len(text) <= limit:
+        return text
+    head, slash, name = text.rpartition("/")
+    tail = slash + name if head else text[-(limit // 2) :]
+    keep = max(limit - len(tail) - len(_CUT), min(len(head), 10))
+    return text[:keep] + _CUT + tail
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """A value as an error quotes it: its ``repr``, a long text :func:`shortened` first."""
+    return (
+        repr(shortened(value, limit)) if isinstance(value, str) else shortened(repr(value), limit)
+    )
 
 
 class EmojiError(Exception):
@@ -94,10 +121,7 @@ class ValidationError(EmojiError, ValueError):
     """An argument is out of range; raised before anything is sent."""
 
     def __init__(self, field: str, allowed: str, value: object) -> None:
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        super().__init__(f"{field}: expected {allowed}, got {shown}")
+        super().__init__(f"{field}: expected {allowed}, got {shown(value)}")
         self.field = field
         self.allowed = allowed
         self.value = value

@@ -137,7 +137,7 @@ async def test_the_simulator_command_serves_until_interrupted() -> None:
             await proc.wait()
 
 
-async def test_the_demo_animates_every_sample_portrait_into_a_real_video(
+async def test_the_demo_animates_every_sample_portrait_and_runs_again_into_its_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pytest.importorskip("av")
@@ -152,6 +152,18 @@ async def test_the_demo_animates_every_sample_portrait_into_a_real_video(
     # no-self-caused-429 invariant is proven at sane scales in test_batch and test_limits.
     assert re.search(r"\d+ answered 429", captured.out)
     assert "succeeded 12" in captured.err  # the progress bar's counts
+    assert "earlier demo" not in captured.out
+
+    # Run again into the same folder: a batch never writes over a file, but the demo
+    # replaces its own videos, and only those.
+    mine = tmp_path / "my-own.mp4"
+    mine.write_bytes(b"a video of the user's own")
+    assert await run_demo(out_dir=tmp_path, time_scale=0.002, progress="never") == 0
+    again = capsys.readouterr().out
+    assert f"replacing the 12 videos of an earlier demo in {tmp_path}/" in again
+    assert "12 jobs: 12 succeeded, 0 failed" in again
+    assert sorted(tmp_path.glob("*.mp4")) == sorted([*saved, mine])  # noqa: ASYNC240
+    assert mine.read_bytes() == b"a video of the user's own"
 
 
 def test_a_count_is_singular_for_one_and_plural_otherwise() -> None:

@@ -250,6 +250,19 @@ async def test_bad_input_names_the_field_and_sends_nothing(
     assert sim.requests == []
 
 
+async def test_a_long_path_in_an_error_keeps_its_file_name(
+    client: EmojiClient, sim: Simulator, tmp_path: Path
+) -> None:
+    missing = tmp_path.joinpath(*["deeper"] * 20, "ada-lovelace-portrait.png")
+    with pytest.raises(ValidationError) as caught:
+        await client.detect(missing)
+    message = str(caught.value)
+    assert "ada-lovelace-portrait.png" in message  # the middle is cut, not the end
+    assert str(tmp_path)[:10] in message
+    assert len(message) < len(str(missing)) + len(caught.value.allowed) + 40
+    assert sim.requests == []
+
+
 async def test_an_opted_in_template_reaches_the_service(server: SimulatorServer) -> None:
     async with client_for(server, extra_templates=["mengwa_new"]) as client:
         face = await client.detect(PORTRAIT)

@@ -12,8 +12,9 @@ import os
 import textwrap
 from pathlib import Path
 
-from .. import EmojiClient, PollPolicy, RateLimits, RetryPolicy
+from .. import EmojiClient
 from .._config import ENV_API_KEY, ENV_BASE_URL, resolve_base_url
+from .._errors import shortened, shown
 
 __all__ = [
     "CommandError",
@@ -97,9 +98,7 @@ def open_client(args: argparse.Namespace) -> EmojiClient:
     return EmojiClient(
         base_url=base_url,
         allow_insecure_http=insecure,
-        poll=PollPolicy().scaled(scale),
-        retry=RetryPolicy().scaled(scale),
-        limits=RateLimits().scaled(scale),
+        time_scale=scale,
     )
 
 
@@ -119,31 +118,6 @@ def local_time(moment: dt.datetime | None) -> str | None:
     the same wherever it came from.
     """
     return None if moment is None else moment.astimezone().isoformat(timespec="milliseconds")
-
-
-#: The ellipsis that stands for the middle of a shortened text.
-_CUT = "..."
-
-
-def shortened(text: str, limit: int = 80) -> str:
-    """``text`` cut to ``limit`` characters in the middle, so its start and its file name stay.
-
-    ``/home/ada/.../portraits/ada.png``: the file name (the part after the last
-    ``/``) is kept whole even when that alone passes the limit.
-    """
-    if len(text) <= limit:
-        return text
-    head, slash, name = text.rpartition("/")
-    tail = slash + name if head else text[-(limit // 2) :]
-    keep = max(limit - len(tail) - len(_CUT), min(len(head), 10))
-    return text[:keep] + _CUT + tail
-
-
-def shown(value: object, limit: int = 80) -> str:
-    """A value as an error quotes it: its ``repr``, a long text :func:`shortened` first."""
-    return (
-        repr(shortened(value, limit)) if isinstance(value, str) else shortened(repr(value), limit)
-    )
 
 
 #: How a saved video starts: an ISO BMFF ``ftyp`` box at byte 4 (every MP4 does).

@@ -1,8 +1,8 @@
 """``emoji-async demo``: a dozen portraits animated end to end against the built-in simulator.
 
 The simulator runs in this process with the provider's limits and a
-compressed clock; the client is the real one, over real HTTP, with its
-policies scaled to the same clock. The portraits are the simulator's own
+compressed clock; the client is the real one, over real HTTP, on the same
+clock. The portraits are the simulator's own
 sample images, which it fetches, checks and animates into real MP4 files.
 """
 
@@ -13,15 +13,14 @@ import itertools
 import time
 from pathlib import Path
 
-from .. import EmojiClient, EmojiJob, JobOutcome, PollPolicy, RateLimits, RetryPolicy, Template
-from ..testing import SAMPLE_PORTRAITS, Simulator, SimulatorConfig, serve
+from .. import EmojiJob, JobOutcome, Template
+from .._jobs import file_name_for
+from ..testing import SAMPLE_PORTRAITS, Simulator, SimulatorConfig, client_for, serve
 from ._batch_command import print_summary, progress_console
 from ._common import CommandError, counted
 from ._progress import BatchProgress
 
 __all__ = ["run_demo"]
-
-_KEY = "sk-simulator"
 
 #: Several series and lengths (2 to 5 s), cycled over the portraits.
 _TEMPLATES = (
@@ -58,16 +57,7 @@ async def run_demo(*, out_dir: Path, time_scale: float, progress: str = "auto") 
             "pip install 'emoji-async[video]'"
         )
     console = progress_console(progress)
-    async with (
-        serve(config) as server,
-        EmojiClient(
-            api_key=_KEY,
-            base_url=server.base_url,
-            poll=PollPolicy().scaled(time_scale),
-            retry=RetryPolicy().scaled(time_scale),
-            limits=RateLimits().scaled(time_scale),
-        ) as client,
-    ):
+    async with serve(config) as server, client_for(server) as client:
         print(
             f"simulator at {server.base_url}: provider limits on, clock x{1 / time_scale:g} "
             f"(a 3 minute task takes {180 * time_scale:.1f} s)",
@@ -77,6 +67,9 @@ async def run_demo(*, out_dir: Path, time_scale: float, progress: str = "auto") 
             EmojiJob(server.sample_url(name), template, key=f"{name}-{template.value}")
             for name, template in zip(SAMPLE_PORTRAITS, itertools.cycle(_TEMPLATES), strict=False)
         ]
+        earlier = await asyncio.to_thread(_clear_earlier_demo, out_dir, jobs)
+        if earlier:
+            print(f"replacing the {counted(earlier, 'video')} of an earlier demo in {out_dir}/")
         bar = BatchProgress(len(jobs), console=console, show=console is not None)
         started = time.monotonic()
         with bar:
@@ -95,6 +88,21 @@ async def run_demo(*, out_dir: Path, time_scale: float, progress: str = "auto") 
     # Reading the files back is blocking work: off the event loop.
     await asyncio.to_thread(_report, outcomes, bar, out_dir, footer)
     return 0 if all(outcome.ok for outcome in outcomes) else 1
+
+
+def _clear_earlier_demo(out_dir: Path, jobs: list[EmojiJob]) -> int:
+    """Remove the videos an earlier demo saved under this demo's names; how many there were.
+
+    A batch never writes over a file, and the demo is meant to be run again;
+    nothing but its own file names is touched.
+    """
+    removed = 0
+    for job in jobs:
+        path = out_dir / file_name_for(job.resolved_key)
+        if path.is_file():
+            path.unlink()
+            removed += 1
+    return removed
 
 
 def _report(outcomes: list[JobOutcome], bar: BatchProgress, out_dir: Path, footer: str) -> None:
