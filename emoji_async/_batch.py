@@ -334,8 +334,8 @@ class Batch:
             if exists and key not in self._own_files:
                 raise ValidationError(
                     f"jobs[{index}].key",
-                    f"a key whose file is not there yet ({os.fspath(path)!r} exists, and a "
-                    "video is never written over another: move it, or save to another folder)",
+                    f"a key whose file is not taken yet: {os.fspath(path)!r} exists, and a "
+                    "video is never written over another (move it, or save to another folder)",
                     key,
                 )
 

@@ -120,6 +120,21 @@ def test_a_rerun_with_the_same_journal_resumes_without_creating_a_task(
     assert "3 resumed from the journal" in out.splitlines()[-2]
 
 
+def test_a_batch_into_a_folder_holding_another_runs_videos_is_refused_naming_the_job(
+    server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = jobs_csv(tmp_path / "jobs.csv", NAMES[:2])
+    out = tmp_path / "videos"
+    out.mkdir()
+    (out / "grace.mp4").write_bytes(b"grace's video from another run")
+    assert batch(server, tmp_path, jobs) == 2
+    err = capsys.readouterr().err
+    assert f"{jobs}: job 'grace'" in err
+    assert f"{out / 'grace.mp4'}' exists" in err
+    assert server.simulator.requests == []
+    assert (out / "grace.mp4").read_bytes() == b"grace's video from another run"
+
+
 def test_a_budget_skips_what_it_cannot_cover_and_the_summary_ends_with_the_bill(
     server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

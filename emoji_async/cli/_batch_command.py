@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from .. import (
     Prices,
     Spending,
     SubmissionUncertainError,
+    ValidationError,
 )
 from .._journal import Journal
 from ._common import CommandError, counted, not_a_video, open_client
@@ -109,6 +111,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     try:
         outcomes = asyncio.run(run())
+    except ValidationError as exc:
+        # Refused before anything was sent; said of the jobs file the user wrote.
+        raise CommandError(_of_jobs_file(exc, jobs, args.jobs_file), status=2) from exc
     except KeyboardInterrupt:
         _print_interrupted(jobs, progress.tally)
         cancelled = " (its PENDING tasks cancelled)" if args.cancel_pending_on_interrupt else ""
@@ -121,6 +126,16 @@ def cmd_batch(args: argparse.Namespace) -> int:
     print_summary(outcomes, progress.tally, args.out, spent=outcomes.spent, prices=prices)
     billable = [o for o in outcomes.orphans if not o.cancelled]
     return 0 if all(o.ok or o.skipped for o in outcomes) and not billable else 1
+
+
+def _of_jobs_file(exc: ValidationError, jobs: Sequence[EmojiJob], path: Path) -> str:
+    """The batch's refusal of ``jobs[i]``, as the job of the jobs file it is."""
+    found = re.match(r"jobs\[(\d+)\]\.?(\w*)$", exc.field)
+    if found is None or int(found[1]) >= len(jobs):
+        return str(exc)
+    job = jobs[int(found[1])]
+    field = f" {found[2]}" if found[2] and found[2] != "key" else ""
+    return f"{path}: job {job.resolved_key!r}{field}: expected {exc.allowed}"
 
 
 async def _claim_journal(journal: Path, given: Path, jobs: Sequence[EmojiJob]) -> None:
