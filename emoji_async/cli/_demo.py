@@ -41,9 +41,11 @@ def _describe(path: Path) -> str:
         stream = container.streams.video[0]
         base = stream.time_base
         seconds = float(stream.duration * base) if stream.duration and base else 0.0
+        # As a number: PyAV 19's AVRational prints "15/1" where a Fraction printed "15".
+        fps = f"{float(stream.average_rate):g}" if stream.average_rate else "?"
         return (
             f"{stream.codec_context.name} {stream.codec_context.width}x"
-            f"{stream.codec_context.height} @ {stream.average_rate} fps, "
+            f"{stream.codec_context.height} @ {fps} fps, "
             f"{stream.frames} frames, {seconds:.1f} s"
         )
 
