@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # version is pinned in pyproject.toml, so the banner is only noise here.
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
 
-.PHONY: demo test docs bench clean
+.PHONY: demo test matrix docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ test: $(VENV)/.installed-test
 	$(MKDOCS) build --strict
 	$(BIN)/python -m pytest
 
+# The suite under the other Pythons the project supports (`make test` covers the
+# default one), each in a venv of its own that nox makes under .nox/; noxfile.py
+# finds the interpreters, pyenv's included. MATRIX_JOBS=2 runs them side by side.
+MATRIX ?= 3.12 3.13
+MATRIX_JOBS ?= 1
+matrix: $(VENV)/.installed-test
+	$(BIN)/nox --parallel $(MATRIX_JOBS) --python $(MATRIX)
+
 # The documentation site, in site/ (any warning is an error).
 docs: $(VENV)/.installed-docs
 	$(MKDOCS) build --strict
@@ -35,4 +43,4 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks all
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .nox site
