@@ -57,17 +57,22 @@ def _ask(*argv: str | Path) -> list[str] | None:
 def _probe(candidate: Path, version: str) -> Path | None:
     """The interpreter behind ``candidate`` if it starts and is Python ``version``.
 
-    A pyenv shim of a version pyenv has not selected fails here; one that runs
-    gives the real executable, which is what gets linked, so the link does not
-    change meaning with the directory nox runs in.
+    What gets linked is the file that really runs, all links followed, so the
+    link does not change meaning with the directory nox runs in (a pyenv shim
+    reads ``.python-version`` there) and never points back into ``LINKS``: a
+    shim whose version pyenv has not selected tries the rest of ``PATH``, where
+    a nox started by this one (``--parallel``) finds our own links.
     """
     said = _ask(
         candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2], sys.executable)"
     )
     if not said or said[0].partition(" ")[0] != version:
         return None
-    real = said[0].partition(" ")[2]
-    return Path(real) if real else candidate
+    try:
+        real = Path(said[0].partition(" ")[2] or candidate).resolve(strict=True)
+    except (OSError, RuntimeError):  # gone since, or a loop of links
+        return None
+    return None if real.parent == LINKS else real
 
 
 def _path_folders() -> Iterator[Path]:
