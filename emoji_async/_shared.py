@@ -597,8 +597,14 @@ class RedisBackend(PacingBackend):
     async def _keep_up(self) -> None:
         """Renew the leases of the tasks followed here; follow the account's queue."""
         loop = asyncio.get_running_loop()
+        this = asyncio.current_task()
         renewed = loop.time()
         while True:
+            # Python 3.11's asyncio.wait_for (around each of redis-py's sends) swallows a
+            # cancel that comes as the send completes; the task still counts it. Honour
+            # it here, or aclose(), which cancels this loop, waits for it for ever.
+            if this is not None and this.cancelling():
+                raise asyncio.CancelledError
             # The queue as often as the gate looks; the leases every third of a lease.
             await asyncio.sleep(min(5 * self.tick, self.config.lease_ttl / 3))
             try:
