@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import aiohttp
 import attrs
 
-from emoji_async.testing import ServiceLimits, SimulatorServer
+from emoji_async.testing import ServiceLimits, Simulator, SimulatorConfig, SimulatorServer, serve
 
 #: The provider's rate limits off, its single running slot kept.
 UNTHROTTLED = ServiceLimits(
@@ -60,3 +61,21 @@ class RawApi:
             raw = await response.read()
             body = await response.json() if raw and response.content_type.endswith("json") else raw
             return Answer(response.status, body, response.headers)
+
+
+_Api = TypeVar("_Api", bound=RawApi)
+
+
+@contextlib.asynccontextmanager
+async def simulators(
+    api: type[_Api], default: SimulatorConfig
+) -> AsyncIterator[Callable[..., Awaitable[_Api]]]:
+    """Starts simulators on loopback, each spoken to as ``api``; all stopped, and the session
+    closed, on leaving."""
+    async with contextlib.AsyncExitStack() as stack:
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+
+        async def factory(config: SimulatorConfig | Simulator = default) -> _Api:
+            return api(await stack.enter_async_context(serve(config)), session)
+
+        yield factory

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import contextlib
 import datetime as dt
 import io
 import pathlib
@@ -29,14 +28,12 @@ from emoji_async._templates import TEMPLATES, template_info
 from emoji_async.testing import (
     Fault,
     ServiceLimits,
-    Simulator,
     SimulatorConfig,
     fixed_duration,
-    serve,
     uniform_durations,
 )
 
-from .simhttp import DETECT, KEY, SUBMIT, UNTHROTTLED, Answer, RawApi
+from .simhttp import DETECT, KEY, SUBMIT, UNTHROTTLED, Answer, RawApi, simulators
 
 IMAGE = "https://example.com/portrait.png"
 BEIJING = dt.timezone(dt.timedelta(hours=8))
@@ -115,12 +112,7 @@ Start = Callable[..., Awaitable[Api]]
 @pytest.fixture
 async def start() -> AsyncIterator[Start]:
     """Starts simulators on loopback; all are stopped, and the session closed, at teardown."""
-    async with contextlib.AsyncExitStack() as stack:
-        session = await stack.enter_async_context(aiohttp.ClientSession())
-
-        async def factory(config: SimulatorConfig | Simulator = FAST) -> Api:
-            return Api(await stack.enter_async_context(serve(config)), session)
-
+    async with simulators(Api, FAST) as factory:
         yield factory
 
 

@@ -37,7 +37,7 @@ from emoji_async.testing import Fault, Simulator, SimulatorConfig, _images, fixe
 from emoji_async.testing._faces import boxes_in_image
 from emoji_async.testing._images import ImageFacts
 
-from .simhttp import DETECT, KEY, SUBMIT, UNTHROTTLED, Answer, RawApi
+from .simhttp import DETECT, KEY, SUBMIT, UNTHROTTLED, Answer, RawApi, simulators
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,12 +102,7 @@ Start = Callable[..., Awaitable[Api]]
 @pytest.fixture
 async def start() -> AsyncIterator[Start]:
     """Starts simulators on loopback; all are stopped, and the session closed, at teardown."""
-    async with contextlib.AsyncExitStack() as stack:
-        session = await stack.enter_async_context(aiohttp.ClientSession())
-
-        async def factory(config: SimulatorConfig | Simulator = FAST) -> Api:
-            return Api(await stack.enter_async_context(serve(config)), session)
-
+    async with simulators(Api, FAST) as factory:
         yield factory
 
 
