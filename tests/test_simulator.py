@@ -1108,7 +1108,9 @@ async def test_faults_apply_after_authentication(start: Start) -> None:
 
 
 async def test_every_request_is_recorded_and_counted_by_endpoint(start: Start) -> None:
-    api = await start(SimulatorConfig(time_scale=0.001))
+    # The real clock: the second detect must fall inside the first one's window of
+    # 1 s (at 0.001, a 1 ms window, a loaded machine let it through).
+    api = await start(SimulatorConfig(time_scale=1.0))
     began = time.monotonic()
     await api.detect()
     await api.detect()  # throttled
