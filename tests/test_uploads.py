@@ -126,7 +126,7 @@ async def test_detect_then_generate_upload_once_per_model_and_a_second_job_uploa
         second = await client.generate(str(path), "dagong_weixiao")  # a str path is the same file
     assert stored(sim) == {DETECT_MODEL: 1, GENERATE_MODEL: 1}
     assert endpoints(sim).count("upload") == endpoints(sim).count("upload_policy") == 2
-    assert endpoints(sim).count("detect") == 3
+    assert sim.stats.detections_billed == 3
     assert first.task_id != second.task_id
     # The boxes belong to the file's content, whichever upload carried it.
     assert face.face_bbox.as_list() == sim.boxes_for(sim.tasks()[0].image_url)[0]
@@ -160,7 +160,10 @@ async def test_a_bulk_run_uploads_each_shared_portrait_once_per_model(tmp_path: 
         outcomes = await client.generate_many(jobs, concurrency=4, on_event=seen.append)
     assert all(outcome.ok for outcome in outcomes), [o.error for o in outcomes]
     assert stored(sim) == {DETECT_MODEL: len(names), GENERATE_MODEL: len(names)}
-    assert endpoints(sim).count("detect") == len(jobs)  # one detection per job, billed as such
+    # One detection billed per job. (A detect the service throttled is not billed: on a
+    # loaded machine one can arrive inside the window of the one before it, however the
+    # client spaced them, and is answered 429 and sent again.)
+    assert sim.stats.detections_billed == len(jobs)
     assert all(task.image_url.startswith("oss://") for task in sim.tasks())
     assert all(isinstance(job.image, str) for job in jobs)  # kept as text for the journal
     assert {o.key.split("-")[0] for o in outcomes} == set(names)  # keys from the file names
