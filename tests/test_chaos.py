@@ -23,6 +23,7 @@ import pytest
 from emoji_async.cli import _CHAOS_KINDS, main
 from emoji_async.testing import (
     CHAOS_KINDS,
+    HOSTILE_KINDS,
     Chaos,
     Fault,
     Simulator,
@@ -192,13 +193,14 @@ def test_uniform_sets_every_kind_to_the_rate_and_keeps_explicit_settings() -> No
     assert chaos.seed == 9
     assert chaos.slow_seconds == 0.1
     assert chaos.probabilities == {
-        kind: 0.5 if kind == "reset_after" else 0.25 for kind in CHAOS_KINDS
+        kind: 0.0 if kind in HOSTILE_KINDS else 0.5 if kind == "reset_after" else 0.25
+        for kind in CHAOS_KINDS
     }
     assert set(Chaos().probabilities.values()) == {0.0}
 
 
 def test_each_kind_chaos_draws_is_counted_under_its_own_name() -> None:
-    endpoint_of = {"cut_download": "download"}
+    endpoint_of = {"cut_download": "download", "gzip_download": "download"}
     for kind in CHAOS_KINDS:
         endpoint = endpoint_of.get(kind, "submit")
         fault = ChaosSource(only(kind)).take(endpoint)

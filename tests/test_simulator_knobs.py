@@ -27,6 +27,7 @@ import emoji_async.testing
 from emoji_async.cli import _EMPTY_PAGES, _LIST_ORDERS, _LIST_ZONES, main
 from emoji_async.testing import (
     CHAOS_KINDS,
+    HOSTILE_KINDS,
     Chaos,
     Fault,
     ServiceLimits,
@@ -198,7 +199,9 @@ def test_a_scripted_late_fault_is_checked_too() -> None:
 
 
 def test_uniform_sets_the_new_kinds_too_and_they_come_last() -> None:
-    assert CHAOS_KINDS[-2:] == ("late", "odd_status_after")
+    # Appended after the older kinds; only the hostile kinds came after them.
+    before_hostile = CHAOS_KINDS[: -len(HOSTILE_KINDS)]
+    assert before_hostile[-2:] == ("late", "odd_status_after")
     chaos = Chaos.uniform(0.1)
     assert (chaos.late, chaos.odd_status_after) == (0.1, 0.1)
 

@@ -17,6 +17,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from .._config import ENV_API_KEY
 from .._errors import EmojiError, ValidationError
@@ -53,6 +54,14 @@ _CHAOS_KINDS = (
     "cut_download",
     "late",
     "odd_status_after",
+    "huge_answer",
+    "gzip_bomb",
+    "drip",
+    "huge_retry_after",
+    "billing",
+    "echoed_key",
+    "odd_task_id",
+    "gzip_download",
 )
 #: The choices of the simulator's open points (``SimulatorConfig.list_zone``,
 #: ``list_order``, ``empty_page``), spelt out for the same reason.
@@ -123,7 +132,7 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
 
     chaos = None
     if args.chaos is not None or args.chaos_kind:
-        settings: dict[str, object] = dict(args.chaos_kind or [])
+        settings: dict[str, Any] = dict(args.chaos_kind or [])
         if args.chaos_slow is not None:
             settings["slow_seconds"] = args.chaos_slow
         if args.late_after is not None:
@@ -481,7 +490,19 @@ def _parser() -> argparse.ArgumentParser:
             "    late                      a submit answered 5xx (or dropped) at once and\n"
             "                              processed --late-after provider seconds later\n"
             "    odd_status_after          302/307 (Location: the same path) or 408, plain\n"
-            "                              text, after the request took effect"
+            "                              text, after the request took effect\n"
+            "  A hostile service, never set by --chaos, only by --chaos-kind:\n"
+            "    huge_answer               the answer after 8 MiB of whitespace, streamed\n"
+            "    gzip_bomb                 a gzip body of ~8 KiB inflating to 8 MiB\n"
+            "    drip                      the body one byte every 0.5 s, for up to 60 s\n"
+            "    huge_retry_after          429 with Retry-After: 1000000000000\n"
+            "    billing                   429 PrepaidBillOverdue, PostpaidBillOverdue,\n"
+            "                              CommodityNotPurchased, Throttling.AllocationQuota\n"
+            "                              or 400 Arrearage\n"
+            "    echoed_key                a gateway's 502 repeating the Authorization header\n"
+            "    odd_task_id               a submit answered with task id .., ., ../ID,\n"
+            "                              ID/cancel or 10 kB long (the task really exists)\n"
+            "    gzip_download             a video sent gzip-encoded"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -33,6 +33,10 @@ Test triggers, as query parameters of the *image URL*
 ``sim_duration=<seconds>``
     The task runs exactly that many provider seconds (scaled like any other);
     more than 10800 makes it fail with ``InternalError.Timeout`` at 3 h.
+``sim_echo_key=1``
+    The task ends FAILED (with ``sim_fail``'s code, else ``InternalError``)
+    and a message that repeats its submit's ``Authorization`` header, as a
+    careless service might.
 
 The triggers work on every URL, loopback and ``oss://`` ones included.
 
@@ -71,14 +75,24 @@ there makes a detection time out); or send the real answer truncated (not
 JSON any more), cut short (fewer bytes than its ``Content-Length``) or without
 one of its fields; or answer a 3xx or 408 the protocol never lists (plain
 text, a ``Location`` for a redirect); or (``late``) answer as failed at once
-and process the request only later, in the background.
+and process the request only later, in the background. Hostile ones send the
+real answer huge (``huge``), as a gzip bomb (``gzip_bomb``), a byte at a time
+(``drip``), gzip-encoded (``gzip``) or with an impossible task id
+(``odd_task_id``), or answer an error that repeats the request's
+``Authorization`` header (``echo_key``). A task fails with a message quoting
+its submit's ``Authorization`` header when its image URL carries
+``sim_echo_key=1`` (with ``sim_fail``'s code, else ``InternalError``).
 
 Chaos (``SimulatorConfig(chaos=Chaos.uniform(0.01, seed=1))``) plays the same
 faults at random, one probability per kind (``CHAOS_KINDS``: 5xx with or
 without ``Retry-After`` and after processing, resets before and after
 processing, slow answers either side of processing, truncated bodies, missing
 fields, 429 bursts, cut downloads, late submits created minutes afterwards
-and out of order, and 302/307/408 answers after processing), reproducibly
+and out of order, and 302/307/408 answers after processing; and, only when
+asked (``Chaos.uniform(rate, hostile=True)`` or per kind, ``HOSTILE_KINDS``), a
+service that misbehaves on purpose: huge answers, gzip bombs, answers dripping
+a byte at a time, a ``Retry-After`` of 10^12 s, the account's billing refusals,
+a gateway page echoing the key, impossible task ids, gzip-encoded videos), reproducibly
 from its seed: the n-th request to an endpoint always gets the same fault.
 Faults only change what the client is told, never the tasks (a late submit
 changes only when its task appears): ``Simulator.task_states()`` and
@@ -121,7 +135,7 @@ it (``pip install 'emoji-async[video]'``), in a warning of the
 """
 
 from ._app import Simulator
-from ._chaos import CHAOS_KINDS, Chaos
+from ._chaos import CHAOS_KINDS, HOSTILE_KINDS, Chaos
 from ._client import client_for
 from ._config import ServiceLimits, SimulatorConfig, fixed_duration, uniform_durations
 from ._faults import Fault, FaultBook
@@ -136,6 +150,7 @@ __all__ = [  # noqa: RUF022
     "Chaos",
     "Fault",
     "FaultBook",
+    "HOSTILE_KINDS",
     "RequestRecord",
     "SAMPLE_PORTRAITS",
     "ServiceLimits",

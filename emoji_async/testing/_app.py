@@ -45,7 +45,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import attrs
 from aiohttp import BodyPartReader, web
@@ -55,6 +55,7 @@ from ._chaos import Chaos, ChaosSource
 from ._config import SimulatorConfig
 from ._faces import Boxes
 from ._faults import Fault, FaultBook, fault_label
+from ._hostile import echo_reply, gzip_bomb, gzipped, is_json_object, padded, with_task_id
 from ._images import MAX_IMAGE_BYTES, ImageFacts, examine
 from ._optional import missing_extras
 from ._records import RequestRecord, SimulatorStats
@@ -180,6 +181,39 @@ async def _cut(request: web.Request, reply: Reply, keep: float) -> web.StreamRes
         return _Dropped(status=599)
     if request.transport is not None:
         request.transport.close()  # sends what was written, then FIN: the rest never comes
+    return response
+
+
+async def _stream(
+    request: web.Request,
+    reply: Reply,
+    chunks: Iterable[bytes],
+    *,
+    length: int | None,
+    encoding: str | None = None,
+) -> web.StreamResponse:
+    """Send ``reply``'s status and headers, then ``chunks`` as its body, one write each.
+
+    ``length`` is the ``Content-Length``; ``None`` sends the body chunked, its
+    size unknown until it ends. aiohttp waits for each write to drain, so a
+    client that reads slowly holds the simulator back instead of filling its
+    memory.
+    """
+    response = web.StreamResponse(status=reply.status, headers=dict(reply.headers))
+    response.content_type = reply.content_type
+    if encoding is not None:
+        response.headers["Content-Encoding"] = encoding
+    if length is None:
+        response.enable_chunked_encoding()
+    else:
+        response.content_length = length
+    try:
+        await response.prepare(request)
+        for chunk in chunks:
+            await response.write(chunk)
+        await response.write_eof()
+    except ConnectionError:  # the client hung up: nobody is reading any more
+        return _Dropped(status=599)
     return response
 
 
@@ -519,7 +553,14 @@ class Simulator:
             return None
         if fault.kind == "reset":
             return _drop(request)
+        if fault.kind == "echo_key":
+            return self._send(self._echo(fault, request), endpoint)
         return self._send(self._error(fault, endpoint, request), endpoint)
+
+    def _echo(self, fault: Fault, request: web.Request) -> Reply:
+        return echo_reply(
+            fault.status, fault.code, request.method, request.path_qs, request.headers
+        )
 
     async def _play_late(
         self, request: web.Request, endpoint: str, fault: Fault, operation: Operation
@@ -544,9 +585,23 @@ class Simulator:
                 return self._send(reply, endpoint)
             self._played(fault, endpoint)
             return self._send(stripped, endpoint)
+        if fault.kind == "odd_task_id":
+            renamed = with_task_id(reply, ".." if fault.task_id is None else fault.task_id)
+            if renamed is None:
+                return self._send(reply, endpoint)
+            self._played(fault, endpoint)
+            return self._send(renamed, endpoint)
         if fault.kind in ("truncate", "cut") and len(reply.body) < 2:
             return self._send(reply, endpoint)  # nothing to cut
+        if fault.kind in ("huge", "gzip_bomb") and not is_json_object(reply):
+            return self._send(reply, endpoint)  # no JSON to pad
+        if fault.kind in ("drip", "gzip") and not reply.body:
+            return self._send(reply, endpoint)  # nothing to drip or compress
         self._played(fault, endpoint)
+        if fault.kind in ("huge", "gzip_bomb", "drip", "gzip"):
+            return await self._hostile_answer(request, self._dated(reply, endpoint), fault)
+        if fault.kind == "echo_key":
+            return self._send(self._echo(fault, request), endpoint)
         if fault.kind == "delay":
             await self._sleep(fault.delay)
             return self._send(reply, endpoint)
@@ -558,6 +613,57 @@ class Simulator:
         if fault.kind == "cut":
             return await _cut(request, self._dated(reply, endpoint), fault.keep)
         return self._send(self._error(fault, endpoint, request), endpoint)
+
+    async def _hostile_answer(
+        self, request: web.Request, reply: Reply, fault: Fault
+    ) -> web.StreamResponse:
+        """Send ``reply`` (a dated one) huge, as a gzip bomb, dripping, or gzip-encoded."""
+        if fault.kind == "huge":
+            size, chunks = padded(reply.body, fault.size)
+            return await _stream(request, reply, chunks, length=None if fault.chunked else size)
+        if fault.kind == "gzip_bomb":
+            bomb = await asyncio.to_thread(gzip_bomb, reply.body, fault.size)
+            return await _stream(
+                request,
+                reply,
+                bomb.chunks(),
+                length=None if fault.chunked else bomb.length,
+                encoding="gzip",
+            )
+        if fault.kind == "gzip":
+            body = await asyncio.to_thread(gzipped, reply.body)
+            return await _stream(request, reply, [body], length=len(body), encoding="gzip")
+        return await self._drip(request, reply, fault)
+
+    async def _drip(self, request: web.Request, reply: Reply, fault: Fault) -> web.StreamResponse:
+        """Headers now, then one byte every ``fault.interval`` s; the rest after ``fault.delay``.
+
+        Ends sooner when the client hangs up (a write fails) or the server shuts
+        down (the connection is dropped).
+        """
+        response = web.StreamResponse(status=reply.status, headers=dict(reply.headers))
+        response.content_type = reply.content_type
+        body = reply.body
+        response.content_length = len(body)
+        until = time.monotonic() + fault.delay
+        try:
+            await response.prepare(request)
+            sent = 0
+            while sent < len(body):
+                left = until - time.monotonic()
+                if left <= 0:
+                    await response.write(body[sent:])
+                    break
+                await response.write(body[sent : sent + 1])
+                sent += 1
+                if sent < len(body):
+                    await self._sleep(min(fault.interval, left))
+                    if self._closing.is_set():
+                        return _drop(request)
+            await response.write_eof()
+        except ConnectionError:  # the client hung up: the drip ends with it
+            return _Dropped(status=599)
+        return response
 
     async def _pipeline(
         self, request: web.Request, endpoint: str, operation: Operation, *, api: bool = True

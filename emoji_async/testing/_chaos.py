@@ -13,6 +13,15 @@ whatever the other endpoints saw: the same seed and the same requests give
 the same faults, even when requests to different endpoints interleave
 differently from run to run.
 
+The hostile kinds (``HOSTILE_KINDS``: huge answers, gzip bombs, drips, huge
+``Retry-After``, billing refusals, echoed keys, odd task ids, gzip-encoded
+videos) roll their dice on a second generator, seeded with
+``(seed, endpoint, "hostile")``: the transit kinds draw exactly what they drew
+before those kinds existed, so an older seed plays the same faults as before,
+and turning hostile kinds on only replaces some of them (when the dice of both
+come up, each kind that came up is as likely to be played). ``Chaos.uniform``
+leaves the hostile kinds at 0 unless asked.
+
 ``Chaos``'s docstring says what each kind does, and where.
 """
 
@@ -26,9 +35,16 @@ from typing import Any, Literal
 
 import attrs
 
-from ._faults import Fault
+from ._faults import DEFAULT_DRIP_SECONDS, DEFAULT_HUGE_BYTES, HUGE_WAIT, Fault
 
-__all__ = ["CHAOS_ENDPOINTS", "CHAOS_KINDS", "Chaos", "ChaosKind", "ChaosSource"]
+__all__ = [
+    "CHAOS_ENDPOINTS",
+    "CHAOS_KINDS",
+    "HOSTILE_KINDS",
+    "Chaos",
+    "ChaosKind",
+    "ChaosSource",
+]
 
 ChaosKind = Literal[
     "server_error",
@@ -46,18 +62,43 @@ ChaosKind = Literal[
     # kinds at the end leave the draws of the older ones where they were.
     "late",
     "odd_status_after",
+    # The hostile kinds: a service misbehaving on purpose. Rolled on a die of their own.
+    "huge_answer",
+    "gzip_bomb",
+    "drip",
+    "huge_retry_after",
+    "billing",
+    "echoed_key",
+    "odd_task_id",
+    "gzip_download",
 ]
 #: Every kind, in the order the dice are rolled.
 CHAOS_KINDS: tuple[ChaosKind, ...] = typing.get_args(ChaosKind)
+#: The kinds of a hostile service, off in ``Chaos.uniform`` unless ``hostile=True``.
+HOSTILE_KINDS: tuple[ChaosKind, ...] = CHAOS_KINDS[CHAOS_KINDS.index("huge_answer") :]
+#: The kinds of faults in transit, each request's first dice.
+_TRANSIT_KINDS: tuple[ChaosKind, ...] = CHAOS_KINDS[: CHAOS_KINDS.index("huge_answer")]
 
 _API = ("detect", "submit", "query", "list", "cancel", "upload_policy")
+
+#: The hostile kinds of every API endpoint; a submit also sees ``odd_task_id``.
+_API_HOSTILE: tuple[ChaosKind, ...] = (
+    "huge_answer",
+    "gzip_bomb",
+    "drip",
+    "huge_retry_after",
+    "billing",
+    "echoed_key",
+)
 
 
 def _api_kinds(endpoint: str) -> tuple[ChaosKind, ...]:
     # A late query or list would change nothing when it is finally processed: only a
     # submit's late effect (a task nobody was told about) is worth the dice.
     left_out = ("cut_download",) if endpoint == "submit" else ("cut_download", "late")
-    return tuple(k for k in CHAOS_KINDS if k not in left_out)
+    transit = tuple(k for k in _TRANSIT_KINDS if k not in left_out)
+    odd_id: tuple[ChaosKind, ...] = ("odd_task_id",) if endpoint == "submit" else ()
+    return transit + _API_HOSTILE + odd_id
 
 
 #: The endpoints chaos can play on, and what can happen on each.
@@ -67,7 +108,7 @@ _KINDS_AT: dict[str, tuple[ChaosKind, ...]] = {
     # bursts, and no API answers to stand out among.
     "upload": tuple(
         k
-        for k in CHAOS_KINDS
+        for k in _TRANSIT_KINDS
         if k
         not in (
             "truncated",
@@ -84,6 +125,8 @@ _KINDS_AT: dict[str, tuple[ChaosKind, ...]] = {
         "reset_before",
         "slow_before",
         "cut_download",
+        "drip",
+        "gzip_download",
     ),
 }
 CHAOS_ENDPOINTS: frozenset[str] = frozenset(_KINDS_AT)
@@ -120,6 +163,25 @@ _DROPPABLE: dict[str, tuple[str, ...]] = {
 #: Bytes kept by a cut or truncated body: never (almost) all, never (almost) none.
 _KEEP_RANGE = (0.1, 0.9)
 
+#: The account's refusals ``billing`` draws from (docs/wire.md, "Errors").
+_BILLING = (
+    (429, "PrepaidBillOverdue"),
+    (429, "PostpaidBillOverdue"),
+    (429, "CommodityNotPurchased"),
+    (429, "Throttling.AllocationQuota"),
+    (400, "Arrearage"),
+)
+
+#: The ids ``odd_task_id`` shows (``{task_id}``: the real one): each leaves ``/tasks/``
+#: or cannot be a path segment at all.
+_ODD_TASK_IDS = (
+    "..",
+    ".",
+    "../{task_id}",
+    "{task_id}/cancel",
+    "{task_id}" + "0" * 10_240,
+)
+
 
 def _probability(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
@@ -130,6 +192,25 @@ def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> Non
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
         raise ValueError(
             f"Chaos.{attribute.name} must be a positive number of seconds, got {value!r}"
+        )
+
+
+def _whole_bytes(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"Chaos.{attribute.name} must be a whole number of bytes >= 1, got {value!r}"
+        )
+
+
+def _huge_wait(_: object, __: attrs.Attribute[float], value: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not HUGE_WAIT < value < math.inf
+    ):
+        raise ValueError(
+            f"Chaos.huge_wait must be a number of seconds over {HUGE_WAIT:g} (an hour), "
+            f"got {value!r}"
         )
 
 
@@ -195,8 +276,10 @@ class Chaos:
     the client's read timeout), ``retry_after`` the ``Retry-After`` of
     ``server_error_retry_after`` (real seconds), ``burst_length`` how many
     requests of an endpoint group one ``throttle_burst`` answers 429,
-    ``late_after`` the range a ``late`` submit's delay is drawn from, and
-    ``endpoints`` where chaos plays (default: everywhere it can).
+    ``late_after`` the range a ``late`` submit's delay is drawn from,
+    ``endpoints`` where chaos plays (default: everywhere it can); ``huge_bytes``,
+    ``bomb_bytes``, ``drip_interval``, ``drip_seconds`` and ``huge_wait`` shape
+    the hostile kinds below.
 
     What each kind does (the names are also the keys of
     ``SimulatorStats.faults_by_kind``):
@@ -250,6 +333,39 @@ class Chaos:
         short plain-text body (docs/wire.md, "Errors": such an answer does not
         prove that nothing was created).
 
+    The hostile kinds (``HOSTILE_KINDS``), off in ``uniform`` unless
+    ``hostile=True``; they roll a die of their own (see the module's docstring):
+
+    ``huge_answer``
+        The real JSON answer after whitespace, ``huge_bytes`` in all (8 MiB by
+        default), streamed; half the time chunked, without ``Content-Length``.
+    ``gzip_bomb``
+        The same, ``bomb_bytes`` inflated (8 MiB by default), sent
+        ``Content-Encoding: gzip``: about a thousandth of that on the wire.
+    ``drip``
+        The real answer's headers at once, then its body one byte every
+        ``drip_interval`` real seconds (0.5), the rest at once after
+        ``drip_seconds`` (60), or less if the client hangs up.
+    ``huge_retry_after``
+        429 ``Throttling.RateQuota`` with ``Retry-After: huge_wait``
+        (``1000000000000`` by default), before processing.
+    ``billing``
+        The account refused, before processing: 429 ``PrepaidBillOverdue``,
+        ``PostpaidBillOverdue``, ``CommodityNotPurchased`` or
+        ``Throttling.AllocationQuota``, or 400 ``Arrearage``, with the provider's
+        envelope and the simulator's message for the code.
+    ``echoed_key``
+        A gateway's plain-text 502 that repeats the request's headers, its
+        ``Authorization`` among them; half the time after processing. (A 401
+        echoing the key ends a batch for good: a scripted ``echo_key`` fault.)
+    ``odd_task_id``
+        A submit's answer naming an impossible task id (``..``, ``.``,
+        ``../<id>``, ``<id>/cancel``, or the id and 10 kB more), its task created
+        under the real id all the same.
+    ``gzip_download``
+        A result video sent ``Content-Encoding: gzip``, its ``Content-Length``
+        the compressed size.
+
     Where they happen: every kind on the API endpoints but ``cut_download``, which
     only plays on the result host (``download``), and ``late``, which only plays
     on ``submit``. The result host also sees the status errors, ``reset_before``
@@ -257,6 +373,9 @@ class Chaos:
     resets and delays. The simulator's own image host
     (``sample``) and unknown paths (``other``) never see chaos: a fault there would
     turn into a permanent ``400 InvalidURL`` of the detection, not a transient one.
+    Of the hostile kinds, the API endpoints see all but ``gzip_download`` (which
+    plays on the result host only) and ``odd_task_id`` (submits only); the result
+    host sees ``drip`` and ``gzip_download``; the upload host none.
     """
 
     seed: int = 0
@@ -273,6 +392,14 @@ class Chaos:
     cut_download: float = _probability_field()
     late: float = _probability_field()
     odd_status_after: float = _probability_field()
+    huge_answer: float = _probability_field()
+    gzip_bomb: float = _probability_field()
+    drip: float = _probability_field()
+    huge_retry_after: float = _probability_field()
+    billing: float = _probability_field()
+    echoed_key: float = _probability_field()
+    odd_task_id: float = _probability_field()
+    gzip_download: float = _probability_field()
     slow_seconds: float = attrs.field(default=2.0, validator=_positive)
     retry_after: float = attrs.field(default=1.0, validator=_positive)
     burst_length: int = attrs.field(default=5, validator=_burst_length)
@@ -282,18 +409,26 @@ class Chaos:
     endpoints: frozenset[str] = attrs.field(
         default=CHAOS_ENDPOINTS, converter=_endpoint_set, validator=_endpoints
     )
+    huge_bytes: int = attrs.field(default=DEFAULT_HUGE_BYTES, validator=_whole_bytes)
+    bomb_bytes: int = attrs.field(default=DEFAULT_HUGE_BYTES, validator=_whole_bytes)
+    drip_interval: float = attrs.field(default=0.5, validator=_positive)
+    drip_seconds: float = attrs.field(default=DEFAULT_DRIP_SECONDS, validator=_positive)
+    huge_wait: float = attrs.field(default=1e12, validator=_huge_wait)
 
     @classmethod
-    def uniform(cls, rate: float, *, seed: int = 0, **settings: Any) -> Chaos:
-        """Every kind with probability ``rate``; ``settings`` sets the other fields.
+    def uniform(
+        cls, rate: float, *, seed: int = 0, hostile: bool = False, **settings: Any
+    ) -> Chaos:
+        """Every kind in transit with probability ``rate``; ``settings`` sets the other fields.
 
         An API request can suffer about a dozen kinds (a submit twelve, a query
         eleven), so ``uniform(0.01)`` gives roughly one request in nine some
-        fault.
+        fault. The hostile kinds (``HOSTILE_KINDS``) stay at 0 unless
+        ``hostile=True`` gives them ``rate`` too, or ``settings`` names them.
         """
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
             raise ValueError(f"the chaos rate must be a probability from 0 to 1, got {rate!r}")
-        rates: dict[str, Any] = dict.fromkeys(CHAOS_KINDS, rate)
+        rates: dict[str, Any] = dict.fromkeys(CHAOS_KINDS if hostile else _TRANSIT_KINDS, rate)
         return cls(seed=seed, **{**rates, **settings})
 
     @property
@@ -321,11 +456,12 @@ class ChaosSource:
         self._dice: dict[str, random.Random] = {}
         self._bursts: dict[str, int] = {}
 
-    def _die(self, endpoint: str) -> random.Random:
-        die = self._dice.get(endpoint)
+    def _die(self, endpoint: str, *, hostile: bool = False) -> random.Random:
+        name = f"{endpoint}/hostile" if hostile else endpoint
+        die = self._dice.get(name)
         if die is None:
             # A string seed is hashed with SHA-512, so it is the same in every process.
-            die = self._dice[endpoint] = random.Random(f"{self.chaos.seed}/{endpoint}")
+            die = self._dice[name] = random.Random(f"{self.chaos.seed}/{name}")
         return die
 
     def take(self, endpoint: str) -> Fault | None:
@@ -337,16 +473,64 @@ class ChaosSource:
         if self._bursts.get(group, 0) > 0:
             self._bursts[group] -= 1
             return _throttled(endpoint)
+        transit = self._transit(kinds, endpoint, group)
+        die = self._die(endpoint, hostile=True)
+        probabilities = self.chaos.probabilities
+        odd = [k for k in kinds if k in HOSTILE_KINDS and die.random() < probabilities[k]]
+        if not odd:
+            return transit[1] if transit is not None else None
+        # Each kind that came up is as likely as the others to be the one played.
+        hits = len(transit[0]) if transit is not None else 0
+        index = die.randrange(hits + len(odd))
+        if transit is not None and index < hits:
+            return transit[1]
+        kind = odd[0] if len(odd) == 1 else die.choice(odd)
+        return self._hostile(kind, endpoint, die)
+
+    def _transit(
+        self, kinds: tuple[ChaosKind, ...], endpoint: str, group: str
+    ) -> tuple[list[ChaosKind], Fault] | None:
+        """The kinds in transit that came up, and the fault drawn among them; ``None``: none.
+
+        Drawn whatever the hostile dice say, so they change nothing here: a
+        request gets the same fault in transit with or without them, unless a
+        hostile one is played instead (a burst drawn then starts all the same).
+        """
         die = self._die(endpoint)
         probabilities = self.chaos.probabilities
         # Every die is rolled, whatever comes up, so each request uses the same draws.
-        hits = [kind for kind in kinds if die.random() < probabilities[kind]]
+        hits = [k for k in kinds if k not in HOSTILE_KINDS and die.random() < probabilities[k]]
         if not hits:
             return None
         kind = hits[0] if len(hits) == 1 else die.choice(hits)
         if kind == "throttle_burst":
             self._bursts[group] = self.chaos.burst_length - 1
-        return self._fault(kind, endpoint, die)
+        return hits, self._fault(kind, endpoint, die)
+
+    def _hostile(self, kind: ChaosKind, endpoint: str, die: random.Random) -> Fault:
+        chaos = self.chaos
+        if kind == "huge_answer":
+            return Fault(endpoint, "huge", size=chaos.huge_bytes, chunked=die.random() < 0.5)
+        if kind == "gzip_bomb":
+            return Fault(endpoint, "gzip_bomb", size=chaos.bomb_bytes, chunked=die.random() < 0.5)
+        if kind == "drip":
+            return Fault(endpoint, "drip", interval=chaos.drip_interval, delay=chaos.drip_seconds)
+        if kind == "huge_retry_after":
+            return Fault(
+                endpoint,
+                "status",
+                status=429,
+                code="Throttling.RateQuota",
+                retry_after=chaos.huge_wait,
+            )
+        if kind == "billing":
+            status, code = die.choice(_BILLING)
+            return Fault(endpoint, "status", status=status, code=code)
+        if kind == "echoed_key":
+            return Fault(endpoint, "echo_key", status=502, after_processing=die.random() < 0.5)
+        if kind == "odd_task_id":
+            return Fault(endpoint, "odd_task_id", task_id=die.choice(_ODD_TASK_IDS))
+        return Fault(endpoint, "gzip")
 
     def _fault(self, kind: ChaosKind, endpoint: str, die: random.Random) -> Fault:
         if kind == "throttle_burst":

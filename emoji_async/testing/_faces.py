@@ -14,7 +14,8 @@ uploaded once per model detects the same, and a submit can check that its
 boxes are exactly the ones detection returned.
 
 Test triggers ride on the image URL's query string (see the package docstring):
-``sim_reject``, ``sim_fail``, ``sim_moderation`` and ``sim_duration``.
+``sim_reject``, ``sim_fail``, ``sim_moderation``, ``sim_duration`` and
+``sim_echo_key``.
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ class Triggers:
     fail: str | None = None
     moderation: bool = False
     duration: float | None = None
+    echo_key: bool = False
 
 
 def triggers_of(image_url: str) -> Triggers:
@@ -174,4 +176,7 @@ def triggers_of(image_url: str) -> Triggers:
                 f"sim_duration must be a non-negative number of seconds, got {duration_text!r}.",
             )
     moderation = (last("sim_moderation") or "").lower() in ("1", "true", "yes")
-    return Triggers(last("sim_reject") or None, last("sim_fail") or None, moderation, duration)
+    echo_key = (last("sim_echo_key") or "").lower() in ("1", "true", "yes")
+    return Triggers(
+        last("sim_reject") or None, last("sim_fail") or None, moderation, duration, echo_key
+    )

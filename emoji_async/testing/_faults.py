@@ -9,20 +9,30 @@ producing the same ``Fault`` values, and every handler keeps working unchanged.
 ``fault_label`` names what a fault does in the words of ``Chaos``'s fields
 (``reset_after``, ``truncated``...): ``SimulatorStats.faults_by_kind`` counts
 played faults, scripted or random, under those names.
+
+The kinds after ``late`` play a service that misbehaves on purpose (huge,
+compressed or dripping answers, echoed keys, impossible task ids): what a client
+must bound, time out or refuse rather than trust. ``_hostile`` builds their
+bodies.
 """
 
 from __future__ import annotations
 
+import math
 import typing
 from typing import Literal, Protocol
 
 import attrs
 
 from ._records import ENDPOINTS
+from ._wire import BILLING_CODES
 
 __all__ = [
     "ANSWER_KINDS",
+    "DEFAULT_DRIP_SECONDS",
+    "DEFAULT_HUGE_BYTES",
     "FAULT_KINDS",
+    "HUGE_WAIT",
     "LATE_ENDPOINTS",
     "Fault",
     "FaultBook",
@@ -31,10 +41,32 @@ __all__ = [
     "fault_label",
 ]
 
-FaultKind = Literal["status", "reset", "delay", "truncate", "cut", "drop_field", "late"]
+FaultKind = Literal[
+    "status",
+    "reset",
+    "delay",
+    "truncate",
+    "cut",
+    "drop_field",
+    "late",
+    "huge",
+    "gzip_bomb",
+    "drip",
+    "echo_key",
+    "odd_task_id",
+    "gzip",
+]
 FAULT_KINDS: frozenset[str] = frozenset(typing.get_args(FaultKind))
 #: Kinds that rewrite the real answer, so the request is always processed first.
-ANSWER_KINDS: frozenset[str] = frozenset({"truncate", "cut", "drop_field"})
+ANSWER_KINDS: frozenset[str] = frozenset(
+    {"truncate", "cut", "drop_field", "huge", "gzip_bomb", "drip", "odd_task_id", "gzip"}
+)
+#: The default ``size`` of a ``huge`` or ``gzip_bomb`` answer: 8 MiB.
+DEFAULT_HUGE_BYTES = 8 * 1024 * 1024
+#: The default ``delay`` of a ``drip``: the most it lasts, in real seconds.
+DEFAULT_DRIP_SECONDS = 60.0
+#: A ``Retry-After`` longer than this (an hour) is counted as ``huge_retry_after``.
+HUGE_WAIT = 3600.0
 #: Where a ``late`` fault can play: the API endpoints, whose request is whole in hand
 #: before anything happens, so it can be processed after it was answered.
 LATE_ENDPOINTS: frozenset[str] = frozenset(
@@ -72,8 +104,27 @@ def _check_field(_: object, __: attrs.Attribute[str | None], value: str | None) 
         raise ValueError(f"field must be a dotted path such as 'output.task_status', got {value!r}")
 
 
+def _check_size(_: object, __: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"size must be a whole number of bytes >= 1, got {value!r}")
+
+
+def _check_interval(_: object, __: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(f"interval must be a positive number of seconds, got {value!r}")
+
+
+def _check_task_id(_: object, __: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"task_id must be a string or None, got {value!r}")
+
+
 def _answer_kinds_process(fault: Fault) -> bool:
     return fault.kind in ANSWER_KINDS
+
+
+def _default_delay(fault: Fault) -> float:
+    return DEFAULT_DRIP_SECONDS if fault.kind == "drip" else 0.0
 
 
 @attrs.frozen
@@ -122,6 +173,49 @@ class Fault:
     429 and never processed (the fault is not counted as played then). Only
     on the API endpoints (``LATE_ENDPOINTS``), and never ``after_processing``.
 
+    The hostile kinds, a service (or something in front of it) misbehaving on
+    purpose; all but ``echo_key`` rewrite the real answer, after processing:
+
+    ``huge``: the real JSON answer preceded by whitespace up to ``size`` bytes in
+    all (default ``DEFAULT_HUGE_BYTES``, 8 MiB): still valid JSON, and the same
+    answer once read whole, only too big to read whole. Streamed in chunks,
+    never built in memory; with ``Content-Length: size``, or, with
+    ``chunked=True``, in chunked transfer encoding, so the client cannot know the
+    size up front.
+    ``gzip_bomb``: the same ``size`` bytes sent ``Content-Encoding: gzip``: a body
+    of about ``size / 1000`` bytes (``Content-Length`` its compressed size, or
+    chunked) that inflates to ``size`` (1 GiB from about 1 MiB). Built from one
+    compressed block of spaces repeated, so neither side of the simulator ever
+    holds the inflated bytes.
+    ``drip``: the headers at once (with the whole body's ``Content-Length``),
+    then the body one byte every ``interval`` real seconds (default 0.5); after
+    ``delay`` real seconds (default ``DEFAULT_DRIP_SECONDS``, 60) the rest comes
+    at once, and a client that hangs up ends it sooner. Plays on any endpoint,
+    the result host included.
+    ``odd_task_id``: a JSON answer whose ``output.task_id`` is ``task_id``
+    instead of the real id (``None``: ``".."``); ``{task_id}`` in it stands for
+    the real id (``"{task_id}/cancel"``, ``"{task_id}" + "0" * 10_000``). The task
+    itself exists under its real id, so the task list shows it.
+    ``gzip``: the real answer compressed, ``Content-Encoding: gzip`` and
+    ``Content-Length`` the compressed size, as a storage host may send a
+    video.
+    The three answer kinds that need a body (``huge``, ``gzip_bomb``,
+    ``odd_task_id``: a JSON object; ``drip``, ``gzip``: at least one byte) leave
+    any other answer unchanged, and are not counted as played then.
+
+    ``echo_key``: an error answer that repeats the request's ``Authorization``
+    header (before processing unless ``after_processing``): a ``status`` of 500 or
+    more is a gateway's plain-text page quoting the request's line and headers;
+    a 4xx is the provider's JSON envelope whose message quotes the header (a 401
+    ``InvalidApiKey``, any other 4xx with ``code``).
+
+    Two hostile answers are ``status`` faults: a 429 ``Throttling.RateQuota`` with
+    ``retry_after=1e12`` (any ``Retry-After`` over ``HUGE_WAIT``, an hour, is
+    counted as ``huge_retry_after``), and the account's refusals, 429
+    ``PrepaidBillOverdue``, ``PostpaidBillOverdue``, ``CommodityNotPurchased``,
+    ``Throttling.AllocationQuota`` or 400 ``Arrearage`` (``BILLING_CODES``,
+    counted as ``billing``), each with its message of the simulator's table.
+
     Faults apply after authentication, and never change the simulator's state:
     only what the client is told (a ``late`` fault changes *when* the request
     takes effect, not what it does).
@@ -136,9 +230,15 @@ class Fault:
     after_processing: bool = attrs.field(
         default=attrs.Factory(_answer_kinds_process, takes_self=True)
     )
-    delay: float = attrs.field(default=0.0, validator=_check_delay)
+    delay: float = attrs.field(
+        default=attrs.Factory(_default_delay, takes_self=True), validator=_check_delay
+    )
     keep: float = attrs.field(default=0.5, validator=_check_keep)
     field: str | None = attrs.field(default=None, validator=_check_field)
+    size: int = attrs.field(default=DEFAULT_HUGE_BYTES, validator=_check_size)
+    chunked: bool = False
+    interval: float = attrs.field(default=0.5, validator=_check_interval)
+    task_id: str | None = attrs.field(default=None, validator=_check_task_id)
 
     def __attrs_post_init__(self) -> None:
         if self.kind in ANSWER_KINDS and not self.after_processing:
@@ -162,6 +262,11 @@ class Fault:
                     "a late fault answers an error status (400 to 599) or drops the "
                     f"connection (status=0); got status={self.status!r}"
                 )
+        if self.kind == "echo_key" and not 400 <= self.status <= 599:
+            raise ValueError(
+                "an echo_key fault answers an error status (400 to 599), got "
+                f"status={self.status!r}"
+            )
 
 
 def fault_label(fault: Fault, endpoint: str) -> str:
@@ -174,9 +279,24 @@ def fault_label(fault: Fault, endpoint: str) -> str:
     ``slow_before`` / ``slow_after``; ``truncate`` is ``truncated``,
     ``drop_field`` is ``missing_field``; ``cut`` is ``cut_download`` on the
     result host and ``cut`` elsewhere; ``late`` is ``late``.
+
+    The hostile ones: a ``status`` with one of ``BILLING_CODES`` is ``billing``,
+    one with a ``Retry-After`` over ``HUGE_WAIT`` ``huge_retry_after`` (both
+    before the rules above); ``huge`` is ``huge_answer``, ``gzip_bomb``, ``drip``
+    and ``odd_task_id`` keep their names, ``echo_key`` is ``echoed_key``, and
+    ``gzip`` is ``gzip_download`` on the result host and ``gzip`` elsewhere.
     """
     when = "after" if fault.after_processing else "before"
+    named = _HOSTILE_LABELS.get(fault.kind)
+    if named is not None:
+        return named
+    if fault.kind == "gzip":
+        return "gzip_download" if endpoint == "download" else "gzip"
     if fault.kind == "status":
+        if fault.code in BILLING_CODES:
+            return "billing"
+        if fault.retry_after is not None and fault.retry_after > HUGE_WAIT:
+            return "huge_retry_after"
         if fault.status == 429:
             return "throttle_burst"
         if 500 <= fault.status < 600:
@@ -195,6 +315,15 @@ def fault_label(fault: Fault, endpoint: str) -> str:
     if fault.kind == "drop_field":
         return "missing_field"
     return "cut_download" if endpoint == "download" else "cut"
+
+
+_HOSTILE_LABELS = {
+    "huge": "huge_answer",
+    "gzip_bomb": "gzip_bomb",
+    "drip": "drip",
+    "echo_key": "echoed_key",
+    "odd_task_id": "odd_task_id",
+}
 
 
 class FaultSource(Protocol):

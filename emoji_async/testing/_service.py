@@ -46,6 +46,7 @@ from ._wire import (
     MODERATION_MESSAGE,
     UNSUPPORTED_CANCEL,
     ServiceError,
+    fault_message,
     new_request_id,
 )
 
@@ -297,6 +298,12 @@ class Service:
         if duration is None:
             duration = float(self.config.durations(self._rng, driven_id))
         request_id = new_request_id()
+        fail_code, fail_message = triggers.fail, None
+        if triggers.echo_key:
+            # A careless service quoting the request in its failure message.
+            fail_code = fail_code or "InternalError"
+            authorization = headers.get("Authorization", "")
+            fail_message = f"{fault_message(fail_code)} (request: Authorization: {authorization})"
         task = self.board.create(
             task_id=str(uuid.uuid4()),
             model=SUBMIT_MODEL,
@@ -307,7 +314,8 @@ class Service:
             duration=duration,
             video_seconds=template.video_seconds,
             request_id=request_id,
-            fail_code=triggers.fail,
+            fail_code=fail_code,
+            fail_message=fail_message,
             now=self.clock.now(),
             api_key_id=self._key_id(headers),
         )

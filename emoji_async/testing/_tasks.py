@@ -89,6 +89,7 @@ class _Task:
     fail_code: str | None
     submitted_at: float
     api_key_id: str = ""
+    fail_message: str | None = None
     status: str = PENDING
     scheduled_at: float | None = None
     ends_at: float | None = None
@@ -153,6 +154,7 @@ class TaskBoard:
         fail_code: str | None,
         now: float,
         api_key_id: str = "",
+        fail_message: str | None = None,
     ) -> SimulatedTask:
         """Accept a task at ``now``: it starts at once if a slot is free, else it queues."""
         self.advance(now)
@@ -170,6 +172,7 @@ class TaskBoard:
             fail_code=fail_code,
             submitted_at=now,
             api_key_id=api_key_id,
+            fail_message=fail_message,
         )
         self._tasks[task_id] = task
         self._order.append(task)
@@ -196,7 +199,7 @@ class TaskBoard:
         elif task.fail_code is not None:
             task.status = FAILED
             task.code = task.fail_code
-            task.message = fault_message(task.fail_code)
+            task.message = task.fail_message or fault_message(task.fail_code)
         else:
             task.status = SUCCEEDED
             self._stats.video_seconds_billed += task.video_seconds

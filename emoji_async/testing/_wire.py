@@ -21,6 +21,7 @@ import attrs
 
 __all__ = [
     "ASYNC_HEADER_REQUIRED",
+    "BILLING_CODES",
     "BODY_INVALID",
     "FAILURE_MESSAGES",
     "FREE_QUOTA_EXCEEDED",
@@ -105,7 +106,25 @@ FAILURE_MESSAGES: dict[str, str] = {
     "Throttling.AllocationQuota": FREE_QUOTA_EXCEEDED,
     "AllocationQuota.FreeTierOnly": FREE_QUOTA_EXCEEDED,
     "Arrearage": "Access denied, please make sure your account is in good standing.",
+    # The 429s that are the account's, not the moment's (docs/wire.md, "Errors"):
+    # the provider names the codes but quotes no message for them.
+    "PrepaidBillOverdue": "The prepaid bill of the account is overdue, please top it up.",
+    "PostpaidBillOverdue": "The postpaid bill of the account is overdue, please pay it.",
+    "CommodityNotPurchased": "The model service has not been purchased for this account.",
 }
+
+#: The codes that refuse the account, not the request: its bill or its quota.
+#: Every later request of the account gets the same answer.
+BILLING_CODES: frozenset[str] = frozenset(
+    {
+        "PrepaidBillOverdue",
+        "PostpaidBillOverdue",
+        "CommodityNotPurchased",
+        "Throttling.AllocationQuota",
+        "AllocationQuota.FreeTierOnly",
+        "Arrearage",
+    }
+)
 
 
 def fault_message(code: str) -> str:
