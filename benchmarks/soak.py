@@ -19,9 +19,20 @@ the simulator's own record of which image every task was made from:
   image has a SUCCEEDED task (a paid video lost), a task failure the service
   does not show;
 * **unreported**: a SUCCEEDED task no job holds that the client did not report
-  as an orphan.
+  as an orphan;
+* **leaked key**: the API key in an outcome's error (its text, its repr, or
+  those of its causes) or in any file the batch wrote (the journal, the videos).
 
-The suite runs the same code at a small size (``tests/test_soak.py``).
+``--hostile RATE`` adds the simulator's hostile service at that rate per kind
+(``HOSTILE_KINDS``: huge answers, gzip bombs, drips, a ``Retry-After`` of
+10^12 s, a gateway's 502 echoing the key, impossible task ids, gzip-encoded
+videos), but not ``billing``: a refusal of the account ends a batch at its
+first answer, so it has a rate of its own, ``--billing`` (default 0). Drips
+send a byte more often than the client's read timeout, for longer than a
+call's deadline, so only a deadline on the whole call ends them.
+
+The suite runs the same code at a small size (``tests/test_soak.py``), the
+hostile kinds off.
 """
 
 from __future__ import annotations
@@ -49,13 +60,15 @@ from emoji_async import (
     Timeouts,
     events,
 )
-from emoji_async.testing import Chaos, SimulatorConfig, serve, uniform_durations
+from emoji_async.testing import HOSTILE_KINDS, Chaos, SimulatorConfig, serve, uniform_durations
 
 from ._audit import Audit, Ending, JobEnd, TaskRecord, audit
 
-__all__ = ["SoakReport", "main", "run"]
+__all__ = ["SoakReport", "chaos_for", "main", "run"]
 
 KEY = "sk-simulator"
+#: Each call's retries get this many real seconds to outlast a bad patch of faults.
+CALL_DEADLINE = 10.0
 
 
 @attrs.frozen
@@ -65,6 +78,8 @@ class SoakReport:
     jobs: int
     rate: float
     late: float
+    hostile: float
+    billing: float
     zone: str
     order: str
     skew: float
@@ -85,6 +100,8 @@ class SoakReport:
     #: SUCCEEDED tasks no job holds that the client did not report.
     unreported: tuple[str, ...]
     exceptions: tuple[str, ...]
+    #: Where the API key showed: outcomes' errors, files the batch wrote.
+    leaks: tuple[str, ...] = ()
 
     def violations(self) -> list[str]:
         """Every broken promise; empty for a sound run."""
@@ -92,6 +109,7 @@ class SoakReport:
         for items, what in (
             (self.unreported, "unheld paid tasks the client did not report"),
             (self.exceptions, "foreign exceptions"),
+            (self.leaks, "places showing the API key"),
         ):
             if items:
                 found.append(f"{len(items)} {what}: {', '.join(items[:5])}")
@@ -102,6 +120,7 @@ class SoakReport:
         lines = [
             f"{'jobs':34}{self.jobs}",
             f"{'chaos':34}{self.rate:.0%} per kind, {self.late:.0%} late, seed {self.seed}",
+            f"{'hostile service':34}{self.hostile:.0%} per kind, {self.billing:.0%} billing",
             f"{'task list reads its filters in':34}{self.zone}, lists {self.order}",
             f"{'service clock':34}{self.skew:+g} s from the client's",
             f"{'requests':34}{self.requests}",
@@ -117,6 +136,7 @@ class SoakReport:
             f" {self.orphans_billable} not cancellable",
             f"{'unheld paid tasks unreported':34}{len(self.unreported)}",
             f"{'foreign exceptions':34}{len(self.exceptions)}",
+            f"{'places showing the API key':34}{len(self.leaks)}",
             f"{'wall time':34}{self.wall:.1f} s",
         ]
         return "\n".join(lines)
@@ -134,17 +154,18 @@ async def run(
     time_scale: float = 0.005,
     durations: tuple[float, float] = (60.0, 300.0),
     reconcile: bool = True,
+    hostile: float = 0.0,
+    billing: float = 0.0,
 ) -> SoakReport:
-    """``jobs`` through ``Chaos.uniform(rate, late=late)``; the report of what held.
+    """``jobs`` through ``chaos_for(...)``; the report of what held.
 
     ``reconcile=False`` turns off the settling of unanswered submits, to show
     what the checks catch without it.
     """
-    # Real seconds: past the client's read timeout, inside its reconcile window.
-    slow = 60.0 * time_scale
-    chaos = Chaos.uniform(
-        rate, seed=seed, late=late, slow_seconds=slow, retry_after=0.05, burst_length=3
+    chaos = chaos_for(
+        rate=rate, late=late, seed=seed, time_scale=time_scale, hostile=hostile, billing=billing
     )
+    slow = chaos.slow_seconds
     config = SimulatorConfig(
         time_scale=time_scale,
         durations=uniform_durations(*durations),
@@ -164,7 +185,7 @@ async def run(
     # outlast a bad patch of faults.
     retry = attrs.evolve(
         RetryPolicy(),
-        deadline=10.0 / time_scale,
+        deadline=CALL_DEADLINE / time_scale,
         reconcile_window=120.0 if reconcile else None,
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -193,15 +214,68 @@ async def run(
                 record,
                 results,
                 settled,
+                leaks=_leaks(results, Path(tmp)),
                 jobs=jobs,
                 rate=rate,
                 late=late,
+                hostile=hostile,
+                billing=billing,
                 zone=zone,
                 order=order,
                 skew=skew,
                 seed=seed,
                 wall=wall,
             )
+
+
+def chaos_for(
+    *,
+    rate: float,
+    late: float,
+    seed: int,
+    time_scale: float,
+    hostile: float = 0.0,
+    billing: float = 0.0,
+) -> Chaos:
+    """The soak's chaos: every kind in transit at ``rate``, and the hostile ones asked for.
+
+    ``hostile`` is the rate of each hostile kind but ``billing``, which has its own.
+    """
+    # Real seconds: past the client's read timeout, inside its reconcile window.
+    slow = 60.0 * time_scale
+    hostile_rates: dict[str, Any] = {k: hostile for k in HOSTILE_KINDS if k != "billing"}
+    return Chaos.uniform(
+        rate,
+        seed=seed,
+        late=late,
+        slow_seconds=slow,
+        retry_after=0.05,
+        burst_length=3,
+        **hostile_rates,
+        billing=billing,
+        # A byte well within the read timeout (slow / 3), for longer than a call may take.
+        drip_interval=slow / 12,
+        drip_seconds=1.5 * CALL_DEADLINE,
+    )
+
+
+def _leaks(results: Outcomes, root: Path) -> tuple[str, ...]:
+    """Where the API key shows: an outcome's error or its causes, a file under ``root``."""
+    found: list[str] = []
+    for outcome in results:
+        error: BaseException | None = outcome.error
+        seen: set[int] = set()
+        while error is not None and id(error) not in seen:
+            seen.add(id(error))
+            if KEY in str(error) or KEY in repr(error):
+                found.append(f"{outcome.key}: {type(error).__name__}")
+                break
+            error = error.__cause__ or error.__context__
+    needle = KEY.encode()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and needle in path.read_bytes():
+            found.append(str(path.relative_to(root)))
+    return tuple(found)
 
 
 def _report(
@@ -258,6 +332,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--late", type=float, default=0.01, help="probability of a submit processed late"
     )
+    parser.add_argument(
+        "--hostile",
+        type=float,
+        default=0.0,
+        help="probability of each hostile kind but billing (huge, gzip bomb, drip...)",
+    )
+    parser.add_argument(
+        "--billing",
+        type=float,
+        default=0.0,
+        help="probability of a billing refusal, which ends a batch at once",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skew", type=float, default=-30.0, help="service clock offset, s")
     parser.add_argument(
@@ -281,6 +367,8 @@ def main(argv: list[str] | None = None) -> None:
                 jobs=args.jobs,
                 rate=args.rate,
                 late=args.late,
+                hostile=args.hostile,
+                billing=args.billing,
                 seed=args.seed,
                 zone=zone,
                 order=args.order,

@@ -1,8 +1,10 @@
 """The soak at CI size: every job holds a task of its own image, and none is paid twice.
 
 Held against the simulator's record of which image each task was made from,
-under every chaos kind, submits processed late and out of order, both
-readings of the task list's time zone, and a service clock 30 s behind.
+under every chaos kind in transit, submits processed late and out of order, both
+readings of the task list's time zone, and a service clock 30 s behind. The
+hostile kinds (``--hostile``) stay off here; the soak's setting of them is
+checked without a run.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import pytest
 
 from benchmarks import soak
-from emoji_async.testing import CHAOS_KINDS
+from emoji_async.testing import CHAOS_KINDS, HOSTILE_KINDS
+
+TRANSIT_KINDS = set(CHAOS_KINDS) - set(HOSTILE_KINDS)
 
 
 @pytest.mark.timeout(180)
@@ -25,8 +29,10 @@ async def test_jobs_through_chaos_and_late_submits_hold_their_own_tasks_paid_onc
     assert report.violations() == []
     assert report.audit.foreign == report.audit.paid_twice == report.audit.uncertain == ()
     assert report.outcomes == {"succeeded": 40}
-    # The run met real trouble: every kind was played, late submits included.
-    assert set(report.faults_by_kind) == set(CHAOS_KINDS)
+    # The run met real trouble: every kind in transit was played, late submits included.
+    assert set(report.faults_by_kind) == TRANSIT_KINDS
+    assert (report.hostile, report.billing) == (0.0, 0.0)
+    assert report.leaks == ()
     assert sum(report.faults_by_kind.values()) > report.requests / 5
     # Lost answers were settled both ways, and duplicates moved aside for free.
     assert report.adopted > 0
@@ -43,3 +49,26 @@ async def test_the_soak_catches_submits_left_unsettled() -> None:
     assert len(report.audit.uncertain) > 0
     assert sum(report.audit.unheld.values()) > 0
     assert any("uncertain" in line for line in report.violations())
+
+
+def test_the_soak_plays_no_hostile_kind_unless_asked() -> None:
+    chaos = soak.chaos_for(rate=0.05, late=0.01, seed=1, time_scale=0.005)
+    assert {chaos.probabilities[kind] for kind in HOSTILE_KINDS} == {0.0}
+    assert {chaos.probabilities[kind] for kind in TRANSIT_KINDS - {"late"}} == {0.05}
+
+
+def test_the_hostile_soak_sets_every_hostile_kind_but_billing_and_drips_past_a_calls_deadline() -> (
+    None
+):
+    time_scale = 0.005
+    chaos = soak.chaos_for(rate=0.05, late=0.01, seed=1, time_scale=time_scale, hostile=0.02)
+    assert {k: chaos.probabilities[k] for k in HOSTILE_KINDS} == {
+        k: 0.0 if k == "billing" else 0.02 for k in HOSTILE_KINDS
+    }
+    assert chaos.probabilities["server_error"] == 0.05  # the transit kinds as before
+    read_timeout = chaos.slow_seconds / 3  # the soak's client reads with this timeout
+    assert chaos.drip_interval < read_timeout
+    assert chaos.drip_seconds > soak.CALL_DEADLINE
+    billed = soak.chaos_for(rate=0.05, late=0.01, seed=1, time_scale=time_scale, billing=0.01)
+    assert billed.billing == 0.01
+    assert billed.huge_answer == 0.0
