@@ -336,14 +336,16 @@ async def test_a_scripted_billing_refusal_creates_nothing_and_counts_as_billing(
 # -- echoed keys -----------------------------------------------------------------------------------
 
 
-async def test_a_401_can_echo_the_key_in_its_json_message(start: Start) -> None:
+async def test_a_4xx_can_echo_the_key_in_its_json_message(start: Start) -> None:
     api = await start()
     api.sim.faults.add(Fault("query", "echo_key", status=401))
-    answer = await api.call("GET", "/tasks/x")
-    assert answer.status == 401
-    assert answer.body["code"] == "InvalidApiKey"
-    assert AUTHORIZATION in answer.body["message"]
-    assert api.sim.stats.faults_by_kind == {"echoed_key": 1}
+    api.sim.faults.add(Fault("query", "echo_key", status=403, code="AccessDenied"))
+    unknown_key = await api.call("GET", "/tasks/x")
+    denied = await api.call("GET", "/tasks/x")
+    assert (unknown_key.status, unknown_key.body["code"]) == (401, "InvalidApiKey")
+    assert (denied.status, denied.body["code"]) == (403, "AccessDenied")
+    assert all(AUTHORIZATION in a.body["message"] for a in (unknown_key, denied))
+    assert api.sim.stats.faults_by_kind == {"echoed_key": 2}
 
 
 async def test_a_gateway_502_echoes_the_request_headers_in_plain_text(start: Start) -> None:

@@ -79,9 +79,7 @@ and process the request only later, in the background. Hostile ones send the
 real answer huge (``huge``), as a gzip bomb (``gzip_bomb``), a byte at a time
 (``drip``), gzip-encoded (``gzip``) or with an impossible task id
 (``odd_task_id``), or answer an error that repeats the request's
-``Authorization`` header (``echo_key``). A task fails with a message quoting
-its submit's ``Authorization`` header when its image URL carries
-``sim_echo_key=1`` (with ``sim_fail``'s code, else ``InternalError``).
+``Authorization`` header (``echo_key``).
 
 Chaos (``SimulatorConfig(chaos=Chaos.uniform(0.01, seed=1))``) plays the same
 faults at random, one probability per kind (``CHAOS_KINDS``: 5xx with or
@@ -92,8 +90,9 @@ and out of order, and 302/307/408 answers after processing; and, only when
 asked (``Chaos.uniform(rate, hostile=True)`` or per kind, ``HOSTILE_KINDS``), a
 service that misbehaves on purpose: huge answers, gzip bombs, answers dripping
 a byte at a time, a ``Retry-After`` of 10^12 s, the account's billing refusals,
-a gateway page echoing the key, impossible task ids, gzip-encoded videos), reproducibly
-from its seed: the n-th request to an endpoint always gets the same fault.
+a gateway page echoing the key, impossible task ids, gzip-encoded videos),
+reproducibly from its seed: the n-th request to an endpoint always gets the
+same fault.
 Faults only change what the client is told, never the tasks (a late submit
 changes only when its task appears): ``Simulator.task_states()`` and
 ``tasks_created`` stay the truth, and ``stats.faults_by_kind`` counts what was

@@ -199,9 +199,10 @@ class Fault:
     ``gzip``: the real answer compressed, ``Content-Encoding: gzip`` and
     ``Content-Length`` the compressed size, as a storage host may send a
     video.
-    The three answer kinds that need a body (``huge``, ``gzip_bomb``,
-    ``odd_task_id``: a JSON object; ``drip``, ``gzip``: at least one byte) leave
-    any other answer unchanged, and are not counted as played then.
+    Each of these needs a body to work on (``huge`` and ``gzip_bomb`` a JSON
+    object, ``odd_task_id`` one with an ``output.task_id``, ``drip`` and ``gzip``
+    at least one byte): any other answer goes out unchanged, and the fault is
+    not counted as played.
 
     ``echo_key``: an error answer that repeats the request's ``Authorization``
     header (before processing unless ``after_processing``): a ``status`` of 500 or
