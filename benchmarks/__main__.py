@@ -8,6 +8,7 @@ import sys
 from . import (
     bulk,
     crash,
+    hostile,
     report,
     scenario_bulk,
     scenario_latency,
@@ -22,6 +23,7 @@ SCENARIOS = {
     "all": report.main,
     "bulk": scenario_bulk.main,
     "crash": crash.main,
+    "hostile": hostile.main,
     "latency": scenario_latency.main,
     "overhead": scenario_overhead.main,
     "scale": scenario_scale.main,

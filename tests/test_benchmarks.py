@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks import bulk, scenario_latency
+from benchmarks import bulk, hostile, scenario_latency
 from benchmarks.single_job import run
 
 
@@ -30,3 +30,15 @@ async def test_the_latency_scenario_measures_every_schedule_on_both_distribution
     }
     assert all(r.polls_per_job[0] >= 1 for r in rows)
     assert all(r.lag_p95[0] >= r.lag_p50[0] >= 0 for r in rows)
+
+
+async def test_the_hostile_scenarios_count_what_the_service_recorded() -> None:
+    rejected = await hostile.measure("echo-401", time_scale=0.01, bound=30)
+    assert rejected.outcome == "AuthenticationError"
+    assert rejected.requests == {"detect": 1}  # a refused key is never sent again
+    assert rejected.finished
+    assert rejected.facts["detections billed"] == 0
+    video = await hostile.measure("gzip-video", time_scale=0.01, bound=30)
+    assert video.requests.get("download", 0) >= 1  # only the download after probe.start()
+    assert video.facts["tasks created"] == 0  # the task was made before the fault
+    assert "| gzip-video |" in hostile.table([rejected, video])

@@ -1,0 +1,379 @@
+"""A hostile service: what each misbehaviour costs the client, measured.
+
+``python -m benchmarks hostile`` plays each of the simulator's hostile faults
+(docs/testing.md) against a default client and prints, per scenario, how the
+call ended (the error's class, or ``ok``), how long it took (in real seconds
+and as a multiple of the call's own deadline), the requests the service
+recorded for it, and the growth of the process's peak RSS. Each scenario runs
+in a process of its own (``python -m benchmarks.hostile --one NAME``), so
+each peak is its own, and each is stopped after ``--bound`` seconds (90): a
+call still running then is reported as such, not waited for.
+
+The service runs at ``--time-scale`` (0.1) and the client on the same clock
+(``client_for``): a call made on its own has the retry policy's deadline, 12 s
+at 0.1. The faults' own timing is in real seconds: a drip sends a byte every
+0.5 s for 60 s, so a call that only times out between two bytes runs for the
+whole minute.
+
+Some scenarios check more than time and memory: whether the API key shows in
+the error (its text, its repr, its causes), how many detections were billed,
+how many tasks the service created, and whether the job was followed to its
+video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from emoji_async import EmojiClient, EmojiError, EmojiJob, Template
+from emoji_async.testing import (
+    Fault,
+    SimulatorConfig,
+    SimulatorServer,
+    client_for,
+    fixed_duration,
+    serve,
+)
+
+__all__ = ["SCENARIOS", "Measured", "main", "run_all"]
+
+#: The key of the client; a scenario checks whether it shows anywhere in the error.
+KEY = "sk-simulator"
+#: An image the simulator makes up (boxes from a digest of the URL), never fetched.
+IMAGE = "https://example.com/portraits/ada.png"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@attrs.frozen
+class Measured:
+    """What one scenario measured."""
+
+    name: str
+    outcome: str
+    seconds: float
+    deadline: float
+    requests: dict[str, int]
+    rss_growth_mb: float
+    finished: bool
+    facts: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def of_deadline(self) -> float:
+        """The time taken, as a multiple of the call's own deadline."""
+        return self.seconds / self.deadline
+
+
+class Probe:
+    """What a scenario tells the measurement: where the hostile call starts, and facts."""
+
+    def __init__(self, server: SimulatorServer) -> None:
+        self.server = server
+        self.facts: dict[str, Any] = {}
+        self.start()
+
+    def start(self) -> None:
+        """The hostile call starts now: time, requests and memory are counted from here."""
+        stats = self.server.simulator.stats
+        self.requests_before = len(self.server.simulator.requests)
+        self.billed_before = stats.detections_billed
+        self.created_before = stats.tasks_created
+        self.rss_before = max(_rss_mb(), _peak_rss_mb())
+        self.began = time.monotonic()
+
+
+@attrs.frozen
+class Scenario:
+    """One misbehaviour: what the service does, and the call that meets it."""
+
+    name: str
+    behaviour: str
+    run: Callable[[SimulatorServer, EmojiClient, Probe], Awaitable[None]]
+
+
+def _leaks(exc: BaseException) -> bool:
+    """Whether the key shows in ``exc``: its text, its repr, its causes, its traceback."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if KEY in str(current) or KEY in repr(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return KEY in "".join(traceback.format_exception(exc))
+
+
+async def _task(client: EmojiClient) -> Any:
+    """A task submitted normally (detect, then submit), for the scenarios that poll it."""
+    face = await client.detect(IMAGE)
+    return await client.submit(
+        IMAGE, Template.MENGWA_KAIXIN, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+    )
+
+
+# -- the scenarios -----------------------------------------------------------------------
+
+
+async def _huge_poll(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    task = await _task(client)
+    server.simulator.faults.add(Fault("query", "huge", size=100 * 2**20))
+    probe.start()
+    await task.refresh()
+
+
+async def _bomb_poll(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    task = await _task(client)
+    server.simulator.faults.add(Fault("query", "gzip_bomb", size=2**30))
+    probe.start()
+    await task.refresh()
+
+
+async def _drip_poll(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    task = await _task(client)
+    server.simulator.faults.add(Fault("query", "drip", times=100))
+    probe.start()
+    await task.refresh()
+
+
+async def _drip_detect(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    server.simulator.faults.add(Fault("detect", "drip", times=100))
+    await client.detect(IMAGE)
+
+
+async def _drip_submit(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    server.simulator.faults.add(Fault("submit", "drip", times=100))
+    await client.generate(IMAGE, Template.MENGWA_KAIXIN, timeout=3)
+
+
+async def _drip_download(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    video = await client.generate(IMAGE, Template.MENGWA_KAIXIN)
+    server.simulator.faults.add(Fault("download", "drip", times=100))
+    probe.start()
+    with tempfile.TemporaryDirectory() as folder:
+        await client.download(video, folder + os.sep)
+
+
+async def _huge_retry_after(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    server.simulator.faults.add(
+        Fault("detect", "status", status=429, code="Throttling.RateQuota", retry_after=1e12)
+    )
+    try:
+        await client.detect(IMAGE)
+    finally:
+        # The next detect of the same client: is it held by the first one's wait?
+        began = time.monotonic()
+        try:
+            async with asyncio.timeout(30):
+                await client.detect(IMAGE + "?next")
+            probe.facts["next detect"] = f"ok in {time.monotonic() - began:.1f} s"
+        except TimeoutError:
+            probe.facts["next detect"] = "still held after 30 s"
+        except EmojiError as exc:
+            probe.facts["next detect"] = f"{type(exc).__name__} in {time.monotonic() - began:.1f} s"
+
+
+async def _billing(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    server.simulator.faults.add(
+        Fault("detect", "status", status=429, code="PrepaidBillOverdue", times=10_000)
+    )
+    await client.detect(IMAGE)
+
+
+async def _wrong_key_batch(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    jobs = [EmojiJob(f"{IMAGE}?n={n}", Template.MENGWA_KAIXIN) for n in range(40)]
+    async with client_for(server, api_key="sk-wrong") as wrong:
+        outcomes = await wrong.generate_many(jobs)
+    probe.facts["jobs"] = len(jobs)
+    probe.facts["failed"] = sum(1 for o in outcomes if o.error is not None)
+    kinds = {type(o.error).__name__ for o in outcomes if o.error is not None}
+    probe.facts["errors"] = ", ".join(sorted(kinds))
+
+
+async def _unreadable_detection(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    server.simulator.faults.add(Fault("detect", "truncate", times=10_000))
+    await client.detect(IMAGE)
+
+
+async def _echoed_key(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    server.simulator.faults.add(Fault("detect", "echo_key", status=502, times=10_000))
+    await client.detect(IMAGE)
+
+
+async def _echoed_key_401(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    server.simulator.faults.add(Fault("detect", "echo_key", status=401))
+    await client.detect(IMAGE)
+
+
+async def _odd_task_id(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    server.simulator.faults.add(Fault("submit", "odd_task_id", task_id=".."))
+    video = await client.generate(IMAGE, Template.MENGWA_KAIXIN)
+    probe.facts["video of task"] = video.task_id
+
+
+async def _long_task_id(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    server.simulator.faults.add(Fault("submit", "odd_task_id", task_id="{task_id}" + "0" * 10_000))
+    video = await client.generate(IMAGE, Template.MENGWA_KAIXIN)
+    probe.facts["video of task"] = video.task_id
+
+
+async def _gzip_video(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    video = await client.generate(IMAGE, Template.MENGWA_KAIXIN)
+    server.simulator.faults.add(Fault("download", "gzip", times=100))
+    probe.start()
+    with tempfile.TemporaryDirectory() as folder:
+        path = await client.download(video, folder + os.sep)
+        probe.facts["saved bytes"] = path.stat().st_size
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("huge-poll", "a task query answered with 100 MiB of JSON", _huge_poll),
+        Scenario("bomb-poll", "a task query answered with gzip inflating to 1 GiB", _bomb_poll),
+        Scenario("drip-poll", "a task query's answer, one byte every 0.5 s", _drip_poll),
+        Scenario("drip-detect", "a detect's answer, one byte every 0.5 s", _drip_detect),
+        Scenario(
+            "drip-submit",
+            "generate(timeout=3), its submit's answer a byte every 0.5 s",
+            _drip_submit,
+        ),
+        Scenario("drip-download", "a video, one byte every 0.5 s", _drip_download),
+        Scenario(
+            "huge-retry-after", "a detect answered 429 with Retry-After: 10^12", _huge_retry_after
+        ),
+        Scenario("billing", "every detect answered 429 PrepaidBillOverdue", _billing),
+        Scenario("wrong-key", "40 jobs with a key the service refuses", _wrong_key_batch),
+        Scenario(
+            "unreadable-detect", "every detect answer cut short (billed)", _unreadable_detection
+        ),
+        Scenario("echo-502", "a gateway's 502 quoting the request's headers", _echoed_key),
+        Scenario("echo-401", "a 401 quoting the Authorization header", _echoed_key_401),
+        Scenario("dotdot-id", "a submit answer whose task id is '..'", _odd_task_id),
+        Scenario("long-id", "a submit answer whose task id is 10 kB long", _long_task_id),
+        Scenario("gzip-video", "a video sent gzip-encoded, Content-Length compressed", _gzip_video),
+    )
+}
+
+
+# -- one scenario, in this process --------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+async def measure(name: str, *, time_scale: float, bound: float) -> Measured:
+    """Run scenario ``name`` once in this process (whose peak RSS it then owns)."""
+    scenario = SCENARIOS[name]
+    config = SimulatorConfig(
+        time_scale=time_scale, durations=fixed_duration(10.0), render_videos=False
+    )
+    async with serve(config) as server, client_for(server) as client:
+        probe = Probe(server)
+        finished = True
+        try:
+            async with asyncio.timeout(bound):
+                await scenario.run(server, client, probe)
+            outcome = "ok"
+        except TimeoutError:
+            finished, outcome = False, f"still running after {bound:g} s"
+        except EmojiError as exc:
+            outcome = type(exc).__name__
+            probe.facts["key in error"] = _leaks(exc)
+        except Exception as exc:  # what escapes is the finding
+            outcome = f"{type(exc).__name__} (not the project's)"
+        seconds = time.monotonic() - probe.began
+        rss_growth = max(0.0, _peak_rss_mb() - probe.rss_before)
+        records = server.simulator.requests[probe.requests_before :]
+        stats = server.simulator.stats
+        probe.facts["detections billed"] = stats.detections_billed - probe.billed_before
+        probe.facts["tasks created"] = stats.tasks_created - probe.created_before
+        deadline = client.retry.deadline * time_scale
+    requests: dict[str, int] = {}
+    for record in records:
+        requests[record.endpoint] = requests.get(record.endpoint, 0) + 1
+    return Measured(
+        name=name,
+        outcome=outcome,
+        seconds=seconds,
+        deadline=deadline,
+        requests=requests,
+        rss_growth_mb=rss_growth,
+        finished=finished,
+        facts=probe.facts,
+    )
+
+
+# -- every scenario, each in a process of its own -----------------------------------------
+
+
+def run_all(names: list[str], *, time_scale: float, bound: float) -> list[Measured]:
+    """Each scenario in a child process; what each measured."""
+    results: list[Measured] = []
+    for name in names:
+        argv = [sys.executable, "-m", "benchmarks.hostile", "--one", name]
+        argv += ["--time-scale", str(time_scale), "--bound", str(bound)]
+        done = subprocess.run(  # noqa: S603 - this interpreter, this module
+            argv, cwd=ROOT, capture_output=True, text=True, timeout=bound + 120, check=False
+        )
+        lines = done.stdout.strip().splitlines()
+        if done.returncode != 0 or not lines:
+            raise RuntimeError(f"scenario {name} failed to run:\n{done.stderr[-2000:]}")
+        results.append(Measured(**json.loads(lines[-1])))
+    return results
+
+
+def table(results: list[Measured]) -> str:
+    """The measurements as a Markdown table."""
+    rows = [
+        "| scenario | what the service does | how the call ended | time (s) | x deadline"
+        " | requests | peak RSS growth (MiB) | more |",
+        "| --- | --- | --- | ---: | ---: | --- | ---: | --- |",
+    ]
+    for m in results:
+        sent = ", ".join(f"{n} {k}" for k, n in sorted(m.requests.items())) or "none"
+        more = "; ".join(f"{k}: {v}" for k, v in m.facts.items())
+        rows.append(
+            f"| {m.name} | {SCENARIOS[m.name].behaviour} | {m.outcome} | {m.seconds:.1f}"
+            f" | {m.of_deadline:.2f} | {sent} | {m.rss_growth_mb:.0f} | {more} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks hostile", description=__doc__)
+    parser.add_argument("--only", action="append", choices=sorted(SCENARIOS), default=[])
+    parser.add_argument("--one", choices=sorted(SCENARIOS), help=argparse.SUPPRESS)
+    parser.add_argument("--time-scale", type=float, default=0.1)
+    parser.add_argument("--bound", type=float, default=90.0, help="seconds a scenario may run")
+    args = parser.parse_args(argv)
+    if args.one:
+        measured = asyncio.run(measure(args.one, time_scale=args.time_scale, bound=args.bound))
+        print(json.dumps(attrs.asdict(measured)))
+        return
+    names = args.only or list(SCENARIOS)
+    print(f"hostile service: {len(names)} scenarios, time_scale {args.time_scale:g}")
+    print(table(run_all(names, time_scale=args.time_scale, bound=args.bound)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
