@@ -32,6 +32,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import aiohttp
 import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._errors import (
     ConfigurationError,
@@ -44,6 +45,7 @@ from ._errors import (
     api_error,
 )
 from ._policy import is_finite_number
+from ._redact import redact, redact_error, remember
 from ._wire import parse_error_body, task_id_in
 
 __all__ = [
@@ -76,12 +78,17 @@ _USER_AGENT = (
 
 
 class Secret:
-    """A string that never shows itself in a repr, a str, or a log line."""
+    """A string that never shows itself in a repr, a str, or a log line.
 
-    __slots__ = ("_value",)
+    Nor in what the service says: while it lives, :func:`~emoji_async._redact.redact`
+    takes its value out of every answer's text the client repeats.
+    """
+
+    __slots__ = ("__weakref__", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        remember(self)
 
     def reveal(self) -> str:
         """The secret itself, for the one header that needs it."""
@@ -138,18 +145,51 @@ def _translated(what: str, bad_url: Callable[[str], EmojiError]) -> Iterator[Non
     Never connected: :class:`ConnectError` (nothing was sent). Sent, no
     answer: :class:`ResponseLostError` (it may have been processed). A URL
     aiohttp refuses: ``bad_url`` (whose fault that is depends on where it
-    came from).
+    came from). aiohttp's error stays the cause, :func:`_scrubbed` first.
     """
     try:
         yield
     except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-        raise ConnectError(f"could not connect for {what}: {type(exc).__name__}: {exc}") from exc
+        raise ConnectError(f"could not connect for {what}: {_told(exc)}") from _scrubbed(exc)
     except aiohttp.InvalidURL as exc:
-        raise bad_url(f"invalid URL for {what}: {exc}") from exc
+        raise bad_url(redact(f"invalid URL for {what}: {exc}")) from _scrubbed(exc)
     except aiohttp.ClientError as exc:
         raise ResponseLostError(
-            f"no answer to {what} after it was sent: {type(exc).__name__}: {exc}"
-        ) from exc
+            f"no answer to {what} after it was sent: {_told(exc)}"
+        ) from _scrubbed(exc)
+
+
+def _told(exc: BaseException) -> str:
+    return redact(f"{type(exc).__name__}: {exc}")
+
+
+#: An empty header table, for a request kept in an error without its headers.
+_NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+
+
+def _scrubbed(exc: BaseException) -> BaseException:
+    """``exc`` and every error it holds, changed in place to hold no credential.
+
+    aiohttp's :class:`~aiohttp.ClientResponseError` keeps the request in
+    ``request_info``, its headers (the API key) included: the method and URLs
+    stay, the headers go, and ``history`` (earlier answers, each holding its
+    request) is emptied. A malformed answer's errors quote what the server
+    sent, which may echo the key: those texts are redacted.
+    """
+    return redact_error(exc, _without_request_headers)
+
+
+def _without_request_headers(err: BaseException) -> None:
+    if not isinstance(err, aiohttp.ClientResponseError):
+        return
+    info = err.request_info
+    err.request_info = aiohttp.RequestInfo(info.url, info.method, _NO_HEADERS, info.real_url)
+    err.history = ()
+    err.args = (err.request_info, err.history)
+    if err.headers is not None:
+        err.headers = CIMultiDictProxy(
+            CIMultiDict((name, redact(value)) for name, value in err.headers.items())
+        )
 
 
 @attrs.frozen
@@ -475,9 +515,11 @@ def _decode(
         decoded = False
     else:
         decoded = True
+    if header_request_id is not None:
+        header_request_id = redact(header_request_id)
     if 200 <= status < 300:
         if not decoded or body is None:
-            excerpt = raw[:120].decode("utf-8", "replace")
+            excerpt = _excerpt(raw, 120)
             seen, complete = task_id_in(raw) if endpoint is Endpoint.SUBMIT else (None, False)
             raise UnexpectedResponseError(
                 f"the {endpoint.value} answer is not JSON: {excerpt!r}",
@@ -492,7 +534,7 @@ def _decode(
         return Response(status, body, request_id)
     code, message, request_id = parse_error_body(body)
     if message is None:
-        message = raw[:200].decode("utf-8", "replace").strip() or "(empty answer)"
+        message = _excerpt(raw, 200).strip() or "(empty answer)"
     raise api_error(
         status,
         code,
@@ -500,6 +542,14 @@ def _decode(
         request_id=request_id or header_request_id,
         retry_after=retry_after,
     )
+
+
+def _excerpt(raw: bytes, limit: int) -> str:
+    """The first ``limit`` characters of an answer, :func:`redact`-ed before it is cut.
+
+    Cut first, a key across the cut would survive in part.
+    """
+    return redact(raw[: 4 * limit + 4096].decode("utf-8", "replace"))[:limit]
 
 
 #: The elements of an OSS error answer: ``<Error><Code/><Message/><RequestId/></Error>``.
@@ -511,4 +561,4 @@ def _xml_text(text: str, tag: str) -> str | None:
     found = re.search(rf"<{tag}>([^<]*)</{tag}>", text)
     if found is None:
         return None
-    return html.unescape(found.group(1)).strip() or None
+    return redact(html.unescape(found.group(1))).strip() or None

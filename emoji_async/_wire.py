@@ -10,6 +10,10 @@ What comes out is safe to compute with: ids are non-empty, every integer
 (a count, a size, epoch milliseconds) is non-negative, every time lies in a
 range where converting it to UTC or adding a day cannot overflow, a video URL
 is an http(s) URL with a host, and a detection's extended box contains its face.
+
+And safe to repeat: every string of an answer, and every quote of one in an
+error, passes through :func:`~emoji_async._redact.redact`, so a gateway that
+echoes the ``Authorization`` header puts no key into a message, a journal or a log.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ._models import (
     TaskSummary,
     Usage,
 )
+from ._redact import redact, redact_error
 
 __all__ = [
     "BEIJING",
@@ -233,6 +238,13 @@ def _strict(kind: type[_T], name: str) -> Callable[[Any, type], _T]:
     return hook
 
 
+def _structure_text(value: Any, _: type) -> str:
+    # The one way a string enters from an answer: strict, and with no credential in it.
+    if type(value) is not str:
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return redact(value)
+
+
 def _structure_count(value: Any, _: type) -> int:
     # Every integer of the protocol is a count, a size or epoch milliseconds.
     if type(value) is not int:
@@ -265,7 +277,7 @@ def _tag(cls: type) -> str:
 def make_converter() -> cattrs.Converter:
     """The library's converter: strict scalars, counts, Beijing times, boxes, the task union."""
     converter = cattrs.Converter()
-    converter.register_structure_hook(str, _strict(str, "a string"))
+    converter.register_structure_hook(str, _structure_text)
     converter.register_structure_hook(int, _structure_count)
     converter.register_structure_hook(float, _strict(float, "a number"))
     converter.register_structure_hook(dt.datetime, _structure_time)
@@ -281,8 +293,7 @@ _converter = make_converter()
 
 def _structure(body: Any, cls: type[_T], what: str, http_status: int | None) -> _T:
     request_id = body.get("request_id") if isinstance(body, dict) else None
-    if not isinstance(request_id, str):
-        request_id = None
+    request_id = redact(request_id) if isinstance(request_id, str) else None
     if not isinstance(body, dict):
         raise UnexpectedResponseError(
             f"{what}: expected a JSON object, got {type(body).__name__}",
@@ -298,10 +309,10 @@ def _structure(body: Any, cls: type[_T], what: str, http_status: int | None) -> 
             else str(exc)
         )
         raise UnexpectedResponseError(
-            f"{what} did not match the protocol: {detail}",
+            f"{what} did not match the protocol: {redact(detail)}",
             http_status=http_status,
             request_id=request_id,
-        ) from exc
+        ) from redact_error(exc)
 
 
 def _ms(value: int | None) -> dt.datetime | None:

@@ -8,13 +8,18 @@ everywhere a person or a log collector could read it.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import gc
 import logging
+import threading
 import traceback
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import BaseTestServer, TestServer
@@ -27,8 +32,10 @@ from emoji_async import (
     EmojiError,
     EmojiJob,
     FaceRejectedError,
+    PollPolicy,
     ResponseLostError,
     RetryPolicy,
+    ServerError,
     SubmissionUncertainError,
     TaskFailedError,
     TaskNotCancelableError,
@@ -36,6 +43,9 @@ from emoji_async import (
     WaitTimeoutError,
     events,
 )
+from emoji_async._redact import redact
+from emoji_async._transport import Secret
+from emoji_async._wire import parse_task
 from emoji_async.cli import main
 from emoji_async.testing import Fault, SimulatorServer, fixed_duration, serve
 from tests.conftest import SCALE, client_for, detect_and_submit, serve_in_thread, sim_config
@@ -393,3 +403,259 @@ def test_no_command_prints_or_logs_the_key_whether_it_succeeds_or_fails(
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p != jobs]
     assert {p.name for p in files} >= {"b.db", "ada.mp4"}
     hidden(*(p.read_bytes() for p in files))
+
+
+# --- answers that misbehave ---------------------------------------------------------------
+
+#: A key with nothing key-like about it: only knowing the client's own key can find it.
+PLAIN = "plain-4f9c2e7a1b3d5f60"
+
+
+def _authorization(request: bytes) -> bytes:
+    """The ``Authorization`` line of a raw request (empty if there is none)."""
+    for line in request.split(b"\r\n"):
+        if line.lower().startswith(b"authorization:"):
+            return line
+    return b""
+
+
+#: Raw answers HTTP parsers refuse, each built from the request's ``Authorization`` line.
+MALFORMED = {
+    "a-bad-status-line": lambda auth: b"HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\n{}",
+    # A header line without its colon, quoting the request's header: aiohttp's
+    # message about it shows the line.
+    "a-bad-header-line-echoing-the-key": lambda auth: (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + auth.replace(b":", b"") + b"\r\n\r\n{}"
+    ),
+    "a-body-shorter-than-its-length": lambda auth: (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{}"
+    ),
+    "a-bad-chunk": lambda auth: b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+}
+
+
+@asynccontextmanager
+async def malformed_http(answer: Callable[[bytes], bytes]) -> AsyncIterator[str]:
+    """A loopback server answering every request with ``answer``, then closing; its base URL."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await reader.readuntil(b"\r\n\r\n")
+            writer.write(answer(_authorization(request)))
+            await writer.drain()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/api/v1"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("answer", sorted(MALFORMED))
+async def test_a_malformed_http_answer_keeps_its_cause_but_not_the_request_headers(
+    answer: str, logs: pytest.LogCaptureFixture
+) -> None:
+    """aiohttp's error keeps the request (its headers: the key) in ``request_info``."""
+    async with (
+        malformed_http(MALFORMED[answer]) as base_url,
+        EmojiClient(
+            api_key=SECRET,
+            base_url=base_url,
+            limits=None,
+            retry=RetryPolicy(wait_first=0.02, deadline=0.3),
+        ) as client,
+    ):
+        with pytest.raises(ResponseLostError) as caught:
+            await client.task("abc").refresh()
+    cause = caught.value.__cause__
+    assert isinstance(cause, aiohttp.ClientError)  # kept, as aiohttp raised it
+    if isinstance(cause, aiohttp.ClientResponseError):
+        assert cause.request_info.url.path == "/api/v1/tasks/abc"
+        assert cause.request_info.method == "GET"
+        assert "Authorization" not in cause.request_info.headers
+    hidden(*error_texts(caught.value), *log_texts(logs.records))
+
+
+# --- a gateway that echoes the key --------------------------------------------------------
+
+FACE = [212, 194, 460, 441]
+EXT = [63, 30, 609, 575]
+
+
+def echoing_gateway_app() -> web.Application:
+    """The service behind a gateway that repeats the request's ``Authorization`` header.
+
+    A portrait URL holding ``denied`` is answered 401 (JSON, the header in its
+    message), one holding ``gateway`` 502 (a plain-text page with the header and
+    the bare key); every task ends FAILED with the bare key in its message.
+    """
+    made: list[str] = []
+
+    def said(request: web.Request) -> tuple[str, str]:
+        auth = request.headers.get("Authorization", "")
+        return auth, auth.removeprefix("Bearer ")
+
+    async def detect(request: web.Request) -> web.Response:
+        auth, key = said(request)
+        image = (await request.json())["input"]["image_url"]
+        if "denied" in image:
+            body = {"code": "InvalidApiKey", "message": f"Invalid API-key provided: {auth}"}
+            return web.json_response({**body, "request_id": "r-401"}, status=401)
+        if "gateway" in image:
+            page = f"502 Bad Gateway\nthe upstream refused {auth} (key {key})\n"
+            return web.Response(status=502, text=page)
+        output = {"bbox_face": FACE, "ext_bbox_face": EXT}
+        return web.json_response({"output": output, "usage": {"image_count": 1}})
+
+    async def submit(request: web.Request) -> web.Response:
+        made.append(f"task-{len(made)}")
+        return web.json_response({"output": {"task_status": "PENDING", "task_id": made[-1]}})
+
+    async def query(request: web.Request) -> web.Response:
+        _, key = said(request)
+        output = {
+            "task_id": request.match_info["task_id"],
+            "task_status": "FAILED",
+            "code": "InternalError.Algo",
+            "message": f"the worker was called with key={key}",
+        }
+        return web.json_response({"output": output, "request_id": "r-q"})
+
+    app = web.Application()
+    app.router.add_post("/api/v1/services/aigc/image2video/face-detect", detect)
+    app.router.add_post("/api/v1/services/aigc/image2video/video-synthesis", submit)
+    app.router.add_get("/api/v1/tasks/{task_id}", query)
+    return app
+
+
+FAST_POLL = PollPolicy(wait_first=0.02, wait_max=0.05, deadline=5)
+
+
+@pytest.mark.parametrize("key", [SECRET, PLAIN], ids=["sk-key", "plain-key"])
+async def test_a_gateway_echoing_the_key_leaves_it_in_no_error_journal_or_log(
+    key: str, tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    jobs = [
+        EmojiJob(IMG, "mengwa_kaixin", key="failed"),
+        EmojiJob(IMG + "?gateway", "mengwa_kaixin", key="gateway"),
+        EmojiJob(IMG + "?denied", "mengwa_kaixin", key="denied"),
+    ]
+    async with (
+        TestServer(echoing_gateway_app(), host="127.0.0.1") as gateway,
+        EmojiClient(
+            api_key=key,
+            base_url=str(gateway.make_url("/api/v1")),
+            limits=None,
+            retry=RetryPolicy(wait_first=0.02, deadline=0.3),
+            poll=FAST_POLL,
+        ) as client,
+    ):
+        with pytest.raises(AuthenticationError) as denied:
+            await client.detect(IMG + "?denied")
+        with pytest.raises(ServerError) as refused:
+            await client.detect(IMG + "?gateway")
+        task = await detect_and_submit(client, IMG)
+        with pytest.raises(TaskFailedError) as failed:
+            await task.wait()
+        outcomes = await client.generate_many(
+            jobs, concurrency=1, journal=tmp_path / "run.db", poll=FAST_POLL
+        )
+    # What the service said is still said, the credential masked.
+    assert denied.value.code == "InvalidApiKey"
+    assert "Invalid API-key provided: Bearer ********" in str(denied.value)
+    assert "the upstream refused Bearer ******** (key ********)" in str(refused.value)
+    assert failed.value.message == "the worker was called with key=********"
+    assert [o.ok for o in outcomes] == [False, False, False]
+    for error in [denied.value, refused.value, failed.value]:
+        hidden(*error_texts(error))
+    for outcome in outcomes:
+        assert outcome.error is not None
+        hidden(repr(outcome), *error_texts(outcome.error))
+    hidden((tmp_path / "run.db").read_bytes(), *log_texts(logs.records))
+
+
+@contextmanager
+def gateway_in_thread() -> Iterator[str]:
+    """The echoing gateway on its own loop in a thread (the command line runs its own); its URL."""
+    ready: concurrent.futures.Future[str] = concurrent.futures.Future()
+    stop = threading.Event()
+
+    async def main() -> None:
+        async with TestServer(echoing_gateway_app(), host="127.0.0.1") as gateway:
+            ready.set_result(str(gateway.make_url("/api/v1")))
+            await asyncio.to_thread(stop.wait)
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    try:
+        yield ready.result(timeout=10)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def test_the_command_line_repeats_an_echoed_key_nowhere(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    """Its stderr, its output (the batch table included) and its journal."""
+    monkeypatch.setenv("DASHSCOPE_API_KEY", SECRET)
+    monkeypatch.delenv("DASHSCOPE_BASE_URL", raising=False)
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(
+        f"image,driven_id,key\n{IMG},mengwa_kaixin,ada\n{IMG}?gateway,dagong_kaixin,grace\n",
+        encoding="utf-8",
+    )
+    with gateway_in_thread() as base_url:
+
+        def cli(*argv: str) -> int:
+            return main([*argv, "--base-url", base_url, "--time-scale", str(SCALE)])
+
+        assert cli("detect", IMG + "?denied") == 1
+        assert cli("detect", IMG + "?gateway") == 1
+        assert cli("generate", IMG, "mengwa_kaixin", "--out", str(tmp_path / "one")) == 1
+        assert cli("status", "task-7", "--json") == 0
+        batch = ("batch", str(jobs), "--out", str(tmp_path / "many"))
+        assert cli(*batch, "--journal", str(tmp_path / "b.db"), "--progress", "never") == 1
+    captured = capsys.readouterr()
+    assert "HTTP 401 InvalidApiKey: Invalid API-key provided: Bearer ********" in captured.err
+    assert "key=********" in captured.out
+    hidden(captured.out, captured.err, *log_texts(logs.records))
+    hidden((tmp_path / "b.db").read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("said", "repeated"),
+    [
+        (f"authorization: bearer {PLAIN}", "authorization: bearer ********"),
+        ("Bearer abc.DEF_~+/-x==, next", "Bearer ********, next"),
+        ("a key sk-0123456789abcdef here", "a key ******** here"),
+        ("task-12345678 and disk-12345678 stay", "task-12345678 and disk-12345678 stay"),
+        ("sk-short stays", "sk-short stays"),
+    ],
+)
+def test_redact_takes_out_a_bearer_token_and_what_looks_like_a_key(
+    said: str, repeated: str
+) -> None:
+    assert redact(said) == repeated
+
+
+def test_redact_takes_out_a_key_that_looks_like_nothing_while_its_secret_lives() -> None:
+    secret = Secret(PLAIN)
+    assert redact(f"key {PLAIN}.") == "key ********."
+    del secret
+    gc.collect()
+    assert redact(f"key {PLAIN}.") == f"key {PLAIN}."
+
+
+def test_a_task_answer_quoting_the_key_in_a_bad_field_is_refused_without_repeating_it() -> None:
+    body = {"output": {"task_id": "t", "task_status": "RUNNING", "submit_time": f"Bearer {SECRET}"}}
+    with pytest.raises(UnexpectedResponseError) as caught:
+        parse_task(body)
+    hidden(*error_texts(caught.value))
