@@ -36,6 +36,7 @@ from ._models import (
     TaskPage,
     TaskStatus,
     VideoResult,
+    check_task_id,
 )
 from ._policy import PollPolicy, PollSchedule, RetryPolicy, is_finite_number
 from ._reconcile import PaidRequest, Submitter
@@ -332,9 +333,7 @@ class EmojiClient:
 
     def task(self, task_id: str) -> Task:
         """A handle on a task submitted earlier (by this process or another)."""
-        if not isinstance(task_id, str) or not task_id.strip():
-            raise ValidationError("task_id", "a non-empty string", task_id)
-        return Task(self._service, task_id, poll=self._poll)
+        return Task(self._service, check_task_id(task_id), poll=self._poll)
 
     async def generate(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "TaskSummary",
     "Usage",
     "VideoResult",
+    "check_task_id",
 ]
 
 #: How long a result URL stays valid after the task ends.
@@ -74,6 +76,19 @@ class TaskStatus(enum.StrEnum):
 _TERMINAL = frozenset(
     {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELED, TaskStatus.UNKNOWN}
 )
+
+
+#: What a task id is made of. The provider's are UUIDs (``0385dc79-5ff8-...``);
+#: anything else (``..``, a slash, 10 kB) is not one, and never becomes part of a URL.
+TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_TASK_IDS = "a task id: 1 to 128 letters, digits, '_' or '-'"
+
+
+def check_task_id(value: object, *, field: str = "task_id") -> str:
+    """``value`` if it is a task id (:data:`TASK_ID`), else a :class:`ValidationError`."""
+    if not isinstance(value, str) or TASK_ID.fullmatch(value) is None:
+        raise ValidationError(field, _TASK_IDS, value)
+    return value
 
 
 _BOX = "four non-negative ints [x1, y1, x2, y2] with x1 < x2 and y1 < y2"

@@ -6,7 +6,8 @@ required exactly there; a status this version does not know falls to
 ``_OtherOutput`` instead of failing. Anything that does not fit raises
 :class:`UnexpectedResponseError`; cattrs' own errors never leave this module.
 
-What comes out is safe to compute with: ids are non-empty, every integer
+What comes out is safe to compute with: a task id is 1 to 128 letters, digits,
+``_`` or ``-`` (never ``..`` or a slash that would take a poll elsewhere), every integer
 (a count, a size, epoch milliseconds) is non-negative, every time lies in a
 range where converting it to UTC or adding a day cannot overflow, a video URL
 is an http(s) URL with a host, and a detection's extended box contains its face.
@@ -30,6 +31,7 @@ from cattrs.strategies import configure_tagged_union
 
 from ._errors import EmojiError, FaceRejectedError, UnexpectedResponseError
 from ._models import (
+    TASK_ID,
     BBox,
     FaceDetection,
     TaskPage,
@@ -37,6 +39,7 @@ from ._models import (
     TaskStatus,
     TaskSummary,
     Usage,
+    check_task_id,
 )
 from ._redact import redact, redact_error
 
@@ -63,9 +66,8 @@ _LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
 _LATEST_MS = int(_LATEST.timestamp()) * 1000
 
 
-def _non_empty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not value:
-        raise ValueError(f"{attribute.name} is empty")
+def _task_id(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    check_task_id(value, field=attribute.name)
 
 
 def _epoch_ms(instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
@@ -107,7 +109,7 @@ class _DetectBody:
 
 @attrs.frozen(kw_only=True)
 class _SubmitOutput:
-    task_id: str = attrs.field(validator=_non_empty)
+    task_id: str = attrs.field(validator=_task_id)
     task_status: str
 
 
@@ -119,7 +121,7 @@ class _SubmitBody:
 
 @attrs.frozen(kw_only=True)
 class _TaskOutput:
-    task_id: str = attrs.field(validator=_non_empty)
+    task_id: str = attrs.field(validator=_task_id)
     submit_time: dt.datetime | None = None
     scheduled_time: dt.datetime | None = None
     end_time: dt.datetime | None = None
@@ -193,7 +195,7 @@ class _TaskBody:
 
 @attrs.frozen(kw_only=True)
 class _ListEntry:
-    task_id: str = attrs.field(validator=_non_empty)
+    task_id: str = attrs.field(validator=_task_id)
     status: str
     model_name: str | None = None
     region: str | None = None
@@ -355,10 +357,9 @@ def parse_detection(body: Any, *, http_status: int = 200) -> FaceDetection:
     )
 
 
-#: A task id inside a submit answer's bytes, whole (a closing quote) or cut short.
+#: A task id inside a submit answer's bytes, whole (a closing quote) or cut short
+#: (the characters of :data:`~emoji_async._models.TASK_ID`).
 _TASK_ID_BYTES = re.compile(rb'"task_id"\s*:\s*"([A-Za-z0-9_-]{1,128})("?)')
-#: What a task id may be made of; anything else in a damaged answer is not one.
-_TASK_ID_TEXT = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def task_id_in(raw: bytes) -> tuple[str | None, bool]:
@@ -377,14 +378,16 @@ def parse_submit(body: Any, *, http_status: int = 200) -> TaskSnapshot:
     """The first snapshot of a task the service accepted.
 
     An answer that does not match the protocol but still names a task id (its
-    status dropped, say) raises with that id in ``task_id_seen``.
+    status dropped, say) raises with that id in ``task_id_seen``. One whose task
+    id is impossible (``..``, 10 kB) raises without: the submit is settled as
+    one whose answer was lost, through the task list.
     """
     try:
         parsed = _structure(body, _SubmitBody, "the submit answer", http_status)
     except UnexpectedResponseError as exc:
         output = body.get("output") if isinstance(body, dict) else None
         task_id = output.get("task_id") if isinstance(output, dict) else None
-        if isinstance(task_id, str) and _TASK_ID_TEXT.fullmatch(task_id):
+        if isinstance(task_id, str) and TASK_ID.fullmatch(task_id):
             exc.task_id_seen, exc.task_id_complete = task_id, True
         raise
     raw = parsed.output.task_status

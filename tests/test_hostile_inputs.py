@@ -1,0 +1,151 @@
+"""Odd values from the caller, the file system or the service end as the project's errors.
+
+A download destination the file system refuses fails its job with a
+:class:`DownloadError` and no other; a number no call can use is a
+:class:`ValidationError` naming its field, raised before anything is sent;
+a task id the service could not have made (``..``, 10 kB) never becomes part
+of a URL: from the caller it is refused, and in a submit's answer it makes the
+answer a lost one, settled through the task list without sending the submit again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from emoji_async import (
+    EmojiClient,
+    PollPolicy,
+    RetryPolicy,
+    SubmissionUncertainError,
+    ValidationError,
+)
+from tests.conftest import running
+
+IMG = "https://example.com/portraits/ada.png"
+HUGE = 10**5000  # past Python's int-to-str limit: its repr raises ValueError
+
+
+# --- task ids --------------------------------------------------------------------------
+
+IMPOSSIBLE_IDS = ["..", ".", "x" * 10_000, "a/b", "", " t-1", "t-1\n", "é"]
+
+
+@pytest.mark.parametrize("task_id", IMPOSSIBLE_IDS, ids=lambda t: repr(t)[:12])
+async def test_a_task_id_from_the_caller_that_no_task_has_is_refused_naming_it(
+    task_id: str,
+) -> None:
+    async with running() as (sim, client):
+        with pytest.raises(ValidationError) as caught:
+            client.task(task_id)
+        assert sim.requests == []
+    assert caught.value.field == "task_id"
+    assert len(str(caught.value)) < 300
+
+
+REAL_ID = "50e2ccea-5d4b-4cb3-b2c6-2f0b3c6b7e11"
+
+
+@asynccontextmanager
+async def mangling_gateway(
+    answered_id: str, listed_id: str
+) -> AsyncIterator[tuple[str, list[str]]]:
+    """A service whose submit creates ``listed_id`` (so the task list shows it) but answers
+    ``answered_id``; every request's path is recorded."""
+    paths: list[str] = []
+    made: list[float] = []
+
+    @web.middleware
+    async def record(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        paths.append(request.raw_path)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    async def detect(request: web.Request) -> web.Response:
+        output = {"bbox_face": [212, 194, 460, 441], "ext_bbox_face": [63, 30, 609, 575]}
+        return web.json_response({"output": output, "usage": {"image_count": 1}})
+
+    async def submit(request: web.Request) -> web.Response:
+        made.append(time.time())
+        return web.json_response({"output": {"task_status": "PENDING", "task_id": answered_id}})
+
+    async def task_list(request: web.Request) -> web.Response:
+        rows = [
+            {
+                "task_id": listed_id,
+                "status": "SUCCEEDED",
+                "model_name": "emoji-v1",
+                "gmt_create": int(at * 1000),
+            }
+            for at in made
+        ]
+        return web.json_response({"data": rows, "total": len(rows), "total_page": 1})
+
+    async def query(request: web.Request) -> web.Response:
+        task_id = request.match_info["task_id"]
+        if task_id != listed_id or not made:
+            output = {"task_id": task_id, "task_status": "UNKNOWN"}
+            return web.json_response({"output": output})
+        output = {
+            "task_id": task_id,
+            "task_status": "SUCCEEDED",
+            "video_url": "https://example.com/v.mp4",
+        }
+        return web.json_response({"output": output, "usage": {"video_duration": 2}})
+
+    async def anything_else(request: web.Request) -> web.Response:
+        return web.json_response({"code": "NotFound", "message": "no such path"}, status=404)
+
+    app = web.Application(middlewares=[record])
+    app.router.add_post("/api/v1/services/aigc/image2video/face-detect", detect)
+    app.router.add_post("/api/v1/services/aigc/image2video/video-synthesis", submit)
+    app.router.add_get("/api/v1/tasks", task_list)
+    app.router.add_get("/api/v1/tasks/{task_id}", query)
+    app.router.add_route("*", "/{tail:.*}", anything_else)
+    async with TestServer(app, host="127.0.0.1") as server:
+        yield str(server.make_url("/api/v1")), paths
+
+
+def gateway_client(base_url: str) -> EmojiClient:
+    return EmojiClient(
+        api_key="sk-gateway",
+        base_url=base_url,
+        limits=None,
+        retry=RetryPolicy(wait_first=0.02, wait_max=0.1, deadline=2, reconcile_window=1),
+        poll=PollPolicy(wait_first=0.02, wait_max=0.05, deadline=5),
+    )
+
+
+@pytest.mark.parametrize("answered", ["..", ".", "x" * 10_000], ids=["dotdot", "dot", "10kB"])
+async def test_a_submit_answered_with_an_impossible_task_id_is_settled_through_the_list(
+    answered: str,
+) -> None:
+    """The task the submit made is adopted from the list; the submit is never sent again."""
+    async with (
+        mangling_gateway(answered, REAL_ID) as (base_url, paths),
+        gateway_client(base_url) as client,
+    ):
+        video = await client.generate(IMG, "mengwa_kaixin")
+    assert video.task_id == REAL_ID
+    assert paths.count("/api/v1/services/aigc/image2video/video-synthesis") == 1
+    polls = [p for p in paths if p.startswith("/api/v1/tasks/")]
+    assert polls
+    assert set(polls) == {f"/api/v1/tasks/{REAL_ID}"}
+    assert all(p.startswith("/api/v1/") for p in paths)
+
+
+async def test_a_submit_whose_task_lists_under_an_impossible_id_ends_uncertain_not_resent() -> None:
+    async with (
+        mangling_gateway("..", "..") as (base_url, paths),
+        gateway_client(base_url) as client,
+    ):
+        with pytest.raises(SubmissionUncertainError):
+            await client.generate(IMG, "mengwa_kaixin")
+    assert paths.count("/api/v1/services/aigc/image2video/video-synthesis") == 1
+    assert not [p for p in paths if p.startswith("/api/v1/tasks/")]
