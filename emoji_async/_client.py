@@ -41,7 +41,7 @@ from ._models import (
 from ._policy import PollPolicy, PollSchedule, RetryPolicy, is_finite_number
 from ._reconcile import PaidRequest, Submitter
 from ._reporting import tell
-from ._task import Task
+from ._task import Task, check_timeout
 from ._templates import Template
 from ._transport import MAX_VIDEO_BYTES, Secret, Timeouts, Transport
 from ._uploads import ImageSource
@@ -352,6 +352,7 @@ class EmojiClient:
         deadline); detection and submit are bounded by the retry policy.
         A local file is read and checked once, then uploaded once per model.
         """
+        check_timeout(timeout)
         if face is not None:
             if not isinstance(face, FaceDetection):
                 raise ValidationError("face", "a FaceDetection from detect(), or None", face)
@@ -413,6 +414,7 @@ class EmojiClient:
         poll: PollPolicy | None,
         budget: Budget | None,
     ) -> Batch:
+        check_timeout(timeout)
         slots = self.limits.running_tasks if self.limits is not None else 1
         policy = _on_clock(poll or self.poll.for_batches(), self.time_scale)
         if policy.schedule is PollSchedule.BATCH:
@@ -601,6 +603,8 @@ class EmojiClient:
             raise ValidationError("video", "a VideoResult or an http(s) video URL", url)
         if type(overwrite) is not bool:
             raise ValidationError("overwrite", "True or False", overwrite)
+        if type(max_bytes) is not int or max_bytes < 1:
+            raise ValidationError("max_bytes", "an int >= 1 (bytes)", max_bytes)
         path = Path(dest)
         if _names_a_folder(dest) or await _on_disk(path, path.is_dir):
             if not isinstance(video, VideoResult):

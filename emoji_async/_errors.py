@@ -95,10 +95,19 @@ def shortened(text: str, limit: int = 80) -> str:
 
 
 def shown(value: object, limit: int = 80) -> str:
-    """A value as an error quotes it: its ``repr``, a long text :func:`shortened` first."""
-    return (
-        repr(shortened(value, limit)) if isinstance(value, str) else shortened(repr(value), limit)
-    )
+    """A value as an error quotes it: its ``repr``, a long text :func:`shortened` first.
+
+    A value without a ``repr`` (an int past Python's int-to-str limit, 4300 digits,
+    or an object whose ``__repr__`` raises) is named by its type: quoting a
+    value must never replace the error that quotes it.
+    """
+    if isinstance(value, str):
+        return repr(shortened(value, limit))
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__} that cannot be shown>"
+    return shortened(text, limit)
 
 
 class EmojiError(Exception):

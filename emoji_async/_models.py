@@ -91,11 +91,14 @@ def check_task_id(value: object, *, field: str = "task_id") -> str:
     return value
 
 
-_BOX = "four non-negative ints [x1, y1, x2, y2] with x1 < x2 and y1 < y2"
+#: The largest box coordinate: far past any image (at most 7000 px a side), and
+#: within the 32-bit integers a service stores.
+MAX_COORDINATE = 2**31 - 1
+_BOX = f"four ints [x1, y1, x2, y2] from 0 to {MAX_COORDINATE} with x1 < x2 and y1 < y2"
 
 
 def _well_formed(values: Sequence[Any]) -> bool:
-    if not all(type(v) is int and v >= 0 for v in values):
+    if not all(type(v) is int and 0 <= v <= MAX_COORDINATE for v in values):
         return False
     x1, y1, x2, y2 = values
     return bool(x1 < x2 and y1 < y2)

@@ -17,13 +17,14 @@ from ._errors import (
     TaskNotCancelableError,
     TaskNotFoundError,
     UnexpectedResponseError,
+    ValidationError,
     WaitTimeoutError,
 )
 from ._limits import TaskBoard
 from ._models import TaskSnapshot, TaskStatus, VideoResult
-from ._policy import PollPolicy, PollSchedule
+from ._policy import PollPolicy, PollSchedule, is_finite_number
 
-__all__ = ["Task", "outcome_of"]
+__all__ = ["Task", "check_timeout", "outcome_of"]
 
 log = logging.getLogger("emoji_async")
 
@@ -32,6 +33,25 @@ _T = TypeVar("_T")
 #: A queued task is polled at least this many ``wait_max`` apart (5 minutes by default),
 #: in case the account runs more tasks at once than the client was told.
 _QUEUED_RECHECK = 20
+
+
+def check_timeout(value: object, *, field: str = "timeout") -> float | None:
+    """``value`` if it is ``None`` or a finite number of seconds > 0; else :class:`ValidationError`.
+
+    Checked before a comparison or a sum: ``'5'`` would raise ``TypeError``
+    there, and ``nan`` would make a deadline no clock reaches.
+    """
+    if value is None:
+        return None
+    if not (is_finite_number(value) and value > 0):
+        raise ValidationError(field, "a finite number of seconds > 0, or None", value)
+    return value
+
+
+def _check_policy(value: object) -> PollPolicy | None:
+    if value is not None and not isinstance(value, PollPolicy):
+        raise ValidationError("policy", "a PollPolicy, or None", value)
+    return value
 
 
 def outcome_of(snapshot: TaskSnapshot) -> VideoResult:
@@ -138,8 +158,12 @@ class Task:
         as the account has running slots (one), it is not polled: it cannot
         start before one of them ends, so its watcher sleeps until then (or
         ``20 * wait_max`` passes, in case something else moved the queue).
+
+        A ``timeout`` that is not ``None`` or a finite number of seconds > 0
+        raises :class:`ValidationError` before anything is sent.
         """
-        policy = policy or self._poll
+        timeout = check_timeout(timeout)
+        policy = _check_policy(policy) or self._poll
         budget = policy.deadline if timeout is None else timeout
         deadline = asyncio.get_running_loop().time() + budget
         waits = policy.waits()
@@ -251,6 +275,8 @@ class Task:
         :class:`TaskNotFoundError`; a passed deadline :class:`WaitTimeoutError`.
         Cancelling the caller stops the wait at once and leaves nothing running.
         """
+        check_timeout(timeout)
+        _check_policy(policy)
         async with contextlib.aclosing(self.watch(timeout=timeout, policy=policy)) as snapshots:
             async for snapshot in snapshots:
                 if snapshot.is_terminal:

@@ -65,7 +65,8 @@ from emoji_async import (
 from emoji_async._errors import InvalidRequestError, RateLimitError, ServerError
 from emoji_async._jobs import check_unique_keys, file_name_for
 from emoji_async._journal import JobState, Journal, JournalError
-from emoji_async._task import Task, outcome_of
+from emoji_async._models import MAX_COORDINATE, TASK_ID, check_task_id
+from emoji_async._task import Task, check_timeout, outcome_of
 from emoji_async._transport import (
     MAX_RETRY_AFTER,
     Endpoint,
@@ -156,6 +157,7 @@ ODD = st.one_of(
     st.sampled_from([math.nan, math.inf, -math.inf, -0.0, -1, 0, 2**63, 10**30, True]),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.sampled_from(STATUS_WORDS),
+    st.sampled_from(["..", ".", "a/b", "%2e%2e", "x" * 10_000, "t-1\n", "0385dc79-5ff8"]),
     st.text(),
 )
 
@@ -303,7 +305,7 @@ def _http_url(url: object) -> None:
 def check_snapshot(snap: TaskSnapshot) -> None:
     """Everything the client does with a snapshot works on it."""
     assert isinstance(snap.task_id, str)
-    assert snap.task_id
+    assert TASK_ID.fullmatch(snap.task_id)  # safe to put in a URL
     assert isinstance(snap.status, TaskStatus)
     assert isinstance(snap.raw_status, str)
     assert snap.status is TaskStatus.from_wire(snap.raw_status)
@@ -368,6 +370,7 @@ def _with(word: str, **changes: Any) -> dict[str, Any]:
 @example(_with("SUCCEEDED", video_duration=-1))
 @example(_with("SUCCEEDED", video_url="file:///etc/passwd"))
 @example(_with("RUNNING", task_id=""))
+@example(_with("RUNNING", task_id=".."))
 def test_any_task_answer_is_a_usable_snapshot_or_unexpected_response(body: Any) -> None:
     snap = outcome(lambda: parse_task(body, http_status=200), UnexpectedResponseError)
     if isinstance(snap, UnexpectedResponseError):
@@ -382,6 +385,8 @@ def test_any_task_answer_is_a_usable_snapshot_or_unexpected_response(body: Any) 
 
 @FUZZ
 @given(answers(SUBMITTED, task_answer("PENDING")))
+@example({"output": {"task_id": "..", "task_status": "PENDING"}})
+@example({"output": {"task_id": "x" * 10_000, "task_status": "PENDING"}})
 def test_any_submit_answer_is_a_first_snapshot_or_unexpected_response(body: Any) -> None:
     snap = outcome(lambda: parse_submit(body, http_status=200), UnexpectedResponseError)
     if isinstance(snap, UnexpectedResponseError):
@@ -571,10 +576,16 @@ def test_a_retry_after_of_years_is_capped_at_the_longest_wait(value: str) -> Non
 #: Any object at all: Hypothesis' pick of builtin and standard-library values.
 ANYTHING = st.from_type(object).filter(lambda value: value is not os.environ)
 
+#: Past Python's int-to-str limit (4300 digits): even quoting it in an error raises.
+HUGE = 10**5000
+
 NUMBERS = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(),
     st.sampled_from([0, -1, 0.0, -0.0, 1e-300, math.nan, math.inf, -math.inf, True, False]),
+    st.sampled_from([HUGE, -HUGE, 2**31, 2**31 - 1]),
+    # Numbers as a form or a command line would pass them.
+    st.sampled_from(["5", "0", "nan", "inf", "1e3", " 7", ""]),
 )
 
 NEAR_URLS = st.one_of(
@@ -592,7 +603,11 @@ NEAR_URLS = st.one_of(
 )
 
 BOX_ITEMS = st.one_of(
-    st.integers(min_value=-5, max_value=2**64), st.floats(), st.booleans(), st.text(max_size=3)
+    st.integers(min_value=-5, max_value=2**64),
+    st.floats(),
+    st.booleans(),
+    st.text(max_size=3),
+    st.sampled_from([HUGE, 2**31 - 1, 2**31, "5", math.nan, math.inf]),
 )
 NEAR_BOXES = st.one_of(
     st.lists(BOX_ITEMS, min_size=3, max_size=5),
@@ -656,6 +671,9 @@ def test_check_boxes_returns_nested_boxes_or_raises_only_a_validation_error(
 @FUZZ
 @given(st.lists(st.one_of(BOX_ITEMS, ANYTHING), min_size=4, max_size=4))
 @example([5, 5, 1, 1])
+@example([0, 0, HUGE, HUGE])
+@example([HUGE, 0, 1, 1])
+@example([0, 0, 10, True])
 def test_a_box_built_from_any_four_values_is_well_formed_or_refused(values: list[Any]) -> None:
     box = outcome(lambda: BBox(*values), ValidationError)
     if refused(box, "bbox"):
@@ -665,6 +683,62 @@ def test_a_box_built_from_any_four_values_is_well_formed_or_refused(values: list
     assert box.x1 < box.x2
     assert box.y1 < box.y2
     assert min(values) >= 0
+    assert max(values) <= MAX_COORDINATE
+    assert json.dumps(box.as_list())  # a submit can send it
+
+
+@FUZZ
+@given(st.one_of(st.lists(st.one_of(BOX_ITEMS, ANYTHING), min_size=4, max_size=4), ANYTHING))
+@example([HUGE, 0, 1, 1])
+@example(range(10**20))
+def test_a_box_parsed_from_any_value_is_well_formed_or_refused_naming_the_field(
+    value: Any,
+) -> None:
+    box = outcome(lambda: BBox.parse(value, field="jobs[2].face_bbox"), ValidationError)
+    if refused(box, "jobs[2].face_bbox"):
+        return
+    assert isinstance(box, BBox)
+    assert all(type(v) is int and 0 <= v <= MAX_COORDINATE for v in box.as_list())
+
+
+@FUZZ
+@given(st.one_of(NUMBERS, ANYTHING))
+@example("5")
+@example(math.nan)
+@example(HUGE)
+@example(True)
+def test_a_timeout_is_none_or_finite_positive_seconds_or_refused_naming_it(value: object) -> None:
+    """What ``wait``, ``watch``, ``generate`` and ``generate_many`` check ``timeout=`` with."""
+    kept = outcome(lambda: check_timeout(value), ValidationError)
+    if refused(kept, "timeout"):
+        return
+    if value is None:
+        assert kept is None
+        return
+    assert kept is value
+    assert isinstance(kept, int | float)
+    assert not isinstance(kept, bool)
+    assert math.isfinite(kept)
+    assert kept > 0
+
+
+@FUZZ
+@given(st.one_of(st.text(), st.text(alphabet="ab-_./%", max_size=140), ANYTHING))
+@example("..")
+@example(".")
+@example("x" * 10_000)
+@example("0385dc79-5ff8-4d82-bcb6-2f0b3c6b7e11")
+def test_a_task_id_is_one_that_fits_in_a_url_path_segment_or_refused_naming_it(
+    value: object,
+) -> None:
+    task_id = outcome(lambda: check_task_id(value), ValidationError)
+    if refused(task_id, "task_id"):
+        return
+    assert task_id == value
+    assert isinstance(task_id, str)
+    assert 1 <= len(task_id) <= 128
+    assert task_id not in (".", "..")
+    assert urllib.parse.quote(task_id, safe="") == task_id  # nothing to escape
 
 
 @FUZZ
@@ -726,7 +800,7 @@ def test_a_policy_given_any_number_is_built_in_range_or_refused_naming_the_field
         return
     kept = getattr(policy, name)
     assert kept == value
-    assert not math.isnan(kept)
+    assert type(kept) is int or math.isfinite(kept)  # an int count may be any size
     assert kept >= 0
 
 
@@ -782,7 +856,7 @@ def test_a_policy_given_any_object_raises_only_a_validation_error(
         if number is not None:  # reconcile_window=None turns reconciling off
             assert isinstance(number, int | float)
             assert not isinstance(number, bool)
-            assert math.isfinite(number)
+            assert type(number) is int or math.isfinite(number)  # an int count may be any size
             assert number >= 0
 
 

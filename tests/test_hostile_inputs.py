@@ -10,9 +10,11 @@ answer a lost one, settled through the task list without sending the submit agai
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +22,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from emoji_async import (
+    BBox,
     EmojiClient,
+    EmojiJob,
     PollPolicy,
     RetryPolicy,
     SubmissionUncertainError,
@@ -30,6 +34,87 @@ from tests.conftest import running
 
 IMG = "https://example.com/portraits/ada.png"
 HUGE = 10**5000  # past Python's int-to-str limit: its repr raises ValueError
+
+
+# --- numbers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "box",
+    [[0, 0, HUGE, HUGE], [HUGE, 0, 1, 1], [0, 0, 2**31, 10], [0, 0, 10, 10.0]],
+    ids=["huge-corner", "huge-reversed", "past-32-bits", "a-float"],
+)
+def test_a_box_of_unusable_numbers_is_a_validation_error_naming_the_field(box: list[Any]) -> None:
+    with pytest.raises(ValidationError) as caught:
+        BBox.parse(box, field="face_bbox")
+    assert caught.value.field == "face_bbox"
+    assert str(caught.value).startswith("face_bbox: expected four ints")
+    with pytest.raises(ValidationError) as in_a_job:
+        EmojiJob(IMG, "mengwa_kaixin", face_bbox=box, ext_bbox=[0, 0, 50, 50])
+    assert in_a_job.value.field == "bbox"
+
+
+async def test_a_submit_with_a_huge_box_is_refused_before_it_is_sent() -> None:
+    async with running() as (sim, client):
+        with pytest.raises(ValidationError) as caught:
+            await client.submit(
+                IMG, "mengwa_kaixin", face_bbox=[1, 1, 2, 2], ext_bbox=[0, 0, HUGE, HUGE]
+            )
+        assert sim.requests == []
+    assert caught.value.field == "ext_bbox"
+
+
+BAD_TIMEOUTS = {
+    "a-string": "5",
+    "nan": math.nan,
+    "inf": math.inf,
+    "-inf": -math.inf,
+    "zero": 0,
+    "negative": -1,
+    "a-bool": True,
+    "10**5000": HUGE,
+    "a-list": [5],
+}
+
+
+@pytest.mark.parametrize("timeout", BAD_TIMEOUTS.values(), ids=BAD_TIMEOUTS.keys())
+async def test_a_wait_with_a_timeout_no_clock_can_keep_is_refused_naming_it(
+    timeout: object,
+) -> None:
+    async with running() as (sim, client):
+        task = client.task("0385dc79-5ff8-4d82-bcb6-000000000000")
+        with pytest.raises(ValidationError) as waiting:
+            await task.wait(timeout=timeout)  # type: ignore[arg-type]
+        with pytest.raises(ValidationError) as watching:
+            async for _ in task.watch(timeout=timeout):  # type: ignore[arg-type]
+                pass
+        with pytest.raises(ValidationError) as generating:
+            await client.generate(IMG, "mengwa_kaixin", timeout=timeout)  # type: ignore[arg-type]
+        with pytest.raises(ValidationError) as batching:
+            await client.generate_many([EmojiJob(IMG, "mengwa_kaixin")], timeout=timeout)  # type: ignore[arg-type]
+        assert sim.requests == []  # refused before anything was sent
+    for caught in (waiting, watching, generating, batching):
+        assert caught.value.field == "timeout"
+
+
+async def test_a_wait_given_something_else_than_a_poll_policy_is_refused_naming_it() -> None:
+    async with running() as (sim, client):
+        with pytest.raises(ValidationError) as caught:
+            await client.task("t-1").wait(policy=5)  # type: ignore[arg-type]
+        assert sim.requests == []
+    assert caught.value.field == "policy"
+
+
+@pytest.mark.parametrize("max_bytes", ["5", 0, -1, True, 1.5, math.nan])
+async def test_a_download_cap_that_is_not_a_positive_int_is_refused(
+    max_bytes: Any, tmp_path: Path
+) -> None:
+    async with running() as (_, client):
+        with pytest.raises(ValidationError) as caught:
+            await client.download(
+                "http://127.0.0.1:9/v.mp4", tmp_path / "v.mp4", max_bytes=max_bytes
+            )
+    assert caught.value.field == "max_bytes"
 
 
 # --- task ids --------------------------------------------------------------------------
