@@ -23,6 +23,7 @@ from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
 from ._attempts import Attempt, AttemptState, owner_of
 from ._budget import Budget, Ledger, Reservation, Spending, max_video_seconds
 from ._errors import (
+    DownloadError,
     EmojiError,
     FaceRejectedError,
     InvalidRequestError,
@@ -285,7 +286,7 @@ class Batch:
         for index, job in enumerate(jobs):
             _check_job(index, job, self._extra)
         if self._download_to is not None:
-            await asyncio.to_thread(self._download_to.mkdir, parents=True, exist_ok=True)
+            await _make_folder(self._download_to)
         if self._journal_path is not None:
             self._journal = await Journal.open(self._journal_path)
         try:
@@ -685,7 +686,7 @@ class Batch:
         directory = self._download_to
         path = directory / file_name_for(key)
         # file_name_for() already keeps the name plain; this holds even if it changes.
-        if path.resolve().parent != directory.resolve():
+        if not await _saved_inside(path, directory):
             raise ValidationError("key", "a name that stays inside download_to", key)
         size = await self._api.download(
             video.video_url, path, max_bytes=MAX_VIDEO_BYTES, replace=key in self._own_files
@@ -694,3 +695,37 @@ class Batch:
             await self._journal.downloaded(key, path=path, size=size)
         report(Downloaded, path=path, size=size)
         return path
+
+
+async def _make_folder(folder: Path) -> None:
+    """Create ``download_to`` before anything is sent, or raise :class:`ValidationError`.
+
+    A file (or a symlink loop) in its place would fail every job's download after
+    its video was paid for.
+    """
+    try:
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    except (OSError, ValueError) as exc:  # ValueError: a name holding a NUL character
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValidationError(
+            "download_to", f"a folder that exists or can be created ({reason})", str(folder)
+        ) from exc
+
+
+async def _saved_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` resolves to a file right inside ``folder``.
+
+    A file system that cannot say (a symlink loop, which ``Path.resolve`` raises
+    as ``RuntimeError`` before Python 3.13; a folder gone or replaced by a file)
+    fails this job's download alone, as a :class:`DownloadError`.
+    """
+
+    def inside() -> bool:
+        return path.resolve().parent == folder.resolve()
+
+    try:
+        return await asyncio.to_thread(inside)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise DownloadError(
+            f"the video could not be saved to {os.fspath(path)!r}: {exc}", transient=False
+        ) from exc

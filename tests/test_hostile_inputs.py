@@ -11,6 +11,7 @@ answer a lost one, settled through the task list without sending the submit agai
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,17 +24,70 @@ from aiohttp.test_utils import TestServer
 
 from emoji_async import (
     BBox,
+    DownloadError,
     EmojiClient,
     EmojiJob,
     PollPolicy,
     RetryPolicy,
     SubmissionUncertainError,
     ValidationError,
+    events,
 )
-from tests.conftest import running
+from emoji_async.testing import serve
+from tests.conftest import client_for, detect_and_submit, running, sim_config
 
 IMG = "https://example.com/portraits/ada.png"
 HUGE = 10**5000  # past Python's int-to-str limit: its repr raises ValueError
+
+
+# --- download destinations ------------------------------------------------------------------
+
+
+async def test_a_download_folder_that_is_a_file_is_refused_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    taken = tmp_path / "videos"
+    taken.write_bytes(b"not a folder")
+    async with serve(sim_config()) as server, client_for(server) as client:
+        with pytest.raises(ValidationError) as caught:
+            await client.generate_many(
+                [EmojiJob(IMG, "mengwa_kaixin", key="ada")], download_to=taken
+            )
+        assert server.simulator.requests == []
+    assert caught.value.field == "download_to"
+
+
+async def test_a_symlink_loop_where_one_video_goes_fails_that_job_alone(tmp_path: Path) -> None:
+    """The loop appears while the batch runs (after the check of existing files)."""
+    folder = tmp_path / "videos"
+
+    def on_event(event: events.JobEvent) -> None:
+        if isinstance(event, events.Succeeded) and event.key == "looped":
+            os.symlink("looped.mp4", folder / "looped.mp4")  # points at itself
+
+    jobs = [
+        EmojiJob(IMG, "mengwa_kaixin", key="looped"),
+        EmojiJob(IMG + "?b", "mengwa_kaixin", key="fine"),
+    ]
+    async with running() as (_, client):
+        outcomes = await client.generate_many(
+            jobs, concurrency=1, download_to=folder, on_event=on_event
+        )
+    looped, fine = outcomes
+    assert isinstance(looped.error, DownloadError)
+    assert looped.task_id is not None  # its task is named, to fetch the video again
+    assert fine.ok
+    assert fine.path is not None
+    assert fine.path.stat().st_size > 0
+
+
+async def test_a_download_into_a_path_under_a_file_is_a_download_error(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_bytes(b"a file")
+    async with running() as (_, client):
+        video = await (await detect_and_submit(client, IMG)).wait()
+        for dest in (tmp_path / "plain" / "v.mp4", f"{tmp_path / 'plain'}/"):
+            with pytest.raises(DownloadError):
+                await client.download(video, dest)
 
 
 # --- numbers ---------------------------------------------------------------------------
