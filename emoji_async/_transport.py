@@ -174,12 +174,17 @@ def _scrubbed(exc: BaseException) -> BaseException:
     ``request_info``, its headers (the API key) included: the method and URLs
     stay, the headers go, and ``history`` (earlier answers, each holding its
     request) is emptied. A malformed answer's errors quote what the server
-    sent, which may echo the key: those texts are redacted.
+    sent, which may echo the key: those texts are redacted. aiohttp's frames
+    are dropped (``__traceback__``): their local variables hold the headers.
     """
     return redact_error(exc, _without_request_headers)
 
 
 def _without_request_headers(err: BaseException) -> None:
+    if not isinstance(err, EmojiError):
+        # aiohttp's frames hold the headers as local variables, which a traceback
+        # printed with its locals shows: the cause keeps its type and texts, not them.
+        err.__traceback__ = None
     if not isinstance(err, aiohttp.ClientResponseError):
         return
     info = err.request_info

@@ -477,7 +477,8 @@ async def test_a_malformed_http_answer_keeps_its_cause_but_not_the_request_heade
         assert cause.request_info.url.path == "/api/v1/tasks/abc"
         assert cause.request_info.method == "GET"
         assert "Authorization" not in cause.request_info.headers
-    hidden(*error_texts(caught.value), *log_texts(logs.records))
+    with_locals = traceback.TracebackException.from_exception(caught.value, capture_locals=True)
+    hidden(*error_texts(caught.value), "".join(with_locals.format()), *log_texts(logs.records))
 
 
 # --- a gateway that echoes the key --------------------------------------------------------
