@@ -565,8 +565,8 @@ class EmojiClient:
             if not isinstance(model, str) or not model:
                 raise ValidationError("model", "a model name such as 'emoji-v1'", model)
             params["model_name"] = model
-        if type(page) is not int or page < 1:
-            raise ValidationError("page", "an int >= 1", page)
+        if type(page) is not int or not 1 <= page <= _MAX_INT32:
+            raise ValidationError("page", f"an int from 1 to {_MAX_INT32}", page)
         if type(page_size) is not int or not 1 <= page_size <= 100:
             raise ValidationError("page_size", "an int from 1 to 100", page_size)
         params["page_no"] = str(page)
@@ -603,8 +603,8 @@ class EmojiClient:
             raise ValidationError("video", "a VideoResult or an http(s) video URL", url)
         if type(overwrite) is not bool:
             raise ValidationError("overwrite", "True or False", overwrite)
-        if type(max_bytes) is not int or max_bytes < 1:
-            raise ValidationError("max_bytes", "an int >= 1 (bytes)", max_bytes)
+        if type(max_bytes) is not int or not 1 <= max_bytes <= _MAX_INT64:
+            raise ValidationError("max_bytes", f"an int of bytes from 1 to {_MAX_INT64}", max_bytes)
         path = Path(dest)
         if _names_a_folder(dest) or await _on_disk(path, path.is_dir):
             if not isinstance(video, VideoResult):
@@ -616,6 +616,11 @@ class EmojiClient:
         await self._service.download(url, path, max_bytes=max_bytes, replace=overwrite)
         return path
 
+
+#: The largest page number and download cap taken: any real one is far below,
+#: and a number past them (10**5000) could not even be written in a request or a message.
+_MAX_INT32 = 2**31 - 1
+_MAX_INT64 = 2**63 - 1
 
 _Policy = TypeVar("_Policy", PollPolicy, RetryPolicy, RateLimits)
 

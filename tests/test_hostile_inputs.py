@@ -159,7 +159,11 @@ async def test_a_wait_given_something_else_than_a_poll_policy_is_refused_naming_
     assert caught.value.field == "policy"
 
 
-@pytest.mark.parametrize("max_bytes", ["5", 0, -1, True, 1.5, math.nan])
+@pytest.mark.parametrize(
+    "max_bytes",
+    ["5", 0, -1, True, 1.5, math.nan, 2**63, HUGE],
+    ids=["str", "0", "-1", "bool", "float", "nan", "2**63", "huge"],
+)
 async def test_a_download_cap_that_is_not_a_positive_int_is_refused(
     max_bytes: Any, tmp_path: Path
 ) -> None:
@@ -169,6 +173,17 @@ async def test_a_download_cap_that_is_not_a_positive_int_is_refused(
                 "http://127.0.0.1:9/v.mp4", tmp_path / "v.mp4", max_bytes=max_bytes
             )
     assert caught.value.field == "max_bytes"
+
+
+@pytest.mark.parametrize(
+    "page", [0, 2**31, HUGE, "2", True], ids=["0", "2**31", "huge", "str", "bool"]
+)
+async def test_a_task_list_page_no_request_can_carry_is_refused_naming_it(page: Any) -> None:
+    async with running() as (sim, client):
+        with pytest.raises(ValidationError) as caught:
+            await client.list_tasks(page=page)
+        assert sim.requests == []
+    assert caught.value.field == "page"
 
 
 # --- task ids --------------------------------------------------------------------------
