@@ -37,8 +37,12 @@ class _Revealing(Protocol):
     def reveal(self) -> str: ...
 
 
-#: The keys in use, held weakly: a key leaves this table when its ``Secret`` goes.
-_held: weakref.WeakValueDictionary[int, _Revealing] = weakref.WeakValueDictionary()
+#: The values of the secrets alive, by the id of their ``Secret``: an entry
+#: goes when its ``Secret`` does (:func:`remember`), so a key is not kept for
+#: longer than the client that holds it.
+_held: dict[int, str] = {}
+#: The same values, deduplicated: read by :func:`redact` without a copy.
+_keys: tuple[str, ...] = ()
 
 _BEARER = re.compile(r"\b(bearer)\s+[A-Za-z0-9._~+/-]+=*", re.IGNORECASE)
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_-]{8,}")
@@ -46,16 +50,34 @@ _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_-]{8,}")
 
 def remember(secret: _Revealing) -> None:
     """Take ``secret``'s value out of every text :func:`redact` sees while it lives."""
-    _held[id(secret)] = secret
+    value = secret.reveal()
+    if not value:
+        return
+    ident = id(secret)
+    _held[ident] = value
+    _publish()
+    weakref.finalize(secret, _forget, ident)
+
+
+def _forget(ident: int) -> None:
+    _held.pop(ident, None)
+    _publish()
+
+
+def _publish() -> None:
+    global _keys
+    # dict() copies without running Python code, so a finalizer run by the garbage
+    # collector meanwhile cannot change the table under the iteration.
+    _keys = tuple(dict.fromkeys(dict(_held).values()))
 
 
 def redact(text: str) -> str:
     """``text`` without a credential (the rules are in this module's docstring)."""
-    for secret in list(_held.values()):
-        value = secret.reveal()
-        if value and value in text:
+    for value in _keys:
+        if value in text:
             text = text.replace(value, MASK)
-    text = _BEARER.sub(rf"\1 {MASK}", text)
+    if "bearer" in text.lower():
+        text = _BEARER.sub(rf"\1 {MASK}", text)
     if "sk-" in text:
         text = _KEY_LIKE.sub(MASK, text)
     return text
