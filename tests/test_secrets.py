@@ -660,3 +660,17 @@ def test_a_task_answer_quoting_the_key_in_a_bad_field_is_refused_without_repeati
     with pytest.raises(UnexpectedResponseError) as caught:
         parse_task(body)
     hidden(*error_texts(caught.value))
+
+
+def test_a_video_url_is_not_redacted_even_where_it_looks_like_it_holds_a_key() -> None:
+    """A signed URL is fetched as it is; only the texts around it are redacted."""
+    url = "https://results.example.com/v/a1-sk-0123abcd4567.mp4?Signature=Bearer%20x"
+    output = {
+        "task_id": "t",
+        "task_status": "SUCCEEDED",
+        "video_url": url,
+        "message": "made with sk-0123abcd4567",
+    }
+    snap = parse_task({"output": output, "usage": {"video_duration": 2}})
+    assert snap.video_url == url
+    assert snap.message == "made with ********"
