@@ -26,6 +26,7 @@ import re
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -49,6 +50,7 @@ from ._redact import redact, redact_error, remember
 from ._wire import parse_error_body, task_id_in
 
 __all__ = [
+    "MAX_ANSWER_BYTES",
     "MAX_RETRY_AFTER",
     "MAX_VIDEO_BYTES",
     "Endpoint",
@@ -70,6 +72,19 @@ _encode = json.JSONEncoder(separators=(",", ":")).encode
 #: The largest result video a download accepts (a 5 s 512x512 clip is well under
 #: 5 MB; anything far bigger is not a result of this service).
 MAX_VIDEO_BYTES = 64 * 1024 * 1024
+
+#: The largest API answer the client reads, decompressed, in bytes. A task's answer is
+#: under 4 KB and a page of the task list (at most 100 rows) under 100 KB, so 1 MiB is
+#: ten times the largest answer the service has reason to send; past it the answer is
+#: an :class:`UnexpectedResponseError`, read no further, so a service (or a gateway)
+#: that sends a huge or a hugely inflating body never costs more memory than this.
+MAX_ANSWER_BYTES = 1024 * 1024
+
+#: The encodings the client can undo, and asks for: it inflates them itself, piece by
+#: piece, so that a small compressed body is never inflated whole before it is measured.
+_ACCEPT_ENCODING = "gzip, deflate"
+#: The most one step of inflating produces, in bytes.
+_INFLATE_STEP = 64 * 1024
 
 _USER_AGENT = (
     f"emoji-async/0.1.0 aiohttp/{aiohttp.__version__} "
@@ -234,6 +249,85 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
+class _Inflater:
+    """Undoes a body's ``Content-Encoding`` (none, gzip or deflate) in bounded pieces.
+
+    Each piece is at most :data:`_INFLATE_STEP` bytes, however much the input
+    inflates, so the caller measures what it keeps as it goes. A body whose
+    encoding is another one, or whose compressed data is damaged, raises
+    :class:`ValueError` (the caller says whose fault that is).
+    """
+
+    def __init__(self, encoding: str | None) -> None:
+        coding = (encoding or "identity").strip().lower()
+        if coding in ("", "identity"):
+            self._wbits: int | None = None
+        elif coding in ("gzip", "x-gzip"):
+            self._wbits = 16 + zlib.MAX_WBITS
+        elif coding == "deflate":
+            self._wbits = zlib.MAX_WBITS  # zlib's wrapper; a bare stream is sniffed below
+        else:
+            raise ValueError(f"an encoding the client did not ask for: {coding[:40]!r}")
+        self._inflate: Any = None
+
+    def feed(self, chunk: bytes) -> Iterator[bytes]:
+        """The inflated bytes of ``chunk``, in pieces of at most :data:`_INFLATE_STEP`."""
+        if self._wbits is None:
+            yield chunk
+            return
+        try:
+            while chunk:
+                if self._inflate is None:
+                    wbits = self._wbits
+                    if wbits == zlib.MAX_WBITS and chunk[0] & 0x0F != 8:
+                        wbits = -zlib.MAX_WBITS  # deflate sent without zlib's header
+                    self._inflate = zlib.decompressobj(wbits)
+                piece = self._inflate.decompress(chunk, _INFLATE_STEP)
+                if piece:
+                    yield piece
+                if self._inflate.unconsumed_tail:
+                    chunk = self._inflate.unconsumed_tail
+                elif self._inflate.eof:
+                    # Another gzip member may follow (a valid, if rare, way to send one body).
+                    chunk = self._inflate.unused_data
+                    self._inflate = None
+                else:
+                    chunk = b""
+        except zlib.error as exc:
+            kind = "gzip" if self._wbits > zlib.MAX_WBITS else "deflate"
+            raise ValueError(f"damaged {kind} data") from exc
+
+    def finish(self) -> None:
+        """Raise :class:`ValueError` if the compressed data stopped before its end."""
+        if self._inflate is not None and not self._inflate.eof:
+            raise ValueError("the compressed data stops before its end")
+
+
+class _TooLarge(Exception):
+    """An answer passed :data:`MAX_ANSWER_BYTES`; ``head`` is its start."""
+
+    def __init__(self, head: bytes) -> None:
+        super().__init__()
+        self.head = head
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
+    """The body of ``resp``, inflated, if it is at most ``cap`` bytes; else :class:`_TooLarge`.
+
+    Read in pieces and left unread past the cap, so neither a huge body nor a
+    small one that inflates hugely is ever held whole.
+    """
+    body = bytearray()
+    inflater = _Inflater(resp.headers.get("Content-Encoding"))
+    async for chunk in resp.content.iter_chunked(_INFLATE_STEP):
+        for piece in inflater.feed(chunk):
+            if len(body) + len(piece) > cap:
+                raise _TooLarge(bytes(body[:4096]))
+            body += piece
+    inflater.finish()
+    return bytes(body)
+
+
 class Transport:
     """Sends requests to one base URL with one key, over a session it may or may not own."""
 
@@ -267,6 +361,7 @@ class Transport:
             "Authorization": f"Bearer {self._api_key.reveal()}",
             "User-Agent": _USER_AGENT,
             "Accept": "application/json",
+            "Accept-Encoding": _ACCEPT_ENCODING,
         }
         if has_body:
             headers["Content-Type"] = "application/json"
@@ -310,11 +405,31 @@ class Transport:
                 timeout=self._timeout,
                 allow_redirects=False,
                 raise_for_status=False,
+                auto_decompress=False,
             ) as resp:
-                raw = await resp.read()
                 status = resp.status
                 header_request_id = resp.headers.get("x-request-id")
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                try:
+                    raw = await _read_capped(resp, MAX_ANSWER_BYTES)
+                except _TooLarge as exc:
+                    seen, complete = (
+                        task_id_in(exc.head) if endpoint is Endpoint.SUBMIT else (None, False)
+                    )
+                    raise UnexpectedResponseError(
+                        f"the {endpoint.value} answer (HTTP {status}) is over"
+                        f" {MAX_ANSWER_BYTES} bytes: not read further",
+                        http_status=status,
+                        request_id=header_request_id,
+                        task_id_seen=seen,
+                        task_id_complete=complete,
+                    ) from None
+                except ValueError as exc:
+                    raise UnexpectedResponseError(
+                        f"the {endpoint.value} answer (HTTP {status}) cannot be decoded: {exc}",
+                        http_status=status,
+                        request_id=header_request_id,
+                    ) from None
         log.debug("%s %s -> %d", method, url, status)
         return _decode(status, raw, header_request_id, retry_after, endpoint)
 
@@ -343,14 +458,27 @@ class Transport:
                 async with self._session.post(
                     url,
                     data=form,
-                    headers={"User-Agent": _USER_AGENT},
+                    headers={"User-Agent": _USER_AGENT, "Accept-Encoding": _ACCEPT_ENCODING},
                     timeout=self._timeout,
                     allow_redirects=False,
                     raise_for_status=False,
+                    auto_decompress=False,
                 ) as resp:
-                    raw = await resp.read()
                     status = resp.status
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                    try:
+                        raw = await _read_capped(resp, MAX_ANSWER_BYTES)
+                    except _TooLarge:
+                        raise UnexpectedResponseError(
+                            f"the upload host's answer (HTTP {status}) is over"
+                            f" {MAX_ANSWER_BYTES} bytes: not read further",
+                            http_status=status,
+                        ) from None
+                    except ValueError as exc:
+                        raise UnexpectedResponseError(
+                            f"the upload host's answer (HTTP {status}) cannot be decoded: {exc}",
+                            http_status=status,
+                        ) from None
         log.debug("POST %s -> %d", url, status)
         if 200 <= status < 300:
             return
@@ -384,28 +512,41 @@ class Transport:
         part = _part_path(dest)
         try:
             try:
+                # Not inflated by aiohttp: the announced length counts the bytes as sent
+                # (compressed, if the host compressed them), and the client inflates them
+                # itself, so that the file holds the video and its size is checked as it grows.
                 async with self._session.get(
                     url,
-                    headers={"User-Agent": _USER_AGENT},
+                    headers={"User-Agent": _USER_AGENT, "Accept-Encoding": _ACCEPT_ENCODING},
                     timeout=self._timeout,
                     raise_for_status=False,
+                    auto_decompress=False,
                 ) as resp:
                     if resp.status != 200:
                         raise DownloadError("the video was refused", http_status=resp.status)
                     expected = resp.content_length
-                    if expected is not None and expected > max_bytes:
+                    encoding = resp.headers.get("Content-Encoding")
+                    try:
+                        inflater = _Inflater(encoding)
+                    except ValueError as exc:
+                        raise DownloadError(
+                            f"the video cannot be read: {exc}", transient=False
+                        ) from None
+                    if encoding is None and expected is not None and expected > max_bytes:
                         raise DownloadError(
                             f"the video is {expected} bytes, over {max_bytes}", transient=False
                         )
-                    written = await _stream_to(resp.content, part, dest, max_bytes)
+                    received, written = await _stream_to(
+                        resp.content, inflater, part, dest, max_bytes
+                    )
             except aiohttp.InvalidURL as exc:
                 raise DownloadError(
                     f"the video URL cannot be fetched: {exc}", transient=False
                 ) from exc
             except aiohttp.ClientError as exc:
                 raise DownloadError(f"the download broke off: {type(exc).__name__}: {exc}") from exc
-            if expected is not None and written != expected:
-                raise DownloadError(f"the video was cut short: {written} of {expected} bytes")
+            if expected is not None and received != expected:
+                raise DownloadError(f"the video was cut short: {received} of {expected} bytes")
             if not await _on_disk(dest, _move_into_place, part, dest, replace=replace):
                 raise video_exists(dest)
             return written
@@ -492,18 +633,27 @@ async def _discard(part: Path) -> None:
             log.warning("could not remove the partial download %s: %s", part, exc.strerror or exc)
 
 
-async def _stream_to(content: aiohttp.StreamReader, part: Path, dest: Path, max_bytes: int) -> int:
-    written = 0
+async def _stream_to(
+    content: aiohttp.StreamReader, inflater: _Inflater, part: Path, dest: Path, max_bytes: int
+) -> tuple[int, int]:
+    """Write the body to ``part``, inflated; the bytes received and the bytes written."""
+    received = written = 0
     handle = await _on_disk(dest, part.open, "wb")
     try:
-        async for chunk in content.iter_chunked(256 * 1024):
-            written += len(chunk)
-            if written > max_bytes:
-                raise DownloadError(f"the video is over {max_bytes} bytes", transient=False)
-            await _on_disk(dest, handle.write, chunk)
+        try:
+            async for chunk in content.iter_chunked(256 * 1024):
+                received += len(chunk)
+                for piece in inflater.feed(chunk):
+                    written += len(piece)
+                    if written > max_bytes:
+                        raise DownloadError(f"the video is over {max_bytes} bytes", transient=False)
+                    await _on_disk(dest, handle.write, piece)
+            inflater.finish()
+        except ValueError as exc:  # damaged or cut-short compressed data
+            raise DownloadError(f"the video arrived damaged: {exc}") from exc
     finally:
         await _on_disk(dest, handle.close)
-    return written
+    return received, written
 
 
 def _decode(
