@@ -10,10 +10,20 @@ the protocol never lists) becomes :class:`SubmissionUncertainError`: only a
 documented 4xx error answer proves that no task was created.
 A temporary upload's policy is a read; its form POST is retried under the same
 key, which the provider never overwrites (``_uploads`` says why that is safe).
+
+Each call, its retries included, ends by one deadline (``RetryPolicy.deadline``
+unless the caller gives its own), enforced by ``asyncio.timeout`` around the
+whole call: a service that answers a byte at a time cannot hold it longer.
+A call whose deadline passes while its request was out raises
+:class:`ResponseLostError` (a download :class:`DownloadError`): it may have
+been processed, so a submit is settled like any lost answer. One whose
+request never left (it waited for its turn) raises the error that made it
+wait, or :class:`ConnectError`: provably not sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
@@ -84,8 +94,37 @@ def _task_path(task_id: str) -> str:
 
 _UNSET: Any = object()
 
-#: A paced, retried attempt: ``(endpoint, attempt) -> its result``.
-_Paced = Callable[[Endpoint | None, Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+class _Exchange:
+    """Where one call stands, for the error its deadline ends it with."""
+
+    __slots__ = ("last", "out", "what")
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        #: An attempt's request may be out (its turn came): its answer is awaited.
+        self.out = False
+        #: The error of the latest attempt that failed.
+        self.last: EmojiError | None = None
+
+    def expired(self, limit: float) -> EmojiError:
+        """The error for a call whose deadline of ``limit`` seconds passed."""
+        if not self.out and self.last is not None:
+            return self.last  # it was waiting to send again: what made it wait
+        if self.what == "download":
+            return DownloadError(f"the download did not end within its deadline of {limit:g} s")
+        if self.out:
+            return ResponseLostError(
+                f"no complete answer to {self.what} within its deadline of {limit:g} s"
+            )
+        return ConnectError(
+            f"{self.what} was not sent: its deadline of {limit:g} s passed while it waited"
+            " for its turn"
+        )
+
+
+#: A paced, retried attempt: ``(endpoint, attempt, exchange) -> its result``.
+_Paced = Callable[[Endpoint | None, Callable[[], Awaitable[Any]], _Exchange], Awaitable[Any]]
 
 
 def _on_retry(exc: Exception, wait: float, attempt_no: int, args: tuple[Any, ...]) -> None:
@@ -109,11 +148,29 @@ def _on_upload_retry(exc: Exception, wait: float, attempt_no: int, args: tuple[A
     )
 
 
-async def _run(attempt: Callable[[], Awaitable[None]]) -> None:
-    await attempt()
-
-
 _R = TypeVar("_R")
+
+
+async def _within(
+    limit: float | None,
+    retrier: _Paced,
+    endpoint: Endpoint | None,
+    attempt: Callable[[], Awaitable[Any]],
+    call: _Exchange,
+) -> Any:
+    """``retrier``'s run of ``attempt``, ended by a hard deadline of ``limit`` seconds."""
+    if limit is None:
+        return await retrier(endpoint, attempt, call)
+    scope = asyncio.timeout(limit)
+    try:
+        async with scope:
+            return await retrier(endpoint, attempt, call)
+    except TimeoutError:
+        if not scope.expired():
+            raise  # not this call's deadline
+        error = call.expired(limit)
+        # A new error stands alone; the one that made the call wait keeps its own cause.
+        raise error from error.__cause__
 
 
 class ServiceAPI:
@@ -129,9 +186,9 @@ class ServiceAPI:
         #: Local files turned into ``oss://`` URLs, one upload per (content, model).
         self.uploads = TemporaryUploads(self)
         # Its own retrier, so that the form POST's retries are reported as "upload".
-        self._upload_retrier = retrying(
+        self._upload_retrier: _Paced = retrying(
             retry, retry_on=is_transient, deadline=retry.deadline, on_retry=_on_upload_retry
-        )(_run)
+        )(self._paced)
 
     async def _call(
         self,
@@ -140,7 +197,8 @@ class ServiceAPI:
         retry_on: Callable[[Exception], bool],
         deadline: float | None = _UNSET,
     ) -> _R:
-        """Run ``attempt`` in its turn until it succeeds or ``retry_on`` says to stop."""
+        """Run ``attempt`` in its turn until it succeeds, ``retry_on`` says to stop, or
+        ``deadline`` (seconds; the retry policy's by default, ``None``: the caller's) passes."""
         limit = self.retry.deadline if deadline is _UNSET else deadline
         retrier = self._retriers.get((retry_on, limit))
         if retrier is None:
@@ -148,20 +206,28 @@ class ServiceAPI:
                 self._paced
             )
             self._retriers[retry_on, limit] = retrier
-        result: _R = await retrier(endpoint, attempt)
+        what = "download" if endpoint is None else endpoint.value
+        result: _R = await _within(limit, retrier, endpoint, attempt, _Exchange(what))
         return result
 
-    async def _paced(self, endpoint: Endpoint | None, attempt: Callable[[], Awaitable[Any]]) -> Any:
+    async def _paced(
+        self, endpoint: Endpoint | None, attempt: Callable[[], Awaitable[Any]], call: _Exchange
+    ) -> Any:
         """One attempt, in its turn; a 429 holds back every request of its group."""
-        if endpoint is None:
-            return await attempt()
-        await self.pacing.acquire(endpoint)
+        if endpoint is not None:
+            await self.pacing.acquire(endpoint)
+        call.out = True  # and still so if the deadline stops the attempt
         try:
-            return await attempt()
-        except RateLimitError as exc:
-            held = self.pacing.hold(endpoint, exc.retry_after)
-            report(Throttled, endpoint=endpoint.value, wait=held or exc.retry_after or 0.0)
+            result = await attempt()
+        except EmojiError as exc:
+            call.out = False
+            call.last = exc
+            if isinstance(exc, RateLimitError) and endpoint is not None:
+                held = self.pacing.hold(endpoint, exc.retry_after)
+                report(Throttled, endpoint=endpoint.value, wait=held or exc.retry_after or 0.0)
             raise
+        call.out = False
+        return result
 
     async def detect(self, image_url: str) -> FaceDetection:
         """Run face detection; raise :class:`FaceRejectedError` if the image is rejected."""
@@ -314,7 +380,7 @@ class ServiceAPI:
                 if not (attempts > 1 and exc.code == "FileAlreadyExists"):
                     raise
 
-        await self._upload_retrier(attempt)
+        await _within(self.retry.deadline, self._upload_retrier, None, attempt, _Exchange("upload"))
 
     async def list_tasks(self, params: Mapping[str, str]) -> TaskPage:
         """One page of the task list."""

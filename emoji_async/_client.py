@@ -25,7 +25,16 @@ from ._attempts import label_for, owner_of
 from ._batch import Batch, default_concurrency
 from ._budget import Budget
 from ._config import resolve_api_key, resolve_base_url
-from ._errors import ClientStateError, ConfigurationError, DownloadError, ValidationError
+from ._errors import (
+    ClientStateError,
+    ConfigurationError,
+    DownloadError,
+    EmojiError,
+    ResponseLostError,
+    SubmissionUncertainError,
+    ValidationError,
+    WaitTimeoutError,
+)
 from ._jobs import EmojiJob, JobOutcome, Outcomes
 from ._limits import InProcess, Pacing, PacingBackend, RateLimits, RedisPacing, SharedPacingError
 from ._models import (
@@ -45,7 +54,7 @@ from ._task import Task, check_timeout
 from ._templates import Template
 from ._transport import MAX_VIDEO_BYTES, Secret, Timeouts, Transport
 from ._uploads import ImageSource
-from ._validation import check_boxes, check_driven_id
+from ._validation import ImageFile, check_boxes, check_driven_id
 from ._wire import format_list_time
 from .events import EventHandler
 
@@ -348,8 +357,14 @@ class EmojiClient:
         ``face`` is this portrait's detection, if :meth:`detect` was called
         already (to refuse a bad portrait early, say): its boxes are used and
         the portrait is not detected, and billed, a second time.
-        ``timeout`` bounds the wait for the task (default: the poll policy's
-        deadline); detection and submit are bounded by the retry policy.
+        ``timeout`` (seconds) bounds the whole call; without it, detection
+        and submit are bounded by the retry policy and the wait for the task
+        by the poll policy's deadline. When it passes during detection, the
+        error is :class:`ResponseLostError`; during the submit,
+        :class:`SubmissionUncertainError`: the submit still settles, and a
+        task it made is recorded in :attr:`abandoned` (cancelled while
+        PENDING with ``cancel_abandoned=True``); during the wait,
+        :class:`WaitTimeoutError`, the task going on.
         A local file is read and checked once, then uploaded once per model.
         """
         check_timeout(timeout)
@@ -357,11 +372,31 @@ class EmojiClient:
             if not isinstance(face, FaceDetection):
                 raise ValidationError("face", "a FaceDetection from detect(), or None", face)
             check_boxes(face.face_bbox, face.ext_bbox, prefix="face.")
-        url = await self._service.uploads.prepare(image_url)
-        template = check_driven_id(driven_id, extra=self.extra_templates)
-        if face is None:
-            face = await self.detect(url)
-        task = await self.submit(url, template, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox)
+        if timeout is not None and not (is_finite_number(timeout) and timeout > 0):
+            raise ValidationError("timeout", "a finite number of seconds > 0, or None", timeout)
+        loop = asyncio.get_running_loop()
+        ends = None if timeout is None else loop.time() + timeout
+        scope = asyncio.timeout_at(ends)
+        submitting = False
+        url: str | ImageFile = ""
+        try:
+            async with scope:
+                url = await self._service.uploads.prepare(image_url)
+                template = check_driven_id(driven_id, extra=self.extra_templates)
+                if face is None:
+                    face = await self.detect(url)
+                submitting = True
+                task = await self.submit(
+                    url, template, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+                )
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise self._late(timeout, url if submitting else None, driven_id, face) from None
+        if ends is not None:
+            timeout = ends - loop.time()
+            if timeout <= 0:
+                raise WaitTimeoutError(task_id=task.task_id, snapshot=task.last_snapshot, timeout=0)
         try:
             return await task.wait(timeout=timeout)
         except asyncio.CancelledError:
@@ -369,6 +404,30 @@ class EmojiClient:
             # on, and is recorded so that it is never untracked.
             self._submitter.abandon(task.task_id, label_for(url))
             raise
+
+    @staticmethod
+    def _late(
+        timeout: float | None,
+        submitted: str | ImageFile | None,
+        driven_id: str | Template,
+        face: FaceDetection | None,
+    ) -> EmojiError:
+        """The error of a :meth:`generate` whose ``timeout`` passed before its task was known."""
+        if submitted is None or face is None:
+            return ResponseLostError(
+                f"generate: no face detection within its timeout of {timeout:g} s"
+            )
+        return SubmissionUncertainError(
+            sent_at=dt.datetime.now(dt.UTC),
+            inputs={
+                "image_url": label_for(submitted),
+                "driven_id": str(driven_id),
+                "face_bbox": face.face_bbox.as_list(),
+                "ext_bbox": face.ext_bbox.as_list(),
+            },
+            reason=f"generate's timeout of {timeout:g} s passed before the submit was settled;"
+            " it goes on settling, and a task it made is recorded in EmojiClient.abandoned",
+        )
 
     @property
     def abandoned(self) -> tuple[AbandonedTask, ...]:
