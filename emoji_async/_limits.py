@@ -15,7 +15,10 @@ Two mechanisms, both client-wide (shared by every task of one client):
   A 429 on any request of the group pushes every later request of the group
   back by the ``Retry-After`` the service asked for (one rate window when it
   did not say), so a throttled account slows down as a whole instead of each
-  task retrying on its own.
+  task retrying on its own; never by more than ``RateLimits.max_hold`` (a
+  minute: throttling usually clears within one), so that one absurd
+  ``Retry-After`` does not stop the group for an hour. The call that got it
+  fails at once when the wait would end past its own deadline.
 * :class:`TaskBoard` knows the client's own live tasks in submission order.
   A task queued behind others of ours cannot start before they end, so its
   watcher sleeps until one of them ends instead of polling a queue where
@@ -81,7 +84,9 @@ class RateLimits:
     """The account's limits (requests per second, counted over ``window`` seconds).
 
     ``margin`` (a fraction of the window) and ``jitter`` (seconds, never
-    scaled) are the safety kept below each limit.
+    scaled) are the safety kept below each limit. ``max_hold`` (seconds) is
+    the longest a 429's ``Retry-After`` holds back later requests of its
+    group: the provider says throttling usually clears within a minute.
     """
 
     detect_per_second: float = attrs.field(default=1.0, validator=_positive)
@@ -92,6 +97,7 @@ class RateLimits:
     window: float = attrs.field(default=1.0, validator=_positive)
     margin: float = attrs.field(default=0.1, validator=_margin)
     jitter: float = attrs.field(default=0.005, validator=_margin)
+    max_hold: float = attrs.field(default=60.0, validator=_positive)
 
     def scaled(self, factor: float) -> RateLimits:
         """The same limits on a clock ``1 / factor`` times faster (a compressed simulator).
@@ -105,6 +111,7 @@ class RateLimits:
             query_per_second=self.query_per_second / factor,
             upload_policy_per_second=self.upload_policy_per_second / factor,
             window=self.window * factor,
+            max_hold=self.max_hold * factor,
         )
 
     def interval(self, endpoint: Endpoint) -> float:
@@ -475,5 +482,10 @@ class Pacing:
         await self.backend.acquire(endpoint)
 
     def hold(self, endpoint: Endpoint, seconds: float | None) -> float | None:
-        """Hold back ``endpoint``'s group after a 429; the wait imposed, or ``None`` if unpaced."""
+        """Hold back ``endpoint``'s group after a 429; the wait imposed, or ``None`` if unpaced.
+
+        Never longer than ``RateLimits.max_hold``, whatever the service asked for.
+        """
+        if seconds is not None and self.limits is not None:
+            seconds = min(seconds, self.limits.max_hold)
         return self.backend.hold(endpoint, seconds)

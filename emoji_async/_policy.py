@@ -5,7 +5,9 @@ Both policies share one formula. The n-th wait (n = 0, 1, 2, ...) is::
     wait(n) = min(wait_max, wait_first * wait_factor ** n)
               * uniform(1 - wait_jitter, 1 + wait_jitter)
 
-and a retry never waits less than the ``Retry-After`` the service asked for.
+and a retry never waits less than the ``Retry-After`` the service asked for;
+a wait asked for that would end past the call's deadline ends the retries at
+once instead (the call fails with that error, ``retry_after`` on it).
 
 Why the poll defaults are what they are (docs/wire.md, "Tasks"):
 
@@ -30,7 +32,10 @@ real run.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import enum
+import functools
 import logging
 import math
 import random
@@ -266,7 +271,8 @@ def retrying(
     receives them with the error, the wait and the attempt number.
     ``deadline`` (seconds, soft: callers that need a hard bound wrap the call
     in ``asyncio.timeout``) ends the retries; ``None`` leaves that to the
-    caller. The last exception is re-raised when retrying stops.
+    caller. A failure whose ``retry_after`` ends past it ends them at once.
+    The last exception is re-raised when retrying stops.
     """
 
     def backoff_hook(details: Any) -> None:
@@ -281,10 +287,19 @@ def retrying(
             on_retry(exc, details["wait"], details["tries"], details["args"])
 
     def giveup(exc: Exception) -> bool:
-        return not retry_on(exc)
+        if not retry_on(exc):
+            return True
+        # A wait the service asked for that ends past the deadline: no retry can be in time.
+        asked = getattr(exc, "retry_after", None)
+        ends = _ends_at.get()
+        return (
+            ends is not None
+            and is_finite_number(asked)
+            and asyncio.get_running_loop().time() + asked > ends
+        )
 
-    decorator: Callable[[Callable[_P, Awaitable[_R]]], Callable[_P, Awaitable[_R]]]
-    decorator = backoff.on_exception(
+    retry: Callable[[Callable[_P, Awaitable[_R]]], Callable[_P, Awaitable[_R]]]
+    retry = backoff.on_exception(
         _retry_waits,
         Exception,
         max_time=deadline,
@@ -294,4 +309,26 @@ def retrying(
         logger=None,
         policy=policy,
     )
+
+    def decorator(call: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
+        retried = retry(call)
+        if deadline is None:
+            return retried
+
+        @functools.wraps(call)
+        async def bounded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            token = _ends_at.set(asyncio.get_running_loop().time() + deadline)
+            try:
+                return await retried(*args, **kwargs)
+            finally:
+                _ends_at.reset(token)
+
+        return bounded
+
     return decorator
+
+
+#: When the retries of the call running in this context end (loop time), if they do.
+_ends_at: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "emoji_async_retries_end_at", default=None
+)
