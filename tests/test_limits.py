@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from emoji_async import RateLimits, ValidationError
-from emoji_async._limits import Pacer, TaskBoard
+from emoji_async._limits import Pacer, Pacing, TaskBoard
 from emoji_async._transport import Endpoint
 from emoji_async.testing import Fault
 
@@ -42,6 +42,8 @@ def test_intervals_follow_the_rates_plus_the_margin() -> None:
         ("margin", 2, "a number from 0 to 1"),
         ("margin", Decimal("sNaN"), "a number from 0 to 1"),
         ("jitter", math.nan, "a number from 0 to 1"),
+        ("max_hold", 0, "a finite number > 0"),
+        ("max_hold", math.inf, "a finite number > 0"),
     ],
 )
 def test_a_bad_limit_names_its_field_and_range(field: str, value: Any, allowed: str) -> None:
@@ -75,6 +77,19 @@ async def test_a_hold_pushes_back_callers_already_waiting_their_turn() -> None:
     pacer.hold(0.15)
     await waiting
     assert loop.time() - held_at >= 0.15 - 0.005
+
+
+async def test_a_429_holds_its_group_back_for_at_most_max_hold_whatever_it_asks() -> None:
+    limits = RateLimits(max_hold=0.2)
+    pacing = Pacing(limits)
+    assert pacing.hold(Endpoint.DETECT, 3600.0) == 0.2
+    assert pacing.hold(Endpoint.DETECT, 0.05) == 0.05
+    assert RateLimits().max_hold == 60
+    assert RateLimits().scaled(0.01).max_hold == pytest.approx(0.6)
+    loop = asyncio.get_running_loop()
+    held_at = loop.time()
+    await pacing.acquire(Endpoint.DETECT)
+    assert loop.time() - held_at < 10 * 0.2  # held by the cap, not for the hour asked
 
 
 async def test_the_board_counts_tasks_ahead_and_wakes_those_behind() -> None:

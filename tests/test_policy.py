@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from emoji_async import PollPolicy, RateLimitError, RetryPolicy, ValidationError
-from emoji_async._policy import _retry_waits
+from emoji_async._policy import _retry_waits, retrying
 from emoji_async._transport import parse_retry_after
 
 
@@ -87,6 +87,30 @@ def test_a_retry_never_waits_less_than_the_retry_after_asked() -> None:
     )
     assert waits.send(throttled) == 7
     assert waits.send(ValueError()) == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(("asked", "calls"), [(7.0, 1), (None, 3)])
+async def test_a_retry_after_past_the_deadline_ends_the_retries_at_once(
+    asked: float | None, calls: int
+) -> None:
+    policy = RetryPolicy(wait_first=0.01, wait_max=0.01, wait_jitter=0)
+    made: list[int] = []
+
+    @retrying(policy, retry_on=lambda exc: True, deadline=1.0)
+    async def throttled() -> None:
+        made.append(1)
+        if asked is not None or len(made) < calls:
+            raise RateLimitError(
+                "slow down", http_status=429, code="Throttling", request_id=None, retry_after=asked
+            )
+
+    if asked is None:
+        await throttled()  # without a wait asked for, it is retried within the deadline
+    else:
+        with pytest.raises(RateLimitError) as caught:
+            await throttled()
+        assert caught.value.retry_after == asked
+    assert len(made) == calls
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:
