@@ -33,6 +33,7 @@ real run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import enum
 import functools
@@ -47,7 +48,14 @@ import backoff
 
 from ._errors import ValidationError
 
-__all__ = ["PollPolicy", "PollSchedule", "RetryPolicy", "is_finite_number", "retrying"]
+__all__ = [
+    "PollPolicy",
+    "PollSchedule",
+    "RetryPolicy",
+    "is_finite_number",
+    "retries_end_at",
+    "retrying",
+]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -332,3 +340,17 @@ def retrying(
 _ends_at: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "emoji_async_retries_end_at", default=None
 )
+
+
+@contextlib.contextmanager
+def retries_end_at(when: float) -> Iterator[None]:
+    """Within the block, retries with no deadline of their own end at ``when`` (loop time).
+
+    For a caller that bounds them itself (``Task.wait``): a failure whose
+    ``retry_after`` ends past ``when`` is raised at once, not slept on.
+    """
+    token = _ends_at.set(when)
+    try:
+        yield
+    finally:
+        _ends_at.reset(token)

@@ -22,7 +22,7 @@ from ._errors import (
 )
 from ._limits import TaskBoard
 from ._models import TaskSnapshot, TaskStatus, VideoResult
-from ._policy import PollPolicy, PollSchedule, is_finite_number
+from ._policy import PollPolicy, PollSchedule, is_finite_number, retries_end_at
 
 __all__ = ["Task", "check_timeout", "outcome_of"]
 
@@ -150,7 +150,8 @@ class Task:
         Polls on ``policy`` (the client's by default); transient failures of a
         poll are retried until the deadline (``timeout`` seconds, default the
         policy's), which bounds sleeps and requests alike and raises
-        :class:`WaitTimeoutError` when it passes. The deadline is checked per
+        :class:`WaitTimeoutError` when it passes (a 429 whose ``Retry-After``
+        ends past it raises its :class:`RateLimitError` at once). The deadline is checked per
         step, never across a ``yield``, so time spent by the consumer between
         two snapshots counts toward it but is never interrupted by it.
 
@@ -305,8 +306,10 @@ class Task:
     async def _before(self, deadline: float, budget: float, step: Awaitable[_T]) -> _T:
         scope = asyncio.timeout_at(deadline)
         try:
-            async with scope:
-                return await step
+            # A Retry-After that ends past the deadline fails the poll at once.
+            with retries_end_at(deadline):
+                async with scope:
+                    return await step
         except TimeoutError:
             if not scope.expired():
                 raise  # not our deadline: someone else's timeout

@@ -405,6 +405,19 @@ async def test_a_huge_retry_after_fails_that_call_at_once_and_holds_no_later_cal
     assert hits[f"POST {DETECT}"] == 2
 
 
+async def test_a_wait_answered_429_with_a_retry_after_past_its_timeout_fails_at_once() -> None:
+    async def service(method: str, path: str, writer: asyncio.StreamWriter) -> None:
+        body = as_json({"code": "Throttling", "message": "slow down", "request_id": "r"})
+        writer.write(answer(429, body, Retry_After="1000000000000"))
+
+    timeout = 5.0
+    async with host(service) as (base, hits), client_at(base) as client:
+        error, took = await timed(client.task("t-1").wait(timeout=timeout))
+    assert isinstance(error, RateLimitError), error  # not a WaitTimeoutError at 5 s
+    assert took < timeout / 2
+    assert hits["GET /api/v1/tasks/t-1"] == 1
+
+
 # --- a video sent gzip-encoded ----------------------------------------------------------------
 
 
