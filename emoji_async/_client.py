@@ -372,8 +372,6 @@ class EmojiClient:
             if not isinstance(face, FaceDetection):
                 raise ValidationError("face", "a FaceDetection from detect(), or None", face)
             check_boxes(face.face_bbox, face.ext_bbox, prefix="face.")
-        if timeout is not None and not (is_finite_number(timeout) and timeout > 0):
-            raise ValidationError("timeout", "a finite number of seconds > 0, or None", timeout)
         loop = asyncio.get_running_loop()
         ends = None if timeout is None else loop.time() + timeout
         scope = asyncio.timeout_at(ends)
