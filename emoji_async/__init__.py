@@ -11,8 +11,10 @@ from . import events
 from ._budget import Budget, Prices, Spending
 from ._client import EmojiClient
 from ._errors import (
+    AccountError,
     APIError,
     AuthenticationError,
+    BillingError,
     ClientStateError,
     ConfigurationError,
     ConnectError,
@@ -60,8 +62,10 @@ __version__ = "0.1.0"
 __all__ = [
     "APIError",
     "AbandonedTask",
+    "AccountError",
     "AuthenticationError",
     "BBox",
+    "BillingError",
     "Budget",
     "ClientStateError",
     "ConfigurationError",

@@ -1,10 +1,17 @@
 """The service's endpoints: paths, bodies, and which failures each may retry.
 
 Reads (task query, list) and cancels are retried after any transient failure.
-Detection is retried the same way: at worst one extra image is billed, and a
-lost detection would cost a whole job. The paid submit is different: the
+Detection is billed once its answer arrives, so it is sent again only when no
+answer came back: any number of times when the connection was never made,
+once when the answer was lost (it may have been processed and billed), and
+after a 429 (throttling is not billed) or a 5xx (the provider bills only a
+detection it answers). An answer that arrived but cannot be read is billed
+all the same, and is not sent for again. The paid submit is different: the
 provider has no idempotency key, so it is retried only when it provably
-created nothing (the connection was never made, or the service answered 429).
+created nothing (the connection was never made, or the service throttled it).
+A refusal of the account itself (:class:`AccountError`: a wrong key, no
+access, an overdue bill) is never retried anywhere: every later request of
+the account would get the same answer.
 Any other failure after it was sent (a 5xx, a lost or damaged answer, a status
 the protocol never lists) becomes :class:`SubmissionUncertainError`: only a
 documented 4xx error answer proves that no task was created.
@@ -31,6 +38,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ._errors import (
+    AccountError,
     APIError,
     ConnectError,
     DownloadError,
@@ -54,7 +62,7 @@ from ._uploads import TemporaryUploads, UploadPolicy
 from ._wire import parse_detection, parse_submit, parse_task, parse_task_page
 from .events import Retrying, Throttled
 
-__all__ = ["DETECT_MODEL", "GENERATE_MODEL", "ServiceAPI", "is_transient"]
+__all__ = ["DETECT_MODEL", "DETECT_RESENDS", "GENERATE_MODEL", "ServiceAPI", "is_transient"]
 
 DETECT_MODEL = "emoji-detect-v1"
 GENERATE_MODEL = "emoji-v1"
@@ -64,7 +72,13 @@ _SUBMIT_PATH = "/services/aigc/image2video/video-synthesis"
 
 
 def is_transient(exc: Exception) -> bool:
-    """Whether a failed request may succeed if sent again."""
+    """Whether a failed request may succeed if sent again.
+
+    Throttling (:class:`RateLimitError`) passes; a 429 that refuses the account
+    (:class:`BillingError`, an :class:`AccountError`) does not.
+    """
+    if isinstance(exc, AccountError):
+        return False
     return isinstance(
         exc,
         RateLimitError | ServerError | ConnectError | ResponseLostError | UnexpectedResponseError,
@@ -72,8 +86,26 @@ def is_transient(exc: Exception) -> bool:
 
 
 def _submit_may_retry(exc: Exception) -> bool:
-    # A 429 proves nothing was created only with the provider's error body.
+    # A 429 proves nothing was created only with the provider's error body; a
+    # refusal of the account proves it too, but sending again cannot help.
+    if isinstance(exc, AccountError):
+        return False
     return isinstance(exc, ConnectError) or (isinstance(exc, RateLimitError) and bool(exc.code))
+
+
+#: How many times a detection whose answer was lost is sent again: it may have
+#: been processed, and every detection processed is billed.
+DETECT_RESENDS = 1
+
+
+def _detect_may_retry(exc: Exception) -> bool:
+    # Only when no billed answer can have come of it: never sent, throttled, a 5xx
+    # (the provider bills a detection it answers), or lost while a resend is left.
+    if isinstance(exc, ResponseLostError):
+        return exc.may_resend
+    if isinstance(exc, AccountError):
+        return False
+    return isinstance(exc, ConnectError | RateLimitError | ServerError)
 
 
 def _download_may_retry(exc: Exception) -> bool:
@@ -229,25 +261,55 @@ class ServiceAPI:
         call.out = False
         return result
 
-    async def detect(self, image_url: str) -> FaceDetection:
-        """Run face detection; raise :class:`FaceRejectedError` if the image is rejected."""
+    async def detect(
+        self,
+        image_url: str,
+        *,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+        on_billed: Callable[[int], None] | None = None,
+    ) -> FaceDetection:
+        """Run face detection; raise :class:`FaceRejectedError` if the image is rejected.
+
+        ``before_send`` is awaited before each attempt leaves, once its turn has
+        come: an error it raises stops the detection unsent. ``on_billed(1)``
+        is called for each attempt that may have been billed without giving a
+        detection (its answer lost, or unreadable); the detection returned (or
+        rejected) says its own bill, ``image_count``.
+        """
         body = {
             "model": DETECT_MODEL,
             "input": {"image_url": image_url},
             "parameters": {"ratio": "1:1"},
         }
+        lost = 0
+
+        def billed() -> None:
+            if on_billed is not None:
+                on_billed(1)
 
         async def attempt() -> FaceDetection:
-            resp = await self.transport.send(
-                "POST",
-                _DETECT_PATH,
-                endpoint=Endpoint.DETECT,
-                json_body=body,
-                headers=_oss_headers(image_url),
-            )
-            return parse_detection(resp.body, http_status=resp.status)
+            nonlocal lost
+            if before_send is not None:
+                await before_send()
+            try:
+                resp = await self.transport.send(
+                    "POST",
+                    _DETECT_PATH,
+                    endpoint=Endpoint.DETECT,
+                    json_body=body,
+                    headers=_oss_headers(image_url),
+                )
+                return parse_detection(resp.body, http_status=resp.status)
+            except ResponseLostError as exc:
+                lost += 1
+                exc.may_resend = lost <= DETECT_RESENDS
+                billed()
+                raise
+            except UnexpectedResponseError:
+                billed()  # an answer came (a 200 unread, a redirect...): it may be billed
+                raise
 
-        return await self._call(Endpoint.DETECT, attempt, is_transient)
+        return await self._call(Endpoint.DETECT, attempt, _detect_may_retry)
 
     async def submit(
         self,

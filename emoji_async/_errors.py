@@ -3,16 +3,18 @@
 ::
 
     EmojiError
-    ├── ConfigurationError          no API key, a malformed base URL, a bad option
+    ├── ConfigurationError          no API key, a malformed base URL, plain http:// to a remote host
     ├── ClientStateError            the client is not open, or already closed (also RuntimeError)
     ├── ValidationError             an argument is out of range; nothing was sent (also ValueError)
     ├── APIError                    the service answered with an error status
     │   ├── InvalidRequestError     400: bad body, unknown template, boxes, moderation, URL
     │   │   └── TaskNotCancelableError   400 UnsupportedOperation: only PENDING tasks cancel
-    │   ├── AuthenticationError     401: missing or invalid API key
-    │   ├── PermissionDeniedError   403: no access to the model, workspace, or plan
+    │   ├── AccountError            the account itself is refused: every later request would be too
+    │   │   ├── AuthenticationError     401: missing or invalid API key
+    │   │   ├── PermissionDeniedError   403: no access to the model, workspace, or plan
+    │   │   └── BillingError            overdue, not purchased, free quota used up (400, 429)
     │   ├── NotFoundError           404: model or workspace not found
-    │   ├── RateLimitError          429: throttled; ``retry_after`` when the service said
+    │   ├── RateLimitError          429: throttled (a Throttling code); retry_after when it said
     │   └── ServerError             5xx: the service failed
     ├── TransportError              no HTTP answer arrived
     │   ├── ConnectError            the connection was never made: the request was not sent
@@ -45,7 +47,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APIError",
+    "AccountError",
     "AuthenticationError",
+    "BillingError",
     "ClientStateError",
     "ConfigurationError",
     "ConnectError",
@@ -182,12 +186,31 @@ class TaskNotCancelableError(InvalidRequestError):
         self.task_id = task_id
 
 
-class AuthenticationError(APIError):
+class AccountError(APIError):
+    """The account (its key, its access, its bill) is refused, not this one request.
+
+    Every later request of the account would get the same answer until the
+    account is fixed, so it is never retried, and a batch stops at the first
+    one. It proves that a refused submit created nothing.
+    """
+
+
+class AuthenticationError(AccountError):
     """401: the API key is missing or invalid (or from a region without Emoji)."""
 
 
-class PermissionDeniedError(APIError):
+class PermissionDeniedError(AccountError):
     """403: the key may not use this model, workspace, or calling mode."""
+
+
+class BillingError(AccountError):
+    """The account's bill or plan: overdue, not purchased, or its free quota used up.
+
+    ``Arrearage`` (400), ``PrepaidBillOverdue``, ``PostpaidBillOverdue``,
+    ``CommodityNotPurchased``, ``Throttling.AllocationQuota`` and
+    ``AllocationQuota.FreeTierOnly`` (429): not throttling, however the
+    status reads; waiting does not end them.
+    """
 
 
 class NotFoundError(APIError):
@@ -195,7 +218,11 @@ class NotFoundError(APIError):
 
 
 class RateLimitError(APIError):
-    """429: throttled; ``retry_after`` says for how long, when the service said."""
+    """429: throttled for the moment; ``retry_after`` says for how long, when the service said.
+
+    A 429 whose code speaks of the account's bill or quota is a
+    :class:`BillingError` instead.
+    """
 
 
 class ServerError(APIError):
@@ -211,7 +238,14 @@ class ConnectError(TransportError):
 
 
 class ResponseLostError(TransportError):
-    """The request was sent but no answer came back; the service may have processed it."""
+    """The request was sent but no answer came back; the service may have processed it.
+
+    ``may_resend`` is false when the client will not send the request again
+    because of it: a detection is resent once after a lost answer, never
+    twice, since each one the service processed is billed.
+    """
+
+    may_resend: bool = True
 
 
 class UnexpectedResponseError(EmojiError):
@@ -371,6 +405,41 @@ _BY_STATUS: dict[int, type[APIError]] = {
     429: RateLimitError,
 }
 
+#: The provider's codes that refuse the account rather than the request, whatever
+#: the status they come with (docs/wire.md, "Errors": not every 429 is throttling).
+_ACCOUNT_CODES: dict[str, type[AccountError]] = {
+    "InvalidApiKey": AuthenticationError,
+    "AccessDenied": PermissionDeniedError,
+    "AccessDenied.Unpurchased": PermissionDeniedError,
+    "Model.AccessDenied": PermissionDeniedError,
+    "Workspace.AccessDenied": PermissionDeniedError,
+    "App.AccessDenied": PermissionDeniedError,
+    "Arrearage": BillingError,
+    "PrepaidBillOverdue": BillingError,
+    "PostpaidBillOverdue": BillingError,
+    "CommodityNotPurchased": BillingError,
+    "Throttling.AllocationQuota": BillingError,
+    "AllocationQuota.FreeTierOnly": BillingError,
+}
+
+
+def _class_for(http_status: int, code: str | None) -> type[APIError] | None:
+    """The provider's ``code`` first, then the status; ``None`` for a status it never answers.
+
+    A 401 or a 403 refuses the account whatever its code says, so it keeps its
+    own class (an ``AccountError`` already): ``except PermissionDeniedError``
+    still catches a 403 ``AllocationQuota.FreeTierOnly``.
+    """
+    if http_status >= 500:
+        return ServerError
+    by_status = _BY_STATUS.get(http_status)
+    if by_status is None:
+        return None  # not the provider's answer: its code is no one's word
+    by_code = _ACCOUNT_CODES.get(code) if code else None
+    if by_code is not None and not issubclass(by_status, AccountError):
+        return by_code
+    return by_status
+
 
 def api_error(
     http_status: int,
@@ -381,20 +450,25 @@ def api_error(
     retry_after: float | None = None,
     storage: bool = False,
 ) -> APIError | UnexpectedResponseError:
-    """The most specific error for a non-2xx answer.
+    """The most specific error for a non-2xx answer: by the provider's ``code``, then the status.
 
-    A status the provider never documents (a redirect, 408, 409, 413...) is an
-    :class:`UnexpectedResponseError`: it says nothing of what the service did
+    A code that refuses the account (an overdue bill, a quota used up, an
+    invalid key) is an :class:`AccountError` whatever documented status it
+    came with: a 429 ``PrepaidBillOverdue`` is no throttling. A status the
+    provider never documents (a redirect, 408, 409, 413...) is an
+    :class:`UnexpectedResponseError` whatever its body says: it says nothing of what the service did
     with the request, so it is retried like a lost answer, and a paid submit
     answered so is settled through the task list. The object storage hosts
     (``storage``) have statuses of their own: any 4xx of theirs is a refusal.
     """
-    if http_status >= 500:
-        cls: type[APIError] | None = ServerError
+    if storage:
+        # The storage hosts' codes are their own: an OSS 403 AccessDenied is an
+        # expired signature, not the account. Any 4xx of theirs refuses the file.
+        cls: type[APIError] | None = ServerError if http_status >= 500 else None
+        if 400 <= http_status < 500:
+            cls = RateLimitError if http_status == 429 else InvalidRequestError
     else:
-        cls = _BY_STATUS.get(http_status)
-        if cls is None and storage and 400 <= http_status < 500:
-            cls = InvalidRequestError
+        cls = _class_for(http_status, code)
     if cls is None:
         return UnexpectedResponseError(
             f"HTTP {http_status}, which the protocol never answers: {message}",
@@ -411,9 +485,10 @@ def proves_nothing_created(exc: EmojiError) -> bool:
 
     The request never left (no connection, a URL or an argument refused before
     sending), or it was answered with a documented 4xx error: one of the
-    provider's error statuses with its error body (a ``code``). Anything else
-    that came back after the request left is a lost answer.
+    provider's error statuses with its error body (a ``code``), or any refusal
+    of the account (a 401 or 403 is given at the door, body or not). Anything
+    else that came back after the request left is a lost answer.
     """
-    if isinstance(exc, ConnectError | ConfigurationError | ValidationError):
+    if isinstance(exc, ConnectError | ConfigurationError | ValidationError | AccountError):
         return True
     return isinstance(exc, APIError) and not isinstance(exc, ServerError) and bool(exc.code)
