@@ -100,16 +100,14 @@ def check_driven_id(value: object, *, extra: Collection[str] = (), field: str = 
 def check_boxes(
     face_bbox: BBox | Sequence[int], ext_bbox: BBox | Sequence[int], *, prefix: str = ""
 ) -> tuple[BBox, BBox]:
-    """Both boxes well formed, the extended one containing the face.
+    """Both boxes well formed (whole pixels >= 0, ``x1 < x2``, ``y1 < y2``).
 
-    ``prefix`` goes before the field names in errors (``jobs[3].``).
+    They need not nest: the provider never promises that the extended box
+    contains the face box, and a detection whose boxes do not is passed on as
+    it came. ``prefix`` goes before the field names in errors (``jobs[3].``).
     """
     face = BBox.parse(face_bbox, field=f"{prefix}face_bbox")
     ext = BBox.parse(ext_bbox, field=f"{prefix}ext_bbox")
-    if not ext.contains(face):
-        raise ValidationError(
-            f"{prefix}ext_bbox", f"a box containing face_bbox {face.as_list()}", ext.as_list()
-        )
     return face, ext
 
 

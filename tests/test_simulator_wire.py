@@ -379,7 +379,7 @@ def test_boxes_of_an_image_of_known_size_lie_inside_it_for_any_size_and_digest(
     assert (face, ext) == boxes_in_image(digest, width, height)
     assert _inside(face, width, height)
     assert _inside(ext, width, height)
-    assert _contains(ext, face)  # the client refuses a detection whose boxes do not nest
+    assert _contains(ext, face)  # as the provider's usually do (nesting is not promised)
 
 
 def _png_header(width: int, height: int) -> bytes:
