@@ -205,6 +205,11 @@ def _check_pending_times(_: object, __: attrs.Attribute[bool], value: bool) -> N
         raise TypeError(f"pending_times must be True or False, got {value!r}")
 
 
+def _check_video_seconds(_: object, __: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"video_seconds must be a whole number >= 1 or None, got {value!r}")
+
+
 def _check_fetch_timeout(_: object, __: attrs.Attribute[float], value: float) -> None:
     if not value > 0:
         raise ValueError(f"fetch_timeout must be positive, got {value!r}")
@@ -229,6 +234,9 @@ class SimulatorConfig:
     ``fetch_timeout`` bounds each download of a loopback ``image_url`` in real
     seconds (not scaled: it is network time); past it the request answers
     400 ``InvalidURL.Timeout``.
+    ``video_seconds`` makes every video that long, and billed so
+    (``usage.video_duration``), whatever its template; ``None``, the default,
+    takes each template's length from the template table.
     ``chaos`` turns on random faults (``Chaos``: a seed and one probability per
     kind of fault); ``None``, the default, leaves only scripted ones.
     ``keep_requests`` bounds ``Simulator.requests``: past that many records the
@@ -282,3 +290,4 @@ class SimulatorConfig:
     list_order: ListOrder = attrs.field(default="newest_first", validator=_one_of(LIST_ORDERS))
     empty_page: EmptyPage = attrs.field(default="data", validator=_one_of(EMPTY_PAGES))
     pending_times: bool = attrs.field(default=True, validator=_check_pending_times)
+    video_seconds: int | None = attrs.field(default=None, validator=_check_video_seconds)

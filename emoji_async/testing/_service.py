@@ -312,7 +312,7 @@ class Service:
             face_bbox=(face[0], face[1], face[2], face[3]),
             ext_bbox=(ext[0], ext[1], ext[2], ext[3]),
             duration=duration,
-            video_seconds=template.video_seconds,
+            video_seconds=self.config.video_seconds or template.video_seconds,
             request_id=request_id,
             fail_code=fail_code,
             fail_message=fail_message,
