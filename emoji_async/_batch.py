@@ -6,6 +6,18 @@ given, is written before each paid step and after each answer, so a rerun
 resumes where the last run stopped: finished jobs are reported from it,
 submitted ones are polled again by task id, and a job whose submit may have
 been sent without an answer is reported uncertain, never sent again.
+
+An answer that refuses the account itself (:class:`AccountError`: a wrong
+key, no access, an overdue bill) stops the batch: it would answer every job
+the same. From then on no detection or submit leaves (one already waiting for
+its turn is held back), jobs whose tasks exist are still followed to their
+end, and every other job is reported ``not_started``, resumable from the
+journal once the account is fixed.
+
+A job still throttled when its request's retry deadline passes (a
+:class:`RateLimitError`, which proves nothing of it was created) is not
+failed: it goes back in line behind the jobs waiting, after the retry
+policy's ``wait_max``, at most :data:`REQUEUES` times.
 """
 
 from __future__ import annotations
@@ -15,18 +27,20 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
 from ._attempts import Attempt, AttemptState, owner_of
-from ._budget import Budget, Ledger, Reservation, Spending, max_video_seconds
+from ._budget import Budget, Ledger, Reservation, Spending
 from ._errors import (
+    AccountError,
     DownloadError,
     EmojiError,
     FaceRejectedError,
     InvalidRequestError,
+    RateLimitError,
     SubmissionUncertainError,
     TaskCanceledError,
     TaskFailedError,
@@ -50,6 +64,7 @@ from .events import (
     EventHandler,
     Failed,
     Queued,
+    Requeued,
     Resumed,
     Running,
     Skipped,
@@ -58,12 +73,15 @@ from .events import (
     Succeeded,
 )
 
-__all__ = ["Batch", "default_concurrency"]
+__all__ = ["REQUEUES", "Batch", "default_concurrency"]
 
 log = logging.getLogger("emoji_async")
 
 #: Job tasks created between two turns of the event loop.
 _SPAWN_SLICE = 100
+
+#: How many times a job still throttled past its retry deadline goes back in line.
+REQUEUES = 3
 
 
 def default_concurrency(running_tasks: int) -> int:
@@ -162,8 +180,15 @@ class _JobHooks:
     """A job's journal steps along its paid submit (none without a journal)."""
 
     def __init__(
-        self, journal: Journal | None, key: str, job: EmojiJob, face: BBox, ext: BBox
+        self,
+        journal: Journal | None,
+        key: str,
+        job: EmojiJob,
+        face: BBox,
+        ext: BBox,
+        go_ahead: Callable[[], None],
     ) -> None:
+        self._go_ahead = go_ahead
         self._journal = journal
         self._key = key
         self._job = job
@@ -175,6 +200,7 @@ class _JobHooks:
     async def sending(self) -> None:
         # Durable before the paid request leaves (and only once its turn has come):
         # a crash from here on leaves the job to be settled by the next run.
+        self._go_ahead()  # the account was refused meanwhile: it never leaves
         journal, key = self._journal, self._key
         if journal is not None:
             before = journal.get(key)
@@ -206,6 +232,36 @@ class _SkippedForBudget(Exception):  # not an EmojiError: the job was not starte
     """A job the budget could not cover: reported as skipped, never as failed."""
 
 
+class _Unsent(AccountError):
+    """A request held back because the account was refused first; never reaches a caller.
+
+    An :class:`AccountError`, so every layer it passes through takes it for
+    what it is: certain to have created nothing, and not to be retried.
+    """
+
+    @classmethod
+    def after(cls, refusal: AccountError) -> _Unsent:
+        return cls(
+            refusal.message,
+            http_status=refusal.http_status,
+            code=refusal.code,
+            request_id=refusal.request_id,
+        )
+
+
+#: Where a job stands when the journal alone can report it: no request of the account needed.
+_DONE = frozenset(
+    {
+        JobState.DOWNLOADED,
+        JobState.SUCCEEDED,
+        JobState.REJECTED,
+        JobState.FAILED,
+        JobState.CANCELED,
+        JobState.UNKNOWN,
+    }
+)
+
+
 def _spent_in(entries: Sequence[JournalEntry]) -> Spending:
     """What the jobs a journal recorded were billed."""
     return Spending(
@@ -215,19 +271,26 @@ def _spent_in(entries: Sequence[JournalEntry]) -> Spending:
     )
 
 
-def _may_cost(job: EmojiJob, entry: JournalEntry | None) -> tuple[int, int, bool]:
+def _may_cost(
+    job: EmojiJob, entry: JournalEntry | None, *, seconds: int, detected: bool
+) -> tuple[int, int, bool]:
     """What a job may still be billed: detections, video seconds, and whether it must go on.
 
-    A job whose task may already exist goes on whatever the budget says: the
-    task bills all the same, so it is counted, not skipped.
+    ``seconds``: what its template's video is reserved; ``detected``: its boxes
+    are known from earlier in this run. A job whose task may already exist goes
+    on whatever the budget says: the task bills all the same, so it is
+    counted, not skipped.
     """
     state = None if entry is None else entry.state
     if state is JobState.SUCCEEDED:
         return 0, 0, True  # billed already; only its download is left
-    seconds = max_video_seconds(job.driven_id)
     if state in (JobState.SUBMITTED, JobState.SUBMITTING, JobState.UNCERTAIN):
         return 0, seconds, True
-    boxed = (job.face_bbox is not None and job.ext_bbox is not None) or state is JobState.DETECTED
+    boxed = (
+        (job.face_bbox is not None and job.ext_bbox is not None)
+        or state is JobState.DETECTED
+        or detected
+    )
     return (0 if boxed else 1), seconds, False
 
 
@@ -279,6 +342,12 @@ class Batch:
         self._own_files: set[str] = set()
         #: Journal writes made from callbacks, awaited before the journal closes.
         self._writes: set[asyncio.Task[None]] = set()
+        #: The first answer that refused the account: from then on nothing new is sent.
+        self.refusal: AccountError | None = None
+        #: Boxes detected in this run, by job: a job sent back in line keeps them.
+        self._detected: dict[str, tuple[BBox, BBox]] = {}
+        #: Whether the journal knew each job when the run began.
+        self._resumed: dict[str, bool] = {}
 
     async def run(self, jobs: Sequence[EmojiJob]) -> AsyncGenerator[tuple[int, JobOutcome], None]:
         """Yield ``(index, outcome)`` as jobs end. Everything is checked before anything is sent."""
@@ -298,8 +367,13 @@ class Batch:
             if self._journal is not None:
                 entries = self._journal.entries()
                 self._restore(self._journal, entries)
-                # What earlier runs spent counts against the same budget.
-                self.ledger = Ledger(self._budget, _spent_in(entries))
+                # What earlier runs spent counts against the same budget, and the
+                # lengths their videos were billed are what those templates reserve.
+                self.ledger = Ledger(
+                    self._budget,
+                    _spent_in(entries),
+                    billed_before=[(e.driven_id, e.video_seconds) for e in entries if e.video],
+                )
             with self._submitter.listening(self._heard, on_seen=self._seen):
                 # Closed explicitly: closing this generator must stop the jobs now, not at GC.
                 async with contextlib.aclosing(self._gather(jobs, keys)) as outcomes:
@@ -401,8 +475,15 @@ class Batch:
 
         async def child(index: int, job: EmojiJob, key: str) -> None:
             try:
-                async with gate:
-                    outcome = await self._job(job, key)
+                rounds = 0
+                while True:
+                    async with gate:
+                        outcome = await self._job(job, key, rounds)
+                    if outcome is not None:
+                        break
+                    # Throttled: back in line, behind the jobs waiting for a place.
+                    rounds += 1
+                    await asyncio.sleep(self._requeue_wait)
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # a bug, not a job's error: stop the batch
@@ -457,32 +538,86 @@ class Batch:
 
         await asyncio.gather(*(cancel(task) for task in queued))
 
-    async def _job(self, job: EmojiJob, key: str) -> JobOutcome:
+    @property
+    def _requeue_wait(self) -> float:
+        return self._api.retry.wait_max
+
+    def _refused(self, exc: EmojiError) -> None:
+        """Stop the batch at the first answer that refuses the account."""
+        if isinstance(exc, AccountError) and not isinstance(exc, _Unsent) and self.refusal is None:
+            self.refusal = exc
+            log.warning("the account was refused, so the batch starts nothing new: %s", exc)
+
+    def _go_ahead(self) -> None:
+        """Raise :class:`_Unsent` once the account was refused: the request is held back."""
+        if self.refusal is not None:
+            raise _Unsent.after(self.refusal)
+
+    async def _before_send(self) -> None:
+        self._go_ahead()
+
+    def _not_started(
+        self, job: EmojiJob, key: str, entry: JournalEntry | None, refusal: AccountError
+    ) -> JobOutcome:
+        report(Skipped, reason=f"not started: the account was refused: {refusal}")
+        return JobOutcome(
+            job=job,
+            key=key,
+            task_id=entry.task_id if entry is not None else None,
+            error=refusal,
+            not_started=True,
+            resumed=self._resumed.get(key, False),
+        )
+
+    async def _job(self, job: EmojiJob, key: str, rounds: int = 0) -> JobOutcome | None:
+        """The job's outcome; ``None`` when it was sent back in line (throttled)."""
         entry = self._journal.get(key) if self._journal is not None else None
         task_id = entry.task_id if entry is not None else None
+        if rounds == 0:
+            self._resumed[key] = entry is not None
+        resumed = self._resumed[key]
         with reporting(key, self._on_event):
-            report(Started)
-            if entry is not None:
-                report(Resumed, state=entry.state.value, task_id=entry.task_id)
+            if self.refusal is not None and (entry is None or entry.state not in _DONE):
+                return self._not_started(job, key, entry, self.refusal)
+            if rounds == 0:
+                report(Started)
+                if entry is not None:
+                    report(Resumed, state=entry.state.value, task_id=entry.task_id)
             try:
-                return await self._run_job(job, key, entry)
+                return await self._run_job(job, key, entry, resumed=resumed)
             except _SkippedForBudget as skipped:
                 report(Skipped, reason=str(skipped))
-                return JobOutcome(job=job, key=key, skipped=True, resumed=entry is not None)
+                return JobOutcome(job=job, key=key, skipped=True, resumed=resumed)
+            except _Unsent:
+                assert self.refusal is not None
+                return self._not_started(job, key, self._journal_entry(key), self.refusal)
             except EmojiError as exc:
+                self._refused(exc)
                 live = self._live.get(key)
                 if live is not None:
                     task_id = live.task_id
+                elif isinstance(exc, RateLimitError) and rounds < REQUEUES and self.refusal is None:
+                    # No task of it exists (a 429 proves that): it tries again later.
+                    report(
+                        Requeued,
+                        round=rounds + 1,
+                        limit=REQUEUES,
+                        wait=self._requeue_wait,
+                        reason=f"{type(exc).__name__}: {exc}",
+                    )
+                    return None
                 report(Failed, error=exc, task_id=task_id)
-                return JobOutcome(
-                    job=job, key=key, task_id=task_id, error=exc, resumed=entry is not None
-                )
+                return JobOutcome(job=job, key=key, task_id=task_id, error=exc, resumed=resumed)
             finally:
                 self._live.pop(key, None)
                 self.ledger.release(self._held.pop(key, None))
 
-    async def _run_job(self, job: EmojiJob, key: str, entry: JournalEntry | None) -> JobOutcome:
-        resumed = entry is not None
+    def _journal_entry(self, key: str) -> JournalEntry | None:
+        return self._journal.get(key) if self._journal is not None else None
+
+    async def _run_job(
+        self, job: EmojiJob, key: str, entry: JournalEntry | None, *, resumed: bool
+    ) -> JobOutcome:
         if entry is not None:
             if entry.state is JobState.DOWNLOADED or (
                 entry.state is JobState.SUCCEEDED and self._download_to is None
@@ -528,7 +663,7 @@ class Batch:
                     key, status=snap.status, code=snap.code, message=snap.message
                 )
             raise
-        self._bill(key, video_seconds=video.video_duration)
+        self._bill(key, video_seconds=video.video_duration, driven_id=job.driven_id)
         if journal is not None:
             await journal.finished(key, status=TaskStatus.SUCCEEDED, video=video)
         report(Succeeded, task_id=task.task_id, video=video)
@@ -536,7 +671,12 @@ class Batch:
 
     def _reserve(self, job: EmojiJob, key: str, entry: JournalEntry | None) -> None:
         """Hold what the job may cost against the budget, or skip it."""
-        detections, seconds, forced = _may_cost(job, entry)
+        detections, seconds, forced = _may_cost(
+            job,
+            entry,
+            seconds=self.ledger.video_seconds_for(job.driven_id),
+            detected=key in self._detected,
+        )
         held = self.ledger.reserve(detections=detections, video_seconds=seconds, forced=forced)
         if held is None:
             raise _SkippedForBudget(
@@ -545,12 +685,19 @@ class Batch:
             )
         self._held[key] = held
 
-    def _bill(self, key: str, *, detections: int = 0, video_seconds: int = 0) -> None:
+    def _bill(
+        self,
+        key: str,
+        *,
+        detections: int = 0,
+        video_seconds: int = 0,
+        driven_id: str | None = None,
+    ) -> None:
         held = self._held.get(key)
         if detections:
             self.ledger.detected(held, detections)
         if video_seconds:
-            self.ledger.video(held, video_seconds)
+            self.ledger.video(held, video_seconds, driven_id=driven_id)
         report(Billed, detections=detections, video_seconds=video_seconds, spent=self.ledger.spent)
 
     async def _boxes(
@@ -560,10 +707,21 @@ class Batch:
             return job.face_bbox, job.ext_bbox
         if entry is not None and entry.face_bbox is not None and entry.ext_bbox is not None:
             return entry.face_bbox, entry.ext_bbox
+        if key in self._detected:
+            return self._detected[key]
         journal = self._journal
+        extra = 0
+
+        def billed(count: int) -> None:
+            # An attempt that may have been billed without giving a detection.
+            nonlocal extra
+            extra += count
+            self._bill(key, detections=count)
+
+        self._go_ahead()
         try:
             image = await self._api.uploads.url_for(job.image, DETECT_MODEL, field="image")
-            face = await self._api.detect(image)
+            face = await self._api.detect(image, before_send=self._before_send, on_billed=billed)
         except FaceRejectedError as exc:
             self._bill(key, detections=exc.image_count)
             if journal is not None:
@@ -573,10 +731,14 @@ class Batch:
                     driven_id=job.driven_id,
                     code=exc.code,
                     message=exc.message,
-                    billed=exc.image_count,
+                    billed=exc.image_count + extra,
                 )
             raise
+        except EmojiError as exc:
+            self._refused(exc)  # at once: the next job's detection may be about to leave
+            raise
         self._bill(key, detections=face.image_count)
+        self._detected[key] = (face.face_bbox, face.ext_bbox)
         if journal is not None:
             await journal.detected(
                 key,
@@ -584,7 +746,7 @@ class Batch:
                 driven_id=job.driven_id,
                 face_bbox=face.face_bbox,
                 ext_bbox=face.ext_bbox,
-                billed=face.image_count,
+                billed=face.image_count + extra,
             )
         report(Detected, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox)
         return face.face_bbox, face.ext_bbox
@@ -616,7 +778,7 @@ class Batch:
             owner=owner,
             label=key,
         )
-        hooks = _JobHooks(journal, key, job, face, ext)
+        hooks = _JobHooks(journal, key, job, face, ext, self._go_ahead)
         settled = await self._submitter.settle(attempt, request, hooks)
         if settled is None:
             return await self._submit(job, key, face, ext)
@@ -625,7 +787,8 @@ class Batch:
 
     async def _submit(self, job: EmojiJob, key: str, face: BBox, ext: BBox) -> Task:
         journal = self._journal
-        hooks = _JobHooks(journal, key, job, face, ext)
+        hooks = _JobHooks(journal, key, job, face, ext, self._go_ahead)
+        self._go_ahead()
         image = await self._api.uploads.url_for(job.image, GENERATE_MODEL, field="image")
         request = PaidRequest(
             image_url=image,
@@ -645,6 +808,7 @@ class Batch:
                 await journal.uncertain(key, reason=exc.reason)
             raise
         except EmojiError as exc:
+            self._refused(exc)  # at once, before the journal: the next submit waits on this one
             if journal is not None and hooks.intended:
                 proven = proves_nothing_created(exc)
                 if proven and isinstance(exc, InvalidRequestError):

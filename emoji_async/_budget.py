@@ -6,13 +6,18 @@ by ``usage.image_count``) and every successful video (by its whole seconds,
 
 A :class:`Budget` caps a batch's billed video seconds and/or detections.
 Before a job starts, it reserves the most it can still cost: a detection if
-it needs one, and its template's video length (from the template table; the
-longest any template makes, :data:`MAX_VIDEO_SECONDS`, for a template the
-table does not know). The job starts only if that fits in what is left once
+it needs one, and its template's video length. The provider documents only
+"at most 5 s" (:data:`MAX_VIDEO_SECONDS`), so that is what a template is
+reserved until one of its videos has been billed; from then on, the longest
+``video_duration`` seen billed for it (in this run, or recorded in the
+journal by an earlier one). The template table's lengths are inferred, and
+are never trusted with the budget. The job starts only if that fits in what is left once
 what was billed and what is reserved are taken off; otherwise it and every
 job after it are *skipped* (reported, never failed), and the batch starts no
 new work. As a job is billed, its reservation becomes the actual cost, and
-what it did not use is released when it ends.
+what it did not use is released when it ends. A detection sent again after
+its answer was lost may be billed twice: the second bill is counted as it
+happens, past what the job reserved.
 
 A job whose task may already exist (a resumed run's submitted job, or one
 whose submit was sent without an answer) is always followed: its task will
@@ -22,13 +27,14 @@ bill whatever happens, so it is counted, never skipped.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import attrs
 
 from ._errors import ValidationError
-from ._templates import MAX_VIDEO_SECONDS, template_info
+from ._templates import MAX_VIDEO_SECONDS
 
-__all__ = ["Budget", "Ledger", "Prices", "Reservation", "Spending", "max_video_seconds"]
+__all__ = ["Budget", "Ledger", "Prices", "Reservation", "Spending"]
 
 
 def _count_or_none(instance: object, attribute: attrs.Attribute[int | None], value: object) -> None:
@@ -98,12 +104,6 @@ class Spending:
         return total
 
 
-def max_video_seconds(driven_id: str) -> int:
-    """The most a video of ``driven_id`` is billed: its table length, or the longest any makes."""
-    info = template_info(driven_id)
-    return MAX_VIDEO_SECONDS if info is None else info.video_seconds
-
-
 @attrs.define
 class Reservation:
     """What one job may still be billed, held against the budget until it is."""
@@ -115,11 +115,29 @@ class Reservation:
 class Ledger:
     """One batch's running totals, reservations, and the budget they are held to."""
 
-    def __init__(self, budget: Budget | None, before: Spending = Spending()) -> None:
+    def __init__(
+        self,
+        budget: Budget | None,
+        before: Spending = Spending(),
+        *,
+        billed_before: Iterable[tuple[str, int]] = (),
+    ) -> None:
         self.budget = budget
         self._spent = before
         self._held = Reservation(0, 0)
         self.stopped = False
+        #: The longest video seen billed per template (``billed_before``: earlier runs').
+        self._longest: dict[str, int] = {}
+        for driven_id, seconds in billed_before:
+            self._saw(driven_id, seconds)
+
+    def _saw(self, driven_id: str, seconds: int) -> None:
+        if seconds > 0:
+            self._longest[driven_id] = max(seconds, self._longest.get(driven_id, 0))
+
+    def video_seconds_for(self, driven_id: str) -> int:
+        """What a video of ``driven_id`` is reserved: the longest seen billed, else 5 s."""
+        return self._longest.get(driven_id, MAX_VIDEO_SECONDS)
 
     @property
     def spent(self) -> Spending:
@@ -164,8 +182,12 @@ class Ledger:
             self._held.detections -= used
         self._spent = attrs.evolve(self._spent, detections=self._spent.detections + billed)
 
-    def video(self, held: Reservation | None, seconds: int) -> None:
-        """A task succeeded, billed ``seconds`` of video."""
+    def video(
+        self, held: Reservation | None, seconds: int, *, driven_id: str | None = None
+    ) -> None:
+        """A task of ``driven_id`` succeeded, billed ``seconds`` of video."""
+        if driven_id is not None:
+            self._saw(driven_id, seconds)
         if held is not None:
             used = min(held.video_seconds, seconds)
             held.video_seconds -= used

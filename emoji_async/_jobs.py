@@ -114,6 +114,10 @@ class JobOutcome:
     ``resumed`` is true when the journal already knew the job from an earlier run.
     ``skipped`` is true when the job was never started because the batch's
     budget could not cover it: not a failure, and nothing was billed for it.
+    ``not_started`` is true when the batch stopped before the job's turn
+    because the account was refused (a wrong key, no access, an overdue bill):
+    ``error`` is that refusal (an :class:`AccountError`), nothing of the job was
+    sent, and a rerun with the journal takes it up once the account is fixed.
     """
 
     job: EmojiJob
@@ -124,6 +128,7 @@ class JobOutcome:
     error: EmojiError | None = None
     resumed: bool = False
     skipped: bool = False
+    not_started: bool = False
 
     @property
     def ok(self) -> bool:

@@ -9,7 +9,8 @@ reading. Job events follow a job's life (``Started``, ``Detected``, ``Submitted`
 ``Reconciled`` of a submit whose answer was lost;
 ``Resumed`` says the journal knew the job from an earlier run; ``Billed``
 carries what a job was billed and the batch's running totals; ``Skipped``
-says a job was not started for the budget.
+says a job was not started (for the budget, or because the account was
+refused); ``Requeued`` says a throttled job went back in line.
 
 Two events speak of a task rather than a job's step: ``Orphaned`` (a task
 no job holds, found in the task list; its ``key`` is the job whose submit
@@ -40,6 +41,7 @@ __all__ = [
     "Orphaned",
     "Queued",
     "Reconciled",
+    "Requeued",
     "Resumed",
     "Retrying",
     "Running",
@@ -91,6 +93,10 @@ class Submitted(JobEvent):
 class Billed(JobEvent):
     """The job was billed: a detection (``detections``, a rejection too) or a video.
 
+    A detection whose answer was lost or unreadable counts as billed when it
+    is sent (the service may have processed it), so a detection sent again
+    after a lost answer is billed twice here.
+
     ``spent`` is the batch's running totals after it (with a journal, the
     earlier runs' spending included).
     """
@@ -102,8 +108,24 @@ class Billed(JobEvent):
 
 @attrs.frozen(kw_only=True)
 class Skipped(JobEvent):
-    """The job was not started: the budget's remainder could not cover what it may cost."""
+    """The job was not started: the budget's remainder could not cover what it may cost,
+    or the account was refused before its turn (``reason`` says which)."""
 
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class Requeued(JobEvent):
+    """The job was still throttled when its request's retry deadline passed.
+
+    Nothing of it was created (a 429 proves that), so instead of failing it
+    goes back in line after ``wait`` seconds: this is its ``round``-th time
+    (at most ``limit``, after which the throttling is its outcome).
+    """
+
+    round: int
+    limit: int
+    wait: float
     reason: str
 
 

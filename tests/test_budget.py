@@ -107,9 +107,12 @@ async def test_a_run_stopped_by_its_budget_and_resumed_with_more_spends_the_diff
         o.video.video_duration for o in second if o.ok and not o.resumed and o.video
     )
     assert sum(o.ok for o in second) > sum(o.ok for o in first)
-    # A third run with the same budget has nothing left to spend and bills nothing.
-    assert after_again == after_second
-    assert again.spent.video_seconds == after_second
+    # A third run with the same budget never bills past it either. It may fit a job
+    # the second held 5 s back for: the journal tells it what each template billed.
+    assert again.spent.video_seconds == after_again <= 20
+    assert after_again - after_second == sum(
+        o.video.video_duration for o in again if o.ok and not o.resumed and o.video
+    )
 
 
 async def test_a_resumed_run_reports_what_earlier_runs_spent(tmp_path: Path) -> None:

@@ -138,9 +138,10 @@ def test_a_batch_into_a_folder_holding_another_runs_videos_is_refused_naming_the
 def test_a_budget_skips_what_it_cannot_cover_and_the_summary_ends_with_the_bill(
     server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Templates of 3, 2, 3 and 4 s: 8 s covers the first three, not the fourth.
+    # Templates of 3, 2, 3 and 4 s, each reserved 5 s until one of its videos is billed:
+    # 10 s covers the first three (3 + 2 billed, 5 held), not the fourth (8 + 5 held).
     jobs = jobs_csv(tmp_path / "jobs.csv", NAMES[:4])
-    extra = ["--budget-seconds", "8", "--price-video", "0.5", "--price-detection", "0.01"]
+    extra = ["--budget-seconds", "10", "--price-video", "0.5", "--price-detection", "0.01"]
     assert batch(server, tmp_path, jobs, *extra, "--concurrency", "1") == 0
     stats = server.simulator.stats
     assert stats.video_seconds_billed == 8

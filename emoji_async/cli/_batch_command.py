@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import (
+    AccountError,
     Budget,
     EmojiJob,
     JobOutcome,
@@ -36,10 +37,13 @@ from ._common import CommandError, counted, not_a_video, open_client
 from ._jobsfile import load_jobs
 from ._progress import BatchProgress, BatchTally, JobLine, JobState, one_line
 
-__all__ = ["INTERRUPTED", "cmd_batch", "print_summary", "progress_console"]
+__all__ = ["ACCOUNT_REFUSED", "INTERRUPTED", "cmd_batch", "print_summary", "progress_console"]
 
 #: The exit status after Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 130
+#: The exit status when the service refused the account (a wrong key, no access, an
+#: overdue bill) and the batch stopped: the jobs not started resume once it is fixed.
+ACCOUNT_REFUSED = 3
 
 _STYLE = {JobState.SUCCEEDED: "green", JobState.FAILED: "red", JobState.SKIPPED: "dim"}
 
@@ -124,6 +128,17 @@ def cmd_batch(args: argparse.Namespace) -> int:
         )
         return INTERRUPTED
     print_summary(outcomes, progress.tally, args.out, spent=outcomes.spent, prices=prices)
+    refusal = next((o.error for o in outcomes if isinstance(o.error, AccountError)), None)
+    if refusal is not None:
+        waiting = sum(o.not_started for o in outcomes)
+        print(
+            "emoji-async: error: the account was refused, so the batch stopped:"
+            f" {one_line(refusal)}"
+            f" ({counted(waiting, 'job')} not started; once the account is fixed, run the same"
+            f" command again: they resume from the journal {args.journal})",
+            file=sys.stderr,
+        )
+        return ACCOUNT_REFUSED
     billable = [o for o in outcomes.orphans if not o.cancelled]
     return 0 if all(o.ok or o.skipped for o in outcomes) and not billable else 1
 
@@ -204,13 +219,16 @@ def print_summary(
     table = _table("batch summary")
     not_videos = 0
     for outcome in outcomes:
-        if outcome.skipped:
+        if outcome.skipped or outcome.not_started:
             state = JobState.SKIPPED
         else:
             state = JobState.SUCCEEDED if outcome.ok else JobState.FAILED
         word = "uncertain" if isinstance(outcome.error, SubmissionUncertainError) else state.value
+        word = "not started" if outcome.not_started else word
         shown = word + (" (resumed)" if outcome.resumed else "")
-        if outcome.skipped:
+        if outcome.not_started:
+            detail = "not started: the account was refused"
+        elif outcome.skipped:
             detail = "not started: over the budget"
         elif outcome.ok and outcome.path is not None:
             problem = not_a_video(outcome.path)
@@ -229,8 +247,9 @@ def print_summary(
         )
     succeeded = sum(outcome.ok for outcome in outcomes)
     skipped = sum(outcome.skipped for outcome in outcomes)
+    waiting = sum(outcome.not_started for outcome in outcomes)
     uncertain = sum(isinstance(o.error, SubmissionUncertainError) for o in outcomes)
-    failed = len(outcomes) - succeeded - skipped - uncertain
+    failed = len(outcomes) - succeeded - skipped - waiting - uncertain
     resumed = sum(outcome.resumed for outcome in outcomes)
     seconds = sum(o.video.video_duration for o in outcomes if o.ok and o.video is not None)
     console = _Stdout()
@@ -239,6 +258,7 @@ def print_summary(
         f"{counted(len(outcomes), 'job')}: {succeeded} succeeded, {failed} failed"
         + (f", {uncertain} uncertain" if uncertain else "")
         + (f", {skipped} skipped for the budget" if skipped else "")
+        + (f", {waiting} not started (the account was refused)" if waiting else "")
         + (f", {resumed} resumed from the journal" if resumed else "")
         + f"; {seconds} s of video in {out}; {tally.elapsed():.1f} s"
     )
