@@ -203,8 +203,6 @@ def _job(
     if (face is None) != (ext is None):
         missing = "ext_bbox" if ext is None else "face_bbox"
         raise fail(missing, "missing: give face_bbox and ext_bbox together, or neither")
-    if face is not None and ext is not None and not ext.contains(face):
-        raise fail("ext_bbox", f"expected a box containing face_bbox {face.as_list()}")
     return EmojiJob(image_url, driven_id, face_bbox=face, ext_bbox=ext, key=key)
 
 
