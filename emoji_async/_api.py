@@ -9,12 +9,12 @@ detection it answers). An answer that arrived but cannot be read is billed
 all the same, and is not sent for again. The paid submit is different: the
 provider has no idempotency key, so it is retried only when it provably
 created nothing (the connection was never made, or the service throttled it).
-A refusal of the account itself (:class:`AccountError`: a wrong key, no
-access, an overdue bill) is never retried anywhere: every later request of
-the account would get the same answer.
 Any other failure after it was sent (a 5xx, a lost or damaged answer, a status
 the protocol never lists) becomes :class:`SubmissionUncertainError`: only a
 documented 4xx error answer proves that no task was created.
+A refusal of the account itself (:class:`AccountError`: a wrong key, no
+access, an overdue bill) is never retried anywhere: every later request of
+the account would get the same answer.
 A temporary upload's policy is a read; its form POST is retried under the same
 key, which the provider never overwrites (``_uploads`` says why that is safe).
 

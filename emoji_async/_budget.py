@@ -11,13 +11,13 @@ it needs one, and its template's video length. The provider documents only
 reserved until one of its videos has been billed; from then on, the longest
 ``video_duration`` seen billed for it (in this run, or recorded in the
 journal by an earlier one). The template table's lengths are inferred, and
-are never trusted with the budget. The job starts only if that fits in what is left once
-what was billed and what is reserved are taken off; otherwise it and every
-job after it are *skipped* (reported, never failed), and the batch starts no
-new work. As a job is billed, its reservation becomes the actual cost, and
-what it did not use is released when it ends. A detection sent again after
-its answer was lost may be billed twice: the second bill is counted as it
-happens, past what the job reserved.
+are never trusted with the budget. The job starts only if that fits in what
+is left once what was billed and what is reserved are taken off; otherwise
+it and every job after it are *skipped* (reported, never failed), and the
+batch starts no new work. As a job is billed, its reservation becomes the
+actual cost, and what it did not use is released when it ends. A detection
+sent again after its answer was lost may be billed twice: the second bill is
+counted as it happens, past what the job reserved.
 
 A job whose task may already exist (a resumed run's submitted job, or one
 whose submit was sent without an answer) is always followed: its task will
