@@ -191,15 +191,16 @@ async def test_a_billing_refusal_mid_batch_lets_the_tasks_in_flight_finish_and_r
         async with client_for(server) as client:
             second = await client.generate_many(jobs, concurrency=3, journal=journal)
         tasks = sim.tasks()
-    # The overdue bill was asked once: no detect was sent after it, none retried.
-    assert len(refused) == 1
-    # Jobs whose task existed were followed to the end; one job met the refusal.
+    # The overdue bill was asked once (a detection of another job in flight may have
+    # been on its way already): none retried, nothing sent after the refusal came.
+    assert 1 <= len(refused) <= 3
+    # Jobs whose task existed were followed to the end; the refused ones failed with it.
     done = [o for o in first if o.ok]
     assert {o.key for o in done} >= set(submitted[:2])
     assert len(done) == created_first
     billing = [o for o in first if isinstance(o.error, ea.BillingError) and not o.not_started]
-    assert len(billing) == 1
-    assert len(left) == len(jobs) - len(done) - 1
+    assert len(billing) == len(refused)
+    assert len(left) == len(jobs) - len(done) - len(billing)
     assert left  # some jobs never started
     # Not started: nothing on record, or only its detection: resumable.
     assert all(e is None or e.state is JobState.DETECTED for e in left.values())
