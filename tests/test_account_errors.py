@@ -302,7 +302,8 @@ async def test_an_unreadable_detection_answer_is_billed_and_never_sent_for_again
 
 
 async def test_a_detection_answered_5xx_or_429_is_sent_again_until_it_passes() -> None:
-    async with running(sim_config(render_videos=False), retry=QUICK) as (sim, client):
+    roomy = RetryPolicy(wait_first=1, wait_max=2, deadline=300)  # 3 s here: never the limit
+    async with running(sim_config(render_videos=False), retry=roomy) as (sim, client):
         sim.faults.add(Fault("detect", "status", status=500, times=2))
         sim.faults.add(Fault("detect", "status", status=429, code="Throttling", times=2))
         face = await client.detect("https://example.com/p/ada.png")
