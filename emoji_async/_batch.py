@@ -546,7 +546,8 @@ class Batch:
         """Stop the batch at the first answer that refuses the account."""
         if isinstance(exc, AccountError) and not isinstance(exc, _Unsent) and self.refusal is None:
             self.refusal = exc
-            log.warning("the account was refused, so the batch starts nothing new: %s", exc)
+            # info: the outcomes say it (and the command line prints it once, not twice)
+            log.info("the account was refused, so the batch starts nothing new: %s", exc)
 
     def _go_ahead(self) -> None:
         """Raise :class:`_Unsent` once the account was refused: the request is held back."""
