@@ -14,7 +14,7 @@
     │   │   ├── PermissionDeniedError   403: no access to the model, workspace, or plan
     │   │   └── BillingError            overdue, not purchased, free quota used up (400, 429)
     │   ├── NotFoundError           404: model or workspace not found
-    │   ├── RateLimitError          429: throttled (a Throttling code); retry_after when it said
+    │   ├── RateLimitError          429: throttled for the moment; retry_after when the service said
     │   └── ServerError             5xx: the service failed
     ├── TransportError              no HTTP answer arrived
     │   ├── ConnectError            the connection was never made: the request was not sent
