@@ -139,6 +139,19 @@ def test_a_status_the_provider_never_answers_is_no_account_error_whatever_its_co
     assert isinstance(error, UnexpectedResponseError)
 
 
+def test_the_error_tree_on_the_errors_page_is_the_one_the_module_draws() -> None:
+    import emoji_async._errors as errors_module
+
+    drawn = (errors_module.__doc__ or "").split("::\n\n", 1)[1].split("\n\n", 1)[0]
+    tree = "\n".join(line.removeprefix("    ") for line in drawn.splitlines())
+    page = (Path(__file__).resolve().parent.parent / "docs" / "errors.md").read_text("utf-8")
+    assert f"```text\n{tree}\n```" in page
+    # Every class of the tree is public, and every public error is in the tree.
+    named = {line.split("── ")[1].split()[0] for line in tree.splitlines() if "── " in line}
+    public = {n for n in ea.__all__ if isinstance(getattr(ea, n), type) and n.endswith("Error")}
+    assert named | {"EmojiError"} == public
+
+
 # --- 2. a batch stops at the first refusal of the account ---------------------------------
 
 
