@@ -3,7 +3,8 @@
 Commands: ``templates``, ``detect``, ``generate``, ``batch``, ``status``,
 ``cancel``, ``list`` (those that talk to the service read the key from
 ``DASHSCOPE_API_KEY`` only), and ``simulator`` and ``demo`` for local runs.
-Exit status: 0 success, 1 a failed command, 2 a usage error, 130 Ctrl-C.
+Exit status: 0 success, 1 a failed command, 2 a usage error, 3 (``batch``) the
+service refused the account, 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -336,7 +337,8 @@ def _parser() -> argparse.ArgumentParser:
             "progress bar on stderr, saving each video as DIR/<key>.mp4, and print a summary "
             "table on stdout. The journal records every paid step: run the same command "
             "again after a crash or Ctrl-C and it resumes without paying twice. Exit status: "
-            "0 all succeeded, 1 some failed, 2 a bad jobs file or option, 130 interrupted."
+            "0 all succeeded, 1 some failed, 2 a bad jobs file or option, 3 the service refused "
+            "the account (the batch stopped; the same command resumes), 130 interrupted."
         ),
         example=(
             "emoji-async batch docs/examples/jobs.csv --out videos/ --journal videos/batch.db"
