@@ -39,7 +39,7 @@ from typing import Any
 
 import attrs
 
-from emoji_async import EmojiClient, EmojiError, EmojiJob, Template
+from emoji_async import Budget, EmojiClient, EmojiError, EmojiJob, Template
 from emoji_async.testing import (
     Fault,
     SimulatorConfig,
@@ -93,6 +93,12 @@ class Probe:
         self.created_before = stats.tasks_created
         self.rss_before = max(_rss_mb(), _peak_rss_mb())
         self.began = time.monotonic()
+        self.ended: float | None = None
+
+    def stop(self) -> None:
+        """The hostile call ended now: what the scenario does next is not timed."""
+        if self.ended is None:
+            self.ended = time.monotonic()
 
 
 @attrs.frozen
@@ -102,6 +108,8 @@ class Scenario:
     name: str
     behaviour: str
     run: Callable[[SimulatorServer, EmojiClient, Probe], Awaitable[None]]
+    #: Settings of the simulator beyond the scenarios' common ones.
+    settings: dict[str, Any] = attrs.field(factory=dict)
 
 
 def _leaks(exc: BaseException) -> bool:
@@ -173,6 +181,7 @@ async def _huge_retry_after(server: SimulatorServer, client: EmojiClient, probe:
     try:
         await client.detect(IMAGE)
     finally:
+        probe.stop()
         # The next detect of the same client: is it held by the first one's wait?
         began = time.monotonic()
         try:
@@ -238,6 +247,28 @@ async def _gzip_video(server: SimulatorServer, client: EmojiClient, probe: Probe
         probe.facts["saved bytes"] = path.stat().st_size
 
 
+async def _every_video_five_seconds(
+    server: SimulatorServer, client: EmojiClient, probe: Probe
+) -> None:
+    templates = (Template.MENGWA_KAIXIN, Template.DAGONG_WEIXIAO, Template.JINGDIAN_DEYI_1)
+    jobs = [EmojiJob(f"{IMAGE}?n={n}", templates[n % 3]) for n in range(6)]
+    outcomes = await client.generate_many(jobs, budget=Budget(video_seconds=12))
+    tasks = [t for t in server.simulator.tasks() if t.status == "SUCCEEDED"]
+    probe.facts["cap"] = "12 s"
+    probe.facts["billed"] = f"{sum(t.video_seconds for t in tasks)} s"
+    probe.facts["skipped"] = sum(1 for o in outcomes if o.skipped)
+
+
+async def _throttle_burst(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+    # 429s for longer than a job's retry deadline (12 s at 0.1: about 11 submits).
+    server.simulator.faults.add(
+        Fault("submit", "status", status=429, code="Throttling.RateQuota", times=20)
+    )
+    jobs = [EmojiJob(f"{IMAGE}?n={n}", Template.MENGWA_KAIXIN) for n in range(3)]
+    outcomes = await client.generate_many(jobs)
+    probe.facts["succeeded"] = f"{sum(1 for o in outcomes if o.ok)} of {len(jobs)}"
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -264,6 +295,17 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("dotdot-id", "a submit answer whose task id is '..'", _odd_task_id),
         Scenario("long-id", "a submit answer whose task id is 10 kB long", _long_task_id),
         Scenario("gzip-video", "a video sent gzip-encoded, Content-Length compressed", _gzip_video),
+        Scenario(
+            "budget-5s",
+            "every video billed 5 s; a batch capped at 12 s",
+            _every_video_five_seconds,
+            {"video_seconds": 5},
+        ),
+        Scenario(
+            "throttle-burst",
+            "3 jobs; 20 submits in a row answered 429 Throttling.RateQuota",
+            _throttle_burst,
+        ),
     )
 }
 
@@ -285,7 +327,10 @@ async def measure(name: str, *, time_scale: float, bound: float) -> Measured:
     """Run scenario ``name`` once in this process (whose peak RSS it then owns)."""
     scenario = SCENARIOS[name]
     config = SimulatorConfig(
-        time_scale=time_scale, durations=fixed_duration(10.0), render_videos=False
+        time_scale=time_scale,
+        durations=fixed_duration(10.0),
+        render_videos=False,
+        **scenario.settings,
     )
     async with serve(config) as server, client_for(server) as client:
         probe = Probe(server)
@@ -301,7 +346,9 @@ async def measure(name: str, *, time_scale: float, bound: float) -> Measured:
             probe.facts["key in error"] = _leaks(exc)
         except Exception as exc:  # what escapes is the finding
             outcome = f"{type(exc).__name__} (not the project's)"
-        seconds = time.monotonic() - probe.began
+        probe.stop()
+        assert probe.ended is not None
+        seconds = probe.ended - probe.began
         rss_growth = max(0.0, _peak_rss_mb() - probe.rss_before)
         records = server.simulator.requests[probe.requests_before :]
         stats = server.simulator.stats
