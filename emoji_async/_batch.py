@@ -31,7 +31,7 @@ from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
+from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI, is_transient
 from ._attempts import Attempt, AttemptState, owner_of
 from ._budget import Budget, Ledger, Reservation, Spending
 from ._errors import (
@@ -834,8 +834,29 @@ class Batch:
         )
 
     async def _follow(self, task: Task) -> VideoResult:
+        """The task's video, watched until it ends or the job's timeout passes.
+
+        The task is paid for: a poll that failed for a reason that may pass
+        (a 429 asking for a wait past the poll's deadline, a 5xx, an answer
+        lost, too big or too slow) does not end the job. It watches again after
+        a pause, under what is left of its timeout.
+        """
+        loop = asyncio.get_running_loop()
+        timeout = self._timeout if self._timeout is not None else self._poll.deadline
+        ends = loop.time() + timeout
+        while True:
+            try:
+                return await self._watch(task, ends - loop.time())
+            except EmojiError as exc:
+                left = ends - loop.time()
+                if not is_transient(exc) or left <= self._requeue_wait:
+                    raise
+                log.info("task %s: %s; watching again", task.task_id, exc)
+                await asyncio.sleep(self._requeue_wait)
+
+    async def _watch(self, task: Task, timeout: float) -> VideoResult:
         board = self._api.pacing.board
-        async with contextlib.aclosing(task.watch(timeout=self._timeout)) as snapshots:
+        async with contextlib.aclosing(task.watch(timeout=timeout)) as snapshots:
             async for snapshot in snapshots:
                 if snapshot.status is TaskStatus.PENDING:
                     report(Queued, task_id=task.task_id, ahead=board.ahead(task.task_id))

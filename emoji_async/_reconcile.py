@@ -57,7 +57,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._api import GENERATE_MODEL, ServiceAPI
+from ._api import GENERATE_MODEL, ServiceAPI, is_transient
 from ._attempts import (
     FREE_ENDS,
     REMEMBER,
@@ -449,21 +449,38 @@ class Submitter:
                     report(Reconciled, task_id=None)
                     return _Resend(unsettled)
             left = attempt.sent_at + window - self.ledger.now()
-            if left <= 0:
+            if isinstance(verdict, _Unread):
+                # A list that could not be read proves nothing either way: look again,
+                # until a call's retry deadline has passed since the window's end.
+                if not first and left <= -retry.deadline:
+                    raise _uncertain(
+                        unsettled, f"the task list could not be read: {verdict.error}"
+                    ) from verdict.error
+            elif left <= 0:
                 log.info("no task appeared for the unanswered submit: sending it again")
                 report(Reconciled, task_id=None)
                 return _Resend(unsettled)
             if first:
                 return _Waiting(unsettled)
-            await asyncio.sleep(min(wait, left))
+            until = left + retry.deadline if isinstance(verdict, _Unread) else left
+            await asyncio.sleep(min(wait, until))
             wait = min(wait * 2, retry.wait_max)
 
-    async def _judge(self, attempt: Attempt, unsettled: SubmissionUncertainError) -> Verdict:
-        """Look at the list, and what it says of the attempt's task."""
+    async def _judge(
+        self, attempt: Attempt, unsettled: SubmissionUncertainError
+    ) -> Verdict | _Unread:
+        """Look at the list, and what it says of the attempt's task.
+
+        A read that failed for a reason that may pass (a 429, a 5xx, an answer
+        lost, too big or too slow) is :class:`_Unread`: the caller looks again.
+        """
         try:
             await self._look(attempt.sent_at - self._margin)
             elsewhere = await self._rivals_elsewhere(attempt)
         except EmojiError as exc:
+            if is_transient(exc):
+                log.info("the task list could not be read (%s): looking again later", exc)
+                return _Unread(exc)
             raise _uncertain(unsettled, f"the task list could not be read: {exc}") from exc
         return self.ledger.verdict(attempt, rivals_elsewhere=elsewhere)
 
@@ -828,6 +845,13 @@ class Submitter:
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
         await self.drain(timeout)
+
+
+@attrs.frozen
+class _Unread:
+    """A look at the task list that failed for a reason that may pass."""
+
+    error: EmojiError
 
 
 def _uncertain(

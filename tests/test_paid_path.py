@@ -421,3 +421,35 @@ def test_the_cli_counts_uncertain_jobs_and_exits_non_zero(
     assert "1 uncertain" in out
     [grace] = made  # GRACE's one task: not sent again, and named to the user
     assert grace.task_id in out.split("batch summary")[1]
+
+
+# --- a hostile service on the paid path -----------------------------------------------
+
+#: A 429 whose Retry-After (10**12 s) ends past any call's deadline: that call fails at once.
+ENDLESS_429 = {"status": 429, "code": "Throttling.RateQuota", "retry_after": 1e12}
+
+
+async def test_a_batch_job_whose_poll_is_refused_past_its_deadline_keeps_following_its_task() -> (
+    None
+):
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        sim.faults.add(Fault("query", "status", times=2, **ENDLESS_429))
+        (outcome,) = await client.generate_many([EmojiJob(ADA, "mengwa_kaixin")])
+    # The polls that met the 429 failed at once; the paid task was watched again.
+    assert [r.status for r in sim.requests if r.endpoint == "query"][:2] == [429, 429]
+    assert outcome.ok, outcome.error
+    assert outcome.task_id == sim.tasks()[0].task_id
+    assert sim.stats.tasks_created == 1
+
+
+async def test_a_lost_submit_whose_task_list_cannot_be_read_at_first_is_settled_later() -> None:
+    async with running(sim_config(render_videos=False)) as (sim, client):
+        sim.faults.add(Fault("submit", "reset", after_processing=True))
+        sim.faults.add(Fault("list", "status", times=3, **ENDLESS_429))
+        (outcome,) = await client.generate_many([EmojiJob(ADA, "mengwa_kaixin")])
+    assert outcome.ok, outcome.error
+    assert [r.status for r in sim.requests if r.endpoint == "list"][:3] == [429, 429, 429]
+    # The task the lost submit made was found and adopted: one task, one submit.
+    assert sim.stats.tasks_created == 1
+    assert count(sim, "submit") == 1
+    assert outcome.task_id == sim.tasks()[0].task_id
