@@ -308,6 +308,9 @@ class ServiceAPI:
             except UnexpectedResponseError:
                 billed()  # an answer came (a 200 unread, a redirect...): it may be billed
                 raise
+            except asyncio.CancelledError:
+                billed()  # stopped while out (its deadline, or the caller): it may be billed
+                raise
 
         return await self._call(Endpoint.DETECT, attempt, _detect_may_retry)
 

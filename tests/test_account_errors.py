@@ -302,6 +302,16 @@ async def test_a_detection_resent_after_a_lost_answer_counts_both_bills() -> Non
     assert sum(e.detections for e in bills) == billed
 
 
+async def test_a_detection_stopped_by_its_deadline_while_out_is_counted_as_billed() -> None:
+    async with running(sim_config(render_videos=False), retry=QUICK) as (sim, client):
+        sim.faults.add(Fault("detect", "drip", times=1000))  # processed, then a byte a 0.5 s
+        outcomes = await client.generate_many(jobs_for(1))
+        billed = sim.stats.detections_billed
+    assert billed == 1
+    assert isinstance(outcomes[0].error, ResponseLostError)
+    assert outcomes.spent.detections == billed
+
+
 async def test_an_unreadable_detection_answer_is_billed_and_never_sent_for_again() -> None:
     async with running(sim_config(render_videos=False), retry=QUICK) as (sim, client):
         sim.faults.add(Fault("detect", "truncate", times=1000))
