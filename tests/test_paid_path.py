@@ -425,15 +425,19 @@ def test_the_cli_counts_uncertain_jobs_and_exits_non_zero(
 
 # --- a hostile service on the paid path -----------------------------------------------
 
-#: A 429 whose Retry-After (10**12 s) ends past any call's deadline: that call fails at once.
-ENDLESS_429 = {"status": 429, "code": "Throttling.RateQuota", "retry_after": 1e12}
+
+def endless_429(endpoint: str, times: int) -> Fault:
+    """429s whose Retry-After (10**12 s) ends past any call's deadline: each fails at once."""
+    return Fault(
+        endpoint, "status", times=times, status=429, code="Throttling.RateQuota", retry_after=1e12
+    )
 
 
 async def test_a_batch_job_whose_poll_is_refused_past_its_deadline_keeps_following_its_task() -> (
     None
 ):
     async with running(sim_config(render_videos=False)) as (sim, client):
-        sim.faults.add(Fault("query", "status", times=2, **ENDLESS_429))
+        sim.faults.add(endless_429("query", times=2))
         (outcome,) = await client.generate_many([EmojiJob(ADA, "mengwa_kaixin")])
     # The polls that met the 429 failed at once; the paid task was watched again.
     assert [r.status for r in sim.requests if r.endpoint == "query"][:2] == [429, 429]
@@ -445,7 +449,7 @@ async def test_a_batch_job_whose_poll_is_refused_past_its_deadline_keeps_followi
 async def test_a_lost_submit_whose_task_list_cannot_be_read_at_first_is_settled_later() -> None:
     async with running(sim_config(render_videos=False)) as (sim, client):
         sim.faults.add(Fault("submit", "reset", after_processing=True))
-        sim.faults.add(Fault("list", "status", times=3, **ENDLESS_429))
+        sim.faults.add(endless_429("list", times=3))
         (outcome,) = await client.generate_many([EmojiJob(ADA, "mengwa_kaixin")])
     assert outcome.ok, outcome.error
     assert [r.status for r in sim.requests if r.endpoint == "list"][:3] == [429, 429, 429]
