@@ -208,10 +208,20 @@ async def _within(
 class ServiceAPI:
     """The endpoints of one account, with the pacing and retry rules of each."""
 
-    def __init__(self, transport: Transport, retry: RetryPolicy, pacing: Pacing) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        retry: RetryPolicy,
+        pacing: Pacing,
+        *,
+        least_call_time: float = 0.0,
+    ) -> None:
         self.transport = transport
         self.retry = retry
         self.pacing = pacing
+        #: The shortest hard deadline a call gets, in real seconds: on a compressed
+        #: clock its retries stop on that clock, but the network does not compress.
+        self.least_call_time = least_call_time
         # One retrying wrapper per rule, built once: building backoff's decorator
         # for every request was the largest cost the client added to a request.
         self._retriers: dict[tuple[Callable[[Exception], bool], float | None], _Paced] = {}
@@ -239,7 +249,8 @@ class ServiceAPI:
             )
             self._retriers[retry_on, limit] = retrier
         what = "download" if endpoint is None else endpoint.value
-        result: _R = await _within(limit, retrier, endpoint, attempt, _Exchange(what))
+        bound = None if limit is None else max(limit, self.least_call_time)
+        result: _R = await _within(bound, retrier, endpoint, attempt, _Exchange(what))
         return result
 
     async def _paced(
@@ -445,7 +456,8 @@ class ServiceAPI:
                 if not (attempts > 1 and exc.code == "FileAlreadyExists"):
                     raise
 
-        await _within(self.retry.deadline, self._upload_retrier, None, attempt, _Exchange("upload"))
+        bound = max(self.retry.deadline, self.least_call_time)
+        await _within(bound, self._upload_retrier, None, attempt, _Exchange("upload"))
 
     async def list_tasks(self, params: Mapping[str, str]) -> TaskPage:
         """One page of the task list."""

@@ -91,7 +91,10 @@ class EmojiClient:
     same factor and the client runs on that clock too, every duration of
     ``poll``, ``retry`` and ``limits`` (and of a batch's ``poll``) multiplied
     by it. The policies stay as given, in the service's seconds; per-call
-    ``timeout=`` arguments and ``timeouts`` (the network's) are real seconds.
+    ``timeout=`` arguments and ``timeouts`` (the network's) are real seconds,
+    and a call's retries stop on the faster clock but its hard deadline is
+    never under 10 real seconds (or the retry deadline, if shorter): the
+    network does not run faster.
     :func:`emoji_async.testing.client_for` sets it from the simulator.
 
     ``pacing`` is where those limits are kept: in this process (``None``, the
@@ -206,7 +209,12 @@ class EmojiClient:
             workspace=self._workspace,
             timeouts=self.timeouts,
         )
-        self._api = ServiceAPI(transport, self._retry, Pacing(self._limits, backend))
+        self._api = ServiceAPI(
+            transport,
+            self._retry,
+            Pacing(self._limits, backend),
+            least_call_time=_least_call_time(self.retry, self.time_scale),
+        )
         self._submits = Submitter(self._api, cancel_abandoned=self._cancel_abandoned)
         if self._on_event is not None:
             self._submits.subscribe(functools.partial(tell, self._on_event))
@@ -685,6 +693,22 @@ _Policy = TypeVar("_Policy", PollPolicy, RetryPolicy, RateLimits)
 def _on_clock(policy: _Policy, time_scale: float) -> _Policy:
     """``policy`` on a clock ``1 / time_scale`` times as fast as the service's."""
     return policy if time_scale == 1 else policy.scaled(time_scale)
+
+
+#: On a compressed clock, the least time a call is given before its hard deadline, in
+#: real seconds: requests and answers take as long as on the real one.
+LEAST_CALL_TIME = 10.0
+
+
+def _least_call_time(retry: RetryPolicy, time_scale: float) -> float:
+    """The shortest hard deadline of a call: none on the service's own clock.
+
+    On a faster clock a call's retries stop on that clock, but it is never cut
+    off sooner than :data:`LEAST_CALL_TIME` real seconds (or its own deadline,
+    if that is shorter): a detection the simulator decodes an image for can
+    take longer than 120 s x 0.002.
+    """
+    return 0.0 if time_scale >= 1 else min(retry.deadline, LEAST_CALL_TIME)
 
 
 def _names_a_folder(dest: str | os.PathLike[str]) -> bool:

@@ -26,7 +26,7 @@ from emoji_async import (
     VideoResult,
 )
 from emoji_async._transport import Endpoint
-from emoji_async.testing import Simulator, SimulatorServer
+from emoji_async.testing import Fault, Simulator, SimulatorServer
 
 from .conftest import KEY, SCALE, client_for, detect_and_submit, running, sim_config
 
@@ -147,6 +147,18 @@ async def test_a_client_given_the_simulators_time_scale_paces_on_its_clock(
     assert min(gaps) >= 0.9 * interval * SCALE  # still paced, on the compressed clock
     assert max(gaps) < 0.1 * interval  # not on the service's own clock
     assert sim.stats.throttled == 0
+
+
+async def test_on_a_compressed_clock_an_answer_slower_than_the_scaled_deadline_still_counts(
+    server: SimulatorServer,
+) -> None:
+    # 120 s of retry deadline at 0.001 is 0.12 s; the network (here a detect answered
+    # after 0.5 real seconds) does not run faster, so the call is not cut off by it.
+    server.simulator.faults.add(Fault("detect", "delay", delay=0.5))
+    async with EmojiClient(api_key=KEY, base_url=server.base_url, time_scale=0.001) as client:
+        face = await client.detect(PORTRAIT)
+    assert face.face_bbox is not None
+    assert [r.status for r in server.simulator.requests if r.endpoint == "detect"] == [200]
 
 
 @pytest.mark.parametrize("scale", [0, -0.01, float("nan"), float("inf"), "0.01", True])
