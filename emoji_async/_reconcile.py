@@ -440,6 +440,10 @@ class Submitter:
             # (``first``: the caller holds the lock already): a task that appears is
             # never one whose answer is about to name it elsewhere.
             async with contextlib.nullcontext() if first else self._account.submit_lock():
+                # The list shows the service as it was at some moment after it was
+                # asked for, not when its answer arrived (a slow answer arrives late):
+                # the window counts as passed only for a look asked for after it.
+                asked = self.ledger.now()
                 verdict = await self._judge(attempt, unsettled)
                 if isinstance(verdict, Owned):
                     snapshot = await self._claim(attempt, verdict.task_id, None)
@@ -448,11 +452,14 @@ class Submitter:
                     await self._ambiguous(attempt, verdict, unsettled)
                     report(Reconciled, task_id=None)
                     return _Resend(unsettled)
-            left = attempt.sent_at + window - self.ledger.now()
+            left = attempt.sent_at + window - asked
             if isinstance(verdict, _Unread):
-                # A list that could not be read proves nothing either way: look again,
-                # until a call's retry deadline has passed since the window's end.
-                if not first and left <= -retry.deadline:
+                # A list that could not be read proves nothing either way. The first
+                # look, taken while no other submit can go out, is what tells this
+                # attempt's task from the others': without it, the submit is uncertain.
+                # A later one is taken again, until a call's retry deadline has passed
+                # since the window's end.
+                if first or left <= -retry.deadline:
                     raise _uncertain(
                         unsettled, f"the task list could not be read: {verdict.error}"
                     ) from verdict.error
@@ -462,8 +469,10 @@ class Submitter:
                 return _Resend(unsettled)
             if first:
                 return _Waiting(unsettled)
+            # Time passed during the look: what is left is counted from now.
+            left = attempt.sent_at + window - self.ledger.now()
             until = left + retry.deadline if isinstance(verdict, _Unread) else left
-            await asyncio.sleep(min(wait, until))
+            await asyncio.sleep(max(0.0, min(wait, until)))
             wait = min(wait * 2, retry.wait_max)
 
     async def _judge(
@@ -528,19 +537,23 @@ class Submitter:
                 " could have made: another program submits on this account",
                 verdict.candidates,
             )
+        owners = verdict.owners
+        # The candidates still PENDING are cancelled in any case (it costs nothing): left
+        # to run, one another attempt made would be taken by no one, and that attempt,
+        # finding nothing, would send its portrait again.
+        stuck = [t for t in verdict.free if not await self._move_aside(t, owners)]
         if verdict.billable:
             # Running or done: it bills whoever made it, and guessing could hand this
             # job another portrait's video. The candidates are kept for the user.
-            self.ledger.reserve(verdict.candidates)
+            kept = [t.task_id for t in (*verdict.billable, *stuck)]
+            self.ledger.reserve(kept)
             raise _uncertain(
                 unsettled,
-                f"{len(verdict.candidates)} task(s) appeared that it or another submit"
-                f" ({', '.join(o for o in verdict.owners if o != attempt.label) or 'elsewhere'})"
+                f"{len(kept)} task(s) appeared that it or another submit"
+                f" ({', '.join(o for o in owners if o != attempt.label) or 'elsewhere'})"
                 " may have made, and not all can still be cancelled",
-                verdict.candidates,
+                kept,
             )
-        owners = verdict.owners
-        stuck = [t for t in verdict.free if not await self._move_aside(t, owners)]
         if stuck:
             self.ledger.reserve([t.task_id for t in stuck])
             raise _uncertain(

@@ -446,13 +446,17 @@ async def test_a_batch_job_whose_poll_is_refused_past_its_deadline_keeps_followi
     assert sim.stats.tasks_created == 1
 
 
-async def test_a_lost_submit_whose_task_list_cannot_be_read_at_first_is_settled_later() -> None:
+async def test_a_lost_submit_whose_task_list_cannot_be_read_for_a_while_is_settled_later() -> None:
     async with running(sim_config(render_videos=False)) as (sim, client):
-        sim.faults.add(Fault("submit", "reset", after_processing=True))
+        # The submit is answered 500 at once and processed half a window later.
+        sim.faults.add(Fault("submit", "late", status=500, delay=WINDOW / 2))
+        # The reads before the submit and right after it go through; the next three
+        # are refused with a Retry-After no call could wait for.
+        sim.faults.add(Fault("list", "delay", delay=0.0, times=2))
         sim.faults.add(endless_429("list", times=3))
         (outcome,) = await client.generate_many([EmojiJob(ADA, "mengwa_kaixin")])
     assert outcome.ok, outcome.error
-    assert [r.status for r in sim.requests if r.endpoint == "list"][:3] == [429, 429, 429]
+    assert [r.status for r in sim.requests if r.endpoint == "list"][2:5] == [429, 429, 429]
     # The task the lost submit made was found and adopted: one task, one submit.
     assert sim.stats.tasks_created == 1
     assert count(sim, "submit") == 1
