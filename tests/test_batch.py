@@ -77,7 +77,9 @@ async def test_a_batch_stays_under_the_query_budget_with_many_jobs_in_flight() -
     async with running(short) as (sim, client):
         outcomes = await client.generate_many(jobs_for(10), concurrency=10)
     assert all(o.ok for o in outcomes)
-    assert sim.stats.throttled == 0
+    # No query throttled. (A detect may be: on a loaded machine two paced detects can
+    # reach the service inside one 10 ms window of this clock.)
+    assert sim.stats.throttled_by_endpoint.get("query", 0) == 0
     window = 1.0 * SCALE
     queries = [r.at for r in sim.requests if r.endpoint == "query"]
     busiest = max(
