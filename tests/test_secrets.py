@@ -243,7 +243,7 @@ async def test_an_api_redirect_is_not_followed_so_the_key_never_reaches_its_targ
             api_key=SECRET,
             base_url=str(api.make_url("/api/v1")),
             limits=None,
-            retry=RetryPolicy(wait_first=0.02, deadline=0.3),
+            retry=RetryPolicy(wait_first=0.02, deadline=2.0),
         ) as client,
     ):
         # The protocol never answers a redirect: an answer it does not promise.
@@ -466,7 +466,7 @@ async def test_a_malformed_http_answer_keeps_its_cause_but_not_the_request_heade
             api_key=SECRET,
             base_url=base_url,
             limits=None,
-            retry=RetryPolicy(wait_first=0.02, deadline=0.3),
+            retry=RetryPolicy(wait_first=0.02, deadline=2.0),
         ) as client,
     ):
         with pytest.raises(ResponseLostError) as caught:
@@ -551,7 +551,7 @@ async def test_a_gateway_echoing_the_key_leaves_it_in_no_error_journal_or_log(
             api_key=key,
             base_url=str(gateway.make_url("/api/v1")),
             limits=None,
-            retry=RetryPolicy(wait_first=0.02, deadline=0.3),
+            retry=RetryPolicy(wait_first=0.02, deadline=2.0),
             poll=FAST_POLL,
         ) as client,
     ):
