@@ -135,30 +135,16 @@ async def _task(client: EmojiClient) -> Any:
 # -- the scenarios -----------------------------------------------------------------------
 
 
-async def _huge_poll(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
-    task = await _task(client)
-    server.simulator.faults.add(Fault("query", "huge", size=100 * 2**20))
-    probe.start()
-    await task.refresh()
+def _poll_meets(fault: Fault) -> Callable[[SimulatorServer, EmojiClient, Probe], Awaitable[None]]:
+    """A task submitted normally, then one ``refresh()`` that meets ``fault``."""
 
+    async def run(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+        task = await _task(client)
+        server.simulator.faults.add(fault)
+        probe.start()
+        await task.refresh()
 
-async def _bomb_poll(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
-    task = await _task(client)
-    server.simulator.faults.add(Fault("query", "gzip_bomb", size=2**30))
-    probe.start()
-    await task.refresh()
-
-
-async def _drip_poll(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
-    task = await _task(client)
-    server.simulator.faults.add(Fault("query", "drip", times=100))
-    probe.start()
-    await task.refresh()
-
-
-async def _drip_detect(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
-    server.simulator.faults.add(Fault("detect", "drip", times=100))
-    await client.detect(IMAGE)
+    return run
 
 
 async def _drip_submit(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
@@ -194,13 +180,6 @@ async def _huge_retry_after(server: SimulatorServer, client: EmojiClient, probe:
             probe.facts["next detect"] = f"{type(exc).__name__} in {time.monotonic() - began:.1f} s"
 
 
-async def _billing(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
-    server.simulator.faults.add(
-        Fault("detect", "status", status=429, code="PrepaidBillOverdue", times=10_000)
-    )
-    await client.detect(IMAGE)
-
-
 async def _wrong_key_batch(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
     jobs = [EmojiJob(f"{IMAGE}?n={n}", Template.MENGWA_KAIXIN) for n in range(40)]
     async with client_for(server, api_key="sk-wrong") as wrong:
@@ -211,31 +190,32 @@ async def _wrong_key_batch(server: SimulatorServer, client: EmojiClient, probe: 
     probe.facts["errors"] = ", ".join(sorted(kinds))
 
 
-async def _unreadable_detection(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
-    server.simulator.faults.add(Fault("detect", "truncate", times=10_000))
-    await client.detect(IMAGE)
+def _detect_meets(fault: Fault) -> Callable[[SimulatorServer, EmojiClient, Probe], Awaitable[None]]:
+    """One ``detect()`` that meets ``fault``."""
+
+    async def run(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+        server.simulator.faults.add(fault)
+        await client.detect(IMAGE)
+
+    return run
 
 
-async def _echoed_key(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
-    server.simulator.faults.add(Fault("detect", "echo_key", status=502, times=10_000))
-    await client.detect(IMAGE)
+def _submit_names(task_id: str) -> Callable[[SimulatorServer, EmojiClient, Probe], Awaitable[None]]:
+    """One ``generate()`` whose submit answer names ``task_id`` (``{task_id}``: the real id).
 
+    Whether the video is of a task made from the job's own image is read from the
+    simulator's record, not from what the client says.
+    """
 
-async def _echoed_key_401(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
-    server.simulator.faults.add(Fault("detect", "echo_key", status=401))
-    await client.detect(IMAGE)
+    async def run(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
+        server.simulator.faults.add(Fault("submit", "odd_task_id", task_id=task_id))
+        video = await client.generate(IMAGE, Template.MENGWA_KAIXIN)
+        made = server.simulator.task(video.task_id)
+        probe.facts["video's task made from its image"] = (
+            made is not None and made.image_url == IMAGE
+        )
 
-
-async def _odd_task_id(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
-    server.simulator.faults.add(Fault("submit", "odd_task_id", task_id=".."))
-    video = await client.generate(IMAGE, Template.MENGWA_KAIXIN)
-    probe.facts["video of task"] = video.task_id
-
-
-async def _long_task_id(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
-    server.simulator.faults.add(Fault("submit", "odd_task_id", task_id="{task_id}" + "0" * 10_000))
-    video = await client.generate(IMAGE, Template.MENGWA_KAIXIN)
-    probe.facts["video of task"] = video.task_id
+    return run
 
 
 async def _gzip_video(server: SimulatorServer, client: EmojiClient, probe: Probe) -> None:
@@ -272,10 +252,26 @@ async def _throttle_burst(server: SimulatorServer, client: EmojiClient, probe: P
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("huge-poll", "a task query answered with 100 MiB of JSON", _huge_poll),
-        Scenario("bomb-poll", "a task query answered with gzip inflating to 1 GiB", _bomb_poll),
-        Scenario("drip-poll", "a task query's answer, one byte every 0.5 s", _drip_poll),
-        Scenario("drip-detect", "a detect's answer, one byte every 0.5 s", _drip_detect),
+        Scenario(
+            "huge-poll",
+            "a task query answered with 100 MiB of JSON",
+            _poll_meets(Fault("query", "huge", size=100 * 2**20)),
+        ),
+        Scenario(
+            "bomb-poll",
+            "a task query answered with gzip inflating to 1 GiB",
+            _poll_meets(Fault("query", "gzip_bomb", size=2**30)),
+        ),
+        Scenario(
+            "drip-poll",
+            "a task query's answer, one byte every 0.5 s",
+            _poll_meets(Fault("query", "drip", times=100)),
+        ),
+        Scenario(
+            "drip-detect",
+            "a detect's answer, one byte every 0.5 s",
+            _detect_meets(Fault("detect", "drip", times=100)),
+        ),
         Scenario(
             "drip-submit",
             "generate(timeout=3), its submit's answer a byte every 0.5 s",
@@ -285,15 +281,35 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "huge-retry-after", "a detect answered 429 with Retry-After: 10^12", _huge_retry_after
         ),
-        Scenario("billing", "every detect answered 429 PrepaidBillOverdue", _billing),
+        Scenario(
+            "billing",
+            "every detect answered 429 PrepaidBillOverdue",
+            _detect_meets(
+                Fault("detect", "status", status=429, code="PrepaidBillOverdue", times=10_000)
+            ),
+        ),
         Scenario("wrong-key", "40 jobs with a key the service refuses", _wrong_key_batch),
         Scenario(
-            "unreadable-detect", "every detect answer cut short (billed)", _unreadable_detection
+            "unreadable-detect",
+            "every detect answer cut short (billed)",
+            _detect_meets(Fault("detect", "truncate", times=10_000)),
         ),
-        Scenario("echo-502", "a gateway's 502 quoting the request's headers", _echoed_key),
-        Scenario("echo-401", "a 401 quoting the Authorization header", _echoed_key_401),
-        Scenario("dotdot-id", "a submit answer whose task id is '..'", _odd_task_id),
-        Scenario("long-id", "a submit answer whose task id is 10 kB long", _long_task_id),
+        Scenario(
+            "echo-502",
+            "a gateway's 502 quoting the request's headers",
+            _detect_meets(Fault("detect", "echo_key", status=502, times=10_000)),
+        ),
+        Scenario(
+            "echo-401",
+            "a 401 quoting the Authorization header",
+            _detect_meets(Fault("detect", "echo_key", status=401)),
+        ),
+        Scenario("dotdot-id", "a submit answer whose task id is '..'", _submit_names("..")),
+        Scenario(
+            "long-id",
+            "a submit answer whose task id is 10 kB long",
+            _submit_names("{task_id}" + "0" * 10_000),
+        ),
         Scenario("gzip-video", "a video sent gzip-encoded, Content-Length compressed", _gzip_video),
         Scenario(
             "budget-5s",
