@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from emoji_async import BBox, EmojiClient, Task
+from emoji_async import BBox, EmojiClient, RateLimits, Task
 from emoji_async._journal import Journal
 from emoji_async.testing import Simulator, SimulatorConfig, SimulatorServer, fixed_duration, serve
 from emoji_async.testing import client_for as client_for  # the tests' client, on the sim's clock
@@ -22,6 +22,13 @@ from emoji_async.testing import client_for as client_for  # the tests' client, o
 #: same clock (``client_for``): a 60 s task runs in 0.6 s, a 15 s poll interval is 0.15 s.
 SCALE = 0.01
 KEY = "sk-simulator"
+#: For tests that hold the client to "nothing throttled". On this clock a 1/s limit
+#: is a 10 ms window, and the default jitter (5 ms of real time, for a network's
+#: differences in delay) is less than the event loop can stall on a loaded CI
+#: machine: simulator and client share it, so a request can reach the service
+#: later than the one paced after it. 25 ms covers such a stall without slowing the
+#: limits' windows below what the tests measure.
+LOADED_MACHINE = RateLimits(jitter=0.025)
 
 
 def sim_config(**overrides: Any) -> SimulatorConfig:

@@ -28,7 +28,7 @@ from emoji_async import (
 from emoji_async._transport import Endpoint
 from emoji_async.testing import Fault, Simulator, SimulatorServer
 
-from .conftest import KEY, SCALE, client_for, detect_and_submit, running, sim_config
+from .conftest import KEY, LOADED_MACHINE, SCALE, client_for, detect_and_submit, running, sim_config
 
 PORTRAIT = "https://example.com/portraits/ada.png"
 
@@ -103,7 +103,7 @@ async def test_a_second_task_waits_pending_behind_the_running_one(
 async def test_generate_at_provider_limits_returns_a_video_that_downloads(
     tmp_path: Path,
 ) -> None:
-    async with running() as (sim, client):
+    async with running(limits=LOADED_MACHINE) as (sim, client):
         video = await client.generate(PORTRAIT, "dagong_weixiao")
         assert isinstance(video, VideoResult)
         assert video.video_duration == 2  # dagong_weixiao's length in the template table

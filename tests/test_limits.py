@@ -15,7 +15,7 @@ from emoji_async._limits import Pacer, Pacing, TaskBoard
 from emoji_async._transport import Endpoint
 from emoji_async.testing import Fault
 
-from .conftest import SCALE, detect_and_submit, running, sim_config
+from .conftest import LOADED_MACHINE, SCALE, detect_and_submit, running, sim_config
 
 
 def test_intervals_follow_the_rates_plus_the_margin() -> None:
@@ -107,7 +107,7 @@ async def test_the_board_counts_tasks_ahead_and_wakes_those_behind() -> None:
 
 
 async def test_concurrent_detects_from_one_client_arrive_within_the_limit() -> None:
-    async with running() as (sim, client):
+    async with running(limits=LOADED_MACHINE) as (sim, client):
         await asyncio.gather(*(client.detect(f"https://example.com/{n}.png") for n in range(8)))
     arrivals = [r.at for r in sim.requests if r.endpoint == "detect"]
     assert len(arrivals) == 8

@@ -34,7 +34,7 @@ from emoji_async._limits import Pacing
 from emoji_async._shared import RedisBackend
 from emoji_async.testing import Chaos, Fault, Simulator, SimulatorServer, serve
 
-from .conftest import KEY, SCALE, client_for, detect_and_submit, sim_config
+from .conftest import KEY, LOADED_MACHINE, SCALE, client_for, detect_and_submit, sim_config
 from .shared_child import ACCOUNT, image
 
 CHILD = Path(__file__).with_name("shared_child.py")
@@ -68,7 +68,8 @@ async def one_account(
     server: SimulatorServer, pacing: RedisPacing
 ) -> AsyncIterator[tuple[EmojiClient, EmojiClient]]:
     """Two clients sharing one account's pacing (as two processes would)."""
-    async with client_for(server, pacing=pacing) as one, client_for(server, pacing=pacing) as two:
+    settings = {"pacing": pacing, "limits": LOADED_MACHINE}
+    async with client_for(server, **settings) as one, client_for(server, **settings) as two:
         yield one, two
 
 
