@@ -132,20 +132,34 @@ class Pacer:
         self.window = window
         self._next = 0.0
         self._held_until = 0.0
+        # How late, in all, turns have started after their time: each moves every
+        # later turn, so that starts stay ``interval`` apart as they happen.
+        self._late = 0.0
 
     async def acquire(self) -> None:
-        """Wait for this caller's turn. Turns are taken in arrival order."""
+        """Wait for this caller's turn. Turns are taken in arrival order.
+
+        Turns are spaced by when requests really start, not by when they were
+        due: an event loop that stalls (a blocking call, a long pause) wakes
+        every sleeper whose turn passed at once, and those requests would reach
+        the service together. A turn taken late moves every later turn by as much.
+        """
         loop = asyncio.get_running_loop()
         while True:
             now = loop.time()
             start = max(now, self._next, self._held_until)
             self._next = start + self.interval
-            if start <= now:
-                return
-            await asyncio.sleep(start - now)
-            if self._held_until <= loop.time():
-                return
-            # A 429 arrived while this caller slept: its turn is void, take a new one.
+            late = self._late
+            while start > now:
+                await asyncio.sleep(start - now)
+                now = loop.time()
+                start += self._late - late
+                late = self._late
+            if self._held_until > now:
+                continue  # A 429 arrived while this caller slept: its turn is void, take a new one.
+            self._late += now - start
+            self._next += now - start
+            return
 
     def hold(self, seconds: float | None) -> float:
         """After a 429: no request of the group starts for ``seconds`` (default one window)."""

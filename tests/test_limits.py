@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -64,6 +65,26 @@ async def test_a_pacer_spaces_request_starts_by_its_interval() -> None:
 
     await asyncio.gather(*(one() for _ in range(6)))
     gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(gap >= 0.02 - 0.002 for gap in gaps), gaps
+
+
+async def test_a_stalled_event_loop_does_not_send_the_turns_it_delayed_together() -> None:
+    # Six callers take their turns 20 ms apart; then the loop blocks for 100 ms, past
+    # four of them. They start 20 ms apart from when the loop runs again, in order.
+    pacer = Pacer(0.02, window=0.02)
+    loop = asyncio.get_running_loop()
+    starts: list[tuple[int, float]] = []
+
+    async def one(n: int) -> None:
+        await pacer.acquire()
+        starts.append((n, loop.time()))
+
+    callers = [asyncio.create_task(one(n)) for n in range(6)]
+    await asyncio.sleep(0)  # every caller has its turn; the first has started
+    time.sleep(0.1)  # noqa: ASYNC251  (the stall under test)
+    await asyncio.gather(*callers)
+    assert [n for n, _ in starts] == list(range(6))
+    gaps = [b - a for (_, a), (_, b) in itertools.pairwise(starts)]
     assert all(gap >= 0.02 - 0.002 for gap in gaps), gaps
 
 
