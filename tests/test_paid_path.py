@@ -22,6 +22,7 @@ from emoji_async import (
     EmojiClient,
     EmojiJob,
     InvalidRequestError,
+    RetryPolicy,
     SubmissionUncertainError,
     TaskStatus,
     events,
@@ -137,6 +138,40 @@ async def test_a_task_another_unknown_submit_may_have_made_is_not_adopted_but_mo
     [moved] = [o for o in client.orphans if o.cancelled]
     assert truth[moved.task_id].image_url == GRACE
     assert moved.owners == ("https://example.com/portraits/ada.png", GRACE)
+
+
+@READINGS
+async def test_a_pending_task_beside_a_running_one_is_cancelled_for_the_submit_that_made_it(
+    reading: dict[str, Any],
+) -> None:
+    # ADA's and GRACE's submits are both answered 500 and processed later, after each
+    # first look at the list found nothing: ADA's task starts on the free slot, then
+    # GRACE's queues behind it. ADA's next look sees both and cannot tell them apart.
+    # The running one stays with ADA, uncertain; the PENDING one is cancelled, so
+    # GRACE, finding nothing of its own, sends its portrait again and pays once.
+    config = sim_config(render_videos=False, durations=fixed_duration(30), **reading)
+    looks = RetryPolicy(wait_first=50.0, wait_max=60.0, wait_jitter=0.0)
+    async with running(config, retry=looks) as (sim, client):
+        sim.faults.add(Fault("submit", "late", status=500, delay=0.25))
+        sim.faults.add(Fault("submit", "late", status=500, delay=0.25))
+        ada, grace = await asyncio.gather(
+            submit(client, sim, ADA), submit(client, sim, GRACE), return_exceptions=True
+        )
+        await until(lambda: all(t.status != "PENDING" for t in sim.tasks()), "the queue drained")
+        await until(lambda: all(t.status != "RUNNING" for t in sim.tasks()), "the slot idle")
+        truth = {t.task_id: t for t in sim.tasks()}
+        paid = succeeded_by_image(sim)
+    # The state under test: a running task and a PENDING one, both from a lost answer.
+    first_ada, first_grace = sorted(
+        (t for t in truth.values() if t.image_url in (ADA, GRACE)), key=lambda t: t.submitted_at
+    )[:2]
+    assert (first_ada.image_url, first_grace.image_url) == (ADA, GRACE)
+    assert isinstance(ada, SubmissionUncertainError)
+    assert ada.candidates == (first_ada.task_id,)  # the running one, kept for ADA's user
+    assert first_grace.status == "CANCELED"  # cancelled while PENDING: it costs nothing
+    assert isinstance(grace, str)
+    assert truth[grace].image_url == GRACE
+    assert paid == {ADA: 1, GRACE: 1}
 
 
 # --- 2. one late task poisons nothing ---------------------------------------------------
