@@ -108,8 +108,11 @@ async def test_sdk_reads_a_failed_task_as_an_error_with_the_provider_code(sdk: S
 
 
 async def test_sdk_cancels_a_pending_task_and_fetches_unknown_ids(sdk: Sdk) -> None:
+    # The first task runs an hour of provider time (3.6 s here), so the second is
+    # still PENDING behind it however slowly a loaded machine gets to the cancel.
     first = await sdk.jobs.create(
-        model="emoji-v1", input=await detected_input(sdk, IMAGE, "mengwa_kaixin")
+        model="emoji-v1",
+        input=await detected_input(sdk, IMAGE + "?sim_duration=3600", "mengwa_kaixin"),
     )
     second = await sdk.jobs.create(
         model="emoji-v1", input=await detected_input(sdk, IMAGE + "?b", "mengwa_kaixin")
