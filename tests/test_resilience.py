@@ -148,7 +148,8 @@ async def test_a_throttled_detect_is_retried_until_the_retry_deadline(
             await client.detect(PORTRAIT)
         elapsed = time.monotonic() - started
     assert count(sim, "detect") > 2
-    assert elapsed < 0.3 + 0.2
+    # Retried until the deadline (30 provider seconds), not stopped by a count of attempts.
+    assert 0.3 <= elapsed < 0.3 + 0.2
 
 
 async def test_the_deadline_holds_and_reports_the_last_state() -> None:
