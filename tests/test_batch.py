@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from emoji_async import (
-    EmojiClient,
     EmojiJob,
     FaceRejectedError,
     PollPolicy,
@@ -311,6 +310,9 @@ async def test_the_journal_never_holds_the_api_key(tmp_path: Path) -> None:
 
 async def test_a_client_without_pacing_still_runs_a_batch() -> None:
     async with running(sim_config(limits=None, render_videos=False), limits=None) as (_, client):
-        assert isinstance(client, EmojiClient)
+        assert client.limits is None
+        assert client.pacing is None
         outcomes = await client.generate_many(jobs_for(4))
+    assert len(outcomes) == 4
     assert all(o.ok for o in outcomes)
+    assert len({o.task_id for o in outcomes}) == 4  # one task per job
