@@ -1,1 +1,27 @@
-"""Scenarios measured against the project's simulator; ``python -m benchmarks`` runs them."""
+"""Scenarios measured against the project's simulator; ``python -m benchmarks`` runs them.
+
+The package has one shape:
+
+``scenarios/``
+    One module per scenario, named as ``python -m benchmarks NAME`` names it
+    (``ours-bulk`` is ``scenarios/ours_bulk.py``). Each has a ``run`` that
+    measures and a ``main(argv)`` that prints what it measured.
+``report.py``, ``plot.py``
+    ``python -m benchmarks all``: the four scenarios of ``docs/benchmarks.md``,
+    the page and its picture.
+``competitors/``
+    The clients the ``bulk`` scenario compares, each run in a process of its own.
+The machinery the scenarios share, each module named for what it holds:
+    ``simulator.py`` (a simulator and a client on one clock, in this process),
+    ``simproc.py`` (the simulator in a process of its own), ``bulk_report.py``
+    (what bulk at the provider's limits measures, and its table), ``figures.py``
+    (quantiles, medians and spreads), ``audit.py`` (jobs held against the
+    service's own record), ``redis_server.py`` (a redis-server of its own).
+
+Scenarios import the machinery, never each other.
+"""
+
+from pathlib import Path
+
+#: The checkout holding this package: child processes run from it, so ``-m`` finds it.
+ROOT = Path(__file__).resolve().parent.parent

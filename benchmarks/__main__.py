@@ -5,32 +5,32 @@
 
 import sys
 
-from . import (
+from . import report
+from .scenarios import (
     bulk,
     crash,
     hostile,
-    report,
-    scenario_bulk,
-    scenario_latency,
-    scenario_overhead,
-    scenario_scale,
+    latency,
+    ours_bulk,
+    overhead,
+    scale,
     shared,
-    single_job,
+    single,
     soak,
 )
 
 SCENARIOS = {
     "all": report.main,
-    "bulk": scenario_bulk.main,
+    "bulk": bulk.main,
     "crash": crash.main,
     "hostile": hostile.main,
-    "latency": scenario_latency.main,
-    "overhead": scenario_overhead.main,
-    "scale": scenario_scale.main,
+    "latency": latency.main,
+    "overhead": overhead.main,
+    "scale": scale.main,
     "shared": shared.main,
-    "single": single_job.main,
+    "single": single.main,
     "soak": soak.main,
-    "ours-bulk": bulk.main,
+    "ours-bulk": ours_bulk.main,
 }
 
 if len(sys.argv) < 2 or sys.argv[1] not in SCENARIOS:

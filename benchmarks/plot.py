@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .scenario_latency import LatencyRow
+from .scenarios.latency import LatencyRow
 
 __all__ = ["latency_plot"]
 

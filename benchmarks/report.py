@@ -22,8 +22,12 @@ from typing import TypeVar
 
 import attrs
 
-from . import scenario_bulk, scenario_latency, scenario_overhead, scenario_scale
+from . import bulk_report
 from .plot import latency_plot
+from .scenarios import bulk as scenario_bulk
+from .scenarios import latency as scenario_latency
+from .scenarios import overhead as scenario_overhead
+from .scenarios import scale as scenario_scale
 
 __all__ = ["Sizes", "main", "write_report"]
 
@@ -210,7 +214,7 @@ async def write_report(
             "scaled by the same factor, each in a process of its own.",
             "",
             "```",
-            scenario_bulk.table(bulk),
+            bulk_report.table(bulk),
             "```",
             "",
             "## 2. Latency for one job at a time",

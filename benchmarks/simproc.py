@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -32,6 +31,8 @@ import attrs
 from aiohttp import web
 
 from emoji_async.testing import ServiceLimits, Simulator, SimulatorConfig, fixed_duration
+
+from . import ROOT
 
 __all__ = ["KEY", "SimCounters", "SimProcess", "detected_boxes", "simulator_process"]
 
@@ -44,8 +45,6 @@ STARTUP_TIMEOUT = 30.0
 REPLY_TIMEOUT = 30.0
 #: How long a stopping child is given after each request to stop.
 STOP_GRACE = 5.0
-#: The directory that holds this package: child processes run from it, so ``-m`` finds it.
-ROOT = Path(__file__).resolve().parent.parent
 _API_ENDPOINTS = ("detect", "submit", "query", "list", "cancel", "upload_policy")
 
 

@@ -1,9 +1,9 @@
 """Scenario 1's competitors, run once at a tiny size so they cannot rot; invariants only, no timing.
 
-Each test runs one competitor through ``benchmarks.scenario_bulk`` (child
+Each test runs one competitor through ``benchmarks.scenarios.bulk`` (child
 process, fresh simulator, the figures) with a few jobs on a tiny time scale.
 The SDK 1.x row runs only when 1.x is already in its cache directory: CI does
-not depend on a network install (``python -m benchmarks.scenario_bulk --only
+not depend on a network install (``python -m benchmarks bulk --only
 sdk1`` installs it once, with pip).
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import scenario_bulk
+from benchmarks.bulk_report import Row, table
 from benchmarks.competitors import COMPETITORS, sdk1
-from benchmarks.scenario_bulk import Row
+from benchmarks.scenarios import bulk as scenario_bulk
 
 pytest.importorskip("dashscope.v2.resources._jobs")  # the SDK 2.x rows (the bench extra)
 
@@ -80,7 +80,7 @@ async def test_without_1x_and_no_install_the_sdk1_row_is_skipped_with_its_reason
     assert row.runs == ()
     assert row.skipped is not None
     assert "not installed" in row.skipped
-    assert "skipped" in scenario_bulk.table([row])
+    assert "skipped" in table([row])
 
 
 def test_the_sdk2_retry_sleeps_are_scaled_inside_the_block_and_restored_after() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import scenario_overhead, scenario_scale
+from benchmarks.scenarios import overhead as scenario_overhead
+from benchmarks.scenarios import scale as scenario_scale
 from benchmarks.simproc import SimProcess, simulator_process
 
 pytest.importorskip("psutil")

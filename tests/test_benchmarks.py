@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from benchmarks import bulk, hostile, scenario_latency
-from benchmarks.single_job import run
+from benchmarks.scenarios import hostile, latency, ours_bulk
+from benchmarks.scenarios.single import run
 
 
 async def test_the_single_job_scenario_finishes_every_job_once() -> None:
@@ -16,7 +16,7 @@ async def test_the_single_job_scenario_finishes_every_job_once() -> None:
 
 
 async def test_the_bulk_scenario_loses_nothing_and_pays_once() -> None:
-    report = await bulk.run(jobs=4, time_scale=0.002)
+    report = await ours_bulk.run(jobs=4, time_scale=0.002)
     assert report.lost == 0
     assert report.tasks_created == 4
     assert report.throttled == 0
@@ -24,9 +24,9 @@ async def test_the_bulk_scenario_loses_nothing_and_pays_once() -> None:
 
 
 async def test_the_latency_scenario_measures_every_schedule_on_both_distributions() -> None:
-    rows = await scenario_latency.run(tasks=2, warm_up=2, time_scale=0.002, repeats=1)
+    rows = await latency.run(tasks=2, warm_up=2, time_scale=0.002, repeats=1)
     assert {(r.schedule, r.distribution) for r in rows} == {
-        (s, d) for s in scenario_latency.SCHEDULES for d in ("broad", "narrow")
+        (s, d) for s in latency.SCHEDULES for d in ("broad", "narrow")
     }
     assert all(r.polls_per_job[0] >= 1 for r in rows)
     assert all(r.lag_p95[0] >= r.lag_p50[0] >= 0 for r in rows)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import crash
+from benchmarks.scenarios import crash
 from emoji_async.testing import serve
 
 from .conftest import KEY, SCALE, sim_config

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from benchmarks import shared as bench
-from benchmarks._redis import free_port, local_redis
+from benchmarks.redis_server import free_port, local_redis
+from benchmarks.scenarios import shared as bench
 from emoji_async import (
     EmojiClient,
     EmojiJob,

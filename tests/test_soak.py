@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import soak
+from benchmarks.scenarios import soak
 from emoji_async.testing import CHAOS_KINDS, HOSTILE_KINDS
 
 TRANSIT_KINDS = set(CHAOS_KINDS) - set(HOSTILE_KINDS)

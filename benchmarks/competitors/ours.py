@@ -1,7 +1,7 @@
 """``emoji_async``: ``generate_many`` with its defaults, policies on the simulator's clock.
 
 Its poll, retry and rate-limit policies are the defaults, each ``.scaled`` by
-the time scale, as ``benchmarks/_setup.py`` builds them; the video is held
+the time scale, as ``benchmarks/simulator.py`` builds them; the video is held
 when the batch reports ``events.Succeeded``.
 """
 

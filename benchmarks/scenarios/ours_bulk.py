@@ -13,65 +13,15 @@ import argparse
 import asyncio
 import statistics
 import time
-from collections.abc import Sequence
-
-import attrs
 
 from emoji_async import EmojiJob, Template
 from emoji_async import events as ev
-from emoji_async.testing import SimulatedTask, SimulatorConfig, uniform_durations
+from emoji_async.testing import SimulatorConfig, uniform_durations
 
-from ._setup import on_one_clock
+from ..bulk_report import BulkReport, single_slot_floor
+from ..simulator import on_one_clock
 
-__all__ = ["BulkReport", "main", "run", "single_slot_floor"]
-
-
-def single_slot_floor(
-    tasks: Sequence[SimulatedTask], *, started: float, time_scale: float
-) -> float:
-    """The soonest any client could finish ``tasks`` on one running slot (real seconds).
-
-    The time until the first submit arrived (from ``started``, a
-    ``time.monotonic()`` reading), then every task's run time back to back.
-    """
-    first_submit = min(task.submitted_at for task in tasks)
-    return (first_submit - started) + sum(task.duration for task in tasks) * time_scale
-
-
-@attrs.frozen
-class BulkReport:
-    """What one bulk run measured (times in real seconds on the compressed clock)."""
-
-    jobs: int
-    time_scale: float
-    makespan: float
-    floor: float
-    requests_per_job: float
-    throttled: int
-    lost: int
-    tasks_created: int
-    lag_p50: float
-    lag_p95: float
-
-    @property
-    def ratio(self) -> float:
-        return self.makespan / self.floor
-
-    def table(self) -> str:
-        return "\n".join(
-            [
-                f"jobs                         {self.jobs}",
-                f"time scale                   {self.time_scale:g}",
-                f"makespan / floor             {self.ratio:.4f}"
-                f"  ({self.makespan:.2f} s / {self.floor:.2f} s)",
-                f"requests per job             {self.requests_per_job:.2f}",
-                f"429 answers                  {self.throttled}",
-                f"jobs lost                    {self.lost}",
-                f"tasks created per job        {self.tasks_created / self.jobs:.2f}",
-                f"detection lag p50 / p95      {self.lag_p50:.1%} / {self.lag_p95:.1%}"
-                " of task run time",
-            ]
-        )
+__all__ = ["main", "run"]
 
 
 async def run(*, jobs: int, time_scale: float, seed: int = 1) -> BulkReport:

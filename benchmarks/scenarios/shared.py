@@ -8,11 +8,11 @@ with :class:`~emoji_async.RedisPacing` (one ``redis-server`` of its own on a
 loopback port, in a temporary directory), once with each process pacing
 itself alone, for contrast.
 
-The floor is :mod:`benchmarks.bulk`'s: the sum of the task run times on the
+The floor is :func:`benchmarks.bulk_report.single_slot_floor`: the sum of the task run times on the
 single slot, plus the time until the first submit arrived (child processes
 starting included). No set of clients can finish sooner.
 
-``python -m benchmarks.shared child ...`` is one child (internal).
+``python -m benchmarks.scenarios.shared child ...`` is one child (internal).
 """
 
 from __future__ import annotations
@@ -37,14 +37,13 @@ from emoji_async import (
 )
 from emoji_async.testing import SimulatedTask, SimulatorConfig, serve, uniform_durations
 
-from ._redis import local_redis
-from .bulk import single_slot_floor
+from .. import ROOT
+from ..bulk_report import single_slot_floor
+from ..redis_server import local_redis
 
 __all__ = ["SharedReport", "main", "peak_in_flight", "run"]
 
 KEY = "sk-simulator"
-#: The directory holding this package: children run from it, so ``-m`` finds it.
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @attrs.frozen
@@ -140,7 +139,7 @@ async def _run_children(
         await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "benchmarks.shared",
+            "benchmarks.scenarios.shared",
             "child",
             base_url,
             redis_url or "-",

@@ -18,7 +18,7 @@ import attrs
 from emoji_async import Template
 from emoji_async.testing import SimulatorConfig, uniform_durations
 
-from ._setup import on_one_clock
+from ..simulator import on_one_clock
 
 __all__ = ["SingleJobReport", "main", "run"]
 

@@ -41,7 +41,7 @@ import attrs
 
 from emoji_async import EmojiClient, EmojiJob, PollPolicy, Template
 
-from .simproc import KEY, SimCounters, SimProcess, detected_boxes, simulator_process
+from ..simproc import KEY, SimCounters, SimProcess, detected_boxes, simulator_process
 
 __all__ = ["COMPETITORS", "Measurement", "OverheadReport", "main", "run", "table"]
 

@@ -6,7 +6,7 @@ compressed by one time scale. Each competitor (:mod:`benchmarks.competitors`)
 runs in a child process of its own against a fresh simulator with the same
 config and seed, so the k-th task any of them creates runs the same time.
 
-Per competitor and run (``benchmarks.bulk.BulkReport``):
+Per competitor and run (:class:`benchmarks.bulk_report.BulkReport`):
 
 * makespan / floor: the makespan is the competitor's own ``run`` call, timed
   in its process; the floor is (first accepted submit's arrival - start) +
@@ -25,8 +25,8 @@ seconds (real lag / time scale). Time compresses; the CPU a request costs does
 not, so a client (or a simulator) busier than its core runs its timers late,
 and a late timer on a compressed clock is a long delay in provider time.
 
-``python -m benchmarks.scenario_bulk [--jobs 200] [--time-scale S] [--repeats 3]
-[--only ours,raw]`` prints the table.
+``python -m benchmarks bulk [--jobs 200] [--time-scale S] [--repeats 3]
+[--only ours,raw]`` prints the table (:func:`benchmarks.bulk_report.table`).
 """
 
 from __future__ import annotations
@@ -34,16 +34,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import math
 import random
 import re
-import statistics
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-
-import attrs
 
 from emoji_async import EmojiClient, RateLimits, Template
 from emoji_async.testing import (
@@ -54,154 +50,29 @@ from emoji_async.testing import (
     uniform_durations,
 )
 
-from .bulk import BulkReport
-from .competitors import API_KEY, COMPETITORS, Competitor, JobResult, JobSpec, competitor
-from .competitors import sdk1 as sdk1_module
-from .competitors._isolation import ChildRun, LoopLag, measure_loop_lag, run_in_child
+from ..bulk_report import DURATIONS, BulkReport, Measurement, Row, table
+from ..competitors import API_KEY, COMPETITORS, Competitor, JobSpec, competitor
+from ..competitors import sdk1 as sdk1_module
+from ..competitors._isolation import ChildRun, LoopLag, measure_loop_lag, run_in_child
+from ..figures import p50_p95
 
 __all__ = [
     "DEFAULT_JOBS",
-    "DURATIONS",
-    "Figure",
-    "Measurement",
-    "Row",
     "default_time_scale",
     "main",
     "prepare_jobs",
     "run",
-    "table",
 ]
 
 DEFAULT_JOBS = 200
-#: The provider's "usually 1 to 5 minutes".
-DURATIONS = (60.0, 300.0)
 #: Real seconds one run of one competitor should take at the default time scale.
 TARGET_SECONDS = 60.0
-#: The loop lag, as a fraction of a competitor's shortest wait, past which its row is flagged.
-FAITHFUL_LAG = 0.5
 
 
 def default_time_scale(jobs: int) -> float:
     """The time scale at which the floor of ``jobs`` jobs lasts about a minute."""
     mean = sum(DURATIONS) / 2
     return TARGET_SECONDS / (max(jobs, 1) * mean)
-
-
-@attrs.frozen
-class Figure:
-    """One figure over the repeats: the median and the min-max spread."""
-
-    median: float
-    low: float
-    high: float
-
-    @classmethod
-    def of(cls, values: Iterable[float]) -> Figure:
-        numbers = [v for v in values if not math.isnan(v)]
-        if not numbers:
-            return cls(math.nan, math.nan, math.nan)
-        return cls(statistics.median(numbers), min(numbers), max(numbers))
-
-    def format(self, spec: str) -> str:
-        if math.isnan(self.median):
-            return "-"
-        if self.low == self.high:
-            return format(self.median, spec)
-        return f"{self.median:{spec}} [{self.low:{spec}}-{self.high:{spec}}]"
-
-
-@attrs.frozen
-class Measurement:
-    """One run of one competitor: the figures, the loop lags, and why jobs were lost.
-
-    ``results`` are the competitor's, one per job in input order; ``verified``
-    counts the held ones whose task the simulator ended SUCCEEDED no later
-    than the client said it held the video.
-    """
-
-    report: BulkReport
-    client_lag: LoopLag
-    simulator_lag: LoopLag
-    losses: dict[str, int]
-    results: tuple[JobResult, ...]
-    verified: int
-
-
-@attrs.frozen
-class Row:
-    """One competitor over every repeat; ``skipped`` says why it has no runs."""
-
-    competitor: str
-    description: str
-    jobs: int
-    time_scale: float
-    shortest_wait: float
-    runs: tuple[Measurement, ...] = ()
-    skipped: str | None = None
-
-    def _figure(self, value: Callable[[Measurement], float]) -> Figure:
-        return Figure.of(value(m) for m in self.runs)
-
-    @property
-    def ratio(self) -> Figure:
-        return self._figure(lambda m: m.report.ratio)
-
-    @property
-    def requests_per_job(self) -> Figure:
-        return self._figure(lambda m: m.report.requests_per_job)
-
-    @property
-    def throttled(self) -> Figure:
-        return self._figure(lambda m: m.report.throttled)
-
-    @property
-    def lost(self) -> Figure:
-        return self._figure(lambda m: m.report.lost)
-
-    @property
-    def tasks_per_job(self) -> Figure:
-        return self._figure(lambda m: m.report.tasks_created / m.report.jobs)
-
-    @property
-    def lag_p50(self) -> Figure:
-        return self._figure(lambda m: m.report.lag_p50)
-
-    @property
-    def lag_p95(self) -> Figure:
-        return self._figure(lambda m: m.report.lag_p95)
-
-    @property
-    def makespan(self) -> Figure:
-        return self._figure(lambda m: m.report.makespan)
-
-    @property
-    def client_lag_p95(self) -> Figure:
-        """The client process's p95 loop lag, in provider seconds."""
-        return self._figure(lambda m: m.client_lag.p95 / self.time_scale)
-
-    @property
-    def simulator_lag_p95(self) -> Figure:
-        """The simulator's p95 loop lag, in provider seconds."""
-        return self._figure(lambda m: m.simulator_lag.p95 / self.time_scale)
-
-    @property
-    def faithful(self) -> bool:
-        """Whether both processes ran their timers within half the competitor's shortest wait.
-
-        If not, the compression changed how the competitor behaved (its polls
-        and retries came later than it asked, in provider time): rerun it with
-        a larger time scale before trusting its row.
-        """
-        worst = max(self.client_lag_p95.high, self.simulator_lag_p95.high)
-        return math.isnan(worst) or worst <= FAITHFUL_LAG * self.shortest_wait
-
-    @property
-    def losses(self) -> dict[str, int]:
-        """Why jobs were lost, summed over the repeats."""
-        total: collections.Counter[str] = collections.Counter()
-        for measurement in self.runs:
-            total.update(measurement.losses)
-        return dict(total.most_common())
 
 
 async def prepare_jobs(count: int) -> list[JobSpec]:
@@ -302,15 +173,6 @@ def _reason(error: str) -> str:
     return _IDS.sub("<id>", error)[:120]
 
 
-def _quantiles(values: list[float]) -> tuple[float, float]:
-    if not values:
-        return math.nan, math.nan
-    if len(values) == 1:
-        return values[0], values[0]
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return cuts[49], cuts[94]
-
-
 def _measure(
     child: ChildRun,
     tasks: dict[str, SimulatedTask],
@@ -337,7 +199,7 @@ def _measure(
         if task.ended_at is None or task.scheduled_at is None or task.ended_at > result.held_at:
             continue
         lags.append((result.held_at - task.ended_at) / (task.ended_at - task.scheduled_at))
-    p50, p95 = _quantiles(lags)
+    p50, p95 = p50_p95(lags)
     requests = sum(
         n
         for endpoint, n in stats.requests_by_endpoint.items()
@@ -472,82 +334,9 @@ async def run(
     ]
 
 
-_COLUMNS = (
-    ("competitor", 15),
-    ("makespan/floor", 22),
-    ("requests/job", 22),
-    ("429s", 20),
-    ("lost", 14),
-    ("tasks/job", 16),
-    ("lag p50", 20),
-    ("lag p95", 22),
-    ("loop lag p95 client/sim", 0),
-)
-
-
-def _cells(row: Row) -> list[str]:
-    return [
-        row.competitor,
-        row.ratio.format(".3f"),
-        row.requests_per_job.format(".1f"),
-        row.throttled.format(".0f"),
-        row.lost.format(".0f"),
-        row.tasks_per_job.format(".2f"),
-        _percent(row.lag_p50),
-        _percent(row.lag_p95),
-        f"{row.client_lag_p95.format('.2f')} / {row.simulator_lag_p95.format('.2f')} s"
-        + ("" if row.faithful else " !"),
-    ]
-
-
-def _percent(figure: Figure) -> str:
-    scaled = Figure(figure.median * 100, figure.low * 100, figure.high * 100)
-    return "-" if math.isnan(figure.median) else scaled.format(".0f") + " %"
-
-
-def table(rows: Sequence[Row]) -> str:
-    """The rows as a plain-text table, one line per competitor, then the notes."""
-    if not rows:
-        return "(no competitor ran)"
-    first = rows[0]
-    repeats = max((len(row.runs) for row in rows), default=0)
-    spread = " (median [min-max])" if repeats > 1 else ""
-    lines = [
-        f"bulk at the provider's limits: {first.jobs} jobs, run times uniform"
-        f" {DURATIONS[0]:.0f}-{DURATIONS[1]:.0f} s, time scale {first.time_scale:.3g},"
-        f" {repeats} run(s) each{spread}",
-        "".join(title.ljust(width) for title, width in _COLUMNS).rstrip(),
-    ]
-    for row in rows:
-        if row.skipped is not None:
-            lines.append(f"{row.competitor.ljust(_COLUMNS[0][1])}skipped: {row.skipped}")
-            continue
-        cells = _cells(row)
-        lines.append(
-            "".join(
-                cell.ljust(width) + ("" if len(cell) < width or not width else " ")
-                for cell, (_, width) in zip(cells, _COLUMNS, strict=True)
-            ).rstrip()
-        )
-    lines.append("")
-    lines.append("lag: (held - task end) / task run time; losses summed over the runs.")
-    lines.append("loop lag: how late each process ran its timers, in provider seconds.")
-    if not all(row.faithful for row in rows if row.skipped is None):
-        lines.append(
-            "! a loop lag past half the competitor's shortest own wait: compression changed"
-            " how it behaved; rerun it with a larger --time-scale before trusting the row."
-        )
-    for row in rows:
-        if row.skipped is None:
-            lines.append(f"{row.competitor}: {row.description}")
-            for reason, count in list(row.losses.items())[:3]:
-                lines.append(f"    lost {count}x: {reason}")
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.scenario_bulk",
+        prog="python -m benchmarks bulk",
         description="Scenario 1: bulk at the provider's limits, every competitor side by side",
     )
     parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS)

@@ -5,7 +5,7 @@
 call ended (the error's class, or ``ok``), how long it took (in real seconds
 and as a multiple of the call's own deadline), the requests the service
 recorded for it, and the growth of the process's peak RSS. Each scenario runs
-in a process of its own (``python -m benchmarks.hostile --one NAME``), so
+in a process of its own (``python -m benchmarks.scenarios.hostile --one NAME``), so
 each peak is its own, and each is stopped after ``--bound`` seconds (90): a
 call still running then is reported as such, not waited for.
 
@@ -34,7 +34,6 @@ import tempfile
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -49,13 +48,14 @@ from emoji_async.testing import (
     serve,
 )
 
+from .. import ROOT
+
 __all__ = ["SCENARIOS", "Measured", "main", "run_all"]
 
 #: The key of the client; a scenario checks whether it shows anywhere in the error.
 KEY = "sk-simulator"
 #: An image the simulator makes up (boxes from a digest of the URL), never fetched.
 IMAGE = "https://example.com/portraits/ada.png"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @attrs.frozen
@@ -393,7 +393,7 @@ def run_all(names: list[str], *, time_scale: float, bound: float) -> list[Measur
     """Each scenario in a child process; what each measured."""
     results: list[Measured] = []
     for name in names:
-        argv = [sys.executable, "-m", "benchmarks.hostile", "--one", name]
+        argv = [sys.executable, "-m", "benchmarks.scenarios.hostile", "--one", name]
         argv += ["--time-scale", str(time_scale), "--bound", str(bound)]
         done = subprocess.run(  # noqa: S603 - this interpreter, this module
             argv, cwd=ROOT, capture_output=True, text=True, timeout=bound + 120, check=False

@@ -52,7 +52,8 @@ import attrs
 from emoji_async import EmojiClient, EmojiJob, PollPolicy, Template
 from emoji_async import events as ev
 
-from .simproc import KEY, ROOT, detected_boxes, simulator_process
+from .. import ROOT
+from ..simproc import KEY, detected_boxes, simulator_process
 
 __all__ = ["ScaleReport", "ScaleSample", "main", "measure", "run", "table"]
 
@@ -293,11 +294,11 @@ async def measure(*, tasks: int = 10_000, task_seconds: float = 60.0) -> ScaleSa
 
 
 async def _measure_isolated(*, tasks: int, task_seconds: float) -> ScaleSample:
-    """One repeat in a fresh Python process (``python -m benchmarks.scenario_scale --child``)."""
+    """One repeat in a fresh Python process (``python -m benchmarks.scenarios.scale --child``)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "benchmarks.scenario_scale",
+        "benchmarks.scenarios.scale",
         "--child",
         "--tasks",
         str(tasks),

@@ -62,7 +62,7 @@ from emoji_async import (
 )
 from emoji_async.testing import HOSTILE_KINDS, Chaos, SimulatorConfig, serve, uniform_durations
 
-from ._audit import Audit, Ending, JobEnd, TaskRecord, audit
+from ..audit import Audit, Ending, JobEnd, TaskRecord, audit
 
 __all__ = ["SoakReport", "chaos_for", "main", "run"]
 

@@ -7,7 +7,7 @@ seconds off, and runs ``emoji-async batch`` against it with one journal: each
 of the ``--kills`` runs is killed with SIGKILL after a random delay (or ends
 on its own first), then a last run goes to the end. The journal's final word
 on every job is then held against the simulator's record of which image each
-task was made from (:mod:`benchmarks._audit`): no job may hold another job's
+task was made from (:mod:`benchmarks.audit`): no job may hold another job's
 task, no portrait may be billed twice, at most 1 job in 1,000 may be left
 uncertain, and every other job must be in its true final state.
 
@@ -32,7 +32,7 @@ from emoji_async import Template
 from emoji_async._journal import JobState, Journal
 from emoji_async.testing import Chaos, SimulatorConfig, serve, uniform_durations
 
-from ._audit import Audit, Ending, JobEnd, TaskRecord, audit
+from ..audit import Audit, Ending, JobEnd, TaskRecord, audit
 
 __all__ = ["CrashReport", "main", "run"]
 
