@@ -27,12 +27,10 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -49,6 +47,8 @@ from emoji_async.testing import (
 )
 
 from .. import ROOT
+from ..meters import peak_rss_mb
+from ..probe import Measured, Probe, key_shows
 
 __all__ = ["SCENARIOS", "Measured", "main", "run_all"]
 
@@ -56,49 +56,6 @@ __all__ = ["SCENARIOS", "Measured", "main", "run_all"]
 KEY = "sk-simulator"
 #: An image the simulator makes up (boxes from a digest of the URL), never fetched.
 IMAGE = "https://example.com/portraits/ada.png"
-
-
-@attrs.frozen
-class Measured:
-    """What one scenario measured."""
-
-    name: str
-    outcome: str
-    seconds: float
-    deadline: float
-    requests: dict[str, int]
-    rss_growth_mb: float
-    finished: bool
-    facts: dict[str, Any] = attrs.field(factory=dict)
-
-    @property
-    def of_deadline(self) -> float:
-        """The time taken, as a multiple of the call's own deadline."""
-        return self.seconds / self.deadline
-
-
-class Probe:
-    """What a scenario tells the measurement: where the hostile call starts, and facts."""
-
-    def __init__(self, server: SimulatorServer) -> None:
-        self.server = server
-        self.facts: dict[str, Any] = {}
-        self.start()
-
-    def start(self) -> None:
-        """The hostile call starts now: time, requests and memory are counted from here."""
-        stats = self.server.simulator.stats
-        self.requests_before = len(self.server.simulator.requests)
-        self.billed_before = stats.detections_billed
-        self.created_before = stats.tasks_created
-        self.rss_before = max(_rss_mb(), _peak_rss_mb())
-        self.began = time.monotonic()
-        self.ended: float | None = None
-
-    def stop(self) -> None:
-        """The hostile call ended now: what the scenario does next is not timed."""
-        if self.ended is None:
-            self.ended = time.monotonic()
 
 
 @attrs.frozen
@@ -110,18 +67,6 @@ class Scenario:
     run: Callable[[SimulatorServer, EmojiClient, Probe], Awaitable[None]]
     #: Settings of the simulator beyond the scenarios' common ones.
     settings: dict[str, Any] = attrs.field(factory=dict)
-
-
-def _leaks(exc: BaseException) -> bool:
-    """Whether the key shows in ``exc``: its text, its repr, its causes, its traceback."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if KEY in str(current) or KEY in repr(current):
-            return True
-        current = current.__cause__ or current.__context__
-    return KEY in "".join(traceback.format_exception(exc))
 
 
 async def _task(client: EmojiClient) -> Any:
@@ -329,16 +274,6 @@ SCENARIOS: dict[str, Scenario] = {
 # -- one scenario, in this process --------------------------------------------------------
 
 
-def _rss_mb() -> float:
-    import psutil
-
-    return float(psutil.Process().memory_info().rss) / 2**20
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 async def measure(name: str, *, time_scale: float, bound: float) -> Measured:
     """Run scenario ``name`` once in this process (whose peak RSS it then owns)."""
     scenario = SCENARIOS[name]
@@ -359,13 +294,13 @@ async def measure(name: str, *, time_scale: float, bound: float) -> Measured:
             finished, outcome = False, f"still running after {bound:g} s"
         except EmojiError as exc:
             outcome = type(exc).__name__
-            probe.facts["key in error"] = _leaks(exc)
+            probe.facts["key in error"] = key_shows(KEY, exc)
         except Exception as exc:  # what escapes is the finding
             outcome = f"{type(exc).__name__} (not the project's)"
         probe.stop()
         assert probe.ended is not None
         seconds = probe.ended - probe.began
-        rss_growth = max(0.0, _peak_rss_mb() - probe.rss_before)
+        rss_growth = max(0.0, peak_rss_mb() - probe.rss_before)
         records = server.simulator.requests[probe.requests_before :]
         stats = server.simulator.stats
         probe.facts["detections billed"] = stats.detections_billed - probe.billed_before

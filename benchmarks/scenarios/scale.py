@@ -39,13 +39,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import statistics
 import sys
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import attrs
 
@@ -53,6 +51,7 @@ from emoji_async import EmojiClient, EmojiJob, PollPolicy, Template
 from emoji_async import events as ev
 
 from .. import ROOT
+from ..meters import GcWatch, Sampler, record_loop_lag, rss_mb
 from ..simproc import KEY, detected_boxes, simulator_process
 
 __all__ = ["ScaleReport", "ScaleSample", "main", "measure", "run", "table"]
@@ -60,9 +59,6 @@ __all__ = ["ScaleReport", "ScaleSample", "main", "measure", "run", "table"]
 IMAGE = "https://example.com/bench/scale.png"
 #: Warm-up tasks end at once (a simulator trigger), polled 10 ms after the submit.
 WARMUP_IMAGE = "https://example.com/bench/warmup.png?sim_duration=0"
-TICK = 0.010
-RSS_EVERY = 0.05
-CONNECTIONS_EVERY = 0.25
 
 
 @attrs.frozen
@@ -104,96 +100,6 @@ class ScaleReport:
     tasks: int
     task_seconds: float
     samples: tuple[ScaleSample, ...]
-
-
-# --- what the client process measures about itself --------------------------------
-
-
-def _rss_mb() -> float:
-    import psutil
-
-    return float(psutil.Process().memory_info().rss) / 2**20
-
-
-def _connections_to(port: int) -> int:
-    import psutil
-
-    found = psutil.Process().net_connections(kind="tcp")
-    return sum(1 for conn in found if conn.raddr and conn.raddr.port == port)
-
-
-class _Sampler:
-    """A thread that follows the process's RSS and its connections to one port."""
-
-    def __init__(self, port: int) -> None:
-        self._port = port
-        self._stop = threading.Event()
-        self.rss_peak = _rss_mb()
-        self.connections_peak = 0
-        self._thread = threading.Thread(target=self._loop, name="scale-sampler", daemon=True)
-
-    def _loop(self) -> None:
-        every = round(CONNECTIONS_EVERY / RSS_EVERY)
-        for n in _counter():
-            self.rss_peak = max(self.rss_peak, _rss_mb())
-            if n % every == 0:
-                self.connections_peak = max(self.connections_peak, _connections_to(self._port))
-            if self._stop.wait(RSS_EVERY):
-                return
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[_Sampler]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            self._thread.join()
-            self.rss_peak = max(self.rss_peak, _rss_mb())
-
-
-def _counter() -> Iterator[int]:
-    n = 0
-    while True:
-        yield n
-        n += 1
-
-
-async def _ticker(lags: list[tuple[float, float]]) -> None:
-    """Append ``(when, how late)`` for every tick, ``when`` on ``time.perf_counter()``."""
-    while True:
-        started = time.perf_counter()
-        await asyncio.sleep(TICK)
-        now = time.perf_counter()
-        lags.append((now, now - started - TICK))
-
-
-class _GcWatch:
-    """Times the garbage collector's passes while installed (``gc.callbacks``)."""
-
-    def __init__(self) -> None:
-        self.full_collections = 0
-        self.full_seconds = 0.0
-        self.worst_pause = 0.0
-        self._started = 0.0
-
-    def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-            return
-        pause = time.perf_counter() - self._started
-        self.worst_pause = max(self.worst_pause, pause)
-        if info["generation"] == 2:
-            self.full_collections += 1
-            self.full_seconds += pause
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[_GcWatch]:
-        gc.callbacks.append(self._callback)
-        try:
-            yield self
-        finally:
-            gc.callbacks.remove(self._callback)
 
 
 def _pool_limit(client: EmojiClient) -> int:
@@ -246,11 +152,11 @@ async def measure(*, tasks: int = 10_000, task_seconds: float = 60.0) -> ScaleSa
             pool_limit = _pool_limit(client)
             lags: list[tuple[float, float]] = []
             before = await sim.counters()
-            rss_before = _rss_mb()
-            sampler = _Sampler(port)
-            collector = _GcWatch()
+            rss_before = rss_mb()
+            sampler = Sampler(port)
+            collector = GcWatch()
             with sampler.running(), collector.installed():
-                ticker = asyncio.create_task(_ticker(lags))
+                ticker = asyncio.create_task(record_loop_lag(lags))
                 cpu, wall = time.process_time(), time.perf_counter()
                 started = wall
                 try:
