@@ -12,10 +12,13 @@ The package has one shape:
 ``competitors/``
     The clients the ``bulk`` scenario compares, each run in a process of its own.
 The machinery the scenarios share, each module named for what it holds:
-    ``simulator.py`` (a simulator and a client on one clock, in this process),
-    ``simproc.py`` (the simulator in a process of its own), ``bulk_report.py``
-    (what bulk at the provider's limits measures, and its table), ``figures.py``
-    (quantiles, medians and spreads), ``audit.py`` (jobs held against the
+    ``simulator.py`` (a simulator in this process: its key, a client on its
+    clock, the detection lag and polls its record shows), ``simproc.py`` (the
+    simulator in a process of its own), ``figures.py`` (quantiles, medians and
+    spreads), ``meters.py`` (what a process measures about itself: memory,
+    loop lag, the garbage collector), ``probe.py`` (one call against a
+    misbehaving simulator), ``bulk_report.py`` (what bulk at the provider's
+    limits measures, and its table), ``audit.py`` (jobs held against the
     service's own record), ``redis_server.py`` (a redis-server of its own).
 
 Scenarios import the machinery, never each other.

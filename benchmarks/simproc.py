@@ -33,11 +33,10 @@ from aiohttp import web
 from emoji_async.testing import ServiceLimits, Simulator, SimulatorConfig, fixed_duration
 
 from . import ROOT
+from .simulator import KEY
 
-__all__ = ["KEY", "SimCounters", "SimProcess", "detected_boxes", "simulator_process"]
+__all__ = ["SimCounters", "SimProcess", "detected_boxes", "simulator_process"]
 
-#: The key the child simulator accepts.
-KEY = "sk-simulator"
 
 #: How long the child may take to import and listen before it counts as failed.
 STARTUP_TIMEOUT = 30.0

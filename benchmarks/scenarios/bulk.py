@@ -55,6 +55,7 @@ from ..competitors import API_KEY, COMPETITORS, Competitor, JobSpec, competitor
 from ..competitors import sdk1 as sdk1_module
 from ..competitors._isolation import ChildRun, LoopLag, measure_loop_lag, run_in_child
 from ..figures import p50_p95
+from ..simulator import detection_lag
 
 __all__ = [
     "DEFAULT_JOBS",
@@ -198,7 +199,7 @@ def _measure(
             continue
         if task.ended_at is None or task.scheduled_at is None or task.ended_at > result.held_at:
             continue
-        lags.append((result.held_at - task.ended_at) / (task.ended_at - task.scheduled_at))
+        lags.append(detection_lag(task, result.held_at))
     p50, p95 = p50_p95(lags)
     requests = sum(
         n

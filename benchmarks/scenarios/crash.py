@@ -33,10 +33,9 @@ from emoji_async._journal import JobState, Journal
 from emoji_async.testing import Chaos, SimulatorConfig, serve, uniform_durations
 
 from ..audit import Audit, Ending, JobEnd, TaskRecord, audit
+from ..simulator import KEY
 
 __all__ = ["CrashReport", "main", "run"]
-
-KEY = "sk-simulator"
 
 
 @attrs.frozen

@@ -49,11 +49,10 @@ from emoji_async.testing import (
 from .. import ROOT
 from ..meters import peak_rss_mb
 from ..probe import Measured, Probe, key_shows
+from ..simulator import KEY
 
 __all__ = ["SCENARIOS", "Measured", "main", "run_all"]
 
-#: The key of the client; a scenario checks whether it shows anywhere in the error.
-KEY = "sk-simulator"
 #: An image the simulator makes up (boxes from a digest of the URL), never fetched.
 IMAGE = "https://example.com/portraits/ada.png"
 

@@ -29,9 +29,11 @@ import attrs
 from emoji_async import EmojiClient, PollPolicy, Template
 from emoji_async.testing import SimulatorConfig, SimulatorServer, serve
 
+from ..figures import quantile, spread
+from ..simulator import KEY, detection_lag, polls_of
+
 __all__ = ["DISTRIBUTIONS", "SCHEDULES", "LatencyRow", "main", "run", "table"]
 
-KEY = "sk-simulator"
 WARM_UP = 20
 #: Measured tasks run this many at a time: once per template, per wave.
 WAVE = len(Template)
@@ -88,16 +90,6 @@ class _Sample:
     polls_last_wave: float
     lag_p50: float
     lag_p95: float
-
-
-def _quantile(values: Sequence[float], q: float) -> float:
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
-
-
-def _spread(values: Sequence[float]) -> tuple[float, float, float]:
-    return statistics.median(values), min(values), max(values)
 
 
 async def _submit_raw(
@@ -182,18 +174,14 @@ async def _one(
         for task_id in measured:
             truth = sim.task(task_id)
             assert truth is not None
-            assert truth.ended_at is not None
-            assert truth.scheduled_at is not None
-            lags.append((held[task_id] - truth.ended_at) / (truth.ended_at - truth.scheduled_at))
-            polls.append(
-                sum(1 for r in sim.requests if r.endpoint == "query" and task_id in r.path)
-            )
+            lags.append(detection_lag(truth, held[task_id]))
+            polls.append(polls_of(sim, task_id))
     last_wave = polls[-((len(polls) - 1) % WAVE + 1) :]
     return _Sample(
         statistics.fmean(polls),
         statistics.fmean(last_wave),
-        _quantile(lags, 0.5),
-        _quantile(lags, 0.95),
+        quantile(lags, 0.5),
+        quantile(lags, 0.95),
     )
 
 
@@ -225,10 +213,10 @@ async def run(
                 LatencyRow(
                     schedule=schedule,
                     distribution=distribution,
-                    polls_per_job=_spread([s.polls for s in samples]),
-                    polls_last_wave=_spread([s.polls_last_wave for s in samples]),
-                    lag_p95=_spread([s.lag_p95 for s in samples]),
-                    lag_p50=_spread([s.lag_p50 for s in samples]),
+                    polls_per_job=spread([s.polls for s in samples]),
+                    polls_last_wave=spread([s.polls_last_wave for s in samples]),
+                    lag_p95=spread([s.lag_p95 for s in samples]),
+                    lag_p50=spread([s.lag_p50 for s in samples]),
                 )
             )
     return rows

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import time
 
 from emoji_async import EmojiJob, Template
@@ -19,7 +18,8 @@ from emoji_async import events as ev
 from emoji_async.testing import SimulatorConfig, uniform_durations
 
 from ..bulk_report import BulkReport, single_slot_floor
-from ..simulator import on_one_clock
+from ..figures import percentiles
+from ..simulator import detection_lag, on_one_clock
 
 __all__ = ["main", "run"]
 
@@ -51,7 +51,7 @@ async def run(*, jobs: int, time_scale: float, seed: int = 1) -> BulkReport:
         tasks = sim.tasks()
         floor = single_slot_floor(tasks, started=started, time_scale=time_scale)
         lags = [
-            (held[t.task_id] - t.ended_at) / (t.ended_at - t.scheduled_at)
+            detection_lag(t, held[t.task_id])
             for t in tasks
             if t.task_id in held and t.ended_at is not None and t.scheduled_at is not None
         ]
@@ -59,7 +59,7 @@ async def run(*, jobs: int, time_scale: float, seed: int = 1) -> BulkReport:
         requests = sum(
             n for endpoint, n in stats.requests_by_endpoint.items() if endpoint != "download"
         )
-    cuts = statistics.quantiles(lags, n=100, method="inclusive") if len(lags) > 1 else lags * 99
+    cuts = percentiles(lags)
     return BulkReport(
         jobs=jobs,
         time_scale=time_scale,

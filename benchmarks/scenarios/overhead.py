@@ -41,7 +41,9 @@ import attrs
 
 from emoji_async import EmojiClient, EmojiJob, PollPolicy, Template
 
-from ..simproc import KEY, SimCounters, SimProcess, detected_boxes, simulator_process
+from ..figures import spread_text
+from ..simproc import SimCounters, SimProcess, detected_boxes, simulator_process
+from ..simulator import KEY
 
 __all__ = ["COMPETITORS", "Measurement", "OverheadReport", "main", "run", "table"]
 
@@ -268,13 +270,6 @@ async def run(
 # --- the table -----------------------------------------------------------------------
 
 
-def _spread(values: Sequence[float], fmt: str) -> str:
-    if len(values) == 1:
-        return format(values[0], fmt)
-    median = statistics.median(values)
-    return f"{median:{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]"
-
-
 def table(report: OverheadReport) -> str:
     """The report as printed: medians over the repeats, [min-max] beside them."""
     first = report.repeats[0] if report.repeats else ()
@@ -292,12 +287,12 @@ def table(report: OverheadReport) -> str:
     for name in names:
         runs = report.of(name)
         lines.append(
-            f"{LABELS[name]:15} {_spread([m.cpu_per_job * 1000 for m in runs], '.3f'):22}"
-            f" {_spread([m.jobs_per_second for m in runs], '.0f'):20}"
+            f"{LABELS[name]:15} {spread_text([m.cpu_per_job * 1000 for m in runs], '.3f'):22}"
+            f" {spread_text([m.jobs_per_second for m in runs], '.0f'):20}"
             f" {statistics.median(m.requests_per_job for m in runs):8.2f}"
             f" {min(m.succeeded for m in runs):6d}"
             f" {statistics.median(m.connections_opened for m in runs):13.0f}"
-            f" {_spread([m.sim_cpu_per_job * 1000 for m in runs], '.3f'):>18}"
+            f" {spread_text([m.sim_cpu_per_job * 1000 for m in runs], '.3f'):>18}"
         )
     ratios = [
         ("emoji_async / raw aiohttp, CPU per job", "ours", "raw", "cpu", "target <= 1.2"),
@@ -317,7 +312,7 @@ def table(report: OverheadReport) -> str:
         lines += ["", "ratios within each repeat, median [min-max]"]
     for label, values, target in shown:
         if values:
-            lines.append(f"  {label:40} {_spread(values, '.2f'):20} {target}")
+            lines.append(f"  {label:40} {spread_text(values, '.2f'):20} {target}")
     return "\n".join(lines)
 
 

@@ -40,7 +40,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -51,8 +50,10 @@ from emoji_async import EmojiClient, EmojiJob, PollPolicy, Template
 from emoji_async import events as ev
 
 from .. import ROOT
+from ..figures import percentiles, spread_text
 from ..meters import GcWatch, Sampler, record_loop_lag, rss_mb
-from ..simproc import KEY, detected_boxes, simulator_process
+from ..simproc import detected_boxes, simulator_process
+from ..simulator import KEY
 
 __all__ = ["ScaleReport", "ScaleSample", "main", "measure", "run", "table"]
 
@@ -171,7 +172,7 @@ async def measure(*, tasks: int = 10_000, task_seconds: float = 60.0) -> ScaleSa
                         await ticker
             seen = (await sim.counters()).since(before)
     late = [lag for _, lag in lags]
-    cuts = statistics.quantiles(late, n=100, method="inclusive") if len(late) > 1 else late * 99
+    cuts = percentiles(late)
     worst_at, worst = max(lags, key=lambda tick: tick[1], default=(started, 0.0))
     return ScaleSample(
         tasks=tasks,
@@ -244,19 +245,12 @@ async def run(
 # --- the table -----------------------------------------------------------------------
 
 
-def _spread(values: Sequence[float], fmt: str) -> str:
-    if len(values) == 1:
-        return format(values[0], fmt)
-    median = statistics.median(values)
-    return f"{median:{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]"
-
-
 def table(report: ScaleReport) -> str:
     """The report as printed: medians over the repeats, [min-max] beside them."""
     samples = report.samples
 
     def row(label: str, values: Sequence[float], fmt: str, target: str = "") -> str:
-        return f"{label:34} {_spread(values, fmt):26} {target}".rstrip()
+        return f"{label:34} {spread_text(values, fmt):26} {target}".rstrip()
 
     pool = max(s.pool_limit for s in samples)
     return "\n".join(

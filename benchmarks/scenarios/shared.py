@@ -40,10 +40,9 @@ from emoji_async.testing import SimulatedTask, SimulatorConfig, serve, uniform_d
 from .. import ROOT
 from ..bulk_report import single_slot_floor
 from ..redis_server import local_redis
+from ..simulator import KEY
 
 __all__ = ["SharedReport", "main", "peak_in_flight", "run"]
-
-KEY = "sk-simulator"
 
 
 @attrs.frozen

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import time
 
 import attrs
@@ -18,7 +17,8 @@ import attrs
 from emoji_async import Template
 from emoji_async.testing import SimulatorConfig, uniform_durations
 
-from ..simulator import on_one_clock
+from ..figures import quantile
+from ..simulator import detection_lag, on_one_clock, polls_of
 
 __all__ = ["SingleJobReport", "main", "run"]
 
@@ -53,12 +53,6 @@ class SingleJobReport:
         )
 
 
-def _quantile(values: list[float], q: float) -> float:
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
-
-
 async def run(*, jobs: int, time_scale: float, seed: int = 1) -> SingleJobReport:
     """Run ``jobs`` jobs one after another and report what was measured."""
     config = SimulatorConfig(time_scale=time_scale, durations=uniform_durations(60, 300), seed=seed)
@@ -81,12 +75,8 @@ async def run(*, jobs: int, time_scale: float, seed: int = 1) -> SingleJobReport
             held = time.monotonic()
             truth = sim.task(task.task_id)
             assert truth is not None
-            assert truth.ended_at is not None
-            assert truth.scheduled_at is not None
-            lags.append((held - truth.ended_at) / (truth.ended_at - truth.scheduled_at))
-            polls.append(
-                sum(1 for r in sim.requests if r.endpoint == "query" and task.task_id in r.path)
-            )
+            lags.append(detection_lag(truth, held))
+            polls.append(polls_of(sim, task.task_id))
         stats = sim.stats
         requests = sum(1 for r in sim.requests if r.endpoint != "download")
     return SingleJobReport(
@@ -94,8 +84,8 @@ async def run(*, jobs: int, time_scale: float, seed: int = 1) -> SingleJobReport
         time_scale=time_scale,
         requests_per_job=requests / jobs,
         polls_per_job=sum(polls) / jobs,
-        lag_p50=_quantile(lags, 0.50),
-        lag_p95=_quantile(lags, 0.95),
+        lag_p50=quantile(lags, 0.50),
+        lag_p95=quantile(lags, 0.95),
         throttled=stats.throttled,
         tasks_created=stats.tasks_created,
         wall_seconds=time.monotonic() - started,

@@ -63,10 +63,10 @@ from emoji_async import (
 from emoji_async.testing import HOSTILE_KINDS, Chaos, SimulatorConfig, serve, uniform_durations
 
 from ..audit import Audit, Ending, JobEnd, TaskRecord, audit
+from ..simulator import KEY
 
 __all__ = ["SoakReport", "chaos_for", "main", "run"]
 
-KEY = "sk-simulator"
 #: Each call's retries get this many real seconds to outlast a bad patch of faults.
 CALL_DEADLINE = 10.0
 
