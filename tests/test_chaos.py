@@ -20,7 +20,8 @@ import aiohttp
 import attrs
 import pytest
 
-from emoji_async.cli import _CHAOS_KINDS, main
+from emoji_async.cli import main
+from emoji_async.cli._argtypes import CHAOS_KINDS as CLI_CHAOS_KINDS
 from emoji_async.testing import (
     CHAOS_KINDS,
     HOSTILE_KINDS,
@@ -497,7 +498,7 @@ async def test_the_request_log_is_bounded_but_the_counters_cover_everything(star
 
 
 def test_the_command_lines_kinds_are_the_simulators() -> None:
-    assert _CHAOS_KINDS == CHAOS_KINDS
+    assert CLI_CHAOS_KINDS == CHAOS_KINDS
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,10 @@ import pytest
 from aiohttp import web
 
 import emoji_async.testing
-from emoji_async.cli import _EMPTY_PAGES, _LIST_ORDERS, _LIST_ZONES, main
+from emoji_async.cli import main
+from emoji_async.cli._argtypes import EMPTY_PAGES as CLI_EMPTY_PAGES
+from emoji_async.cli._argtypes import LIST_ORDERS as CLI_LIST_ORDERS
+from emoji_async.cli._argtypes import LIST_ZONES as CLI_LIST_ZONES
 from emoji_async.testing import (
     CHAOS_KINDS,
     HOSTILE_KINDS,
@@ -742,7 +745,11 @@ async def test_a_detection_and_the_submit_agree_with_the_recorded_boxes(start: S
 
 
 def test_the_command_lines_choices_are_the_simulators() -> None:
-    assert (_LIST_ZONES, _LIST_ORDERS, _EMPTY_PAGES) == (LIST_ZONES, LIST_ORDERS, EMPTY_PAGES)
+    assert (CLI_LIST_ZONES, CLI_LIST_ORDERS, CLI_EMPTY_PAGES) == (
+        LIST_ZONES,
+        LIST_ORDERS,
+        EMPTY_PAGES,
+    )
 
 
 def run_simulator_command(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> Simulator:

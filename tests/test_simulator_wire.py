@@ -32,7 +32,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emoji_async._wire import parse_task_page
-from emoji_async.cli import _parser
+from emoji_async.cli._parser import build_parser
 from emoji_async.testing import Fault, Simulator, SimulatorConfig, _images, fixed_duration, serve
 from emoji_async.testing._faces import boxes_in_image
 from emoji_async.testing._images import ImageFacts
@@ -211,7 +211,7 @@ def test_a_prefix_that_is_not_a_plain_url_path_is_refused_by_the_config_and_the_
     with pytest.raises(ValueError, match="api_prefix must be a URL path"):
         SimulatorConfig(api_prefix=bad)
     with pytest.raises(SystemExit) as done:
-        _parser().parse_args(["simulator", "--prefix", bad])
+        build_parser().parse_args(["simulator", "--prefix", bad])
     assert done.value.code == 2
     assert "--prefix: expected a URL path such as /api/v1" in capsys.readouterr().err
 
@@ -586,7 +586,7 @@ async def test_without_pyav_the_demo_stops_at_once_naming_the_video_extra(tmp_pa
 
 
 def _help_texts() -> dict[str, str]:
-    parser = _parser()
+    parser = build_parser()
     texts = {"emoji-async": parser.format_help()}
     for action in parser._subparsers._group_actions if parser._subparsers else ():
         for name, sub in getattr(action, "choices", {}).items():

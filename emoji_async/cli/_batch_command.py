@@ -33,17 +33,18 @@ from .. import (
     ValidationError,
 )
 from .._journal import Journal
-from ._common import CommandError, counted, not_a_video, open_client
+from ._common import (
+    ACCOUNT_REFUSED,
+    INTERRUPTED,
+    CommandError,
+    counted,
+    not_a_video,
+    open_client,
+)
 from ._jobsfile import load_jobs
 from ._progress import BatchProgress, BatchTally, JobLine, JobState, one_line
 
-__all__ = ["ACCOUNT_REFUSED", "INTERRUPTED", "cmd_batch", "print_summary", "progress_console"]
-
-#: The exit status after Ctrl-C (128 + SIGINT), as shells report it.
-INTERRUPTED = 130
-#: The exit status when the service refused the account (a wrong key, no access, an
-#: overdue bill) and the batch stopped: the jobs not started resume once it is fixed.
-ACCOUNT_REFUSED = 3
+__all__ = ["cmd_batch", "print_summary", "progress_console"]
 
 _STYLE = {JobState.SUCCEEDED: "green", JobState.FAILED: "red", JobState.SKIPPED: "dim"}
 

@@ -15,18 +15,27 @@ from pathlib import Path
 from .. import EmojiClient
 from .._config import ENV_API_KEY, ENV_BASE_URL, resolve_base_url
 from .._errors import shortened, shown
+from ._argtypes import positive
 
 __all__ = [
+    "ACCOUNT_REFUSED",
+    "INTERRUPTED",
     "CommandError",
     "add_service_options",
     "counted",
     "local_time",
     "not_a_video",
     "open_client",
-    "positive",
     "shortened",
     "shown",
 ]
+
+
+#: The exit status after Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+#: The exit status when the service refused the account (a wrong key, no access, an
+#: overdue bill) and the batch stopped: the jobs not started resume once it is fixed.
+ACCOUNT_REFUSED = 3
 
 
 class CommandError(Exception):
@@ -35,17 +44,6 @@ class CommandError(Exception):
     def __init__(self, message: str, *, status: int = 1) -> None:
         super().__init__(message)
         self.status = status
-
-
-def positive(text: str) -> float:
-    """An argparse type: a number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
 
 
 def add_service_options(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""The one-task commands: ``detect``, ``generate``, ``status``, ``cancel``, ``list``.
+"""The commands of one thing at a time: ``templates``, ``detect``, ``generate``, ``status``,
+``cancel``, ``list``.
 
 Results go to stdout (``--json`` where a script may read them); what happens
 along the way goes to stderr, so ``> file`` keeps only the result.
@@ -25,11 +26,12 @@ from .. import (
     TaskStatus,
     ValidationError,
     events,
+    templates,
 )
 from .._validation import local_image_path, read_image_file
 from ._common import CommandError, counted, local_time, not_a_video, open_client, shown
 
-__all__ = ["cmd_cancel", "cmd_detect", "cmd_generate", "cmd_list", "cmd_status"]
+__all__ = ["cmd_cancel", "cmd_detect", "cmd_generate", "cmd_list", "cmd_status", "cmd_templates"]
 
 
 def _say(text: str) -> None:
@@ -55,7 +57,13 @@ def _checked_image(text: str) -> str:
     return text
 
 
-# --- detect -------------------------------------------------------------------------
+# --- templates, detect ---------------------------------------------------------------
+
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    for info in templates():
+        print(f"{info.driven_id:<20} {info.video_seconds} s  {info.description}")
+    return 0
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
