@@ -10,6 +10,10 @@ One portrait in, one short animated-expression video out::
 from . import events
 from ._budget import Budget, Prices, Spending
 from ._client import EmojiClient
+
+# ENV_API_KEY and ENV_BASE_URL: the environment variables a client reads its key and its
+# base URL from, when it is given none.
+from ._config import ENV_API_KEY, ENV_BASE_URL, resolve_base_url
 from ._errors import (
     AccountError,
     APIError,
@@ -37,8 +41,10 @@ from ._errors import (
     UnexpectedResponseError,
     ValidationError,
     WaitTimeoutError,
+    shown,
 )
-from ._jobs import EmojiJob, JobOutcome, Outcomes
+from ._jobs import EmojiJob, JobOutcome, Outcomes, file_name_for
+from ._journal import Journal
 from ._limits import RateLimits, RedisPacing, SharedPacingError
 from ._models import (
     AbandonedTask,
@@ -56,10 +62,12 @@ from ._policy import PollPolicy, PollSchedule, RetryPolicy
 from ._task import Task
 from ._templates import Template, TemplateInfo, templates
 from ._transport import Timeouts
+from ._validation import check_image_url, local_image_path, read_image_file
 
 __version__ = "0.1.0"
 
-__all__ = [
+# Plain code-point order, as the public-API tests check, not ruff's isort style.
+__all__ = [  # noqa: RUF022
     "APIError",
     "AbandonedTask",
     "AccountError",
@@ -71,6 +79,8 @@ __all__ = [
     "ConfigurationError",
     "ConnectError",
     "DownloadError",
+    "ENV_API_KEY",
+    "ENV_BASE_URL",
     "EmojiClient",
     "EmojiError",
     "EmojiJob",
@@ -78,6 +88,7 @@ __all__ = [
     "FaceRejectedError",
     "InvalidRequestError",
     "JobOutcome",
+    "Journal",
     "NotFoundError",
     "OrphanTask",
     "Outcomes",
@@ -114,6 +125,12 @@ __all__ = [
     "VideoResult",
     "WaitTimeoutError",
     "__version__",
+    "check_image_url",
     "events",
+    "file_name_for",
+    "local_image_path",
+    "read_image_file",
+    "resolve_base_url",
+    "shown",
     "templates",
 ]

@@ -13,8 +13,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from emoji_async._errors import shortened
 from emoji_async.cli import main
-from emoji_async.cli._common import counted, shortened
+from emoji_async.cli._common import counted
 from emoji_async.cli._demo import run_demo
 from emoji_async.testing import SAMPLE_PORTRAITS
 

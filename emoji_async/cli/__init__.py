@@ -18,7 +18,7 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 
-from .._errors import EmojiError
+from .. import EmojiError
 from ._common import INTERRUPTED, CommandError
 from ._jobsfile import JobsFileError
 

@@ -11,9 +11,7 @@ import argparse
 import math
 from collections.abc import Callable
 
-from .._errors import ValidationError
-from .._templates import template_info
-from .._validation import check_image_url
+from .. import ValidationError, check_image_url, templates
 
 __all__ = [
     "CHAOS_KINDS",
@@ -147,7 +145,7 @@ def image_url(text: str) -> str:
 
 def template(text: str) -> str:
     """One of the 20 templates' ids."""
-    if template_info(text) is None:
+    if text not in {info.driven_id for info in templates()}:
         raise argparse.ArgumentTypeError(
             f"unknown template {text!r} ('emoji-async templates' lists the 20 ids)"
         )

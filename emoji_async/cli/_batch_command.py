@@ -26,13 +26,13 @@ from .. import (
     Budget,
     EmojiJob,
     JobOutcome,
+    Journal,
     Outcomes,
     Prices,
     Spending,
     SubmissionUncertainError,
     ValidationError,
 )
-from .._journal import Journal
 from ._common import (
     ACCOUNT_REFUSED,
     INTERRUPTED,

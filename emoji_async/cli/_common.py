@@ -12,9 +12,7 @@ import os
 import textwrap
 from pathlib import Path
 
-from .. import EmojiClient
-from .._config import ENV_API_KEY, ENV_BASE_URL, resolve_base_url
-from .._errors import shortened, shown
+from .. import ENV_API_KEY, ENV_BASE_URL, EmojiClient, resolve_base_url
 from ._argtypes import positive
 
 __all__ = [
@@ -26,8 +24,6 @@ __all__ = [
     "local_time",
     "not_a_video",
     "open_client",
-    "shortened",
-    "shown",
 ]
 
 

@@ -13,8 +13,7 @@ import itertools
 import time
 from pathlib import Path
 
-from .. import EmojiJob, JobOutcome, RetryPolicy, Template
-from .._jobs import file_name_for
+from .. import EmojiJob, JobOutcome, RetryPolicy, Template, file_name_for
 from ..testing import SAMPLE_PORTRAITS, Simulator, SimulatorConfig, client_for, serve
 from ._batch_command import print_summary, progress_console
 from ._common import CommandError, counted

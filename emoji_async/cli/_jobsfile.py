@@ -37,12 +37,17 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from .._errors import ValidationError
-from .._jobs import EmojiJob, file_name_for
-from .._models import BBox
-from .._templates import template_info
-from .._validation import check_image_url, local_image_path, read_image_file
-from ._common import shown
+from .. import (
+    BBox,
+    EmojiJob,
+    ValidationError,
+    check_image_url,
+    file_name_for,
+    local_image_path,
+    read_image_file,
+    shown,
+    templates,
+)
 
 __all__ = ["FIELDS", "JobsFileError", "load_jobs"]
 
@@ -53,6 +58,8 @@ _BOX_FORM = "four whole numbers x1 y1 x2 y2 separated by spaces, e.g. '212 194 4
 _BOX_LIST = "a list of four whole numbers [x1, y1, x2, y2]"
 _MAX_KEY = 512
 _CSV_BOX = re.compile(r"[0-9]+")
+#: The ids a job may name: the 20 templates ('emoji-async templates' lists them).
+_TEMPLATE_IDS = frozenset(info.driven_id for info in templates())
 
 
 class JobsFileError(Exception):
@@ -190,7 +197,7 @@ def _job(
     if local is not None:
         image_url = _local_file(path.parent / local, fail, files)
     driven_id = fields["driven_id"]
-    if not isinstance(driven_id, str) or template_info(driven_id) is None:
+    if not isinstance(driven_id, str) or driven_id not in _TEMPLATE_IDS:
         raise fail(
             "driven_id",
             f"expected a template id ('emoji-async templates' lists them), got {shown(driven_id)}",

@@ -11,8 +11,7 @@ import argparse
 import textwrap
 from pathlib import Path
 
-from .._config import ENV_API_KEY
-from .._models import TaskStatus
+from .. import ENV_API_KEY, TaskStatus
 from . import _argtypes as argtypes
 from ._batch_command import cmd_batch
 from ._common import add_service_options

@@ -26,10 +26,12 @@ from .. import (
     TaskStatus,
     ValidationError,
     events,
+    local_image_path,
+    read_image_file,
+    shown,
     templates,
 )
-from .._validation import local_image_path, read_image_file
-from ._common import CommandError, counted, local_time, not_a_video, open_client, shown
+from ._common import CommandError, counted, local_time, not_a_video, open_client
 
 __all__ = ["cmd_cancel", "cmd_detect", "cmd_generate", "cmd_list", "cmd_status", "cmd_templates"]
 

@@ -1,12 +1,20 @@
-"""rich belongs to the command line alone: the library imports none of it, and the command
-without it says which extra to install."""
+"""The command line as a package: a user of the library's public API only, and the one
+user of rich (the library imports none of it; the command without it says which extra to
+install)."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+import emoji_async.cli
+
+#: The public modules of the package, which the command line may import.
+PUBLIC = {"emoji_async", "emoji_async.events", "emoji_async.testing"}
 
 #: The modules a program on the library imports: the client, its events, the simulator.
 LIBRARY = "import emoji_async, emoji_async.events, emoji_async.testing"
@@ -53,3 +61,29 @@ def test_the_command_without_rich_says_to_install_the_cli_extra_and_fails(entry:
         " install: pip install 'emoji-async[cli]'\n"
     )
     assert "Traceback" not in result.stderr
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """The absolute names of the modules of ``emoji_async`` a file of the cli package imports."""
+    here = "emoji_async.cli"
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = here.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(filter(None, [base, node.module]))
+            names.add(module)
+    return {name for name in names if name.partition(".")[0] == "emoji_async"}
+
+
+def test_the_command_line_imports_only_the_public_modules_and_its_own() -> None:
+    files = sorted(Path(emoji_async.cli.__file__).parent.glob("*.py"))
+    assert len(files) > 5
+    private = {
+        f"{path.name}: {name}"
+        for path in files
+        for name in _imported_modules(path)
+        if name not in PUBLIC and not name.startswith("emoji_async.cli")
+    }
+    assert private == set()
