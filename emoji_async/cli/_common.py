@@ -1,7 +1,9 @@
-"""What the commands share: the service's options, its client, errors, and how things are shown.
+"""What the commands share: exit statuses, the service's options, its client, errors, and
+how things are shown.
 
-Every command words counts, times, long paths and saved videos through the
-helpers here, so that the whole command line says them one way.
+Every command words counts, times and saved videos through the helpers here
+(and quotes a value as the library's errors do, with ``emoji_async.shown``), so
+that the whole command line says them one way.
 """
 
 from __future__ import annotations
