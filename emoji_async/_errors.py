@@ -22,6 +22,7 @@
     ├── UnexpectedResponseError     the answer was not what the protocol promises (or a 3xx, 408...)
     ├── DownloadError               a result video could not be fetched or saved
     ├── SharedPacingError           the shared pacing store (Redis) cannot be used
+    ├── JournalError                the batch's journal refused its file, or a step out of order
     ├── FaceRejectedError           the detector rejected the portrait (billed, HTTP 200)
     ├── SubmissionUncertainError    a paid submit may have created a task we never heard of
     └── TaskError                   a task ended without a video, or could not be waited for
@@ -39,10 +40,13 @@ never from the request headers.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ._models import TaskSnapshot
 
 __all__ = [
@@ -57,6 +61,7 @@ __all__ = [
     "EmojiError",
     "FaceRejectedError",
     "InvalidRequestError",
+    "JournalError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -124,6 +129,17 @@ class ConfigurationError(EmojiError):
 
 class SharedPacingError(EmojiError):
     """The shared pacing store (Redis) could not be reached, or did not answer as expected."""
+
+
+class JournalError(EmojiError):
+    """A batch's journal refused its file (not a journal, another version, in use) or a step."""
+
+    def __init__(self, message: str, *, path: Path, key: str | None = None) -> None:
+        super().__init__(f"journal {os.fspath(path)!r}: {message}")
+        #: The journal's file.
+        self.path = path
+        #: The job concerned, when one is.
+        self.key = key
 
 
 class ClientStateError(EmojiError, RuntimeError):

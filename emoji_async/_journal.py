@@ -57,10 +57,10 @@ from typing import Any, Final, Self
 
 import attrs
 
-from ._errors import EmojiError, ValidationError
+from ._errors import JournalError, ValidationError
 from ._models import BBox, TaskStatus, VideoResult
 
-__all__ = ["JobState", "Journal", "JournalAttempt", "JournalEntry", "JournalError"]
+__all__ = ["JobState", "Journal", "JournalAttempt", "JournalEntry"]
 
 #: Names the file format, so that another SQLite file is never taken for a journal.
 FORMAT: Final = "emoji_async journal"
@@ -143,18 +143,6 @@ _COLUMNS: Final = (
     "key, state, image, driven_id, face_bbox, ext_bbox, task_id, intent_at,"
     " video, code, message, path, size, updated_at, detections"
 )
-
-
-class JournalError(EmojiError):
-    """The journal refused a file or a step: not a journal, another version, an illegal step.
-
-    ``path`` is the journal's file; ``key`` the job concerned, when one is.
-    """
-
-    def __init__(self, message: str, *, path: Path, key: str | None = None) -> None:
-        super().__init__(f"journal {os.fspath(path)!r}: {message}")
-        self.path = path
-        self.key = key
 
 
 class JobState(enum.StrEnum):

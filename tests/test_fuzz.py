@@ -62,9 +62,9 @@ from emoji_async import (
     VideoResult,
     templates,
 )
-from emoji_async._errors import InvalidRequestError, RateLimitError, ServerError
+from emoji_async._errors import InvalidRequestError, JournalError, RateLimitError, ServerError
 from emoji_async._jobs import check_unique_keys, file_name_for
-from emoji_async._journal import JobState, Journal, JournalError
+from emoji_async._journal import JobState, Journal
 from emoji_async._models import MAX_COORDINATE, TASK_ID, check_task_id
 from emoji_async._task import Task, check_timeout, outcome_of
 from emoji_async._transport import (

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from emoji_async import BBox, TaskStatus, ValidationError, VideoResult
+from emoji_async import BBox, JournalError, TaskStatus, ValidationError, VideoResult
 from emoji_async import _journal as journal_module
-from emoji_async._journal import SCHEMA_VERSION, JobState, Journal, JournalEntry, JournalError
+from emoji_async._journal import SCHEMA_VERSION, JobState, Journal, JournalEntry
 
 KEY = "portrait-1"
 IMAGE = "https://example.com/portrait-1.png"
