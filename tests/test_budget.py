@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from emoji_async import Budget, EmojiJob, Prices, Spending, ValidationError, events
-from emoji_async._journal import SCHEMA_VERSION, Journal
+from emoji_async._journal import Journal
+from emoji_async._journal_schema import SCHEMA_VERSION
 from emoji_async._templates import template_info
 
 from .conftest import running, sim_config

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from emoji_async import BBox, JournalError, TaskStatus, ValidationError, VideoResult
-from emoji_async import _journal as journal_module
-from emoji_async._journal import SCHEMA_VERSION, JobState, Journal, JournalEntry
+from emoji_async import _journal_rules as journal_rules
+from emoji_async._journal import JobState, Journal, JournalEntry
+from emoji_async._journal_schema import SCHEMA_VERSION
 
 KEY = "portrait-1"
 IMAGE = "https://example.com/portrait-1.png"
@@ -577,7 +578,7 @@ async def test_an_unsent_submit_withdraws_the_intent_so_the_next_run_submits_aga
 
 
 def test_the_step_table_in_the_docs_is_the_one_the_journal_enforces() -> None:
-    doc = journal_module.__doc__
+    doc = journal_rules.__doc__
     assert doc is not None
     table = doc.split("leads to\n", 1)[1].split("\n\n", 1)[0]
     documented = {}
@@ -586,7 +587,7 @@ def test_the_step_table_in_the_docs_is_the_one_the_journal_enforces() -> None:
         documented[call] = frozenset(
             None if name == "(new)" else JobState(name) for name in follows.split(", ")
         )
-    assert documented == dict(journal_module._FOLLOWS)
+    assert documented == dict(journal_rules._FOLLOWS)
 
 
 async def test_every_paid_attempt_is_on_record_with_what_became_of_it(tmp_path: Path) -> None:
@@ -683,3 +684,9 @@ async def test_a_journal_upgraded_from_version_2_keeps_its_jobs_file(tmp_path: P
     async with await Journal.open(path) as journal:
         assert journal.jobs_file == tmp_path / "jobs.csv"
         assert [(a.key, a.state) for a in journal.attempts()] == [("left", "open")]
+
+
+def test_every_step_of_the_table_is_a_rule_and_a_call_of_the_journal() -> None:
+    for call in journal_rules._FOLLOWS:
+        assert callable(getattr(journal_rules, call)), call
+        assert callable(getattr(Journal, call)), call
