@@ -33,7 +33,8 @@ from typing import Any
 
 from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI, is_transient
 from ._attempts import Attempt, AttemptState, owner_of
-from ._budget import Budget, Ledger, Reservation, Spending
+from ._batch_options import BatchOptions
+from ._budget import Ledger, Reservation, Spending
 from ._errors import (
     AccountError,
     DownloadError,
@@ -61,7 +62,6 @@ from .events import (
     Billed,
     Detected,
     Downloaded,
-    EventHandler,
     Failed,
     Queued,
     Requeued,
@@ -73,7 +73,7 @@ from .events import (
     Succeeded,
 )
 
-__all__ = ["REQUEUES", "Batch", "default_concurrency"]
+__all__ = ["REQUEUES", "Batch"]
 
 log = logging.getLogger("emoji_async")
 
@@ -82,20 +82,6 @@ _SPAWN_SLICE = 100
 
 #: How many times a job still throttled past its retry deadline goes back in line.
 REQUEUES = 3
-
-
-def default_concurrency(running_tasks: int) -> int:
-    """Jobs in flight by default for a batch polling on ``BACKOFF``: the slots plus two.
-
-    The provider starts the next PENDING task by itself the moment the running
-    one ends, so its slot stays busy as long as one task of ours is always
-    queued. A job needs some seconds of its own before it is queued (a
-    detection and a submit, each paced to 1/s), so one job queued is not
-    enough while the next one prepares: two more than the slots keeps one
-    queued at all times. More would only add tasks waiting in the provider's
-    queue, where they cost polls and gain nothing.
-    """
-    return running_tasks + 2
 
 
 def _check_job(index: int, job: EmojiJob, extra_templates: frozenset[str]) -> None:
@@ -305,33 +291,23 @@ class Batch:
         poll: PollPolicy,
         extra_templates: frozenset[str],
         concurrency: int,
-        journal: Path | None,
-        download_to: Path | None,
-        on_event: EventHandler | None,
-        cancel_pending: bool,
-        timeout: float | None,
-        budget: Budget | None = None,
+        options: BatchOptions,
     ) -> None:
-        if budget is not None and not isinstance(budget, Budget):
-            raise ValidationError("budget", "a Budget or None", budget)
-        if type(concurrency) is not int or concurrency < 1:
-            raise ValidationError("concurrency", "an int >= 1", concurrency)
-        if timeout is not None and not timeout > 0:
-            raise ValidationError("timeout", "a number of seconds > 0", timeout)
+        """``poll`` and ``concurrency``: the options' own, or the client's choice when unset."""
         self._api = api
         self._submitter = submitter
         self._poll = poll
         self._extra = extra_templates
         self._concurrency = concurrency
-        self._journal_path = journal
+        self._journal_path = options.journal
         self._journal: Journal | None = None
-        self._download_to = download_to
-        self._on_event = on_event
-        self._cancel_pending = cancel_pending
-        self._timeout = timeout
+        self._download_to = options.download_to
+        self._on_event = options.on_event
+        self._cancel_pending = options.cancel_pending
+        self._timeout = options.timeout
         self._live: dict[str, Task] = {}
-        self._budget = budget
-        self.ledger = Ledger(budget)
+        self._budget = options.budget
+        self.ledger = Ledger(options.budget)
         #: What each job in flight still holds against the budget.
         self._held: dict[str, Reservation] = {}
         #: Tasks no job holds that the client found while the batch ran.

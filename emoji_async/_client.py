@@ -22,7 +22,8 @@ import aiohttp
 from ._adaptive import batch_concurrency
 from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
 from ._attempts import label_for, owner_of
-from ._batch import Batch, default_concurrency
+from ._batch import Batch
+from ._batch_options import BatchOptions, default_concurrency
 from ._budget import Budget
 from ._config import resolve_api_key, resolve_base_url
 from ._errors import (
@@ -467,28 +468,14 @@ class EmojiClient:
         """Cancel every abandoned task still PENDING (free); the ids cancelled."""
         return await self._submitter.cancel_abandoned_tasks()
 
-    def _batch(
-        self,
-        *,
-        concurrency: int | None,
-        journal: str | os.PathLike[str] | None,
-        download_to: str | os.PathLike[str] | None,
-        on_event: EventHandler | None,
-        cancel_pending: bool,
-        timeout: float | None,
-        poll: PollPolicy | None,
-        budget: Budget | None,
-    ) -> Batch:
-        check_timeout(timeout)
+    def _batch(self, options: BatchOptions) -> Batch:
         slots = self.limits.running_tasks if self.limits is not None else 1
-        policy = _on_clock(poll or self.poll.for_batches(), self.time_scale)
+        policy = _on_clock(options.poll or self.poll.for_batches(), self.time_scale)
         if policy.schedule is PollSchedule.BATCH:
             lo, hi = self._service.pacing.durations.bounds(None, policy.run_time)
             default = batch_concurrency(slots, lo, hi)
         else:
             default = default_concurrency(slots)
-        if concurrency is None:
-            concurrency = default
         submitter = self._submitter
         if self._service.pacing.backend.shared:
             # All processes' batches together keep what one batch would keep in flight.
@@ -499,13 +486,8 @@ class EmojiClient:
             submitter=submitter,
             poll=policy,
             extra_templates=self.extra_templates,
-            concurrency=concurrency,
-            journal=None if journal is None else Path(journal),
-            download_to=None if download_to is None else Path(download_to),
-            on_event=on_event,
-            cancel_pending=cancel_pending,
-            timeout=timeout,
-            budget=budget,
+            concurrency=options.concurrency or default,
+            options=options,
         )
 
     async def generate_many(
@@ -545,7 +527,7 @@ class EmojiClient:
         """
         job_list = list(jobs)
         outcomes: list[JobOutcome | None] = [None] * len(job_list)
-        batch = self._batch(
+        options = BatchOptions(
             concurrency=concurrency,
             journal=journal,
             download_to=download_to,
@@ -555,6 +537,7 @@ class EmojiClient:
             poll=poll,
             budget=budget,
         )
+        batch = self._batch(options)
         async with aclosing(batch.run(job_list)) as stream:
             async for index, outcome in stream:
                 outcomes[index] = outcome
@@ -580,7 +563,7 @@ class EmojiClient:
         closed: wrap it in ``contextlib.aclosing`` to make that immediate.
         The running totals come with each :class:`~emoji_async.events.Billed` event.
         """
-        batch = self._batch(
+        options = BatchOptions(
             concurrency=concurrency,
             journal=journal,
             download_to=download_to,
@@ -590,6 +573,7 @@ class EmojiClient:
             poll=poll,
             budget=budget,
         )
+        batch = self._batch(options)
         async with aclosing(batch.run(list(jobs))) as stream:
             async for _, outcome in stream:
                 yield outcome
