@@ -27,9 +27,8 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI, is_transient
 from ._attempts import Attempt, AttemptState, owner_of
@@ -51,6 +50,7 @@ from ._errors import (
 )
 from ._jobs import EmojiJob, JobOutcome, check_unique_keys, file_name_for
 from ._journal import JobState, Journal, JournalEntry
+from ._journal_null import BatchJournal, NullJournal
 from ._models import AbandonedTask, BBox, OrphanTask, TaskSnapshot, TaskStatus, VideoResult
 from ._policy import PollPolicy
 from ._reconcile import PaidRequest, Submitter
@@ -163,11 +163,11 @@ def job_owner(image: str, driven_id: str, face: BBox | None, ext: BBox | None) -
 
 
 class _JobHooks:
-    """A job's journal steps along its paid submit (none without a journal)."""
+    """A job's journal steps along its paid submit."""
 
     def __init__(
         self,
-        journal: Journal | None,
+        journal: BatchJournal,
         key: str,
         job: EmojiJob,
         face: BBox,
@@ -188,30 +188,26 @@ class _JobHooks:
         # a crash from here on leaves the job to be settled by the next run.
         self._go_ahead()  # the account was refused meanwhile: it never leaves
         journal, key = self._journal, self._key
-        if journal is not None:
-            before = journal.get(key)
-            if before is not None and before.state is JobState.UNCERTAIN:
-                await journal.resubmitting(key, reason="no task of it could be proved")
-            else:
-                await journal.submitting(
-                    key,
-                    image=self._job.image,
-                    driven_id=self._job.driven_id,
-                    face_bbox=self._face,
-                    ext_bbox=self._ext,
-                )
+        before = journal.get(key)
+        if before is not None and before.state is JobState.UNCERTAIN:
+            await journal.resubmitting(key, reason="no task of it could be proved")
+        else:
+            await journal.submitting(
+                key,
+                image=self._job.image,
+                driven_id=self._job.driven_id,
+                face_bbox=self._face,
+                ext_bbox=self._ext,
+            )
         self.intended = True
 
     async def lost(self, reason: str) -> None:
-        journal = self._journal
-        if journal is not None:
-            before = journal.get(self._key)
-            if before is not None and before.state is JobState.SUBMITTING:
-                await journal.uncertain(self._key, reason=reason)
+        before = self._journal.get(self._key)
+        if before is not None and before.state is JobState.SUBMITTING:
+            await self._journal.uncertain(self._key, reason=reason)
 
     async def created(self, task_id: str) -> None:
-        if self._journal is not None:
-            await self._journal.submitted(self._key, task_id=task_id)
+        await self._journal.submitted(self._key, task_id=task_id)
 
 
 class _SkippedForBudget(Exception):  # not an EmojiError: the job was not started
@@ -300,7 +296,7 @@ class Batch:
         self._extra = extra_templates
         self._concurrency = concurrency
         self._journal_path = options.journal
-        self._journal: Journal | None = None
+        self._journal: BatchJournal = NullJournal()
         self._download_to = options.download_to
         self._on_event = options.on_event
         self._cancel_pending = options.cancel_pending
@@ -316,8 +312,6 @@ class Batch:
         self._leftovers: dict[str, Attempt] = {}
         #: Jobs whose video file, if there, is their own (their task is in the journal).
         self._own_files: set[str] = set()
-        #: Journal writes made from callbacks, awaited before the journal closes.
-        self._writes: set[asyncio.Task[None]] = set()
         #: The first answer that refused the account: from then on nothing new is sent.
         self.refusal: AccountError | None = None
         #: Boxes detected in this run, by job: a job sent back in line keeps them.
@@ -334,15 +328,15 @@ class Batch:
             await _make_folder(self._download_to)
         if self._journal_path is not None:
             self._journal = await Journal.open(self._journal_path)
+        journal = self._journal
         try:
-            if self._journal is not None:
-                for job, key in zip(jobs, keys, strict=True):
-                    self._journal.resume(key, image=job.image, driven_id=job.driven_id)
+            for job, key in zip(jobs, keys, strict=True):
+                journal.resume(key, image=job.image, driven_id=job.driven_id)
             if self._download_to is not None:
                 await self._check_files(keys)
-            if self._journal is not None:
-                entries = self._journal.entries()
-                self._restore(self._journal, entries)
+            entries = journal.entries()
+            if entries:  # an earlier run left jobs: what it left is picked up
+                self._restore(journal, entries)
                 # What earlier runs spent counts against the same budget, and the
                 # lengths their videos were billed are what those templates reserve.
                 self.ledger = Ledger(
@@ -360,10 +354,7 @@ class Batch:
         finally:
             # A submit whose job was stopped still records its task in the journal.
             await self._submitter.drain(self._api.retry.deadline)
-            if self._writes:
-                await asyncio.gather(*self._writes, return_exceptions=True)
-            if self._journal is not None:
-                await self._journal.aclose()
+            await journal.aclose()
 
     async def _check_files(self, keys: list[str]) -> None:
         """No job's video may go over a file the batch did not write: refused before any request.
@@ -376,7 +367,7 @@ class Batch:
         assert directory is not None
         journal = self._journal
         for key in keys:
-            entry = journal.get(key) if journal is not None else None
+            entry = journal.get(key)
             if entry is not None and entry.task_id:
                 self._own_files.add(key)
         paths = [directory / file_name_for(key) for key in keys]
@@ -390,7 +381,7 @@ class Batch:
                     key,
                 )
 
-    def _restore(self, journal: Journal, entries: list[JournalEntry]) -> None:
+    def _restore(self, journal: BatchJournal, entries: list[JournalEntry]) -> None:
         """What earlier runs left: their tasks, the attempts they never settled, what they saw."""
         submitter = self._submitter
         # Tasks of earlier runs are this batch's own: never adopted by another job.
@@ -424,24 +415,11 @@ class Batch:
         """An orphan or an abandoned task: recorded, and told to ``on_event``."""
         if isinstance(record, OrphanTask):
             self.orphans.append(record)
-            if self._journal is not None:
-                self._write(self._journal.orphaned(record.task_id))
+            self._journal.orphaned_soon(record.task_id)
         tell(self._on_event, record)
 
     def _seen(self, seen: list[tuple[str, float]]) -> None:
-        if self._journal is not None and seen:
-            self._write(self._journal.sighted(seen))
-
-    def _write(self, step: Coroutine[Any, Any, None]) -> None:
-        async def quietly() -> None:
-            try:
-                await step
-            except EmojiError as exc:
-                log.warning("could not record in the journal: %s", exc)
-
-        task = asyncio.get_running_loop().create_task(quietly())
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+        self._journal.sighted_soon(seen)
 
     async def _gather(
         self, jobs: Sequence[EmojiJob], keys: list[str]
@@ -548,7 +526,7 @@ class Batch:
 
     async def _job(self, job: EmojiJob, key: str, rounds: int = 0) -> JobOutcome | None:
         """The job's outcome; ``None`` when it was sent back in line (throttled)."""
-        entry = self._journal.get(key) if self._journal is not None else None
+        entry = self._journal.get(key)
         task_id = entry.task_id if entry is not None else None
         if rounds == 0:
             self._resumed[key] = entry is not None
@@ -567,7 +545,7 @@ class Batch:
                 return JobOutcome(job=job, key=key, skipped=True, resumed=resumed)
             except _Unsent:
                 assert self.refusal is not None
-                return self._not_started(job, key, self._journal_entry(key), self.refusal)
+                return self._not_started(job, key, self._journal.get(key), self.refusal)
             except EmojiError as exc:
                 self._refused(exc)
                 live = self._live.get(key)
@@ -588,9 +566,6 @@ class Batch:
             finally:
                 self._live.pop(key, None)
                 self.ledger.release(self._held.pop(key, None))
-
-    def _journal_entry(self, key: str) -> JournalEntry | None:
-        return self._journal.get(key) if self._journal is not None else None
 
     async def _run_job(
         self, job: EmojiJob, key: str, entry: JournalEntry | None, *, resumed: bool
@@ -634,15 +609,14 @@ class Batch:
         try:
             video = await self._follow(task)
         except (TaskFailedError, TaskCanceledError, TaskNotFoundError) as exc:
-            if journal is not None and exc.snapshot is not None:
+            if exc.snapshot is not None:
                 snap = exc.snapshot
                 await journal.finished(
                     key, status=snap.status, code=snap.code, message=snap.message
                 )
             raise
         self._bill(key, video_seconds=video.video_duration, driven_id=job.driven_id)
-        if journal is not None:
-            await journal.finished(key, status=TaskStatus.SUCCEEDED, video=video)
+        await journal.finished(key, status=TaskStatus.SUCCEEDED, video=video)
         report(Succeeded, task_id=task.task_id, video=video)
         return video
 
@@ -701,37 +675,34 @@ class Batch:
             face = await self._api.detect(image, before_send=self._before_send, on_billed=billed)
         except FaceRejectedError as exc:
             self._bill(key, detections=exc.image_count)
-            if journal is not None:
-                await journal.rejected(
-                    key,
-                    image=job.image,
-                    driven_id=job.driven_id,
-                    code=exc.code,
-                    message=exc.message,
-                    billed=exc.image_count + extra,
-                )
+            await journal.rejected(
+                key,
+                image=job.image,
+                driven_id=job.driven_id,
+                code=exc.code,
+                message=exc.message,
+                billed=exc.image_count + extra,
+            )
             raise
         except EmojiError as exc:
             self._refused(exc)  # at once: the next job's detection may be about to leave
             raise
         self._bill(key, detections=face.image_count)
         self._detected[key] = (face.face_bbox, face.ext_bbox)
-        if journal is not None:
-            await journal.detected(
-                key,
-                image=job.image,
-                driven_id=job.driven_id,
-                face_bbox=face.face_bbox,
-                ext_bbox=face.ext_bbox,
-                billed=face.image_count + extra,
-            )
+        await journal.detected(
+            key,
+            image=job.image,
+            driven_id=job.driven_id,
+            face_bbox=face.face_bbox,
+            ext_bbox=face.ext_bbox,
+            billed=face.image_count + extra,
+        )
         report(Detected, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox)
         return face.face_bbox, face.ext_bbox
 
     async def _settle(self, job: EmojiJob, key: str, entry: JournalEntry) -> Task:
         """An earlier run's submit, unanswered: its task from the task list, or a resend."""
         journal = self._journal
-        assert journal is not None
         face, ext = entry.face_bbox, entry.ext_bbox
         assert face is not None
         assert ext is not None
@@ -777,16 +748,18 @@ class Batch:
         )
         try:
             settled = await self._submitter.submit(
-                request, hooks=hooks, cancel_if_abandoned=self._cancel_pending or journal is None
+                request,
+                hooks=hooks,
+                cancel_if_abandoned=self._cancel_pending or not journal.resumable,
             )
         except SubmissionUncertainError as exc:
-            before = journal.get(key) if journal is not None else None
-            if journal is not None and before is not None and before.state is JobState.SUBMITTING:
+            before = journal.get(key)
+            if before is not None and before.state is JobState.SUBMITTING:
                 await journal.uncertain(key, reason=exc.reason)
             raise
         except EmojiError as exc:
             self._refused(exc)  # at once, before the journal: the next submit waits on this one
-            if journal is not None and hooks.intended:
+            if hooks.intended:
                 proven = proves_nothing_created(exc)
                 if proven and isinstance(exc, InvalidRequestError):
                     # The content is refused: sending again cannot help.
@@ -853,8 +826,7 @@ class Batch:
         size = await self._api.download(
             video.video_url, path, max_bytes=MAX_VIDEO_BYTES, replace=key in self._own_files
         )
-        if self._journal is not None:
-            await self._journal.downloaded(key, path=path, size=size)
+        await self._journal.downloaded(key, path=path, size=size)
         report(Downloaded, path=path, size=size)
         return path
 

@@ -24,20 +24,23 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import functools
+import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Self
 
 from . import _journal_rules as rules
-from ._errors import JournalError, ValidationError
+from ._errors import EmojiError, JournalError, ValidationError
 from ._journal_entries import JobState, JournalAttempt, JournalEntry
-from ._journal_store import AttemptStep, JournalFile
+from ._journal_store import AttemptStep, JournalFile, Loaded
 from ._models import BBox, TaskStatus, VideoResult
 
 __all__ = ["JobState", "Journal", "JournalAttempt", "JournalEntry"]
+
+log = logging.getLogger("emoji_async")
 
 #: A step, run on the journal's thread: given the journal's file (to name in an
 #: error), the key, its entry before the step (if any) and the time of the step,
@@ -55,32 +58,30 @@ class Journal:
     never disagree.
     """
 
+    #: A later run resumes what this one leaves: an abandoned task is kept for it.
+    resumable: Final = True
+
     def __init__(
         self,
         path: Path,
         *,
         worker: concurrent.futures.ThreadPoolExecutor,
         file: JournalFile,
-        entries: dict[str, JournalEntry],
-        history: dict[str, tuple[tuple[JobState, dt.datetime], ...]],
-        attempts: dict[int, JournalAttempt] | None = None,
-        sightings: dict[str, tuple[dt.datetime, bool]] | None = None,
-        jobs_file: Path | None = None,
+        loaded: Loaded,
     ) -> None:
         """Use :meth:`open`: the file must have been opened on ``worker``'s thread."""
         self.path = path
         self._worker: concurrent.futures.ThreadPoolExecutor | None = worker
         self._file = file
-        self._entries = entries
-        self._history = history
-        #: Every attempt by its row id (ids follow the order they were made in).
-        self._attempts = attempts or {}
-        self._sightings = sightings or {}
-        self._jobs_file = jobs_file
+        # Attempts by their row id: ids follow the order they were made in.
+        self._entries, self._history, self._attempts, self._sightings, jobs_file = loaded
+        self._jobs_file = None if jobs_file is None else Path(jobs_file)
         # Only the worker thread changes the two dicts; the lock keeps a reader
         # on the loop's thread from seeing one mid-change.
         self._lock = threading.Lock()
         self._closing: asyncio.Future[None] | None = None
+        #: Steps asked for from callbacks, awaited before the file closes.
+        self._soon: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> Journal:
@@ -103,20 +104,10 @@ class Journal:
         except BaseException:
             # Cancelled mid-open, the thread still finishes opening: close what
             # it opened (queued behind it), so the file's lock is let go.
-            worker.submit(_discard, opening)
+            worker.submit(JournalFile.discard, opening)
             worker.shutdown(wait=False)
             raise
-        entries, history, attempts, sightings, jobs_file = loaded
-        return cls(
-            where,
-            worker=worker,
-            file=file,
-            entries=entries,
-            history=history,
-            attempts=attempts,
-            sightings=sightings,
-            jobs_file=None if jobs_file is None else Path(jobs_file),
-        )
+        return cls(where, worker=worker, file=file, loaded=loaded)
 
     async def __aenter__(self) -> Self:
         return self
@@ -131,6 +122,8 @@ class Journal:
 
     async def aclose(self) -> None:
         """Finish the steps already asked for, then close the file; again, it does nothing."""
+        if self._soon:
+            await asyncio.gather(*self._soon, return_exceptions=True)
         if self._closing is None:
             worker = self._worker
             if worker is None:
@@ -335,6 +328,26 @@ class Journal:
         """A task no job holds (cancelled, or billed unheld): never a candidate again."""
         await self._record_sightings(self._file.orphaned, task_id, dt.datetime.now(dt.UTC))
 
+    def sighted_soon(self, seen: list[tuple[str, float]]) -> None:
+        """:meth:`sighted`, asked for from a callback: written before the file closes."""
+        if seen:
+            self._background(self.sighted(seen))
+
+    def orphaned_soon(self, task_id: str) -> None:
+        """:meth:`orphaned`, asked for from a callback: written before the file closes."""
+        self._background(self.orphaned(task_id))
+
+    def _background(self, step: Coroutine[Any, Any, None]) -> None:
+        async def quietly() -> None:
+            try:
+                await step
+            except EmojiError as exc:
+                log.warning("could not record in the journal: %s", exc)
+
+        task = asyncio.get_running_loop().create_task(quietly())
+        self._soon.add(task)
+        task.add_done_callback(self._soon.discard)
+
     async def _record_sightings(
         self, write: Callable[..., dict[str, tuple[dt.datetime, bool]]], *args: Any
     ) -> None:
@@ -370,12 +383,6 @@ class Journal:
             self._history[key] = (*self._history.get(key, ()), (after.state, now))
             self._attempts.update(attempts)
         return after
-
-
-def _discard(opening: concurrent.futures.Future[Any]) -> None:
-    """Close the connection an abandoned open made, if it made one."""
-    if not opening.cancelled() and opening.exception() is None:
-        opening.result()[0].close()
 
 
 def _check_text(field: str, value: object) -> None:

@@ -8,6 +8,7 @@ so memory and file never disagree.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import json
 import os
@@ -59,6 +60,12 @@ class JournalFile:
 
     def close(self) -> None:
         self._db.close()
+
+    @staticmethod
+    def discard(opening: concurrent.futures.Future[tuple[JournalFile, Loaded]]) -> None:
+        """Close the file an abandoned :meth:`open` opened, if it opened one."""
+        if not opening.cancelled() and opening.exception() is None:
+            opening.result()[0].close()
 
     def write_jobs_file(self, value: str) -> None:
         try:
