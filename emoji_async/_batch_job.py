@@ -259,9 +259,8 @@ class PaidPath:
                 await journal.uncertain(key, reason=exc.reason)
             raise
         except EmojiError as exc:
-            self._gate.refused(
-                exc
-            )  # at once, before the journal: the next submit waits on this one
+            # At once, before the journal: the next submit waits on this one.
+            self._gate.refused(exc)
             if hooks.intended:
                 proven = proves_nothing_created(exc)
                 if proven and isinstance(exc, InvalidRequestError):
