@@ -32,7 +32,7 @@ from ._attempts import Attempt
 from ._batch_files import VideoFolder
 from ._batch_job import PaidPath
 from ._batch_options import BatchOptions
-from ._batch_refusal import AccountGate, Unsent
+from ._batch_refusal import AccountGate, _Unsent
 from ._batch_resume import DONE, recorded_error, restore
 from ._batch_spending import BatchSpending, SkippedForBudget
 from ._budget import Ledger
@@ -267,7 +267,7 @@ class Batch:
             except SkippedForBudget as skipped:
                 report(Skipped, reason=str(skipped))
                 return JobOutcome(job=job, key=key, skipped=True, resumed=resumed)
-            except Unsent:
+            except _Unsent:
                 assert self._gate.refusal is not None
                 return self._not_started(job, key, self._journal.get(key), self._gate.refusal)
             except EmojiError as exc:

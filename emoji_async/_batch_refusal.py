@@ -3,7 +3,7 @@
 An answer that refuses the account (:class:`AccountError`: a wrong key, no
 access, an overdue bill) would answer every job the same. From then on no
 detection or submit of the batch leaves: one already waiting for its turn is
-held back as :class:`Unsent`, which never reaches a caller.
+held back as :class:`_Unsent`, which never reaches a caller.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import logging
 
 from ._errors import AccountError, EmojiError
 
-__all__ = ["AccountGate", "Unsent"]
+__all__ = ["AccountGate", "_Unsent"]
 
 log = logging.getLogger("emoji_async")
 
 
-class Unsent(AccountError):
+class _Unsent(AccountError):
     """A request held back because the account was refused first; never reaches a caller.
 
     An :class:`AccountError`, so every layer it passes through takes it for
@@ -25,7 +25,7 @@ class Unsent(AccountError):
     """
 
     @classmethod
-    def after(cls, refusal: AccountError) -> Unsent:
+    def after(cls, refusal: AccountError) -> _Unsent:
         return cls(
             refusal.message,
             http_status=refusal.http_status,
@@ -43,15 +43,15 @@ class AccountGate:
 
     def refused(self, exc: EmojiError) -> None:
         """Stop the batch at the first answer that refuses the account."""
-        if isinstance(exc, AccountError) and not isinstance(exc, Unsent) and self.refusal is None:
+        if isinstance(exc, AccountError) and not isinstance(exc, _Unsent) and self.refusal is None:
             self.refusal = exc
             # info: the outcomes say it (and the command line prints it once, not twice)
             log.info("the account was refused, so the batch starts nothing new: %s", exc)
 
     def go_ahead(self) -> None:
-        """Raise :class:`Unsent` once the account was refused: the request is held back."""
+        """Raise :class:`_Unsent` once the account was refused: the request is held back."""
         if self.refusal is not None:
-            raise Unsent.after(self.refusal)
+            raise _Unsent.after(self.refusal)
 
     async def before_send(self) -> None:
         self.go_ahead()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emoji_async import AuthenticationError, Budget, EmojiJob, RateLimitError
-from emoji_async._batch_refusal import AccountGate, Unsent
+from emoji_async._batch_refusal import AccountGate, _Unsent
 from emoji_async._batch_spending import BatchSpending, SkippedForBudget
 
 
@@ -20,7 +20,7 @@ def test_the_gate_lets_requests_go_until_the_account_is_refused_then_holds_them_
     gate.go_ahead()  # throttling refuses a request, not the account
     first = _refusal()
     gate.refused(first)
-    with pytest.raises(Unsent) as held:
+    with pytest.raises(_Unsent) as held:
         gate.go_ahead()
     assert held.value.code == "InvalidApiKey"
     gate.refused(held.value)  # a request held back is no new refusal

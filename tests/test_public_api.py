@@ -58,7 +58,7 @@ def test_the_error_tree_is_exactly_the_exported_errors() -> None:
         if isinstance(value := getattr(emoji_async, name), type)
         and issubclass(value, BaseException)
     }
-    # A class named with a leading underscore never reaches a caller (``_batch._Unsent``
+    # A class named with a leading underscore never reaches a caller (``_batch_refusal._Unsent``
     # holds a request back inside a batch), so it is no public error.
     tree = {
         error
