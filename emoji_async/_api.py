@@ -57,8 +57,9 @@ from ._limits import Pacing
 from ._models import BBox, FaceDetection, TaskPage, TaskSnapshot
 from ._policy import RetryPolicy, retrying
 from ._reporting import report
-from ._transport import Endpoint, Transport
+from ._transport import Transport
 from ._uploads import TemporaryUploads, UploadPolicy
+from ._values import Endpoint
 from ._wire import parse_detection, parse_submit, parse_task, parse_task_page
 from .events import Retrying, Throttled
 

@@ -48,14 +48,15 @@ from ._models import (
     VideoResult,
     check_task_id,
 )
-from ._policy import PollPolicy, PollSchedule, RetryPolicy, is_finite_number
+from ._policy import PollPolicy, PollSchedule, RetryPolicy
 from ._reconcile import PaidRequest, Submitter
 from ._reporting import tell
 from ._task import Task, check_timeout
 from ._templates import Template
-from ._transport import MAX_VIDEO_BYTES, Secret, Timeouts, Transport
+from ._transport import MAX_VIDEO_BYTES, Timeouts, Transport
 from ._uploads import ImageSource
-from ._validation import ImageFile, check_boxes, check_driven_id
+from ._validation import ImageFile, check_boxes, check_driven_id, is_finite_number
+from ._values import Secret
 from ._wire import format_list_time
 from .events import EventHandler
 

@@ -7,7 +7,7 @@ import os
 import urllib.parse
 
 from ._errors import ConfigurationError
-from ._transport import Secret
+from ._values import Secret
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -47,8 +47,8 @@ import attrs
 
 from ._adaptive import DurationModel
 from ._errors import SharedPacingError, ValidationError
-from ._policy import is_finite_number
-from ._transport import Endpoint
+from ._validation import is_finite_number
+from ._values import Endpoint
 
 __all__ = [
     "InProcess",

@@ -38,21 +38,20 @@ import contextvars
 import enum
 import functools
 import logging
-import math
 import random
 from collections.abc import Awaitable, Callable, Generator, Iterator
-from typing import Any, ParamSpec, Self, TypeGuard, TypeVar
+from typing import Any, ParamSpec, Self, TypeVar
 
 import attrs
 import backoff
 
 from ._errors import ValidationError
+from ._validation import is_finite_number
 
 __all__ = [
     "PollPolicy",
     "PollSchedule",
     "RetryPolicy",
-    "is_finite_number",
     "retries_end_at",
     "retrying",
 ]
@@ -61,21 +60,6 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 log = logging.getLogger("emoji_async")
-
-
-def is_finite_number(value: object) -> TypeGuard[float]:
-    """Whether ``value`` is an int or float (not a bool) with a finite value.
-
-    Checked before any comparison, so a string, ``None`` or a ``Decimal``
-    never reaches one (where it would raise ``TypeError`` or
-    ``InvalidOperation``). Infinity is refused: a wait of ``inf`` never ends.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int beyond any float: no use as seconds or a rate
-        return False
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: object) -> None:

@@ -7,7 +7,7 @@ repeats of an answer (in an error's message or attributes, a log line, a
 journal, the command line's output) first passes through :func:`redact`,
 which replaces, in this order:
 
-1. every API key this process holds (each :class:`~emoji_async._transport.Secret`
+1. every API key this process holds (each :class:`~emoji_async._values.Secret`
    still alive), wherever it appears, with or without ``Bearer`` before it;
 2. any ``Bearer`` credential: the word (any case), white space, and the
    token that follows (RFC 6750's token characters);

@@ -73,7 +73,7 @@ from ._limits import (
     group_of,
     redis_origin,
 )
-from ._transport import Endpoint
+from ._values import Endpoint
 
 __all__ = ["RedisBackend"]
 

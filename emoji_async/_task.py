@@ -22,7 +22,8 @@ from ._errors import (
 )
 from ._limits import TaskBoard
 from ._models import TaskSnapshot, TaskStatus, VideoResult
-from ._policy import PollPolicy, PollSchedule, is_finite_number, retries_end_at
+from ._policy import PollPolicy, PollSchedule, retries_end_at
+from ._validation import is_finite_number
 
 __all__ = ["Task", "check_timeout", "outcome_of"]
 

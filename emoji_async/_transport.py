@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import enum
 import errno
 import html
 import json
@@ -42,20 +41,18 @@ from ._errors import (
     EmojiError,
     ResponseLostError,
     UnexpectedResponseError,
-    ValidationError,
     api_error,
 )
-from ._policy import is_finite_number
-from ._redact import redact, redact_error, remember
+from ._redact import redact, redact_error
+from ._validation import number
+from ._values import Endpoint, Secret
 from ._wire import parse_error_body, task_id_in
 
 __all__ = [
     "MAX_ANSWER_BYTES",
     "MAX_RETRY_AFTER",
     "MAX_VIDEO_BYTES",
-    "Endpoint",
     "Response",
-    "Secret",
     "Timeouts",
     "Transport",
     "video_exists",
@@ -92,53 +89,8 @@ _USER_AGENT = (
 )
 
 
-class Secret:
-    """A string that never shows itself in a repr, a str, or a log line.
-
-    Nor in what the service says: while it lives, :func:`~emoji_async._redact.redact`
-    takes its value out of every answer's text the client repeats.
-    """
-
-    __slots__ = ("__weakref__", "_value")
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-        remember(self)
-
-    def reveal(self) -> str:
-        """The secret itself, for the one header that needs it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __reduce__(self) -> Any:
-        # Pickling would write the key into whatever stores the pickle.
-        raise TypeError("a Secret cannot be pickled")
-
-
-class Endpoint(enum.Enum):
-    """The service's endpoints, as the rate limits group them."""
-
-    DETECT = "detect"
-    SUBMIT = "submit"
-    QUERY = "query"
-    LIST = "list"
-    CANCEL = "cancel"
-    UPLOAD_POLICY = "upload_policy"
-
-
-def _seconds(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
-    if not (is_finite_number(value) and value > 0):
-        raise ValidationError(attribute.name, "a finite number of seconds > 0", value)
+#: A limit of :class:`Timeouts`.
+_seconds = number("a finite number of seconds > 0", lambda value: value > 0)
 
 
 @attrs.frozen(kw_only=True)

@@ -3,6 +3,12 @@
 Each failure is a :class:`ValidationError` that names the field and what it
 allows, so a bad argument costs neither a request nor money.
 
+The building blocks come first, composed the way ``attr.validators`` composes
+its own: :func:`number`, :func:`whole` and :func:`instance_of` make a
+:class:`Check` from what it allows and a test, and :func:`optional` lets ``None``
+through one. A :class:`Check` is an attrs validator (the field is the
+attribute's name) and checks an argument too (:meth:`Check.validate`).
+
 An image is given as a URL (``http://``, ``https://``, ``oss://``) or as a
 local file: a path (``str`` or ``os.PathLike``) or a ``file://`` URI. A local
 file is checked here as the provider would check the image (docs/wire.md,
@@ -14,18 +20,20 @@ library is needed; whether the rest of the file decodes is the provider's to say
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import stat
-import struct
 import urllib.parse
 import urllib.request
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+from typing import Any, TypeGuard
 
 import attrs
 
 from ._errors import ValidationError
+from ._image_headers import image_format, image_size
 from ._models import BBox
 from ._templates import Template, template_info
 
@@ -33,14 +41,18 @@ __all__ = [
     "MAX_IMAGE_BYTES",
     "MAX_SIDE",
     "MIN_SIDE",
+    "Check",
     "ImageFile",
     "check_boxes",
     "check_driven_id",
     "check_image_url",
-    "image_format",
-    "image_size",
+    "instance_of",
+    "is_finite_number",
     "local_image_path",
+    "number",
+    "optional",
     "read_image_file",
+    "whole",
 ]
 
 _IMAGE_SCHEMES = ("http", "https", "oss")
@@ -55,6 +67,67 @@ MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MIN_SIDE = 400
 MAX_SIDE = 7000
 _FORMATS = "a PNG, JPEG, BMP or WEBP image"
+
+
+# --- building blocks ------------------------------------------------------------------
+
+
+def is_finite_number(value: object) -> TypeGuard[float]:
+    """Whether ``value`` is an int or float (not a bool) with a finite value.
+
+    Checked before any comparison, so a string, ``None`` or a ``Decimal``
+    never reaches one (where it would raise ``TypeError`` or
+    ``InvalidOperation``). Infinity is refused: a wait of ``inf`` never ends.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond any float: no use as seconds or a rate
+        return False
+
+
+@attrs.frozen
+class Check:
+    """One rule for a value: ``test`` passes it, or :class:`ValidationError` says ``allowed``.
+
+    Called as an attrs validator, the field is the attribute's name.
+    """
+
+    allowed: str
+    test: Callable[[Any], bool]
+
+    def __call__(self, instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        self.validate(value, field=attribute.name)
+
+    def validate(self, value: object, *, field: str) -> None:
+        """Raise :class:`ValidationError` on ``field`` unless ``value`` passes."""
+        if not self.test(value):
+            raise ValidationError(field, self.allowed, value)
+
+
+def _always(value: Any) -> bool:
+    return True
+
+
+def number(allowed: str, test: Callable[[float], bool] = _always) -> Check:
+    """A finite int or float (:func:`is_finite_number`) that passes ``test``."""
+    return Check(allowed, lambda value: is_finite_number(value) and test(value))
+
+
+def whole(allowed: str, test: Callable[[int], bool] = _always) -> Check:
+    """An ``int`` (not a bool, nor a subclass) that passes ``test``."""
+    return Check(allowed, lambda value: type(value) is int and test(value))
+
+
+def instance_of(kind: type | tuple[type, ...], allowed: str) -> Check:
+    """An instance of ``kind``."""
+    return Check(allowed, lambda value: isinstance(value, kind))
+
+
+def optional(check: Check, allowed: str) -> Check:
+    """``None``, or a value ``check`` passes; ``allowed`` says both."""
+    return Check(allowed, lambda value: value is None or check.test(value))
 
 
 def check_image_url(value: object, *, field: str = "image_url") -> str:
@@ -203,113 +276,3 @@ def read_image_file(path: Path, *, field: str = "image_url") -> tuple[ImageFile,
         )
     digest = hashlib.sha256(data).hexdigest()
     return ImageFile(path, digest, len(data), kind, width, height), data
-
-
-# --- image headers --------------------------------------------------------------------
-
-#: Magic numbers of formats the service refuses, to name them in the error.
-_OTHER_FORMATS = (
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-    (b"%PDF", "PDF"),
-)
-
-
-def image_format(data: bytes) -> str | None:
-    """The format the first bytes announce (``PNG``, ``JPEG``, ``GIF``...), or ``None``."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if data.startswith(b"BM"):
-        return "BMP"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"avif"):
-        return "HEIF/AVIF"
-    for magic, name in _OTHER_FORMATS:
-        if data.startswith(magic):
-            return name
-    return None
-
-
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` in px from the header of a PNG, JPEG, BMP or WEBP; None if unreadable."""
-    match image_format(data):
-        case "PNG":
-            return _png_size(data)
-        case "JPEG":
-            return _jpeg_size(data)
-        case "BMP":
-            return _bmp_size(data)
-        case "WEBP":
-            return _webp_size(data)
-        case _:
-            return None
-
-
-def _png_size(data: bytes) -> tuple[int, int] | None:
-    # The first chunk is IHDR: length, type, then width and height (big-endian).
-    if len(data) < 24 or data[12:16] != b"IHDR":
-        return None
-    width, height = struct.unpack(">II", data[16:24])
-    return int(width), int(height)
-
-
-#: Start-of-frame markers (baseline, progressive, lossless...); C4, C8 and CC are not frames.
-_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-#: Markers without a length: TEM, RST0-7, SOI.
-_STANDALONE = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    # Walk the marker segments until a start of frame: FF xx, a 2-byte length, the body.
-    at = 2
-    while at + 4 <= len(data):
-        if data[at] != 0xFF:
-            return None
-        marker = data[at + 1]
-        if marker == 0xFF:  # fill byte
-            at += 1
-            continue
-        if marker in _STANDALONE:
-            at += 2
-            continue
-        if marker == 0xDA:  # start of scan: no frame header came first
-            return None
-        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
-        if marker in _SOF:
-            if at + 9 > len(data):
-                return None
-            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
-            return int(width), int(height)
-        at += 2 + length
-    return None
-
-
-def _bmp_size(data: bytes) -> tuple[int, int] | None:
-    if len(data) < 26:
-        return None
-    (header,) = struct.unpack("<I", data[14:18])
-    if header == 12:  # BITMAPCOREHEADER: unsigned 16-bit sides
-        width, height = struct.unpack("<HH", data[18:22])
-        return int(width), int(height)
-    width, height = struct.unpack("<ii", data[18:26])
-    return abs(int(width)), abs(int(height))  # a negative height means top-down rows
-
-
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
-        width, height = struct.unpack("<HH", data[26:30])
-        return int(width) & 0x3FFF, int(height) & 0x3FFF
-    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
-        (bits,) = struct.unpack("<I", data[21:25])
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8X" and len(data) >= 30:
-        width = int.from_bytes(data[24:27], "little") + 1
-        height = int.from_bytes(data[27:30], "little") + 1
-        return width, height
-    return None

@@ -25,7 +25,7 @@ from emoji_async import (
     ValidationError,
     VideoResult,
 )
-from emoji_async._transport import Endpoint
+from emoji_async._values import Endpoint
 from emoji_async.testing import Fault, Simulator, SimulatorServer
 
 from .conftest import KEY, LOADED_MACHINE, SCALE, client_for, detect_and_submit, running, sim_config

@@ -6,7 +6,7 @@ import pytest
 
 from emoji_async import ClientStateError, ConfigurationError, EmojiClient
 from emoji_async._config import DEFAULT_BASE_URL, resolve_api_key, resolve_base_url
-from emoji_async._transport import Secret
+from emoji_async._values import Secret
 
 KEY = "sk-0123456789abcdef-secret"
 

@@ -69,13 +69,13 @@ from emoji_async._models import MAX_COORDINATE, TASK_ID, check_task_id
 from emoji_async._task import Task, check_timeout, outcome_of
 from emoji_async._transport import (
     MAX_RETRY_AFTER,
-    Endpoint,
     Response,
     _decode,
     parse_retry_after,
 )
 from emoji_async._uploads import UploadPolicy
 from emoji_async._validation import check_boxes, check_driven_id, check_image_url
+from emoji_async._values import Endpoint
 from emoji_async._wire import (
     parse_detection,
     parse_error_body,

@@ -13,7 +13,7 @@ import pytest
 
 from emoji_async import RateLimits, ValidationError
 from emoji_async._limits import Pacer, Pacing, TaskBoard
-from emoji_async._transport import Endpoint
+from emoji_async._values import Endpoint
 from emoji_async.testing import Fault
 
 from .conftest import LOADED_MACHINE, SCALE, detect_and_submit, running, sim_config

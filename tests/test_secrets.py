@@ -44,7 +44,7 @@ from emoji_async import (
     events,
 )
 from emoji_async._redact import redact
-from emoji_async._transport import Secret
+from emoji_async._values import Secret
 from emoji_async._wire import parse_task
 from emoji_async.cli import main
 from emoji_async.testing import Fault, SimulatorServer, fixed_duration, serve

@@ -19,16 +19,15 @@ from aiohttp import web
 
 from emoji_async import EmojiJob, RateLimits, ValidationError, events
 from emoji_async._api import DETECT_MODEL, GENERATE_MODEL
-from emoji_async._transport import Endpoint
+from emoji_async._image_headers import image_format, image_size
 from emoji_async._uploads import TemporaryUploads, UploadPolicy
 from emoji_async._validation import (
     MAX_IMAGE_BYTES,
     check_image_url,
-    image_format,
-    image_size,
     local_image_path,
     read_image_file,
 )
+from emoji_async._values import Endpoint
 from emoji_async.cli import main
 from emoji_async.cli._jobsfile import JobsFileError, load_jobs
 from emoji_async.testing import Fault, Simulator, fixed_duration, sample_portrait, serve
