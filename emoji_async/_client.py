@@ -17,8 +17,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
-import aiohttp
-
 from ._adaptive import batch_concurrency
 from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
 from ._attempts import label_for, owner_of
@@ -53,7 +51,7 @@ from ._reconcile import PaidRequest, Submitter
 from ._reporting import tell
 from ._task import Task, check_timeout
 from ._templates import Template
-from ._transport import MAX_VIDEO_BYTES, Timeouts, Transport
+from ._transport import MAX_VIDEO_BYTES, Session, Timeouts, Transport, open_session
 from ._uploads import ImageSource
 from ._validation import ImageFile, check_boxes, check_driven_id, is_finite_number
 from ._values import Secret
@@ -118,7 +116,7 @@ class EmojiClient:
         base_url: str | None = None,
         *,
         workspace: str | None = None,
-        session: aiohttp.ClientSession | None = None,
+        session: Session | None = None,
         poll: PollPolicy | None = None,
         retry: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
@@ -157,7 +155,7 @@ class EmojiClient:
         self._cancel_abandoned = cancel_abandoned
         self._on_event = on_event
         self._state = _Lifecycle.UNOPENED
-        self._session: aiohttp.ClientSession | None = None
+        self._session: Session | None = None
         self._api: ServiceAPI | None = None
         self._submits: Submitter | None = None
         self.base_url: str | None = None
@@ -200,9 +198,7 @@ class EmojiClient:
             self._base_url_arg, allow_insecure_http=self._allow_insecure_http
         )
         backend = await self._open_pacing()
-        session = self._borrowed or aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=100), trust_env=False
-        )
+        session = self._borrowed or open_session()
         self._session = session
         transport = Transport(
             session,

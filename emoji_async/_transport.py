@@ -53,8 +53,10 @@ __all__ = [
     "MAX_RETRY_AFTER",
     "MAX_VIDEO_BYTES",
     "Response",
+    "Session",
     "Timeouts",
     "Transport",
+    "open_session",
     "video_exists",
 ]
 
@@ -103,6 +105,24 @@ class Timeouts:
     def scaled(self, factor: float) -> Timeouts:
         """The same limits multiplied by ``factor``."""
         return Timeouts(connect=self.connect * factor, read=self.read * factor)
+
+
+#: The HTTP session a client sends through: one, pooled, for the client's whole life.
+#: A caller may lend its own (``EmojiClient(session=...)``); it is then never closed here.
+Session = aiohttp.ClientSession
+
+#: The connections one session keeps open at most: requests beyond them wait their
+#: turn in :class:`Transport` (its gate), not inside aiohttp.
+_POOL_SIZE = 100
+
+
+def open_session() -> Session:
+    """A new pooled session for one client, which closes it (``await session.close()``).
+
+    It takes no proxy or credentials from the environment (``trust_env=False``):
+    the API key goes only to the base URL the client was given.
+    """
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=_POOL_SIZE), trust_env=False)
 
 
 @contextlib.contextmanager
@@ -285,7 +305,7 @@ class Transport:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        session: Session,
         *,
         base_url: str,
         api_key: Secret,
