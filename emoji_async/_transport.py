@@ -1,39 +1,46 @@
 """One HTTP exchange with the service: the only module that touches aiohttp.
 
-It sends one request and returns the decoded JSON of a 2xx answer, or raises
-the most specific project error. aiohttp's exceptions are translated here and
-nowhere else, sorted by the one question a paid call needs answered: did the
-request leave this machine? A refused or timed-out connection proves it did
-not (:class:`ConnectError`); anything after that (a reset, a read timeout, a
-truncated body) may have reached the service (:class:`ResponseLostError`).
-A download's file system errors (a full disk, no permission, a name too long)
-are translated here too, into :class:`DownloadError`.
+It builds the client's session (:func:`open_session`), sends one request and
+returns the decoded JSON of a 2xx answer, or raises the most specific project
+error. aiohttp's exceptions are translated here and nowhere else, sorted by the
+one question a paid call needs answered: did the request leave this machine?
+A refused or timed-out connection proves it did not (:class:`ConnectError`);
+anything after that (a reset, a read timeout, a truncated body) may have
+reached the service (:class:`ResponseLostError`).
+
+What an answer holds is read by :mod:`~emoji_async._answers` (bounded,
+inflated, decoded), and a download is written to disk by
+:mod:`~emoji_async._saving`, which translates its file system errors (a full
+disk, no permission, a name too long) into :class:`DownloadError`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
-import errno
-import html
 import json
 import logging
-import math
 import os
-import re
 import sys
-import time
-import uuid
-import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import aiohttp
 import attrs
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from ._answers import (
+    ACCEPT_ENCODING,
+    MAX_ANSWER_BYTES,
+    Inflater,
+    Response,
+    TooLarge,
+    decode_answer,
+    parse_retry_after,
+    read_capped,
+    storage_error,
+)
 from ._errors import (
     ConfigurationError,
     ConnectError,
@@ -41,29 +48,16 @@ from ._errors import (
     EmojiError,
     ResponseLostError,
     UnexpectedResponseError,
-    api_error,
 )
 from ._redact import redact, redact_error
+from ._saving import discard, move_into_place, on_disk, part_path, stream_to, video_exists
 from ._validation import number
 from ._values import Endpoint, Secret
-from ._wire import parse_error_body, task_id_in
+from ._wire import task_id_in
 
-__all__ = [
-    "MAX_ANSWER_BYTES",
-    "MAX_RETRY_AFTER",
-    "MAX_VIDEO_BYTES",
-    "Response",
-    "Session",
-    "Timeouts",
-    "Transport",
-    "open_session",
-    "video_exists",
-]
+__all__ = ["MAX_VIDEO_BYTES", "Session", "Timeouts", "Transport", "open_session"]
 
 log = logging.getLogger("emoji_async")
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
 
 #: One encoder for every body: ``json.dumps`` with options builds a new one per call.
 _encode = json.JSONEncoder(separators=(",", ":")).encode
@@ -71,19 +65,6 @@ _encode = json.JSONEncoder(separators=(",", ":")).encode
 #: The largest result video a download accepts (a 5 s 512x512 clip is well under
 #: 5 MB; anything far bigger is not a result of this service).
 MAX_VIDEO_BYTES = 64 * 1024 * 1024
-
-#: The largest API answer the client reads, decompressed, in bytes. A task's answer is
-#: under 4 KB and a page of the task list (at most 100 rows) under 100 KB, so 1 MiB is
-#: ten times the largest answer the service has reason to send; past it the answer is
-#: an :class:`UnexpectedResponseError`, read no further, so a service (or a gateway)
-#: that sends a huge or a hugely inflating body never costs more memory than this.
-MAX_ANSWER_BYTES = 1024 * 1024
-
-#: The encodings the client can undo, and asks for: it inflates them itself, piece by
-#: piece, so that a small compressed body is never inflated whole before it is measured.
-_ACCEPT_ENCODING = "gzip, deflate"
-#: The most one step of inflating produces, in bytes.
-_INFLATE_STEP = 64 * 1024
 
 _USER_AGENT = (
     f"emoji-async/0.1.0 aiohttp/{aiohttp.__version__} "
@@ -184,122 +165,6 @@ def _without_request_headers(err: BaseException) -> None:
         )
 
 
-@attrs.frozen
-class Response:
-    """A 2xx answer: its status, decoded JSON body and request id."""
-
-    status: int
-    body: Any
-    request_id: str | None
-
-
-#: The longest wait a ``Retry-After`` header can impose, in seconds.
-MAX_RETRY_AFTER = 3600.0
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date).
-
-    ``None`` when the header is absent or unreadable, including ``NaN`` and an
-    infinite value (``inf``, ``1e999``). A wait is at least 0 and at most
-    :data:`MAX_RETRY_AFTER` (one hour): a 429 holds back its whole endpoint
-    group, so an absurd value must not stop that group for good.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return min(max(0.0, seconds), MAX_RETRY_AFTER)
-
-
-class _Inflater:
-    """Undoes a body's ``Content-Encoding`` (none, gzip or deflate) in bounded pieces.
-
-    Each piece is at most :data:`_INFLATE_STEP` bytes, however much the input
-    inflates, so the caller measures what it keeps as it goes. A body whose
-    encoding is another one, or whose compressed data is damaged, raises
-    :class:`ValueError` (the caller says whose fault that is).
-    """
-
-    def __init__(self, encoding: str | None) -> None:
-        coding = (encoding or "identity").strip().lower()
-        if coding in ("", "identity"):
-            self._wbits: int | None = None
-        elif coding in ("gzip", "x-gzip"):
-            self._wbits = 16 + zlib.MAX_WBITS
-        elif coding == "deflate":
-            self._wbits = zlib.MAX_WBITS  # zlib's wrapper; a bare stream is sniffed below
-        else:
-            raise ValueError(f"an encoding the client did not ask for: {coding[:40]!r}")
-        self._inflate: Any = None
-
-    def feed(self, chunk: bytes) -> Iterator[bytes]:
-        """The inflated bytes of ``chunk``, in pieces of at most :data:`_INFLATE_STEP`."""
-        if self._wbits is None:
-            yield chunk
-            return
-        try:
-            while chunk:
-                if self._inflate is None:
-                    wbits = self._wbits
-                    if wbits == zlib.MAX_WBITS and chunk[0] & 0x0F != 8:
-                        wbits = -zlib.MAX_WBITS  # deflate sent without zlib's header
-                    self._inflate = zlib.decompressobj(wbits)
-                piece = self._inflate.decompress(chunk, _INFLATE_STEP)
-                if piece:
-                    yield piece
-                if self._inflate.unconsumed_tail:
-                    chunk = self._inflate.unconsumed_tail
-                elif self._inflate.eof:
-                    # Another gzip member may follow (a valid, if rare, way to send one body).
-                    chunk = self._inflate.unused_data
-                    self._inflate = None
-                else:
-                    chunk = b""
-        except zlib.error as exc:
-            kind = "gzip" if self._wbits > zlib.MAX_WBITS else "deflate"
-            raise ValueError(f"damaged {kind} data") from exc
-
-    def finish(self) -> None:
-        """Raise :class:`ValueError` if the compressed data stopped before its end."""
-        if self._inflate is not None and not self._inflate.eof:
-            raise ValueError("the compressed data stops before its end")
-
-
-class _TooLarge(Exception):
-    """An answer passed :data:`MAX_ANSWER_BYTES`; ``head`` is its start."""
-
-    def __init__(self, head: bytes) -> None:
-        super().__init__()
-        self.head = head
-
-
-async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
-    """The body of ``resp``, inflated, if it is at most ``cap`` bytes; else :class:`_TooLarge`.
-
-    Read in pieces and left unread past the cap, so neither a huge body nor a
-    small one that inflates hugely is ever held whole.
-    """
-    body = bytearray()
-    inflater = _Inflater(resp.headers.get("Content-Encoding"))
-    async for chunk in resp.content.iter_chunked(_INFLATE_STEP):
-        for piece in inflater.feed(chunk):
-            if len(body) + len(piece) > cap:
-                raise _TooLarge(bytes(body[:4096]))
-            body += piece
-    inflater.finish()
-    return bytes(body)
-
-
 class Transport:
     """Sends requests to one base URL with one key, over a session it may or may not own."""
 
@@ -333,7 +198,7 @@ class Transport:
             "Authorization": f"Bearer {self._api_key.reveal()}",
             "User-Agent": _USER_AGENT,
             "Accept": "application/json",
-            "Accept-Encoding": _ACCEPT_ENCODING,
+            "Accept-Encoding": ACCEPT_ENCODING,
         }
         if has_body:
             headers["Content-Type"] = "application/json"
@@ -383,8 +248,10 @@ class Transport:
                 header_request_id = resp.headers.get("x-request-id")
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                 try:
-                    raw = await _read_capped(resp, MAX_ANSWER_BYTES)
-                except _TooLarge as exc:
+                    raw = await read_capped(
+                        resp.content, resp.headers.get("Content-Encoding"), MAX_ANSWER_BYTES
+                    )
+                except TooLarge as exc:
                     seen, complete = (
                         task_id_in(exc.head) if endpoint is Endpoint.SUBMIT else (None, False)
                     )
@@ -403,7 +270,7 @@ class Transport:
                         request_id=header_request_id,
                     ) from None
         log.debug("%s %s -> %d", method, url, status)
-        return _decode(status, raw, header_request_id, retry_after, endpoint)
+        return decode_answer(status, raw, header_request_id, retry_after, endpoint)
 
     async def upload(
         self,
@@ -430,7 +297,7 @@ class Transport:
                 async with self._session.post(
                     url,
                     data=form,
-                    headers={"User-Agent": _USER_AGENT, "Accept-Encoding": _ACCEPT_ENCODING},
+                    headers={"User-Agent": _USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
                     timeout=self._timeout,
                     allow_redirects=False,
                     raise_for_status=False,
@@ -439,8 +306,10 @@ class Transport:
                     status = resp.status
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                     try:
-                        raw = await _read_capped(resp, MAX_ANSWER_BYTES)
-                    except _TooLarge:
+                        raw = await read_capped(
+                            resp.content, resp.headers.get("Content-Encoding"), MAX_ANSWER_BYTES
+                        )
+                    except TooLarge:
                         raise UnexpectedResponseError(
                             f"the upload host's answer (HTTP {status}) is over"
                             f" {MAX_ANSWER_BYTES} bytes: not read further",
@@ -454,16 +323,7 @@ class Transport:
         log.debug("POST %s -> %d", url, status)
         if 200 <= status < 300:
             return
-        text = raw[:2000].decode("utf-8", "replace")
-        code, message, request_id = (_xml_text(text, tag) for tag in _OSS_ERROR_TAGS)
-        raise api_error(
-            status,
-            code,
-            message or text[:200].strip() or "(empty answer)",
-            request_id=request_id,
-            retry_after=retry_after,
-            storage=True,
-        )
+        raise storage_error(status, raw, retry_after)
 
     async def download(self, url: str, dest: Path, *, max_bytes: int, replace: bool) -> int:
         """Stream ``url`` to ``dest`` through a temporary file; return the size written.
@@ -479,9 +339,9 @@ class Transport:
         :class:`DownloadError` naming ``dest`` that is not retried, and no
         temporary file is left behind.
         """
-        if not replace and await _on_disk(dest, os.path.lexists, dest):
+        if not replace and await on_disk(dest, os.path.lexists, dest):
             raise video_exists(dest)
-        part = _part_path(dest)
+        part = part_path(dest)
         try:
             try:
                 # Not inflated by aiohttp: the announced length counts the bytes as sent
@@ -489,7 +349,7 @@ class Transport:
                 # itself, so that the file holds the video and its size is checked as it grows.
                 async with self._session.get(
                     url,
-                    headers={"User-Agent": _USER_AGENT, "Accept-Encoding": _ACCEPT_ENCODING},
+                    headers={"User-Agent": _USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
                     timeout=self._timeout,
                     raise_for_status=False,
                     auto_decompress=False,
@@ -499,7 +359,7 @@ class Transport:
                     expected = resp.content_length
                     encoding = resp.headers.get("Content-Encoding")
                     try:
-                        inflater = _Inflater(encoding)
+                        inflater = Inflater(encoding)
                     except ValueError as exc:
                         raise DownloadError(
                             f"the video cannot be read: {exc}", transient=False
@@ -508,7 +368,7 @@ class Transport:
                         raise DownloadError(
                             f"the video is {expected} bytes, over {max_bytes}", transient=False
                         )
-                    received, written = await _stream_to(
+                    received, written = await stream_to(
                         resp.content, inflater, part, dest, max_bytes
                     )
             except aiohttp.InvalidURL as exc:
@@ -519,173 +379,8 @@ class Transport:
                 raise DownloadError(f"the download broke off: {type(exc).__name__}: {exc}") from exc
             if expected is not None and received != expected:
                 raise DownloadError(f"the video was cut short: {received} of {expected} bytes")
-            if not await _on_disk(dest, _move_into_place, part, dest, replace=replace):
+            if not await on_disk(dest, move_into_place, part, dest, replace=replace):
                 raise video_exists(dest)
             return written
         finally:
-            await _discard(part)
-
-
-def video_exists(dest: Path) -> DownloadError:
-    """The error for a download whose file is already there: it is left as it is."""
-    return DownloadError(
-        f"{str(dest)!r} exists already; a video is never written over another "
-        "(choose another name, remove the file, or pass overwrite=True)",
-        transient=False,
-    )
-
-
-#: What ``link()`` says on a file system without hard links.
-_NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS})
-
-
-def _move_into_place(part: Path, dest: Path, *, replace: bool) -> bool:
-    """Give the complete ``part`` its name; ``False`` if the name is taken and not ``replace``.
-
-    A hard link to the new name fails if the name exists, in one step, so a
-    file that appeared since the download began is never replaced. Where the
-    file system has no hard links, a check just before the rename stands in
-    (a file created in between would be lost: a narrow window, on rare systems).
-    """
-    if replace:
-        os.replace(part, dest)
-        return True
-    try:
-        os.link(part, dest)
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        if exc.errno not in _NO_LINKS:
-            raise
-        if os.path.lexists(dest):
-            return False
-        os.replace(part, dest)
-        return True
-    os.unlink(part)
-    return True
-
-
-#: The longest file name most file systems take, in bytes.
-_NAME_MAX = 255
-
-
-def _part_path(dest: Path) -> Path:
-    """Where ``dest`` is written until it is complete: a hidden name beside it, for this attempt."""
-    tag = uuid.uuid4().hex[:8]
-    name = f".{dest.name}.{tag}.part"
-    if len(name.encode("utf-8", "surrogatepass")) > _NAME_MAX:
-        name = f".{tag}.part"  # a name that just fits must not fail for its temporary one
-    return dest.with_name(name)
-
-
-async def _on_disk(dest: Path, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
-    """``call`` in a worker thread: a file system error becomes a :class:`DownloadError`.
-
-    Writing again would meet the same disk, so it is not transient. Only the
-    path the caller chose is named, never the URL or a header.
-    """
-    try:
-        return await asyncio.to_thread(call, *args, **kwargs)
-    except (OSError, ValueError) as exc:  # ValueError: a name holding a NUL character
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise DownloadError(
-            f"the video could not be saved to {str(dest)!r}: {reason or type(exc).__name__}",
-            transient=False,
-        ) from exc
-
-
-async def _discard(part: Path) -> None:
-    """Remove a download's temporary file, if it exists; never masks the download's own error."""
-    try:
-        await asyncio.to_thread(part.unlink, missing_ok=True)
-    except ValueError:
-        pass  # a name holding a NUL character: it was never created
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTDIR, errno.ENAMETOOLONG):  # else never created
-            log.warning("could not remove the partial download %s: %s", part, exc.strerror or exc)
-
-
-async def _stream_to(
-    content: aiohttp.StreamReader, inflater: _Inflater, part: Path, dest: Path, max_bytes: int
-) -> tuple[int, int]:
-    """Write the body to ``part``, inflated; the bytes received and the bytes written."""
-    received = written = 0
-    handle = await _on_disk(dest, part.open, "wb")
-    try:
-        try:
-            async for chunk in content.iter_chunked(256 * 1024):
-                received += len(chunk)
-                for piece in inflater.feed(chunk):
-                    written += len(piece)
-                    if written > max_bytes:
-                        raise DownloadError(f"the video is over {max_bytes} bytes", transient=False)
-                    await _on_disk(dest, handle.write, piece)
-            inflater.finish()
-        except ValueError as exc:  # damaged or cut-short compressed data
-            raise DownloadError(f"the video arrived damaged: {exc}") from exc
-    finally:
-        await _on_disk(dest, handle.close)
-    return received, written
-
-
-def _decode(
-    status: int,
-    raw: bytes,
-    header_request_id: str | None,
-    retry_after: float | None,
-    endpoint: Endpoint,
-) -> Response:
-    try:
-        body: Any = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
-        body = None
-        decoded = False
-    else:
-        decoded = True
-    if header_request_id is not None:
-        header_request_id = redact(header_request_id)
-    if 200 <= status < 300:
-        if not decoded or body is None:
-            excerpt = _excerpt(raw, 120)
-            seen, complete = task_id_in(raw) if endpoint is Endpoint.SUBMIT else (None, False)
-            raise UnexpectedResponseError(
-                f"the {endpoint.value} answer is not JSON: {excerpt!r}",
-                http_status=status,
-                request_id=header_request_id,
-                task_id_seen=seen,
-                task_id_complete=complete,
-            )
-        request_id = body.get("request_id") if isinstance(body, dict) else None
-        if not isinstance(request_id, str):
-            request_id = header_request_id
-        return Response(status, body, request_id)
-    code, message, request_id = parse_error_body(body)
-    if message is None:
-        message = _excerpt(raw, 200).strip() or "(empty answer)"
-    raise api_error(
-        status,
-        code,
-        message,
-        request_id=request_id or header_request_id,
-        retry_after=retry_after,
-    )
-
-
-def _excerpt(raw: bytes, limit: int) -> str:
-    """The first ``limit`` characters of an answer, :func:`redact`-ed before it is cut.
-
-    Cut first, a key across the cut would survive in part.
-    """
-    return redact(raw[: 4 * limit + 4096].decode("utf-8", "replace"))[:limit]
-
-
-#: The elements of an OSS error answer: ``<Error><Code/><Message/><RequestId/></Error>``.
-_OSS_ERROR_TAGS = ("Code", "Message", "RequestId")
-
-
-def _xml_text(text: str, tag: str) -> str | None:
-    """The text of the first ``<tag>`` in a small XML answer (not parsed as XML: never trusted)."""
-    found = re.search(rf"<{tag}>([^<]*)</{tag}>", text)
-    if found is None:
-        return None
-    return redact(html.unescape(found.group(1))).strip() or None
+            await discard(part)

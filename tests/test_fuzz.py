@@ -62,17 +62,17 @@ from emoji_async import (
     VideoResult,
     templates,
 )
+from emoji_async._answers import (
+    MAX_RETRY_AFTER,
+    Response,
+    decode_answer,
+    parse_retry_after,
+)
 from emoji_async._errors import InvalidRequestError, JournalError, RateLimitError, ServerError
 from emoji_async._jobs import check_unique_keys, file_name_for
 from emoji_async._journal import JobState, Journal
 from emoji_async._models import MAX_COORDINATE, TASK_ID, check_task_id
 from emoji_async._task import Task, check_timeout, outcome_of
-from emoji_async._transport import (
-    MAX_RETRY_AFTER,
-    Response,
-    _decode,
-    parse_retry_after,
-)
 from emoji_async._uploads import UploadPolicy
 from emoji_async._validation import check_boxes, check_driven_id, check_image_url
 from emoji_async._values import Endpoint
@@ -514,7 +514,7 @@ def test_any_bytes_on_the_wire_become_a_value_or_a_project_error(
 ) -> None:
     """What each endpoint's attempt does with an answer: decode it, then parse the body."""
     response = outcome(
-        lambda: _decode(status, raw, header_request_id, None, endpoint),
+        lambda: decode_answer(status, raw, header_request_id, None, endpoint),
         UnexpectedResponseError,
         APIError,
     )

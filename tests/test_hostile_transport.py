@@ -32,7 +32,7 @@ from emoji_async import (
     SubmissionUncertainError,
     UnexpectedResponseError,
 )
-from emoji_async._transport import MAX_ANSWER_BYTES
+from emoji_async._answers import MAX_ANSWER_BYTES
 
 IMG = "https://example.com/portraits/ada.png"
 FACE = [212, 194, 460, 441]

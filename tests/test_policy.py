@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from emoji_async import PollPolicy, RateLimitError, RetryPolicy, ValidationError
+from emoji_async._answers import parse_retry_after
 from emoji_async._policy import _retry_waits, retrying
-from emoji_async._transport import parse_retry_after
 
 
 def test_poll_waits_grow_by_the_factor_to_the_cap_within_the_jitter() -> None:
