@@ -1,9 +1,9 @@
 """Wire JSON to models, through the one cattrs converter of the library.
 
-The shapes are the provider's (docs/wire.md). ``output.task_status`` picks one class of a
-tagged union, so the fields a state promises (``video_url`` on SUCCEEDED) are
-required exactly there; a status this version does not know falls to
-``_OtherOutput`` instead of failing. Anything that does not fit raises
+The shapes are the provider's (docs/wire.md), drawn in :mod:`~emoji_async._wire_shapes`.
+``output.task_status`` picks one class of a tagged union, so the fields a state
+promises (``video_url`` on SUCCEEDED) are required exactly there; a status this
+version does not know falls to ``OtherOutput`` instead of failing. Anything that does not fit raises
 :class:`UnexpectedResponseError`; cattrs' own errors never leave this module.
 
 What comes out is safe to compute with: a task id is 1 to 128 letters, digits,
@@ -22,27 +22,29 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import urllib.parse
 from collections.abc import Callable
-from typing import Any, NewType, TypeVar
+from typing import Any, TypeVar
 
-import attrs
 import cattrs
 from cattrs.strategies import configure_tagged_union
 
 from ._errors import EmojiError, FaceRejectedError, UnexpectedResponseError
-from ._models import (
-    TASK_ID,
-    BBox,
-    FaceDetection,
-    TaskPage,
-    TaskSnapshot,
-    TaskStatus,
-    TaskSummary,
-    Usage,
-    check_task_id,
-)
+from ._models import TASK_ID, BBox, FaceDetection, TaskPage, TaskSnapshot, TaskStatus, TaskSummary
 from ._redact import redact, redact_error
+from ._wire_shapes import (
+    EARLIEST,
+    LATEST,
+    STATUS_OF,
+    AnyOutput,
+    DetectBody,
+    ErrorBody,
+    ListBody,
+    OtherOutput,
+    SubmitBody,
+    SucceededOutput,
+    TaskBody,
+    Url,
+)
 
 __all__ = [
     "BEIJING",
@@ -59,178 +61,6 @@ __all__ = [
 BEIJING = dt.timezone(dt.timedelta(hours=8), "UTC+08:00")
 
 _T = TypeVar("_T")
-
-#: The times an answer may hold. Any real one is far inside; past these bounds,
-#: converting a time to UTC or adding the URL lifetime to it would overflow.
-_EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
-_LATEST_MS = int(_LATEST.timestamp()) * 1000
-
-
-def _task_id(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    check_task_id(value, field=attribute.name)
-
-
-def _epoch_ms(instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
-    if value is not None and value >= _LATEST_MS:
-        raise ValueError(f"{attribute.name} is not a time: {value} ms after 1970")
-
-
-def _http_url(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
-    try:
-        parts = urllib.parse.urlsplit(value)
-    except ValueError as exc:
-        raise ValueError(f"{attribute.name} is not a URL: {exc}") from exc
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{attribute.name} is not an http(s) URL with a host")
-
-
-# --- wire shapes -------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class _DetectOutput:
-    bbox_face: BBox | None = None
-    ext_bbox_face: BBox | None = None
-    code: str | None = None
-    message: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class _ImageUsage:
-    image_count: int = 1
-
-
-@attrs.frozen(kw_only=True)
-class _DetectBody:
-    output: _DetectOutput
-    usage: _ImageUsage | None = None
-    request_id: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class _SubmitOutput:
-    task_id: str = attrs.field(validator=_task_id)
-    task_status: str
-
-
-@attrs.frozen(kw_only=True)
-class _SubmitBody:
-    output: _SubmitOutput
-    request_id: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class _TaskOutput:
-    task_id: str = attrs.field(validator=_task_id)
-    submit_time: dt.datetime | None = None
-    scheduled_time: dt.datetime | None = None
-    end_time: dt.datetime | None = None
-    code: str | None = None
-    message: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class _PendingOutput(_TaskOutput):
-    pass
-
-
-@attrs.frozen(kw_only=True)
-class _RunningOutput(_TaskOutput):
-    pass
-
-
-#: A URL the client fetches: taken as it is, not redacted (a signed URL could
-#: hold ``-sk-`` and 8 characters by chance, and a changed one would not download).
-_Url = NewType("_Url", str)
-
-
-@attrs.frozen(kw_only=True)
-class _SucceededOutput(_TaskOutput):
-    video_url: _Url = attrs.field(validator=_http_url)
-
-
-@attrs.frozen(kw_only=True)
-class _FailedOutput(_TaskOutput):
-    pass
-
-
-@attrs.frozen(kw_only=True)
-class _CanceledOutput(_TaskOutput):
-    pass
-
-
-@attrs.frozen(kw_only=True)
-class _UnknownOutput(_TaskOutput):
-    pass
-
-
-@attrs.frozen(kw_only=True)
-class _OtherOutput(_TaskOutput):
-    task_status: str
-
-
-_AnyOutput = (
-    _PendingOutput
-    | _RunningOutput
-    | _SucceededOutput
-    | _FailedOutput
-    | _CanceledOutput
-    | _UnknownOutput
-    | _OtherOutput
-)
-
-_STATUS_OF: dict[type, TaskStatus] = {
-    _PendingOutput: TaskStatus.PENDING,
-    _RunningOutput: TaskStatus.RUNNING,
-    _SucceededOutput: TaskStatus.SUCCEEDED,
-    _FailedOutput: TaskStatus.FAILED,
-    _CanceledOutput: TaskStatus.CANCELED,
-    _UnknownOutput: TaskStatus.UNKNOWN,
-    # A tag no member claims; the default class catches every unknown word.
-    _OtherOutput: TaskStatus.OTHER,
-}
-
-
-@attrs.frozen(kw_only=True)
-class _TaskBody:
-    output: _AnyOutput
-    usage: Usage | None = None
-    request_id: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class _ListEntry:
-    task_id: str = attrs.field(validator=_task_id)
-    status: str
-    model_name: str | None = None
-    region: str | None = None
-    request_id: str | None = None
-    gmt_create: int | None = attrs.field(default=None, validator=_epoch_ms)
-    start_time: int | None = attrs.field(default=None, validator=_epoch_ms)
-    end_time: int | None = attrs.field(default=None, validator=_epoch_ms)
-
-
-@attrs.frozen(kw_only=True)
-class _ListBody:
-    # ``total`` is required, and ``data`` unless ``total`` is 0: a page without them
-    # must not read as an empty list (a search for an unanswered submit's task
-    # would take it as proof of none). Whether an empty page carries ``data``
-    # and ``total_page`` at all is not documented, so there both may be missing.
-    data: list[_ListEntry] | None = None
-    total: int
-    total_page: int | None = None
-    page_no: int = 1
-    page_size: int = 10
-    request_id: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class _ErrorBody:
-    code: str | None = None
-    message: str | None = None
-    request_id: str | None = None
-
 
 # --- the converter -----------------------------------------------------------
 
@@ -269,7 +99,7 @@ def _structure_time(value: Any, _: type) -> dt.datetime:
     moment = dt.datetime.fromisoformat(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=BEIJING)
-    if not _EARLIEST <= moment < _LATEST:
+    if not EARLIEST <= moment < LATEST:
         raise ValueError(f"{value!r} is not a time of this service")
     return moment
 
@@ -279,20 +109,20 @@ def _structure_bbox(value: Any, _: type) -> BBox:
 
 
 def _tag(cls: type) -> str:
-    return _STATUS_OF[cls].value
+    return STATUS_OF[cls].value
 
 
 def make_converter() -> cattrs.Converter:
     """The library's converter: strict scalars, counts, Beijing times, boxes, the task union."""
     converter = cattrs.Converter()
     converter.register_structure_hook(str, _structure_text)
-    converter.register_structure_hook(_Url, _strict(str, "a string"))
+    converter.register_structure_hook(Url, _strict(str, "a string"))
     converter.register_structure_hook(int, _structure_count)
     converter.register_structure_hook(float, _strict(float, "a number"))
     converter.register_structure_hook(dt.datetime, _structure_time)
     converter.register_structure_hook(BBox, _structure_bbox)
     configure_tagged_union(
-        _AnyOutput, converter, tag_generator=_tag, tag_name="task_status", default=_OtherOutput
+        AnyOutput, converter, tag_generator=_tag, tag_name="task_status", default=OtherOutput
     )
     return converter
 
@@ -335,7 +165,7 @@ def _ms(value: int | None) -> dt.datetime | None:
 
 def parse_detection(body: Any, *, http_status: int = 200) -> FaceDetection:
     """A passed detection, or :class:`FaceRejectedError` for a rejected (still billed) one."""
-    parsed = _structure(body, _DetectBody, "the face-detect answer", http_status)
+    parsed = _structure(body, DetectBody, "the face-detect answer", http_status)
     out = parsed.output
     image_count = parsed.usage.image_count if parsed.usage is not None else 1
     if out.code is not None:
@@ -384,7 +214,7 @@ def parse_submit(body: Any, *, http_status: int = 200) -> TaskSnapshot:
     one whose answer was lost, through the task list.
     """
     try:
-        parsed = _structure(body, _SubmitBody, "the submit answer", http_status)
+        parsed = _structure(body, SubmitBody, "the submit answer", http_status)
     except UnexpectedResponseError as exc:
         output = body.get("output") if isinstance(body, dict) else None
         task_id = output.get("task_id") if isinstance(output, dict) else None
@@ -402,10 +232,10 @@ def parse_submit(body: Any, *, http_status: int = 200) -> TaskSnapshot:
 
 def parse_task(body: Any, *, http_status: int = 200) -> TaskSnapshot:
     """A snapshot from the task-status endpoint."""
-    parsed = _structure(body, _TaskBody, "the task answer", http_status)
+    parsed = _structure(body, TaskBody, "the task answer", http_status)
     out = parsed.output
-    status = _STATUS_OF[type(out)]
-    raw = out.task_status if isinstance(out, _OtherOutput) else status.value
+    status = STATUS_OF[type(out)]
+    raw = out.task_status if isinstance(out, OtherOutput) else status.value
     return TaskSnapshot(
         task_id=out.task_id,
         status=status,
@@ -413,7 +243,7 @@ def parse_task(body: Any, *, http_status: int = 200) -> TaskSnapshot:
         submit_time=out.submit_time,
         scheduled_time=out.scheduled_time,
         end_time=out.end_time,
-        video_url=out.video_url if isinstance(out, _SucceededOutput) else None,
+        video_url=out.video_url if isinstance(out, SucceededOutput) else None,
         usage=parsed.usage if status is TaskStatus.SUCCEEDED else None,
         code=out.code,
         message=out.message,
@@ -423,7 +253,7 @@ def parse_task(body: Any, *, http_status: int = 200) -> TaskSnapshot:
 
 def parse_task_page(body: Any, *, http_status: int = 200) -> TaskPage:
     """One page of the task list."""
-    parsed = _structure(body, _ListBody, "the task list", http_status)
+    parsed = _structure(body, ListBody, "the task list", http_status)
     if parsed.data is None and parsed.total != 0:
         raise UnexpectedResponseError(
             f"the task list counts {parsed.total} tasks but carries no data",
@@ -462,7 +292,7 @@ def parse_error_body(body: Any) -> tuple[str | None, str | None, str | None]:
     if not isinstance(body, dict):
         return None, None, None
     try:
-        parsed = _converter.structure(body, _ErrorBody)
+        parsed = _converter.structure(body, ErrorBody)
     except (cattrs.BaseValidationError, TypeError, ValueError):
         return None, None, None
     return parsed.code, parsed.message, parsed.request_id
