@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,13 +54,19 @@ from ._errors import (
     proves_nothing_created,
 )
 from ._limits import Pacing
-from ._models import BBox, FaceDetection, TaskPage, TaskSnapshot
+from ._models import BBox, FaceDetection, TaskPage, TaskSnapshot, TaskStatus
 from ._policy import RetryPolicy, retrying
 from ._reporting import report
 from ._transport import Transport
 from ._uploads import TemporaryUploads, UploadPolicy
 from ._values import Endpoint
-from ._wire import parse_detection, parse_submit, parse_task, parse_task_page
+from ._wire import (
+    format_list_time,
+    parse_detection,
+    parse_submit,
+    parse_task,
+    parse_task_page,
+)
 from .events import Retrying, Throttled
 
 __all__ = ["DETECT_MODEL", "DETECT_RESENDS", "GENERATE_MODEL", "ServiceAPI", "is_transient"]
@@ -460,8 +466,33 @@ class ServiceAPI:
         bound = max(self.retry.deadline, self.least_call_time)
         await _within(bound, self._upload_retrier, None, attempt, _Exchange("upload"))
 
-    async def list_tasks(self, params: Mapping[str, str]) -> TaskPage:
-        """One page of the task list."""
+    async def list_tasks(
+        self,
+        *,
+        page: int = 1,
+        page_size: int = 10,
+        model: str | None = None,
+        status: TaskStatus | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+    ) -> TaskPage:
+        """One page of the task list, filtered by what is given (``None``: not filtered).
+
+        ``start`` and ``end`` are timezone-aware (sent in the service's zone,
+        Beijing time). The arguments are the caller's to check:
+        :meth:`EmojiClient.list_tasks` does, with the errors a user is shown.
+        """
+        params: dict[str, str] = {}
+        if start is not None:
+            params["start_time"] = format_list_time(start)
+        if end is not None:
+            params["end_time"] = format_list_time(end)
+        if status is not None:
+            params["status"] = status.value
+        if model is not None:
+            params["model_name"] = model
+        params["page_no"] = str(page)
+        params["page_size"] = str(page_size)
 
         async def attempt() -> TaskPage:
             resp = await self.transport.send("GET", "/tasks", endpoint=Endpoint.LIST, params=params)

@@ -55,7 +55,6 @@ from ._transport import MAX_VIDEO_BYTES, Session, Timeouts, Transport, open_sess
 from ._uploads import ImageSource
 from ._validation import ImageFile, check_boxes, check_driven_id, is_finite_number
 from ._values import Secret
-from ._wire import format_list_time
 from .events import EventHandler
 
 __all__ = ["EmojiClient"]
@@ -589,7 +588,6 @@ class EmojiClient:
 
         ``start`` and ``end`` are timezone-aware and at most 24 h apart.
         """
-        params: dict[str, str] = {}
         for name, moment in (("start", start), ("end", end)):
             if moment is not None and moment.tzinfo is None:
                 raise ValidationError(name, "a timezone-aware datetime", moment)
@@ -599,25 +597,19 @@ class EmojiClient:
             and not (dt.timedelta(0) <= end - start <= dt.timedelta(hours=24))
         ):
             raise ValidationError("end", "a time 0 to 24 h after start", end)
-        if start is not None:
-            params["start_time"] = format_list_time(start)
-        if end is not None:
-            params["end_time"] = format_list_time(end)
-        if status is not None:
-            if not isinstance(status, TaskStatus) or status is TaskStatus.OTHER:
-                raise ValidationError("status", "a TaskStatus other than OTHER", status)
-            params["status"] = status.value
-        if model is not None:
-            if not isinstance(model, str) or not model:
-                raise ValidationError("model", "a model name such as 'emoji-v1'", model)
-            params["model_name"] = model
+        if status is not None and (
+            not isinstance(status, TaskStatus) or status is TaskStatus.OTHER
+        ):
+            raise ValidationError("status", "a TaskStatus other than OTHER", status)
+        if model is not None and (not isinstance(model, str) or not model):
+            raise ValidationError("model", "a model name such as 'emoji-v1'", model)
         if type(page) is not int or not 1 <= page <= _MAX_INT32:
             raise ValidationError("page", f"an int from 1 to {_MAX_INT32}", page)
         if type(page_size) is not int or not 1 <= page_size <= 100:
             raise ValidationError("page_size", "an int from 1 to 100", page_size)
-        params["page_no"] = str(page)
-        params["page_size"] = str(page_size)
-        return await self._service.list_tasks(params)
+        return await self._service.list_tasks(
+            start=start, end=end, status=status, model=model, page=page, page_size=page_size
+        )
 
     async def download(
         self,

@@ -651,12 +651,13 @@ class Submitter:
         before ``horizon``, as long as the list is newest first; otherwise (or
         with no horizon) every page is read.
         """
-        params = {"model_name": GENERATE_MODEL, "page_size": str(_PAGE_SIZE)}
         ordered = True
         newest: int | None = None
         page_no = 1
         while True:
-            page = await self._api.list_tasks({**params, "page_no": str(page_no)})
+            page = await self._api.list_tasks(
+                model=GENERATE_MODEL, page=page_no, page_size=_PAGE_SIZE
+            )
             at = self.ledger.now()
             expected = min(max(page.total - (page_no - 1) * page.page_size, 0), page.page_size)
             if len(page.tasks) < min(expected, _PAGE_SIZE):
