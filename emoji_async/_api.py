@@ -1,31 +1,9 @@
-"""The service's endpoints: paths, bodies, and which failures each may retry.
+"""The service's endpoints: paths, bodies, and the rule each call is retried by.
 
-Reads (task query, list) and cancels are retried after any transient failure.
-Detection is billed once its answer arrives, so it is sent again only when no
-answer came back: any number of times when the connection was never made,
-once when the answer was lost (it may have been processed and billed), and
-after a 429 (throttling is not billed) or a 5xx (the provider bills only a
-detection it answers). An answer that arrived but cannot be read is billed
-all the same, and is not sent for again. The paid submit is different: the
-provider has no idempotency key, so it is retried only when it provably
-created nothing (the connection was never made, or the service throttled it).
-Any other failure after it was sent (a 5xx, a lost or damaged answer, a status
-the protocol never lists) becomes :class:`SubmissionUncertainError`: only a
-documented 4xx error answer proves that no task was created.
-A refusal of the account itself (:class:`AccountError`: a wrong key, no
-access, an overdue bill) is never retried anywhere: every later request of
-the account would get the same answer.
-A temporary upload's policy is a read; its form POST is retried under the same
-key, which the provider never overwrites (``_uploads`` says why that is safe).
-
-Each call, its retries included, ends by one deadline (``RetryPolicy.deadline``
-unless the caller gives its own), enforced by ``asyncio.timeout`` around the
-whole call: a service that answers a byte at a time cannot hold it longer.
-A call whose deadline passes while its request was out raises
-:class:`ResponseLostError` (a download :class:`DownloadError`): it may have
-been processed, so a submit is settled like any lost answer. One whose
-request never left (it waited for its turn) raises the error that made it
-wait, or :class:`ConnectError`: provably not sent.
+Which failures each endpoint may retry, and the deadline that ends a call, are
+:mod:`~emoji_async._calls`'s (its docstring says why each rule is safe for the
+bill); :class:`ServiceAPI` sends each endpoint's request under its rule, in the
+turn the account's pacing gives it.
 """
 
 from __future__ import annotations
@@ -37,16 +15,24 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ._calls import (
+    DETECT_RESENDS,
+    Exchange,
+    Paced,
+    detect_may_retry,
+    download_may_retry,
+    is_transient,
+    on_retry,
+    on_upload_retry,
+    submit_may_retry,
+    within,
+)
 from ._errors import (
-    AccountError,
     APIError,
-    ConnectError,
-    DownloadError,
     EmojiError,
     InvalidRequestError,
     RateLimitError,
     ResponseLostError,
-    ServerError,
     SubmissionUncertainError,
     TaskNotCancelableError,
     UnexpectedResponseError,
@@ -67,56 +53,16 @@ from ._wire import (
     parse_task,
     parse_task_page,
 )
-from .events import Retrying, Throttled
+from .events import Throttled
 
-__all__ = ["DETECT_MODEL", "DETECT_RESENDS", "GENERATE_MODEL", "ServiceAPI", "is_transient"]
+# ``is_transient`` is named here too for the batch, which asks it of a job's failure.
+__all__ = ["DETECT_MODEL", "GENERATE_MODEL", "ServiceAPI", "is_transient"]
 
 DETECT_MODEL = "emoji-detect-v1"
 GENERATE_MODEL = "emoji-v1"
 
 _DETECT_PATH = "/services/aigc/image2video/face-detect"
 _SUBMIT_PATH = "/services/aigc/image2video/video-synthesis"
-
-
-def is_transient(exc: Exception) -> bool:
-    """Whether a failed request may succeed if sent again.
-
-    Throttling (:class:`RateLimitError`) passes; a 429 that refuses the account
-    (:class:`BillingError`, an :class:`AccountError`) does not.
-    """
-    if isinstance(exc, AccountError):
-        return False
-    return isinstance(
-        exc,
-        RateLimitError | ServerError | ConnectError | ResponseLostError | UnexpectedResponseError,
-    )
-
-
-def _submit_may_retry(exc: Exception) -> bool:
-    # A 429 proves nothing was created only with the provider's error body; a
-    # refusal of the account proves it too, but sending again cannot help.
-    if isinstance(exc, AccountError):
-        return False
-    return isinstance(exc, ConnectError) or (isinstance(exc, RateLimitError) and bool(exc.code))
-
-
-#: How many times a detection whose answer was lost is sent again: it may have
-#: been processed, and every detection processed is billed.
-DETECT_RESENDS = 1
-
-
-def _detect_may_retry(exc: Exception) -> bool:
-    # Only when no billed answer can have come of it: never sent, throttled, a 5xx
-    # (the provider bills a detection it answers), or lost while a resend is left.
-    if isinstance(exc, ResponseLostError):
-        return exc.may_resend
-    if isinstance(exc, AccountError):
-        return False
-    return isinstance(exc, ConnectError | RateLimitError | ServerError)
-
-
-def _download_may_retry(exc: Exception) -> bool:
-    return isinstance(exc, DownloadError) and exc.is_transient
 
 
 def _oss_headers(image_url: str) -> dict[str, str]:
@@ -133,83 +79,7 @@ def _task_path(task_id: str) -> str:
 
 _UNSET: Any = object()
 
-
-class _Exchange:
-    """Where one call stands, for the error its deadline ends it with."""
-
-    __slots__ = ("last", "out", "what")
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        #: An attempt's request may be out (its turn came): its answer is awaited.
-        self.out = False
-        #: The error of the latest attempt that failed.
-        self.last: EmojiError | None = None
-
-    def expired(self, limit: float) -> EmojiError:
-        """The error for a call whose deadline of ``limit`` seconds passed."""
-        if not self.out and self.last is not None:
-            return self.last  # it was waiting to send again: what made it wait
-        if self.what == "download":
-            return DownloadError(f"the download did not end within its deadline of {limit:g} s")
-        if self.out:
-            return ResponseLostError(
-                f"no complete answer to {self.what} within its deadline of {limit:g} s"
-            )
-        return ConnectError(
-            f"{self.what} was not sent: its deadline of {limit:g} s passed while it waited"
-            " for its turn"
-        )
-
-
-#: A paced, retried attempt: ``(endpoint, attempt, exchange) -> its result``.
-_Paced = Callable[[Endpoint | None, Callable[[], Awaitable[Any]], _Exchange], Awaitable[Any]]
-
-
-def _on_retry(exc: Exception, wait: float, attempt_no: int, args: tuple[Any, ...]) -> None:
-    endpoint = args[0] if args else None
-    report(
-        Retrying,
-        endpoint=endpoint.value if isinstance(endpoint, Endpoint) else "download",
-        attempt=attempt_no,
-        wait=wait,
-        reason=f"{type(exc).__name__}: {exc}",
-    )
-
-
-def _on_upload_retry(exc: Exception, wait: float, attempt_no: int, args: tuple[Any, ...]) -> None:
-    report(
-        Retrying,
-        endpoint="upload",
-        attempt=attempt_no,
-        wait=wait,
-        reason=f"{type(exc).__name__}: {exc}",
-    )
-
-
 _R = TypeVar("_R")
-
-
-async def _within(
-    limit: float | None,
-    retrier: _Paced,
-    endpoint: Endpoint | None,
-    attempt: Callable[[], Awaitable[Any]],
-    call: _Exchange,
-) -> Any:
-    """``retrier``'s run of ``attempt``, ended by a hard deadline of ``limit`` seconds."""
-    if limit is None:
-        return await retrier(endpoint, attempt, call)
-    scope = asyncio.timeout(limit)
-    try:
-        async with scope:
-            return await retrier(endpoint, attempt, call)
-    except TimeoutError:
-        if not scope.expired():
-            raise  # not this call's deadline
-        error = call.expired(limit)
-        # A new error stands alone; the one that made the call wait keeps its own cause.
-        raise error from error.__cause__
 
 
 class ServiceAPI:
@@ -231,12 +101,12 @@ class ServiceAPI:
         self.least_call_time = least_call_time
         # One retrying wrapper per rule, built once: building backoff's decorator
         # for every request was the largest cost the client added to a request.
-        self._retriers: dict[tuple[Callable[[Exception], bool], float | None], _Paced] = {}
+        self._retriers: dict[tuple[Callable[[Exception], bool], float | None], Paced] = {}
         #: Local files turned into ``oss://`` URLs, one upload per (content, model).
         self.uploads = TemporaryUploads(self)
         # Its own retrier, so that the form POST's retries are reported as "upload".
-        self._upload_retrier: _Paced = retrying(
-            retry, retry_on=is_transient, deadline=retry.deadline, on_retry=_on_upload_retry
+        self._upload_retrier: Paced = retrying(
+            retry, retry_on=is_transient, deadline=retry.deadline, on_retry=on_upload_retry
         )(self._paced)
 
     async def _call(
@@ -251,17 +121,17 @@ class ServiceAPI:
         limit = self.retry.deadline if deadline is _UNSET else deadline
         retrier = self._retriers.get((retry_on, limit))
         if retrier is None:
-            retrier = retrying(self.retry, retry_on=retry_on, deadline=limit, on_retry=_on_retry)(
+            retrier = retrying(self.retry, retry_on=retry_on, deadline=limit, on_retry=on_retry)(
                 self._paced
             )
             self._retriers[retry_on, limit] = retrier
         what = "download" if endpoint is None else endpoint.value
         bound = None if limit is None else max(limit, self.least_call_time)
-        result: _R = await _within(bound, retrier, endpoint, attempt, _Exchange(what))
+        result: _R = await within(bound, retrier, endpoint, attempt, Exchange(what))
         return result
 
     async def _paced(
-        self, endpoint: Endpoint | None, attempt: Callable[[], Awaitable[Any]], call: _Exchange
+        self, endpoint: Endpoint | None, attempt: Callable[[], Awaitable[Any]], call: Exchange
     ) -> Any:
         """One attempt, in its turn; a 429 holds back every request of its group."""
         if endpoint is not None:
@@ -330,7 +200,7 @@ class ServiceAPI:
                 billed()  # stopped while out (its deadline, or the caller): it may be billed
                 raise
 
-        return await self._call(Endpoint.DETECT, attempt, _detect_may_retry)
+        return await self._call(Endpoint.DETECT, attempt, detect_may_retry)
 
     async def submit(
         self,
@@ -370,7 +240,7 @@ class ServiceAPI:
             return parse_submit(resp.body, http_status=resp.status)
 
         try:
-            snapshot = await self._call(Endpoint.SUBMIT, attempt, _submit_may_retry)
+            snapshot = await self._call(Endpoint.SUBMIT, attempt, submit_may_retry)
         except EmojiError as exc:
             if proves_nothing_created(exc):
                 raise  # it never left, or a documented refusal
@@ -424,7 +294,7 @@ class ServiceAPI:
         async def attempt() -> int:
             return await self.transport.download(url, dest, max_bytes=max_bytes, replace=replace)
 
-        return await self._call(None, attempt, _download_may_retry)
+        return await self._call(None, attempt, download_may_retry)
 
     async def upload_policy(self, model: str) -> UploadPolicy:
         """A signed policy for one temporary file bound to ``model``, paced, retried as a read."""
@@ -464,7 +334,7 @@ class ServiceAPI:
                     raise
 
         bound = max(self.retry.deadline, self.least_call_time)
-        await _within(bound, self._upload_retrier, None, attempt, _Exchange("upload"))
+        await within(bound, self._upload_retrier, None, attempt, Exchange("upload"))
 
     async def list_tasks(
         self,

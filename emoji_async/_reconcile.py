@@ -57,7 +57,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._api import GENERATE_MODEL, ServiceAPI, is_transient
+from ._api import GENERATE_MODEL, ServiceAPI
 from ._attempts import (
     FREE_ENDS,
     REMEMBER,
@@ -70,6 +70,7 @@ from ._attempts import (
     Verdict,
     is_free,
 )
+from ._calls import is_transient
 from ._errors import (
     EmojiError,
     SubmissionUncertainError,
