@@ -64,8 +64,7 @@ from ._task import Task
 from ._templates import Template, TemplateInfo, templates
 from ._transport import Timeouts
 from ._validation import check_image_url, local_image_path, read_image_file
-
-__version__ = "0.1.0"
+from ._version import VERSION as __version__
 
 # Plain code-point order, as the public-API tests check, not ruff's isort style.
 __all__ = [  # noqa: RUF022

@@ -53,6 +53,7 @@ from ._redact import redact, redact_error
 from ._saving import discard, move_into_place, on_disk, part_path, stream_to, video_exists
 from ._validation import number
 from ._values import Endpoint, Secret
+from ._version import VERSION
 from ._wire import task_id_in
 
 __all__ = ["MAX_VIDEO_BYTES", "Session", "Timeouts", "Transport", "open_session"]
@@ -67,7 +68,7 @@ _encode = json.JSONEncoder(separators=(",", ":")).encode
 MAX_VIDEO_BYTES = 64 * 1024 * 1024
 
 _USER_AGENT = (
-    f"emoji-async/0.1.0 aiohttp/{aiohttp.__version__} "
+    f"emoji-async/{VERSION} aiohttp/{aiohttp.__version__} "
     f"python/{sys.version_info.major}.{sys.version_info.minor}"
 )
 
