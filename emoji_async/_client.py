@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import time
-import urllib.parse
 from collections.abc import AsyncGenerator, Callable, Collection, Iterable, Sequence
 from contextlib import aclosing
 from pathlib import Path
@@ -53,6 +52,7 @@ from ._task import Task, check_timeout
 from ._templates import Template
 from ._transport import MAX_VIDEO_BYTES, Session, Timeouts, Transport, open_session
 from ._uploads import ImageSource
+from ._urls import origin
 from ._validation import ImageFile, check_boxes, check_driven_id, is_finite_number
 from ._values import Secret
 from .events import EventHandler
@@ -160,29 +160,8 @@ class EmojiClient:
         self.base_url: str | None = None
 
     def __repr__(self) -> str:
-        where = self.base_url or self._origin(self._base_url_arg) or "(resolved on open)"
+        where = self.base_url or origin(self._base_url_arg) or "(resolved on open)"
         return f"<EmojiClient {self._state.value} {where}>"
-
-    @staticmethod
-    def _origin(url: str | None) -> str | None:
-        """``scheme://host[:port]`` of a base URL not yet checked; ``None`` if it is not one.
-
-        Until the client opens, ``base_url`` is whatever was passed, perhaps the
-        API key itself (``EmojiClient(base_url, api_key)``) or a URL carrying it
-        in its path, query or credentials: none of those parts is shown.
-        """
-        if not isinstance(url, str):
-            return None
-        try:
-            parts = urllib.parse.urlsplit(url)
-            host, port = parts.hostname, parts.port
-        except ValueError:  # a malformed IPv6 host or port
-            return None
-        if parts.scheme not in ("http", "https") or not host:
-            return None
-        if ":" in host:
-            host = f"[{host}]"
-        return f"{parts.scheme}://{host}" + ("" if port is None else f":{port}")
 
     # --- lifetime ------------------------------------------------------------
 

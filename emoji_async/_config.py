@@ -7,6 +7,7 @@ import os
 import urllib.parse
 
 from ._errors import ConfigurationError
+from ._urls import shown_base_url
 from ._values import Secret
 
 __all__ = [
@@ -44,18 +45,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _shown(parts: urllib.parse.SplitResult) -> str:
-    """A base URL as an error may show it: never its query, credentials, or a bare word.
-
-    A value that is not a URL at all may be the API key given in the wrong
-    place (``EmojiClient(base_url, api_key)``), so it is not repeated.
-    """
-    if not parts.scheme or not parts.netloc:
-        return "a value that is not a URL (not shown: it may be a key)"
-    host = parts.netloc.rpartition("@")[2]
-    return repr(f"{parts.scheme}://{host}{parts.path}")
-
-
 def resolve_base_url(
     base_url: str | None,
     *,
@@ -80,11 +69,11 @@ def resolve_base_url(
         ) from None
     if parts.scheme not in ("http", "https") or not hostname:
         raise ConfigurationError(
-            f"base_url must be an http(s) URL with a host, got {_shown(parts)}"
+            f"base_url must be an http(s) URL with a host, got {shown_base_url(parts)}"
         )
     if parts.query or parts.fragment:
         raise ConfigurationError(
-            f"base_url must not carry a query or fragment (one follows {_shown(parts)})"
+            f"base_url must not carry a query or fragment (one follows {shown_base_url(parts)})"
         )
     if parts.username or parts.password:
         raise ConfigurationError("base_url must not carry credentials")

@@ -40,13 +40,13 @@ import contextlib
 import itertools
 import re
 import time
-import urllib.parse
 from collections.abc import AsyncIterator, Callable, Collection
 
 import attrs
 
 from ._adaptive import DurationModel
 from ._errors import SharedPacingError, ValidationError
+from ._urls import is_redis_url, redis_origin
 from ._validation import is_finite_number
 from ._values import Endpoint
 
@@ -60,7 +60,6 @@ __all__ = [
     "SharedPacingError",
     "TaskBoard",
     "group_of",
-    "redis_origin",
 ]
 
 
@@ -409,34 +408,8 @@ def _redis_url(instance: object, attribute: attrs.Attribute[str], value: object)
     allowed = "a redis://, rediss:// or unix:// URL"
     if not isinstance(value, str):
         raise ValidationError(attribute.name, allowed, type(value).__name__)
-    try:
-        parts = urllib.parse.urlsplit(value)
-        parts.port  # noqa: B018  (raises on a malformed port)
-    except ValueError:
-        raise ValidationError(attribute.name, allowed, redis_origin(value)) from None
-    if parts.scheme not in ("redis", "rediss", "unix") or (
-        parts.scheme != "unix" and not parts.hostname
-    ):
+    if not is_redis_url(value):
         raise ValidationError(attribute.name, allowed, redis_origin(value))
-
-
-def redis_origin(url: object) -> str:
-    """``scheme://host[:port][/db]`` of a Redis URL: never its password, user or options."""
-    if not isinstance(url, str):
-        return "(not a URL)"
-    try:
-        parts = urllib.parse.urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return "(a malformed URL)"
-    if parts.scheme == "unix":
-        return f"unix://{parts.path}"
-    if parts.scheme not in ("redis", "rediss") or not host:
-        return "(not a Redis URL)"
-    if ":" in host:
-        host = f"[{host}]"
-    db = parts.path if re.fullmatch(r"/\d{1,5}", parts.path) else ""
-    return f"{parts.scheme}://{host}" + ("" if port is None else f":{port}") + db
 
 
 @attrs.frozen

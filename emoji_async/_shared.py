@@ -52,7 +52,6 @@ import os
 import random
 import secrets
 import socket
-import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Collection, Coroutine
 from typing import Any, TypeVar
 
@@ -71,8 +70,8 @@ from ._limits import (
     RedisPacing,
     SharedPacingError,
     group_of,
-    redis_origin,
 )
+from ._urls import redis_origin, url_password
 from ._values import Endpoint
 
 __all__ = ["RedisBackend"]
@@ -361,10 +360,9 @@ class RedisBackend(PacingBackend):
     def _scrub(self, exc: BaseException) -> str:
         """An error's text, never with the URL's password in it."""
         text = str(exc)
-        with contextlib.suppress(ValueError):
-            password = urllib.parse.urlsplit(self.config.url).password
-            if password:
-                text = text.replace(password, "***")
+        password = url_password(self.config.url)
+        if password:
+            text = text.replace(password, "***")
         return text
 
     async def _call(self, what: str, step: Awaitable[_T]) -> _T:

@@ -44,7 +44,6 @@ import math
 import os
 import secrets
 import time
-import urllib.parse
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -52,6 +51,7 @@ from typing import Any, Protocol
 import attrs
 
 from ._errors import UnexpectedResponseError, ValidationError
+from ._urls import http_hostname
 from ._validation import ImageFile, check_image_url, local_image_path, read_image_file
 
 __all__ = [
@@ -81,11 +81,10 @@ def _text(data: dict[str, Any], name: str, bad: Callable[[str], Exception]) -> s
 def _http_url(host: str, bad: Callable[[str], Exception]) -> str:
     """``host`` if it is an http(s) URL with a well-formed host and port."""
     try:
-        parts = urllib.parse.urlsplit(host)
-        hostname, _ = parts.hostname, parts.port
+        hostname = http_hostname(host)
     except ValueError:  # a malformed IPv6 host or port
         raise bad(f"the upload host is not a valid URL: {host!r}") from None
-    if parts.scheme not in ("http", "https") or not hostname:
+    if hostname is None:
         raise bad(f"the upload host is not an http(s) URL: {host!r}")
     return host
 

@@ -12,12 +12,12 @@ a state promises (``video_url`` on SUCCEEDED) are required exactly there.
 from __future__ import annotations
 
 import datetime as dt
-import urllib.parse
 from typing import Any, NewType
 
 import attrs
 
 from ._models import BBox, TaskStatus, Usage, check_task_id
+from ._urls import check_http_url
 
 __all__ = [
     "EARLIEST",
@@ -51,12 +51,7 @@ def _epoch_ms(instance: object, attribute: attrs.Attribute[int | None], value: i
 
 
 def _http_url(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
-    try:
-        parts = urllib.parse.urlsplit(value)
-    except ValueError as exc:
-        raise ValueError(f"{attribute.name} is not a URL: {exc}") from exc
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{attribute.name} is not an http(s) URL with a host")
+    check_http_url(value, attribute.name)
 
 
 @attrs.frozen(kw_only=True)
