@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import urllib.parse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,6 +44,7 @@ from ._policy import RetryPolicy, retrying
 from ._reporting import report
 from ._transport import Transport
 from ._uploads import TemporaryUploads, UploadPolicy
+from ._urls import path_segment
 from ._values import Endpoint
 from ._wire import (
     format_list_time,
@@ -74,7 +74,7 @@ def _oss_headers(image_url: str) -> dict[str, str]:
 def _task_path(task_id: str) -> str:
     if not isinstance(task_id, str) or not task_id.strip() or len(task_id) > 256:
         raise ValidationError("task_id", "a non-empty string of at most 256 characters", task_id)
-    return "/tasks/" + urllib.parse.quote(task_id, safe="")
+    return "/tasks/" + path_segment(task_id)
 
 
 _UNSET: Any = object()

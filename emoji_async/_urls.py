@@ -18,6 +18,7 @@ __all__ = [
     "http_hostname",
     "is_redis_url",
     "origin",
+    "path_segment",
     "redis_origin",
     "shown_base_url",
     "url_password",
@@ -116,3 +117,8 @@ def url_password(url: str) -> str | None:
         return urllib.parse.urlsplit(url).password
     except ValueError:
         return None
+
+
+def path_segment(value: str) -> str:
+    """``value`` escaped as one segment of a path: a ``/``, ``?`` or ``#`` in it cannot end it."""
+    return urllib.parse.quote(value, safe="")

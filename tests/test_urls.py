@@ -11,6 +11,7 @@ from emoji_async._urls import (
     http_hostname,
     is_redis_url,
     origin,
+    path_segment,
     redis_origin,
     shown_base_url,
     url_password,
@@ -56,3 +57,7 @@ def test_which_urls_each_check_accepts() -> None:
     check_http_url("https://v.example/a.mp4", "video_url")
     with pytest.raises(ValueError, match="video_url is not an http"):
         check_http_url("file:///etc/passwd", "video_url")
+
+
+def test_a_path_segment_keeps_slashes_queries_and_fragments_inside_it() -> None:
+    assert path_segment("a/b?c#d") == "a%2Fb%3Fc%23d"
