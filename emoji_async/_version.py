@@ -10,5 +10,8 @@ import importlib.metadata
 
 __all__ = ["VERSION"]
 
-#: The distribution's version, as installed (``pip install -e .`` included).
-VERSION = importlib.metadata.version("emoji-async")
+try:
+    #: The distribution's version, as installed (``pip install -e .`` included).
+    VERSION = importlib.metadata.version("emoji-async")
+except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, never installed
+    VERSION = "0+unknown"
