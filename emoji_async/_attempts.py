@@ -387,6 +387,15 @@ class Ledger:
         """
         unknown = self.unknown()
         candidates = [s for s in self._unexplained() if self._may_have_made(attempt, s)]
+        # A task another uncertain submit named to its user (reserved) may still be this
+        # attempt's: it is no one's to adopt, and sending again would pay twice if it is.
+        held = tuple(
+            s.task
+            for task_id in self._reserved
+            if (s := self._seen.get(task_id)) is not None
+            and self._may_have_made(attempt, s)
+            and s.task.status not in FREE_ENDS
+        )
         hint = attempt.hint
         if hint is not None and (hint.complete or len(hint.text) >= MIN_HINT):
             # The answer itself named the task, or how its id begins: that is proof,
@@ -394,14 +403,14 @@ class Ledger:
             candidates = [s for s in candidates if _matches(hint, s.task.task_id)]
             if len(candidates) == 1:
                 return Owned(candidates[0].task.task_id)
-        if not candidates:
+        if not candidates and not held:
             return Nothing()
         rivals: dict[str, Attempt] = {}
         for sighting in candidates:
             for other in unknown:
                 if other.owner != attempt.owner and self._may_have_made(other, sighting):
                     rivals.setdefault(other.owner, other)
-        if len(candidates) == 1 and not rivals and not rivals_elsewhere:
+        if len(candidates) == 1 and not rivals and not held and not rivals_elsewhere:
             return Owned(candidates[0].task.task_id)
         # Each unknown attempt makes one task at most: more candidates than attempts
         # that may have made them means someone else submits on this account.
@@ -415,7 +424,9 @@ class Ledger:
         tasks = [s.task for s in candidates]
         return Ambiguous(
             free=() if foreign else tuple(t for t in tasks if is_free(t)),
-            billable=tuple(tasks) if foreign else tuple(t for t in tasks if not is_free(t)),
+            billable=(
+                (*tasks, *held) if foreign else (*(t for t in tasks if not is_free(t)), *held)
+            ),
             owners=tuple(sorted({attempt.label, *(r.label for r in rivals.values())})),
             foreign=foreign,
         )

@@ -147,8 +147,8 @@ async def test_a_pending_task_beside_a_running_one_is_cancelled_for_the_submit_t
     # ADA's and GRACE's submits are both answered 500 and processed later, after each
     # first look at the list found nothing: ADA's task starts on the free slot, then
     # GRACE's queues behind it. ADA's next look sees both and cannot tell them apart.
-    # The running one stays with ADA, uncertain; the PENDING one is cancelled, so
-    # GRACE, finding nothing of its own, sends its portrait again and pays once.
+    # The running one is named to ADA's user; the PENDING one is cancelled (free).
+    # GRACE may have made the running one: it names it too, and sends nothing again.
     config = sim_config(render_videos=False, durations=fixed_duration(30), **reading)
     looks = RetryPolicy(wait_first=50.0, wait_max=60.0, wait_jitter=0.0)
     async with running(config, retry=looks) as (sim, client):
@@ -169,9 +169,42 @@ async def test_a_pending_task_beside_a_running_one_is_cancelled_for_the_submit_t
     assert isinstance(ada, SubmissionUncertainError)
     assert ada.candidates == (first_ada.task_id,)  # the running one, kept for ADA's user
     assert first_grace.status == "CANCELED"  # cancelled while PENDING: it costs nothing
-    assert isinstance(grace, str)
-    assert truth[grace].image_url == GRACE
-    assert paid == {ADA: 1, GRACE: 1}
+    assert isinstance(grace, SubmissionUncertainError)
+    assert grace.candidates == (first_ada.task_id,)
+    assert len(truth) == 2  # nothing was sent again
+    assert paid == {ADA: 1}
+
+
+@READINGS
+async def test_a_task_named_to_another_uncertain_submit_is_never_paid_again_by_its_maker(
+    reading: dict[str, Any],
+) -> None:
+    # ADA's submit is answered 503 and made nothing; GRACE's is answered 500 and its
+    # task starts later on the free slot. ADA looks first, cannot tell whose the
+    # running task is, and names it to its user. GRACE must not take that task's
+    # absence from its candidates for proof that it made nothing: sending again
+    # would pay for GRACE's portrait twice. It names the same task, and waits for a user.
+    config = sim_config(durations=fixed_duration(30), **reading)
+    looks = RetryPolicy(wait_first=5.0, wait_max=60.0, wait_jitter=0.0)
+    async with running(config, retry=looks) as (sim, client):
+        sim.faults.add(Fault("submit", "status", status=503, code="ServiceUnavailable"))
+        sim.faults.add(Fault("submit", "late", status=500, delay=0.08))
+        ada, grace = await asyncio.gather(
+            submit(client, sim, ADA), submit(client, sim, GRACE), return_exceptions=True
+        )
+        await until(
+            lambda: all(t.status not in ("PENDING", "RUNNING") for t in sim.tasks()), "the end"
+        )
+        tasks = sim.tasks()
+        paid = succeeded_by_image(sim)
+    assert paid == {GRACE: 1}
+    [made] = tasks
+    assert made.image_url == GRACE
+    assert isinstance(ada, SubmissionUncertainError)
+    assert isinstance(grace, SubmissionUncertainError)
+    assert made.task_id in ada.candidates
+    assert made.task_id in grace.candidates
+    assert count(sim, "submit") == 2  # nothing was sent again
 
 
 # --- 2. one late task poisons nothing ---------------------------------------------------
@@ -427,7 +460,10 @@ async def test_an_uncertain_submit_says_what_was_sent_when_and_its_candidates() 
         sim.faults.add(Fault("submit", "reset", after_processing=True))
         with pytest.raises(SubmissionUncertainError) as caught:
             await submit(client, sim, GRACE)
-        await first
+        # ADA's attempt may have made that task just as well: sending ADA again would
+        # pay for it twice if so. ADA names the same task to its user.
+        with pytest.raises(SubmissionUncertainError) as also:
+            await first
         truth = {t.task_id: t.image_url for t in sim.tasks()}
     error = caught.value
     assert error.inputs["image_url"] == GRACE
@@ -435,6 +471,8 @@ async def test_an_uncertain_submit_says_what_was_sent_when_and_its_candidates() 
     [candidate] = error.candidates
     assert truth[candidate] == GRACE  # it was GRACE's; the client could not prove it
     assert candidate in str(error)
+    assert also.value.candidates == (candidate,)
+    assert list(truth) == [candidate]  # nothing was sent again
 
 
 def test_the_cli_counts_uncertain_jobs_and_exits_non_zero(
@@ -444,17 +482,19 @@ def test_the_cli_counts_uncertain_jobs_and_exits_non_zero(
     jobs = tmp_path / "jobs.csv"
     jobs.write_text(f"image,driven_id,key\n{ADA},mengwa_kaixin,ada\n{GRACE},mengwa_kaixin,grace\n")
     # Every task starts at once: GRACE's, made before its answer was lost, is already
-    # running while ADA's first attempt (answered 503) may still make one.
+    # running while ADA's first attempt (answered 503) may have made it as well: both
+    # jobs are uncertain, and neither is sent again.
     config = sim_config(render_videos=False, limits=None)
     with serve_in_thread(config) as server:
         server.simulator.faults.add(Fault("submit", "status", status=503, code="InternalError"))
         server.simulator.faults.add(Fault("submit", "reset", after_processing=True))
         status = batch(server, tmp_path, jobs, "--concurrency", "2", "--progress", "never")
-        made = [t for t in server.simulator.tasks() if t.image_url == GRACE]
+        made = server.simulator.tasks()
     out = capsys.readouterr().out
     assert status == 1
-    assert "1 uncertain" in out
+    assert "2 uncertain" in out
     [grace] = made  # GRACE's one task: not sent again, and named to the user
+    assert grace.image_url == GRACE
     assert grace.task_id in out.split("batch summary")[1]
 
 
