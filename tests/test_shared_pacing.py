@@ -319,9 +319,16 @@ async def test_an_unanswered_submit_never_adopts_a_task_another_client_created(
 
 
 async def test_several_processes_of_one_account_are_never_throttled(redis_url: str) -> None:
-    """The benchmark at CI size: invariants only."""
-    scale = 0.003
-    report = await bench.run(processes=3, jobs=4, time_scale=scale, redis_url=redis_url)
+    """The benchmark at CI size: invariants only.
+
+    On the tests' clock (1/s is a 10 ms window), not the benchmark's 0.003: three
+    processes on a loaded CI machine can each be kept from a CPU for longer than the
+    3 ms a window lasts there. Every task runs 60 s, so the run stays short.
+    """
+    scale = SCALE
+    report = await bench.run(
+        processes=3, jobs=4, time_scale=scale, redis_url=redis_url, durations=(60.0, 60.0)
+    )
     assert report.throttled == 0
     assert report.tasks_created == 3 * 4
     assert report.lost == 0
