@@ -32,7 +32,7 @@ from emoji_async.testing import (
     fixed_duration,
     serve,
 )
-from emoji_async.testing._chaos import ChaosSource
+from emoji_async.testing._chaos_source import ChaosSource
 from emoji_async.testing._faults import fault_label
 
 from .simhttp import DETECT, KEY, SUBMIT, UNTHROTTLED, Answer, RawApi

@@ -28,7 +28,7 @@ from emoji_async.testing import (
     SimulatorConfig,
     fixed_duration,
 )
-from emoji_async.testing._chaos import ChaosSource
+from emoji_async.testing._chaos_source import ChaosSource
 from emoji_async.testing._faults import fault_label
 from emoji_async.testing._wire import BILLING_CODES, FAILURE_MESSAGES
 

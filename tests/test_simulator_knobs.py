@@ -39,7 +39,7 @@ from emoji_async.testing import (
     fixed_duration,
     serve,
 )
-from emoji_async.testing._chaos import ChaosSource
+from emoji_async.testing._chaos_source import ChaosSource
 from emoji_async.testing._config import (
     EMPTY_PAGES,
     LIST_ORDERS,

@@ -134,7 +134,8 @@ it (``pip install 'emoji-async[video]'``), in a warning of the
 """
 
 from ._app import Simulator
-from ._chaos import CHAOS_KINDS, HOSTILE_KINDS, Chaos
+from ._chaos import Chaos
+from ._chaos_kinds import CHAOS_KINDS, HOSTILE_KINDS
 from ._client import client_for
 from ._config import ServiceLimits, SimulatorConfig, fixed_duration, uniform_durations
 from ._faults import Fault, FaultBook

@@ -51,7 +51,8 @@ import attrs
 from aiohttp import BodyPartReader, web
 from aiohttp.typedefs import Handler
 
-from ._chaos import Chaos, ChaosSource
+from ._chaos import Chaos
+from ._chaos_source import ChaosSource
 from ._config import SimulatorConfig
 from ._faces import Boxes
 from ._faults import Fault, FaultBook, fault_label

@@ -3,7 +3,7 @@
 A ``Fault`` names an endpoint and what goes wrong there; a ``FaultBook`` holds
 the scripted ones and hands each out for its next ``times`` matching requests.
 The simulator only ever asks a fault source ``take(endpoint)``, so the chaos
-mode (``_chaos``: random faults with probabilities) is another ``FaultSource``
+mode (``_chaos_source``: random faults with probabilities) is another ``FaultSource``
 producing the same ``Fault`` values, and every handler keeps working unchanged.
 
 ``fault_label`` names what a fault does in the words of ``Chaos``'s fields
