@@ -350,7 +350,7 @@ class Simulator:
         A loopback URL's boxes come from its image, so they are known only once a
         detection or a submit has fetched it: before that, ``LookupError``.
         """
-        return self._service.boxes_for(image_url)
+        return self._service.images.boxes_for(image_url)
 
     # -- the application -------------------------------------------------------------
 
@@ -391,7 +391,7 @@ class Simulator:
         if warning is not None:  # said at every start: nobody should find it out from a file
             log.warning("emoji-async simulator: %s", warning)
         self._closing.clear()
-        await self._service.fetcher.start()
+        await self._service.images.fetcher.start()
 
     async def _shutdown(self, app: web.Application) -> None:
         self._closing.set()  # cut scripted delays short: nobody waits for them any more
@@ -399,7 +399,7 @@ class Simulator:
 
     async def _cleanup(self, app: web.Application) -> None:
         await self._cancel_late()  # any a request still in flight at shutdown started
-        await self._service.fetcher.aclose()
+        await self._service.images.fetcher.aclose()
         await self._videos.aclose()
 
     async def _cancel_late(self) -> None:
@@ -769,7 +769,7 @@ class Simulator:
                 result.task_id,
                 result.driven_id,
                 result.video_seconds,
-                self._service.portrait_of(result.task_id),
+                self._service.images.portrait_of(result.task_id),
             )
             headers = (PLACEHOLDER_HEADER,) if video.placeholder else ()
             return Reply(200, video.body, content_type=video.content_type, headers=headers)

@@ -11,39 +11,47 @@ state before that download is over. An image goes through, in order: the URL
 checks, its test triggers' syntax, the download, the image checks (size,
 format, resolution: ``_images``), then the ``sim_moderation`` and
 ``sim_reject`` triggers, then the boxes.
+
+The checks of a request's fields are ``_validation``'s, the images a request
+names are resolved by ``_image_urls``, and the task list is ``_listing``'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import calendar
-import datetime as dt
-import math
 import random
 import secrets
 import uuid
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from emoji_async._templates import template_info
 
-from ._clock import BEIJING, Clock
+from ._clock import Clock
 from ._config import SimulatorConfig
-from ._faces import Boxes, Triggers, boxes_of_url, triggers_of
-from ._fetch import ImageFetcher, is_loopback
-from ._images import ImageBank, ImageFacts, Portrait, examine
+from ._image_urls import ImageResolver
+from ._images import ImageFacts
+from ._listing import list_tasks
 from ._rate import RateLimiter
 from ._records import SimulatorStats
 from ._results import ResultObject, ResultStore
 from ._tasks import TERMINAL, SimulatedTask, TaskBoard
 from ._uploads import UploadStore
+from ._validation import (
+    body_object,
+    box_field,
+    check_model,
+    enabled,
+    invalid,
+    object_field,
+    rejection_message,
+    required,
+    text_field,
+)
 from ._wire import (
     ASYNC_HEADER_REQUIRED,
-    BODY_INVALID,
-    INVALID_FILE_MESSAGES,
+    DETECT_MODEL,
     MODERATION_MESSAGE,
+    SUBMIT_MODEL,
     UNSUPPORTED_CANCEL,
     ServiceError,
     fault_message,
@@ -52,92 +60,8 @@ from ._wire import (
 
 __all__ = ["DETECT_MODEL", "SUBMIT_MODEL", "Service"]
 
-DETECT_MODEL = "emoji-detect-v1"
-SUBMIT_MODEL = "emoji-v1"
-#: The account's ids as the task list shows them (the list's example shows none:
-#: plausible Alibaba Cloud uids, the caller being the main account itself).
-ACCOUNT_UID = "1587923346021841"
-#: ``apikey:v1:<group>:<task>:<function>:<model>`` of an Emoji task. Inferred: the
-#: provider shows this key only for other models (``apikey:v1:audio:asr:transcription:
-#: paraformer-8k-v1``, whose service path is ``services/audio/asr/transcription``); the
-#: same reading of ``services/aigc/image2video/video-synthesis`` gives these groups.
-UNIQUE_KEY = f"apikey:v1:aigc:image2video:video-synthesis:{SUBMIT_MODEL}"
 #: The id of the first accepted key (in sorted order); the next ones count up from it.
 _FIRST_KEY_ID = 1250
-_INVALID_URL = "The provided URL does not appear to be valid. Ensure it is correctly formatted."
-_LIST_WINDOW = 24 * 3600  # wall-clock seconds; a query parameter, so never scaled
-_TIME_FORMAT = "%Y%m%d%H%M%S"
-#: How many tasks remember which image (and ext box) their video animates.
-_SOURCES_KEPT = 4096
-
-
-def _invalid(message: str) -> ServiceError:
-    return ServiceError(400, "InvalidParameter", message)
-
-
-def _required(name: str) -> ServiceError:
-    """A missing field, named as the provider names it: ``driven_id``, not ``input.driven_id``."""
-    return _invalid(f"Field required: {name}")
-
-
-def _malformed() -> ServiceError:
-    """A body that is not the documented shape (not JSON, not an object, a field's wrong type).
-
-    The provider documents this one message; it does not say which field.
-    """
-    return _invalid(BODY_INVALID)
-
-
-def _object(value: object, name: str) -> dict[str, Any]:
-    if value is None:
-        raise _required(name)
-    if not isinstance(value, dict):
-        raise _malformed()
-    return value
-
-
-def _body(value: object) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _malformed()
-    return value
-
-
-def _text(container: dict[str, Any], name: str) -> str:
-    value = container.get(name)
-    if value is None or value == "":
-        raise _required(name)
-    if not isinstance(value, str):
-        raise _malformed()
-    return value
-
-
-def _box(container: dict[str, Any], name: str) -> list[int]:
-    value = container.get(name)
-    if value is None:
-        raise _required(name)
-    if (
-        not isinstance(value, list)
-        or len(value) != 4
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-    ):
-        raise _malformed()
-    return value
-
-
-def _model(body: dict[str, Any], expected: str) -> None:
-    model = body.get("model")
-    if model is None or model == "":
-        raise _required("model")
-    if model != expected:
-        raise _invalid("Model not exist.")
-
-
-def _rejection_message(code: str) -> str:
-    return INVALID_FILE_MESSAGES.get(code, "The input image does not meet the requirements.")
-
-
-def _enabled(headers: Mapping[str, str], name: str) -> bool:
-    return headers.get(name, "").strip().lower() == "enable"
 
 
 class Service:
@@ -158,111 +82,37 @@ class Service:
             slots=None if config.limits is None else config.limits.running_tasks,
             on_success=self.results.add,
         )
-        self.images = ImageBank()
-        self.fetcher = ImageFetcher(timeout=config.fetch_timeout)
-        self._sources: OrderedDict[str, tuple[bytes, tuple[int, int, int, int]]] = OrderedDict()
+        self.images = ImageResolver(self.clock, self.uploads, fetch_timeout=config.fetch_timeout)
         self._key_ids = {
             key: str(_FIRST_KEY_ID + index) for index, key in enumerate(sorted(config.api_keys))
         }
-
-    # -- images ------------------------------------------------------------------
-
-    def boxes_for(self, image_url: str) -> Boxes:
-        """The boxes detection returns for ``image_url``.
-
-        Raises ``LookupError`` for a loopback URL the simulator has not fetched
-        (yet, or any more): only a detection or a submit fetches it.
-        """
-        if urlsplit(image_url).scheme.lower() == "oss":
-            stored = self.uploads.find(image_url, self.clock.now())
-            if stored is not None:
-                return stored.facts.boxes()
-        elif is_loopback(image_url):
-            facts = self.images.facts(image_url)
-            if facts is None:
-                raise LookupError(
-                    f"the simulator has not fetched {image_url}: its boxes are known once a "
-                    "detection (or a submit) has downloaded it"
-                )
-            return facts.boxes()
-        return boxes_of_url(image_url)
-
-    def portrait_of(self, task_id: str) -> Portrait | None:
-        """What the video of ``task_id`` animates, if its image's bytes are still kept."""
-        source = self._sources.get(task_id)
-        if source is None:
-            return None
-        digest, ext = source
-        data = self.images.pixels(digest)
-        return None if data is None else Portrait(data, digest, ext)
-
-    async def _fetch(self, image_url: str) -> ImageFacts:
-        """The facts of a loopback image: remembered, or downloaded and examined now."""
-        facts = self.images.facts(image_url)
-        if facts is not None:
-            return facts
-        fetched = await self.fetcher.fetch(image_url)
-        facts = await asyncio.to_thread(examine, fetched.data, fetched.size)
-        self.images.learn(image_url, facts, fetched.data)
-        return facts
-
-    async def _image(
-        self, image_url: str, model: str, headers: Mapping[str, str]
-    ) -> tuple[Triggers, ImageFacts | None]:
-        """Get ``image_url`` for ``model``: its test triggers, and its facts if it has pixels."""
-        try:
-            parts = urlsplit(image_url)
-        except ValueError:  # a malformed IPv6 host, say
-            raise ServiceError(400, "InvalidURL", _INVALID_URL) from None
-        scheme = parts.scheme.lower()
-        facts: ImageFacts | None = None
-        if scheme == "oss":
-            if not _enabled(headers, "X-DashScope-OssResourceResolve"):
-                # What the provider answers: the URL is not one it can fetch.
-                raise _invalid(_INVALID_URL)
-            facts = self.uploads.resolve(image_url, model, self.clock.now()).facts
-        elif scheme not in ("http", "https") or not parts.netloc:
-            raise ServiceError(400, "InvalidURL", _INVALID_URL)
-        triggers = triggers_of(image_url)
-        if facts is None and is_loopback(image_url):
-            facts = await self._fetch(image_url)
-        return triggers, facts
-
-    def _boxes(self, image_url: str, facts: ImageFacts | None) -> Boxes:
-        return facts.boxes() if facts is not None else boxes_of_url(image_url)
-
-    def _remember_source(self, task_id: str, facts: ImageFacts, ext: list[int]) -> None:
-        x1, y1, x2, y2 = ext
-        self._sources[task_id] = (facts.digest, (x1, y1, x2, y2))
-        while len(self._sources) > _SOURCES_KEPT:
-            self._sources.popitem(last=False)
 
     # -- detection ---------------------------------------------------------------
 
     async def detect(self, body: object, headers: Mapping[str, str]) -> dict[str, Any]:
         """Face detection: boxes, or a billed rejection inside ``output``."""
-        if _enabled(headers, "X-DashScope-Async"):
+        if enabled(headers, "X-DashScope-Async"):
             raise ServiceError(
                 403, "AccessDenied", "current user api does not support asynchronous calls"
             )
-        request = _body(body)
-        _model(request, DETECT_MODEL)
-        inputs = _object(request.get("input"), "input")
-        image_url = _text(inputs, "image_url")
-        ratio = _object(request.get("parameters"), "parameters").get("ratio")
+        request = body_object(body)
+        check_model(request, DETECT_MODEL)
+        inputs = object_field(request.get("input"), "input")
+        image_url = text_field(inputs, "image_url")
+        ratio = object_field(request.get("parameters"), "parameters").get("ratio")
         if ratio is None:
-            raise _required("ratio")
+            raise required("ratio")
         if ratio != "1:1":
-            raise _invalid('The parameter ratio must be "1:1".')
-        triggers, facts = await self._image(image_url, DETECT_MODEL, headers)
+            raise invalid('The parameter ratio must be "1:1".')
+        triggers, facts = await self.images.get(image_url, DETECT_MODEL, headers)
         self.stats.detections_billed += 1
         usage = {"image_count": 1}
         code = facts.problem if facts is not None else None
         code = code or triggers.reject
         if code is not None:
-            rejection = {"code": code, "message": _rejection_message(code)}
+            rejection = {"code": code, "message": rejection_message(code)}
             return {"output": rejection, "usage": usage, "request_id": new_request_id()}
-        face, ext = self._boxes(image_url, facts)
+        face, ext = self.images.boxes(image_url, facts)
         boxes = {"bbox_face": face, "ext_bbox_face": ext}
         return {"output": boxes, "usage": usage, "request_id": new_request_id()}
 
@@ -270,30 +120,30 @@ class Service:
 
     async def submit(self, body: object, headers: Mapping[str, str]) -> dict[str, Any]:
         """Video synthesis: validate, then queue a task (always answered PENDING)."""
-        if not _enabled(headers, "X-DashScope-Async"):
+        if not enabled(headers, "X-DashScope-Async"):
             raise ServiceError(403, "AccessDenied", ASYNC_HEADER_REQUIRED)
-        request = _body(body)
-        _model(request, SUBMIT_MODEL)
-        inputs = _object(request.get("input"), "input")
-        image_url = _text(inputs, "image_url")
-        driven_id = _text(inputs, "driven_id")
-        face = _box(inputs, "face_bbox")
-        ext = _box(inputs, "ext_bbox")
+        request = body_object(body)
+        check_model(request, SUBMIT_MODEL)
+        inputs = object_field(request.get("input"), "input")
+        image_url = text_field(inputs, "image_url")
+        driven_id = text_field(inputs, "driven_id")
+        face = box_field(inputs, "face_bbox")
+        ext = box_field(inputs, "ext_bbox")
         template = template_info(driven_id)
         if template is None:
-            raise _invalid("Driven not exist: driven_id.")
-        triggers, facts = await self._image(image_url, SUBMIT_MODEL, headers)
+            raise invalid("Driven not exist: driven_id.")
+        triggers, facts = await self.images.get(image_url, SUBMIT_MODEL, headers)
         if facts is not None and facts.problem is not None:
-            raise ServiceError(400, facts.problem, _rejection_message(facts.problem))
+            raise ServiceError(400, facts.problem, rejection_message(facts.problem))
         if triggers.moderation:
             raise ServiceError(400, "DataInspectionFailed", MODERATION_MESSAGE)
         if triggers.reject is not None:
-            raise ServiceError(400, triggers.reject, _rejection_message(triggers.reject))
-        expected_face, expected_ext = self._boxes(image_url, facts)
+            raise ServiceError(400, triggers.reject, rejection_message(triggers.reject))
+        expected_face, expected_ext = self.images.boxes(image_url, facts)
         if ext != expected_ext:
-            raise _invalid("Invalid ext_bbox.")
+            raise invalid("Invalid ext_bbox.")
         if face != expected_face:
-            raise _invalid("Invalid face_bbox.")
+            raise invalid("Invalid face_bbox.")
         duration = triggers.duration
         if duration is None:
             duration = float(self.config.durations(self._rng, driven_id))
@@ -320,7 +170,7 @@ class Service:
             api_key_id=self._key_id(headers),
         )
         if facts is not None:
-            self._remember_source(task.task_id, facts, ext)
+            self.images.remember(task.task_id, facts, ext)
         return {
             "output": {"task_status": "PENDING", "task_id": task.task_id},
             "request_id": request_id,
@@ -366,95 +216,19 @@ class Service:
             raise ServiceError(400, "UnsupportedOperation", UNSUPPORTED_CANCEL)
         return {"request_id": new_request_id()}
 
-    @property
-    def _list_zone(self) -> dt.tzinfo:
-        return BEIJING if self.config.list_zone == "UTC+8" else dt.UTC
-
-    def _list_time(self, query: Mapping[str, str], name: str) -> float | None:
-        text = query.get(name)
-        if text is None or text == "":
-            return None
-        try:
-            moment = dt.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=self._list_zone)
-        except ValueError:
-            raise _invalid(f"{name} must be formatted as YYYYMMDDhhmmss, got {text!r}.") from None
-        return float(calendar.timegm(moment.utctimetuple()))
-
     def list_tasks(self, query: Mapping[str, str]) -> dict[str, Any]:
-        """A page of tasks, as ``GET /tasks`` shows them.
-
-        Newest first unless ``list_order`` says otherwise; the time filters are
-        read in ``list_zone`` on the service's (skewed) clock; a page without
-        rows is shaped as ``empty_page`` says.
-        """
-        page_no = _positive(query, "page_no", 1)
-        page_size = _positive(query, "page_size", 10)
-        now = self.clock.now()
-        start = self._list_time(query, "start_time")
-        end = self._list_time(query, "end_time")
-        if end is None:
-            end = math.floor(self.clock.wall(now)) if start is None else start + _LIST_WINDOW
-        if start is None:
-            start = end - _LIST_WINDOW
-        if start > end:
-            raise _invalid("start_time must not be later than end_time.")
-        if end - start > _LIST_WINDOW:
-            raise _invalid("The time range between start_time and end_time cannot exceed 24 hours.")
-        low, high = int(start * 1000), int(end * 1000) + 999
-        clock = self.clock
-        wanted = {
-            "task_id": query.get("task_id") or None,
-            "model": query.get("model_name") or None,
-            "status": query.get("status") or None,
-        }
-        rows: list[dict[str, Any]] = []
-        for task in self.board.newest_first(now):
-            created = clock.epoch_ms(task.submitted_at)
-            if not low <= created <= high:
-                continue
-            if any(
-                value is not None and getattr(task, field) != value
-                for field, value in wanted.items()
-            ):
-                continue
-            row: dict[str, Any] = {
-                "task_id": task.task_id,
-                "status": task.status,
-                "model_name": task.model,
-                "region": "cn-beijing",
-                "request_id": task.request_id,
-                "api_key_id": task.api_key_id,
-                "caller_parent_id": ACCOUNT_UID,
-                "caller_uid": ACCOUNT_UID,
-                "user_api_unique_key": UNIQUE_KEY,
-                "gmt_create": created,
-            }
-            if task.scheduled_at is not None:
-                row["start_time"] = clock.epoch_ms(task.scheduled_at)
-            if task.ended_at is not None:
-                row["end_time"] = clock.epoch_ms(task.ended_at)
-            rows.append(row)
-        if self.config.list_order == "oldest_first":
-            rows.reverse()
-        first = (page_no - 1) * page_size
-        page = rows[first : first + page_size]
-        answer: dict[str, Any] = {"total": len(rows)}
-        if page or self.config.empty_page == "data":
-            answer["total_page"] = math.ceil(len(rows) / page_size)
-        answer.update(page_no=page_no, page_size=page_size, request_id=new_request_id())
-        if page or self.config.empty_page == "data":
-            answer["data"] = page
-        return answer
+        """A page of tasks, as ``GET /tasks`` shows them (``_listing``)."""
+        return list_tasks(query, board=self.board, clock=self.clock, config=self.config)
 
     # -- uploads and results -------------------------------------------------------
 
     def upload_policy(self, query: Mapping[str, str], upload_host: str) -> dict[str, Any]:
         """``GET /uploads?action=getPolicy&model=...``: a policy for the simulator's upload host."""
         if query.get("action") != "getPolicy":
-            raise _invalid("The parameter action must be getPolicy.")
+            raise invalid("The parameter action must be getPolicy.")
         model = query.get("model")
         if not model:
-            raise _required("model")
+            raise required("model")
         policy = self.uploads.issue(model, self.clock.now())
         return {"request_id": new_request_id(), "data": policy.wire(upload_host)}
 
@@ -468,16 +242,3 @@ class Service:
         """The video object a signed URL points at (raises ``OssError`` 403/404)."""
         self.board.advance(self.clock.now())
         return self.results.open(task_id, expires, signature, self.clock.now())
-
-
-def _positive(query: Mapping[str, str], name: str, default: int) -> int:
-    text = query.get(name)
-    if text is None or text == "":
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise _invalid(f"{name} must be a positive integer, got {text!r}.")
-    return value

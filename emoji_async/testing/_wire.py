@@ -23,12 +23,14 @@ __all__ = [
     "ASYNC_HEADER_REQUIRED",
     "BILLING_CODES",
     "BODY_INVALID",
+    "DETECT_MODEL",
     "FAILURE_MESSAGES",
     "FREE_QUOTA_EXCEEDED",
     "INVALID_FILE_MESSAGES",
     "MODERATION_MESSAGE",
     "NO_API_KEY",
     "RATE_LIMITED",
+    "SUBMIT_MODEL",
     "UNSUPPORTED_CANCEL",
     "WRONG_API_KEY",
     "OssError",
@@ -41,6 +43,10 @@ __all__ = [
     "new_request_id",
     "oss_error_reply",
 ]
+
+#: The models a request names: detection's and video synthesis's.
+DETECT_MODEL = "emoji-detect-v1"
+SUBMIT_MODEL = "emoji-v1"
 
 # Documented word for word.
 NO_API_KEY = "No API-key provided."
