@@ -32,8 +32,18 @@ LOADED_MACHINE = RateLimits(jitter=0.025)
 
 
 def sim_config(**overrides: Any) -> SimulatorConfig:
-    """The tests' default simulator: provider limits on, every task 60 provider seconds."""
-    settings: dict[str, Any] = {"time_scale": SCALE, "durations": fixed_duration(60), "seed": 7}
+    """The tests' default simulator: provider limits on, every task 60 provider seconds.
+
+    Result videos are text placeholders, which cost nothing to serve: a test that
+    looks at a video (its bytes, its frames, a browser playing it) passes
+    ``render_videos=True`` for a real MP4.
+    """
+    settings: dict[str, Any] = {
+        "time_scale": SCALE,
+        "durations": fixed_duration(60),
+        "seed": 7,
+        "render_videos": False,
+    }
     settings.update(overrides)
     return SimulatorConfig(**settings)
 

@@ -72,7 +72,7 @@ def sent(sim: Simulator, endpoint: str) -> int:
 async def test_a_refusal_of_the_accounts_bill_is_sent_once_and_never_taken_for_throttling(
     status: int, code: str
 ) -> None:
-    async with running(sim_config(render_videos=False), retry=QUICK) as (sim, client):
+    async with running(sim_config(), retry=QUICK) as (sim, client):
         sim.faults.add(Fault("detect", "status", status=status, code=code, times=1000))
         with pytest.raises(ea.EmojiError) as caught:
             await client.detect("https://example.com/p/ada.png")
@@ -85,7 +85,7 @@ async def test_a_refusal_of_the_accounts_bill_is_sent_once_and_never_taken_for_t
 
 async def test_a_submit_refused_for_the_accounts_bill_is_sent_once_and_certain() -> None:
     url = "https://example.com/p/ada.png"
-    async with running(sim_config(render_videos=False), retry=QUICK) as (sim, client):
+    async with running(sim_config(), retry=QUICK) as (sim, client):
         face = await client.detect(url)
         sim.faults.add(Fault("submit", "status", status=429, code="PrepaidBillOverdue", times=99))
         with pytest.raises(ea.EmojiError) as caught:
@@ -156,7 +156,7 @@ def test_the_error_tree_on_the_errors_page_is_the_one_the_module_draws() -> None
 
 
 async def test_a_batch_with_a_wrong_key_sends_one_request_not_one_per_job() -> None:
-    async with running(sim_config(render_videos=False), api_key="sk-wrong", retry=QUICK) as (
+    async with running(sim_config(), api_key="sk-wrong", retry=QUICK) as (
         sim,
         client,
     ):
@@ -179,7 +179,7 @@ async def test_a_billing_refusal_mid_batch_lets_the_tasks_in_flight_finish_and_r
 ) -> None:
     journal = tmp_path / "run.db"
     jobs = jobs_for(8)
-    config = sim_config(render_videos=False, durations=fixed_duration(30))
+    config = sim_config(durations=fixed_duration(30))
     with serve_in_thread(config) as server:
         sim = server.simulator
         submitted: list[str] = []
@@ -225,7 +225,7 @@ async def test_a_billing_refusal_mid_batch_lets_the_tasks_in_flight_finish_and_r
 
 
 async def test_a_refusal_met_at_submit_holds_back_the_submits_waiting_for_their_turn() -> None:
-    config = sim_config(render_videos=False)
+    config = sim_config()
     async with running(config, retry=QUICK) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=403, code="AccessDenied", times=99))
         outcomes = await client.generate_many(jobs_for(6), concurrency=6)
@@ -240,7 +240,7 @@ async def test_an_arrearage_at_submit_leaves_the_job_to_resume_once_the_bill_is_
     tmp_path: Path,
 ) -> None:
     journal = tmp_path / "run.db"
-    async with running(sim_config(render_videos=False), retry=QUICK) as (sim, client):
+    async with running(sim_config(), retry=QUICK) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=400, code="Arrearage", times=99))
         [first] = await client.generate_many(jobs_for(1), journal=journal)
         sim.faults.clear()
@@ -263,7 +263,7 @@ def test_the_command_line_says_the_account_was_refused_and_exits_3(
     ]
     jobs = tmp_path / "jobs.csv"
     jobs.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    with serve_in_thread(sim_config(render_videos=False)) as server:
+    with serve_in_thread(sim_config()) as server:
         status = batch(server, tmp_path, jobs, "--concurrency", "2", "--progress", "never")
         asked = len(server.simulator.requests)
     captured = capsys.readouterr()
@@ -279,7 +279,7 @@ def test_the_command_line_says_the_account_was_refused_and_exits_3(
 
 
 async def test_a_detection_whose_answers_are_lost_is_sent_twice_and_both_counted() -> None:
-    async with running(sim_config(render_videos=False), retry=QUICK) as (sim, client):
+    async with running(sim_config(), retry=QUICK) as (sim, client):
         sim.faults.add(Fault("detect", "reset", after_processing=True, times=1000))
         outcomes = await client.generate_many(jobs_for(1))
         billed = sim.stats.detections_billed
@@ -291,7 +291,7 @@ async def test_a_detection_whose_answers_are_lost_is_sent_twice_and_both_counted
 
 async def test_a_detection_resent_after_a_lost_answer_counts_both_bills() -> None:
     seen: list[events.JobEvent] = []
-    async with running(sim_config(render_videos=False), retry=QUICK) as (sim, client):
+    async with running(sim_config(), retry=QUICK) as (sim, client):
         sim.faults.add(Fault("detect", "reset", after_processing=True))
         outcomes = await client.generate_many(jobs_for(1), on_event=seen.append)
         billed = sim.stats.detections_billed
@@ -303,7 +303,7 @@ async def test_a_detection_resent_after_a_lost_answer_counts_both_bills() -> Non
 
 
 async def test_a_detection_stopped_by_its_deadline_while_out_is_counted_as_billed() -> None:
-    async with running(sim_config(render_videos=False), retry=QUICK) as (sim, client):
+    async with running(sim_config(), retry=QUICK) as (sim, client):
         sim.faults.add(Fault("detect", "drip", times=1000))  # processed, then a byte a 0.5 s
         outcomes = await client.generate_many(jobs_for(1))
         billed = sim.stats.detections_billed
@@ -313,7 +313,7 @@ async def test_a_detection_stopped_by_its_deadline_while_out_is_counted_as_bille
 
 
 async def test_an_unreadable_detection_answer_is_billed_and_never_sent_for_again() -> None:
-    async with running(sim_config(render_videos=False), retry=QUICK) as (sim, client):
+    async with running(sim_config(), retry=QUICK) as (sim, client):
         sim.faults.add(Fault("detect", "truncate", times=1000))
         outcomes = await client.generate_many(jobs_for(1))
         billed = sim.stats.detections_billed
@@ -326,7 +326,7 @@ async def test_an_unreadable_detection_answer_is_billed_and_never_sent_for_again
 
 async def test_a_detection_answered_5xx_or_429_is_sent_again_until_it_passes() -> None:
     roomy = RetryPolicy(wait_first=1, wait_max=2, deadline=300)  # 3 s here: never the limit
-    async with running(sim_config(render_videos=False), retry=roomy) as (sim, client):
+    async with running(sim_config(), retry=roomy) as (sim, client):
         sim.faults.add(Fault("detect", "status", status=500, times=2))
         sim.faults.add(Fault("detect", "status", status=429, code="Throttling", times=2))
         face = await client.detect("https://example.com/p/ada.png")
@@ -404,7 +404,7 @@ def test_boxes_that_do_not_nest_pass_the_checks_the_others_still_hold() -> None:
 
 async def test_a_cap_is_never_exceeded_when_every_template_bills_five_seconds() -> None:
     # The template table says 2 s for dagong_weixiao; the service bills 5 s for each.
-    config = sim_config(render_videos=False, durations=fixed_duration(20), video_seconds=5)
+    config = sim_config(durations=fixed_duration(20), video_seconds=5)
     cap = 12
     async with running(config) as (sim, client):
         outcomes = await client.generate_many(
@@ -419,7 +419,7 @@ async def test_a_cap_is_never_exceeded_when_every_template_bills_five_seconds() 
 
 async def test_once_a_template_was_billed_it_reserves_what_it_billed() -> None:
     # Here a video bills 2 s: the first job reserves 5, and every later one 2.
-    config = sim_config(render_videos=False, durations=fixed_duration(20), video_seconds=2)
+    config = sim_config(durations=fixed_duration(20), video_seconds=2)
     async with running(config) as (sim, client):
         outcomes = await client.generate_many(
             jobs_for(5, "mengwa_kaixin"), concurrency=1, budget=Budget(video_seconds=6)
@@ -434,7 +434,7 @@ async def test_once_a_template_was_billed_it_reserves_what_it_billed() -> None:
 
 async def test_a_job_throttled_past_its_retry_deadline_is_requeued_and_succeeds() -> None:
     seen: list[events.JobEvent] = []
-    async with running(sim_config(render_videos=False), retry=QUICK) as (sim, client):
+    async with running(sim_config(), retry=QUICK) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=429, code="Throttling", times=100_000))
 
         def on_event(event: events.JobEvent) -> None:
@@ -454,7 +454,7 @@ async def test_a_job_throttled_past_its_retry_deadline_is_requeued_and_succeeds(
 
 async def test_a_throttle_that_never_ends_fails_the_job_after_a_bounded_number_of_rounds() -> None:
     seen: list[events.JobEvent] = []
-    async with running(sim_config(render_videos=False), retry=QUICK) as (sim, client):
+    async with running(sim_config(), retry=QUICK) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=429, code="Throttling", times=100_000))
         [outcome] = await asyncio.wait_for(
             client.generate_many(jobs_for(1), on_event=seen.append), timeout=60

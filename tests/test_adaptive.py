@@ -143,7 +143,7 @@ async def test_a_warm_batch_polls_each_task_about_once() -> None:
         EmojiJob(f"https://example.com/{n}.png?sim_duration={60 + n % 4 * 4}", "mengwa_kaixin")
         for n in range(11)
     ]
-    async with running(sim_config(render_videos=False), limits=LOADED_MACHINE) as (sim, client):
+    async with running(sim_config(), limits=LOADED_MACHINE) as (sim, client):
         outcomes = await client.generate_many(jobs)
         assert sim.stats.throttled == 0
         queries = sim.stats.requests_by_endpoint.get("query", 0)

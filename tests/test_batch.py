@@ -46,7 +46,7 @@ async def test_outcomes_come_in_input_order_and_one_failure_touches_no_other() -
         EmojiJob("https://example.com/c.png?sim_fail=InternalError.Algo", "dagong_kaixin", key="c"),
         EmojiJob("https://example.com/d.png", "jingdian_lei", key="d"),
     ]
-    async with running(sim_config(render_videos=False)) as (_, client):
+    async with running(sim_config()) as (_, client):
         outcomes = await client.generate_many(jobs)
     assert [o.key for o in outcomes] == ["a", "b", "c", "d"]
     assert [o.ok for o in outcomes] == [True, False, False, True]
@@ -58,7 +58,7 @@ async def test_outcomes_come_in_input_order_and_one_failure_touches_no_other() -
 
 
 async def test_at_the_providers_limits_nothing_is_throttled_and_the_slot_never_idles() -> None:
-    short = sim_config(render_videos=False, durations=fixed_duration(30))
+    short = sim_config(durations=fixed_duration(30))
     async with running(short, limits=LOADED_MACHINE) as (sim, client):
         outcomes = await client.generate_many(jobs_for(12))
         assert all(o.ok for o in outcomes)
@@ -72,7 +72,7 @@ async def test_at_the_providers_limits_nothing_is_throttled_and_the_slot_never_i
 
 
 async def test_a_batch_stays_under_the_query_budget_with_many_jobs_in_flight() -> None:
-    short = sim_config(render_videos=False, durations=fixed_duration(30))
+    short = sim_config(durations=fixed_duration(30))
     async with running(short, limits=LOADED_MACHINE) as (sim, client):
         outcomes = await client.generate_many(jobs_for(10), concurrency=10)
     assert all(o.ok for o in outcomes)
@@ -89,7 +89,7 @@ async def test_every_job_is_checked_before_anything_is_sent() -> None:
     bad_template = [*jobs_for(2), EmojiJob("https://example.com/x.png", "no_such_template")]
     one_box = [EmojiJob("https://example.com/x.png", "mengwa_kaixin", face_bbox=[1, 1, 5, 5])]
     twice = [*jobs_for(2), EmojiJob("https://example.com/other.png", "jingdian_lei", key="job-001")]
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         with pytest.raises(ValidationError, match=r"jobs\[2\]\.driven_id"):
             await client.generate_many(bad_template)
         with pytest.raises(ValidationError, match=r"jobs\[0\]\.ext_bbox: expected both boxes"):
@@ -102,7 +102,7 @@ async def test_every_job_is_checked_before_anything_is_sent() -> None:
 
 
 async def test_jobs_with_boxes_skip_detection() -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         face, ext = sim.boxes_for("https://example.com/known.png")
         job = EmojiJob(
             "https://example.com/known.png", "mengwa_kaixin", face_bbox=face, ext_bbox=ext
@@ -134,7 +134,7 @@ async def test_videos_are_saved_under_their_keys_and_never_outside_the_directory
 
 async def test_events_follow_each_job_through_its_life() -> None:
     seen: list[events.JobEvent] = []
-    async with running(sim_config(render_videos=False)) as (_, client):
+    async with running(sim_config()) as (_, client):
         await client.generate_many(jobs_for(3), on_event=seen.append)
     life = ["Started", "Detected", "Submitted", "Queued", "Running", "Succeeded"]
     for key in ("job-000", "job-001", "job-002"):
@@ -153,7 +153,7 @@ async def test_events_follow_each_job_through_its_life() -> None:
 
 async def test_throttling_and_retries_are_reported_against_the_job_that_met_them() -> None:
     seen: list[events.JobEvent] = []
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=429, code="Throttling", retry_after=0.05))
         [outcome] = await client.generate_many(jobs_for(1), on_event=seen.append)
     assert outcome.ok
@@ -167,7 +167,7 @@ async def test_a_failing_event_handler_costs_no_job(caplog: pytest.LogCaptureFix
     def broken(event: events.JobEvent) -> None:
         raise RuntimeError("display broke")
 
-    async with running(sim_config(render_videos=False)) as (_, client):
+    async with running(sim_config()) as (_, client):
         outcomes = await client.generate_many(jobs_for(2), on_event=broken)
     assert all(o.ok for o in outcomes)
     assert "the on_event handler failed" in caplog.text
@@ -180,14 +180,14 @@ async def test_as_completed_yields_each_outcome_as_its_job_ends() -> None:
         EmojiJob(f"https://example.com/{n}.png?sim_duration={s}", "mengwa_kaixin", key=f"{s}s")
         for n, s in enumerate(seconds)
     ]
-    config = sim_config(limits=None, render_videos=False)
+    config = sim_config(limits=None)
     async with running(config, limits=None, poll=PollPolicy()) as (_, client):
         keys = [outcome.key async for outcome in client.as_completed(jobs)]
     assert keys == ["30s", "50s", "70s", "90s"]
 
 
 async def test_leaving_as_completed_early_stops_the_other_jobs() -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         async with aclosing(client.as_completed(jobs_for(8))) as stream:
             first = await anext(stream)
         created = sim.stats.tasks_created
@@ -198,7 +198,7 @@ async def test_leaving_as_completed_early_stops_the_other_jobs() -> None:
 
 
 async def test_cancelling_a_batch_leaves_nothing_running_and_can_cancel_queued_tasks() -> None:
-    with serve_in_thread(sim_config(render_videos=False)) as server:
+    with serve_in_thread(sim_config()) as server:
         sim = server.simulator
         async with client_for(server) as client:
             run = asyncio.create_task(
@@ -242,7 +242,7 @@ async def test_a_rerun_with_the_journal_redoes_nothing_finished(tmp_path: Path) 
 async def test_a_rerun_polls_submitted_jobs_instead_of_paying_again(tmp_path: Path) -> None:
     journal = tmp_path / "run.db"
     jobs = jobs_for(5, query="?sim_duration=100")
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         run = asyncio.create_task(client.generate_many(jobs, journal=journal))
         while sim.tasks_created < 3:  # noqa: ASYNC110
             await asyncio.sleep(0.005)
@@ -261,7 +261,7 @@ async def test_a_rerun_polls_submitted_jobs_instead_of_paying_again(tmp_path: Pa
 async def test_an_unanswered_submit_is_settled_through_the_task_list(tmp_path: Path) -> None:
     journal = tmp_path / "run.db"
     seen: list[events.JobEvent] = []
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=502, after_processing=True))
         [first] = await client.generate_many(jobs_for(1), journal=journal, on_event=seen.append)
         [second] = await client.generate_many(jobs_for(1), journal=journal)
@@ -280,7 +280,7 @@ async def test_a_submit_that_provably_created_nothing_is_sent_again_next_run(
 ) -> None:
     journal = tmp_path / "run.db"
     quick = RetryPolicy(wait_first=1, wait_max=2, deadline=10)  # 0.1 s here
-    with serve_in_thread(sim_config(render_videos=False)) as server:
+    with serve_in_thread(sim_config()) as server:
         sim = server.simulator
         sim.faults.add(Fault("submit", "status", status=429, code="Throttling", times=1000))
         async with client_for(server, retry=quick) as client:
@@ -298,7 +298,7 @@ async def test_a_submit_that_provably_created_nothing_is_sent_again_next_run(
 
 async def test_the_journal_never_holds_the_api_key(tmp_path: Path) -> None:
     journal = tmp_path / "run.db"
-    async with running(sim_config(render_videos=False)) as (_, client):
+    async with running(sim_config()) as (_, client):
         await client.generate_many(jobs_for(2), journal=journal)
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())  # noqa: ASYNC240
     assert KEY.encode() not in raw
@@ -309,7 +309,7 @@ async def test_the_journal_never_holds_the_api_key(tmp_path: Path) -> None:
 
 
 async def test_a_client_without_pacing_still_runs_a_batch() -> None:
-    async with running(sim_config(limits=None, render_videos=False), limits=None) as (_, client):
+    async with running(sim_config(limits=None), limits=None) as (_, client):
         assert client.limits is None
         assert client.pacing is None
         outcomes = await client.generate_many(jobs_for(4))

@@ -42,7 +42,7 @@ def seconds_of(driven_id: str) -> int:
 async def test_totals_match_what_the_simulator_billed_rejections_included() -> None:
     seen: list[events.JobEvent] = []
     batch = jobs(8, rejected=frozenset({1, 6}))
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         outcomes = await client.generate_many(batch, on_event=seen.append)
         billed = sim.stats.snapshot()
     assert [o.ok for o in outcomes].count(True) == 6
@@ -61,7 +61,7 @@ async def test_totals_match_what_the_simulator_billed_rejections_included() -> N
 async def test_a_budget_of_seconds_is_never_billed_past_and_the_rest_is_skipped() -> None:
     seen: list[events.JobEvent] = []
     budget = Budget(video_seconds=10)
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         outcomes = await client.generate_many(
             jobs(8), budget=budget, concurrency=4, on_event=seen.append
         )
@@ -81,7 +81,7 @@ async def test_a_budget_of_seconds_is_never_billed_past_and_the_rest_is_skipped(
 
 
 async def test_a_budget_of_detections_counts_each_detection_before_it_is_made() -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         outcomes = await client.generate_many(jobs(5), budget=Budget(detections=2))
         billed = sim.stats.detections_billed
     assert billed == 2
@@ -94,7 +94,7 @@ async def test_a_run_stopped_by_its_budget_and_resumed_with_more_spends_the_diff
 ) -> None:
     journal = tmp_path / "run.db"
     batch = jobs(8)
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         first = await client.generate_many(batch, journal=journal, budget=Budget(video_seconds=9))
         after_first = sim.stats.video_seconds_billed
         second = await client.generate_many(batch, journal=journal, budget=Budget(video_seconds=20))
@@ -119,7 +119,7 @@ async def test_a_run_stopped_by_its_budget_and_resumed_with_more_spends_the_diff
 async def test_a_resumed_run_reports_what_earlier_runs_spent(tmp_path: Path) -> None:
     journal = tmp_path / "run.db"
     batch = jobs(4, rejected=frozenset({2}))
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         first = await client.generate_many(batch, journal=journal)
         second = await client.generate_many(batch, journal=journal)
         billed = sim.stats.snapshot()

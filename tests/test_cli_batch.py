@@ -33,9 +33,12 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatorServer]:
-    """A simulator in a thread (the command runs its own event loop), and the key set."""
+    """A simulator in a thread (the command runs its own event loop), and the key set.
+
+    It serves real MP4s: the tests of saved videos check that each is one.
+    """
     monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
-    with serve_in_thread(sim_config(durations=fixed_duration(20))) as srv:
+    with serve_in_thread(sim_config(durations=fixed_duration(20), render_videos=True)) as srv:
         yield srv
 
 
@@ -186,7 +189,7 @@ def test_a_saved_file_that_is_not_an_mp4_is_marked_in_the_summary(
 ) -> None:
     monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
     jobs = jobs_csv(tmp_path / "jobs.csv", NAMES[:2])
-    config = sim_config(durations=fixed_duration(20), render_videos=False)
+    config = sim_config(durations=fixed_duration(20))
     with serve_in_thread(config) as server:
         assert batch(server, tmp_path, jobs) == 0
     out = capsys.readouterr().out

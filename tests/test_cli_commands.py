@@ -24,10 +24,13 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatorServer]:
-    """A simulator in a thread (the command runs its own event loop), and the key set."""
+    """A simulator in a thread (the command runs its own event loop), and the key set.
+
+    It serves real MP4s: the tests of saved videos check that each is one.
+    """
     monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
     monkeypatch.delenv("DASHSCOPE_BASE_URL", raising=False)
-    with serve_in_thread(sim_config(durations=fixed_duration(20))) as srv:
+    with serve_in_thread(sim_config(durations=fixed_duration(20), render_videos=True)) as srv:
         yield srv
 
 
@@ -136,7 +139,7 @@ def test_generate_says_when_the_saved_file_is_the_simulators_placeholder_not_a_v
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
-    with serve_in_thread(sim_config(durations=fixed_duration(20), render_videos=False)) as server:
+    with serve_in_thread(sim_config(durations=fixed_duration(20))) as server:
         assert cli(server, "generate", IMG, "mengwa_kaixin", "--out", str(tmp_path)) == 0
     out = fields(capsys.readouterr().out)
     assert Path(out["file"]).read_bytes()[4:8] != b"ftyp"

@@ -103,7 +103,8 @@ async def test_a_second_task_waits_pending_behind_the_running_one(
 async def test_generate_at_provider_limits_returns_a_video_that_downloads(
     tmp_path: Path,
 ) -> None:
-    async with running(limits=LOADED_MACHINE) as (sim, client):
+    # A real MP4, decoded below.
+    async with running(sim_config(render_videos=True), limits=LOADED_MACHINE) as (sim, client):
         video = await client.generate(PORTRAIT, "dagong_weixiao")
         assert isinstance(video, VideoResult)
         assert video.video_duration == 2  # dagong_weixiao's length in the template table
@@ -350,7 +351,7 @@ async def test_bad_list_arguments_name_the_field_and_send_nothing(
 
 
 async def test_cancelling_a_queued_task_wakes_its_waiter_at_once() -> None:
-    async with running(sim_config(render_videos=False)) as (_, client):
+    async with running(sim_config()) as (_, client):
         first = await detect_and_submit(client, "https://example.com/a.png?sim_duration=600")
         queued = await detect_and_submit(client, "https://example.com/second.png")
         # Behind the client's own running task, the waiter sleeps on the queue, not polling.

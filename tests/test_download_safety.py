@@ -63,7 +63,7 @@ def leftovers(directory: Path) -> list[str]:
 async def test_a_video_announced_over_the_cap_is_refused_once_and_leaves_no_file(
     tmp_path: Path,
 ) -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         video = await (await detect_and_submit(client, IMG)).wait()
         with pytest.raises(DownloadError, match="over 16") as caught:
             await client.download(video, tmp_path / "v.mp4", max_bytes=16)
@@ -236,7 +236,7 @@ async def test_a_batch_job_whose_file_is_taken_meanwhile_fails_alone_and_the_oth
             in_the_way.mkdir()
             (in_the_way / "notes.txt").write_text("not a video", encoding="utf-8")
 
-    config = sim_config(render_videos=False, durations=fixed_duration(20))
+    config = sim_config(durations=fixed_duration(20))
     async with running(config) as (sim, client):
         grace, ada, linus = await client.generate_many(
             jobs, download_to=out, on_event=take_graces_file
@@ -274,7 +274,7 @@ async def test_a_destination_that_names_a_folder_keeps_every_video_in_it(
         dest: str | Path = folder
     else:
         dest = f"{folder}{os.sep}"  # "videos/", the folder not there yet
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         first = await (await detect_and_submit(client, IMG)).wait()
         second = await (await detect_and_submit(client, IMG + "?take=2")).wait()
         saved = [await client.download(video, dest) for video in (first, second)]
@@ -290,7 +290,7 @@ async def test_a_destination_that_names_a_folder_keeps_every_video_in_it(
 async def test_an_existing_file_is_never_written_over_unless_asked(tmp_path: Path) -> None:
     dest = tmp_path / "v.mp4"
     dest.write_bytes(b"another video")
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         video = await (await detect_and_submit(client, IMG)).wait()
         with pytest.raises(DownloadError, match="exists already") as caught:
             await client.download(video, dest)
@@ -343,7 +343,7 @@ async def test_a_batch_refuses_a_folder_holding_a_jobs_file_before_anything_is_s
         EmojiJob(f"https://example.com/p/{key}.png", "mengwa_kaixin", key=key)
         for key in ("grace", "ada")
     ]
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         with pytest.raises(ValidationError, match=r"jobs\[1\]\.key") as caught:
             await client.generate_many(jobs, download_to=out, journal=tmp_path / "run.db")
     assert str(out / file_name_for("ada")) in str(caught.value)
@@ -356,7 +356,7 @@ async def test_a_resumed_job_replaces_the_file_a_killed_run_saved_with_its_own_v
 ) -> None:
     out, journal = tmp_path / "videos", tmp_path / "run.db"
     job = EmojiJob("https://example.com/p/ada.png", "mengwa_kaixin", key="ada")
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         (first,) = await client.generate_many([job], journal=journal)
         assert first.video is not None
         # A run killed after saving the file and before the journal recorded it.
@@ -483,7 +483,7 @@ async def test_a_batch_with_hostile_keys_and_urls_saves_every_video_inside_its_d
     ]
     out, journal = tmp_path / "videos", tmp_path / "run.db"
     # No account limits: the twelve tasks run side by side, so the run takes a moment.
-    config = sim_config(render_videos=False, durations=fixed_duration(20), limits=None)
+    config = sim_config(durations=fixed_duration(20), limits=None)
     async with running(config, limits=None) as (_, client):
         outcomes = await client.generate_many(jobs, download_to=out, journal=journal)
     assert [o.error for o in outcomes] == [None] * len(jobs)
@@ -504,7 +504,7 @@ async def test_two_hostile_keys_for_one_file_are_refused_before_anything_is_sent
         EmojiJob(IMG, "mengwa_kaixin", key="../evil"),
         EmojiJob(IMG, "mengwa_kaixin", key="/evil"),  # both would be "_evil.mp4"
     ]
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         with pytest.raises(ValidationError, match=r"jobs\[1\]\.key: expected a key unique"):
             await client.generate_many(jobs, download_to=tmp_path / "videos")
     assert sim.requests == []
@@ -515,7 +515,7 @@ async def test_a_video_saved_into_a_directory_is_named_by_its_task_id_made_plain
     tmp_path: Path,
 ) -> None:
     hostile = ["../../outside", "/etc/cron.d/x", "..", "a\\b", "\x00", "é" * 200]
-    async with running(sim_config(render_videos=False)) as (_, client):
+    async with running(sim_config()) as (_, client):
         video = await (await detect_and_submit(client, IMG)).wait()
         for task_id in hostile:
             forged = type(video)(task_id=task_id, video_url=video.video_url, video_duration=1)

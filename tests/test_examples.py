@@ -240,7 +240,7 @@ async def until(condition: Callable[[], bool], what: str, seconds: float = 20) -
 async def test_web_app_turns_an_uploaded_selfie_into_a_video() -> None:
     """POST /videos answers with a playable video made from the uploaded file itself."""
     async with (
-        serve(sim_config()) as server,
+        serve(sim_config(render_videos=True)) as server,
         web_app(server) as (url, app),
         aiohttp.ClientSession() as browser,
     ):
@@ -423,7 +423,7 @@ async def test_web_app_page_plays_the_video_in_a_browser(chromium: Path, tmp_pat
 
     template = "mengwa_kaixin"
     async with (
-        serve(sim_config()) as server,
+        serve(sim_config(render_videos=True)) as server,
         web_app(server) as (url, app),
         async_playwright() as playwright,
     ):

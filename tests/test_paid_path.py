@@ -86,7 +86,7 @@ async def test_a_fresh_job_never_adopts_the_task_a_killed_run_left_for_another(
     tmp_path: Path, reading: dict[str, Any]
 ) -> None:
     path = tmp_path / "run.db"
-    async with running(sim_config(render_videos=False, **reading)) as (sim, client):
+    async with running(sim_config(**reading)) as (sim, client):
         # A killed run recorded the intent for ADA, sent it, and died before the answer.
         face, ext = await intent_on_record(path, sim, "ada", ADA)
         assert client.base_url is not None
@@ -119,7 +119,7 @@ async def test_a_fresh_job_never_adopts_the_task_a_killed_run_left_for_another(
 
 async def test_a_task_another_unknown_submit_may_have_made_is_not_adopted_but_moved_aside() -> None:
     # The slot is busy, so every new task waits PENDING (a cancel is free there).
-    config = sim_config(render_videos=False, durations=fixed_duration(200))
+    config = sim_config(durations=fixed_duration(200))
     async with running(config) as (sim, client):
         await submit(client, sim, "https://example.com/blocker.png")
         # ADA's answer is lost and nothing of it appears in the window: it is sent again,
@@ -149,7 +149,7 @@ async def test_a_pending_task_beside_a_running_one_is_cancelled_for_the_submit_t
     # GRACE's queues behind it. ADA's next look sees both and cannot tell them apart.
     # The running one is named to ADA's user; the PENDING one is cancelled (free).
     # GRACE may have made the running one: it names it too, and sends nothing again.
-    config = sim_config(render_videos=False, durations=fixed_duration(30), **reading)
+    config = sim_config(durations=fixed_duration(30), **reading)
     looks = RetryPolicy(wait_first=50.0, wait_max=60.0, wait_jitter=0.0)
     async with running(config, retry=looks) as (sim, client):
         sim.faults.add(Fault("submit", "late", status=500, delay=0.25))
@@ -214,7 +214,7 @@ async def test_a_task_named_to_another_uncertain_submit_is_never_paid_again_by_i
 async def test_a_task_processed_after_its_window_is_cancelled_and_later_settlements_stay_sure(
     reading: dict[str, Any],
 ) -> None:
-    config = sim_config(render_videos=False, durations=fixed_duration(150), **reading)
+    config = sim_config(durations=fixed_duration(150), **reading)
     jobs = [EmojiJob(f"https://example.com/late/{n}.png", "mengwa_kaixin") for n in range(6)]
     seen: list[events.JobEvent] = []
     async with running(config) as (sim, client):
@@ -267,7 +267,7 @@ def _cut_inside_the_id(keep_chars: int) -> float:
 async def test_the_first_characters_of_a_task_id_in_a_cut_answer_name_its_task(
     reading: dict[str, Any],
 ) -> None:
-    config = sim_config(render_videos=False, durations=fixed_duration(200), **reading)
+    config = sim_config(durations=fixed_duration(200), **reading)
     async with running(config) as (sim, client):
         # ADA's first attempt is processed only after its window: a ghost, sent again.
         sim.faults.add(Fault("submit", "late", delay=1.3 * WINDOW, status=500))
@@ -285,7 +285,7 @@ async def test_the_first_characters_of_a_task_id_in_a_cut_answer_name_its_task(
 
 
 async def test_a_whole_task_id_in_a_cut_answer_is_taken_at_its_word() -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         sim.faults.add(Fault("submit", "truncate", keep=_cut_inside_the_id(36 + 8)))
         task_id = await submit(client, sim, ADA)
         assert sim.stats.tasks_created == 1
@@ -311,7 +311,7 @@ async def test_a_whole_task_id_in_a_cut_answer_is_taken_at_its_word() -> None:
 async def test_a_submit_answered_500_after_its_task_was_made_is_settled_whatever_the_clocks(
     knobs: dict[str, Any],
 ) -> None:
-    async with running(sim_config(render_videos=False, **knobs)) as (sim, client):
+    async with running(sim_config(**knobs)) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=500, after_processing=True))
         task_id = await submit(client, sim, ADA)
         assert count(sim, "submit") == 1
@@ -320,7 +320,7 @@ async def test_a_submit_answered_500_after_its_task_was_made_is_settled_whatever
 
 
 async def test_an_empty_list_page_without_data_proves_nothing_was_made() -> None:
-    async with running(sim_config(render_videos=False, empty_page="bare")) as (sim, client):
+    async with running(sim_config(empty_page="bare")) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=503, code="ServiceUnavailable"))
         task_id = await submit(client, sim, ADA)
         assert count(sim, "submit") == 2  # sent again once the window showed nothing
@@ -330,7 +330,7 @@ async def test_an_empty_list_page_without_data_proves_nothing_was_made() -> None
 
 async def test_a_task_whose_queries_carry_no_times_is_followed_to_its_video() -> None:
     # The provider shows no PENDING or RUNNING example: neither time may be required.
-    async with running(sim_config(render_videos=False, pending_times=False)) as (sim, client):
+    async with running(sim_config(pending_times=False)) as (sim, client):
         sim.faults.add(Fault("submit", "reset", after_processing=True))
         video = await client.generate(ADA, "mengwa_kaixin")
         truth = sim.task(video.task_id)
@@ -344,7 +344,7 @@ async def test_a_task_whose_queries_carry_no_times_is_followed_to_its_video() ->
 
 @pytest.mark.parametrize("status", [302, 307, 408, 409])
 async def test_an_answer_the_protocol_never_gives_is_settled_like_a_lost_one(status: int) -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=status, after_processing=True))
         task_id = await submit(client, sim, ADA)
         assert count(sim, "submit") == 1
@@ -356,7 +356,7 @@ async def test_a_batch_records_the_task_of_a_submit_answered_408_and_fetches_its
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "run.db"
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=408, after_processing=True))
         [outcome] = await client.generate_many([EmojiJob(ADA, "mengwa_kaixin")], journal=path)
         assert sim.stats.tasks_created == 1
@@ -368,7 +368,7 @@ async def test_a_batch_records_the_task_of_a_submit_answered_408_and_fetches_its
 
 
 async def test_a_documented_refusal_is_certain_and_nothing_is_searched() -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=400, code="InvalidParameter"))
         with pytest.raises(InvalidRequestError, match="InvalidParameter"):
             await submit(client, sim, ADA)
@@ -378,7 +378,7 @@ async def test_a_documented_refusal_is_certain_and_nothing_is_searched() -> None
 
 
 async def test_a_read_answered_with_a_redirect_is_retried_not_trusted() -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         task_id = await submit(client, sim, ADA)
         sim.faults.add(Fault("query", "status", status=302))
         snapshot = await client.task(task_id).refresh()
@@ -392,7 +392,7 @@ async def test_a_read_answered_with_a_redirect_is_retried_not_trusted() -> None:
 async def test_every_task_of_a_cancelled_generate_is_on_the_clients_record() -> None:
     rng = random.Random(4)
     told: list[events.JobEvent] = []
-    config = sim_config(render_videos=False, durations=fixed_duration(30))
+    config = sim_config(durations=fixed_duration(30))
     async with running(config, on_event=told.append) as (sim, client):
         returned: set[str] = set()
         for n in range(24):
@@ -414,7 +414,7 @@ async def test_every_task_of_a_cancelled_generate_is_on_the_clients_record() -> 
 
 
 async def test_abandoned_tasks_can_be_cancelled_while_pending() -> None:
-    config = sim_config(render_videos=False, durations=fixed_duration(300))
+    config = sim_config(durations=fixed_duration(300))
     async with running(config) as (sim, client):
         await submit(client, sim, "https://example.com/blocker.png")
         with pytest.raises(TimeoutError):
@@ -432,7 +432,7 @@ async def test_abandoned_tasks_can_be_cancelled_while_pending() -> None:
 
 async def test_a_task_that_could_not_be_cancelled_is_reported_with_its_id() -> None:
     # No queue: every task starts at once, so a late one cannot be caught PENDING.
-    config = sim_config(render_videos=False, limits=None, durations=fixed_duration(400))
+    config = sim_config(limits=None, durations=fixed_duration(400))
     told: list[events.JobEvent] = []
     async with running(config, on_event=told.append) as (sim, client):
         sim.faults.add(Fault("submit", "late", delay=1.5 * WINDOW, status=503))
@@ -452,7 +452,7 @@ async def test_a_task_that_could_not_be_cancelled_is_reported_with_its_id() -> N
 
 
 async def test_an_uncertain_submit_says_what_was_sent_when_and_its_candidates() -> None:
-    async with running(sim_config(render_videos=False, limits=None)) as (sim, client):
+    async with running(sim_config(limits=None)) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=503, code="ServiceUnavailable"))
         first = asyncio.create_task(submit(client, sim, ADA))
         await until(lambda: count(sim, "submit") == 1, "ADA's first attempt")
@@ -484,7 +484,7 @@ def test_the_cli_counts_uncertain_jobs_and_exits_non_zero(
     # Every task starts at once: GRACE's, made before its answer was lost, is already
     # running while ADA's first attempt (answered 503) may have made it as well: both
     # jobs are uncertain, and neither is sent again.
-    config = sim_config(render_videos=False, limits=None)
+    config = sim_config(limits=None)
     with serve_in_thread(config) as server:
         server.simulator.faults.add(Fault("submit", "status", status=503, code="InternalError"))
         server.simulator.faults.add(Fault("submit", "reset", after_processing=True))
@@ -511,7 +511,7 @@ def endless_429(endpoint: str, times: int) -> Fault:
 async def test_a_batch_job_whose_poll_is_refused_past_its_deadline_keeps_following_its_task() -> (
     None
 ):
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         sim.faults.add(endless_429("query", times=2))
         (outcome,) = await client.generate_many([EmojiJob(ADA, "mengwa_kaixin")])
     # The polls that met the 429 failed at once; the paid task was watched again.
@@ -522,7 +522,7 @@ async def test_a_batch_job_whose_poll_is_refused_past_its_deadline_keeps_followi
 
 
 async def test_a_lost_submit_whose_task_list_cannot_be_read_for_a_while_is_settled_later() -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         # The submit is answered 500 at once and processed half a window later.
         sim.faults.add(Fault("submit", "late", status=500, delay=WINDOW / 2))
         # The reads before the submit and right after it go through; the next three

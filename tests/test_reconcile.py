@@ -37,7 +37,7 @@ async def submit(client: EmojiClient, sim: Simulator, url: str = PORTRAIT) -> st
 
 
 async def test_a_task_created_before_the_connection_dropped_is_adopted() -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         sim.faults.add(Fault("submit", "reset", after_processing=True))
         task_id = await submit(client, sim)
         assert count(sim, "submit") == 1
@@ -47,7 +47,7 @@ async def test_a_task_created_before_the_connection_dropped_is_adopted() -> None
 
 
 async def test_a_submit_that_created_nothing_is_sent_again_once_the_window_has_passed() -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=503, code="ServiceUnavailable"))
         sent = asyncio.get_running_loop().time()
         task_id = await submit(client, sim)
@@ -64,7 +64,7 @@ async def test_a_submit_that_created_nothing_is_sent_again_once_the_window_has_p
 async def test_a_submit_the_service_acted_on_after_the_client_gave_up_is_adopted() -> None:
     # The request waits at the server past the client's read timeout, then creates its task.
     timeouts = Timeouts(connect=1.0, read=0.05)
-    async with running(sim_config(render_videos=False), timeouts=timeouts) as (sim, client):
+    async with running(sim_config(), timeouts=timeouts) as (sim, client):
         sim.faults.add(Fault("submit", "delay", delay=0.4))
         task_id = await submit(client, sim)
         await asyncio.sleep(0.5)  # the abandoned request has long been processed
@@ -74,7 +74,7 @@ async def test_a_submit_the_service_acted_on_after_the_client_gave_up_is_adopted
 
 
 async def test_two_unknown_tasks_leave_the_submit_uncertain_and_name_them() -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         face, ext = sim.boxes_for(PORTRAIT)
         await submit(client, sim, "https://example.com/portraits/first.png")
         await asyncio.sleep(0.05)  # past the account's submit rate (1/s, scaled)
@@ -98,7 +98,7 @@ async def test_two_unknown_tasks_leave_the_submit_uncertain_and_name_them() -> N
 async def test_a_cancelled_callers_task_is_on_record_and_cancelled_only_if_asked(
     cancel_abandoned: bool,
 ) -> None:
-    config = sim_config(render_videos=False)
+    config = sim_config()
     async with running(config, cancel_abandoned=cancel_abandoned) as (sim, client):
         await submit(client, sim, "https://example.com/long.png?sim_duration=600")
         # The running slot is taken: the next task waits PENDING, where a cancel is free.
@@ -123,7 +123,7 @@ async def test_a_rerun_adopts_the_task_a_crashed_run_created_without_recording_i
 ) -> None:
     path = tmp_path / "run.db"
     job = EmojiJob(PORTRAIT, "mengwa_kaixin", key="ada")
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         face, ext = await intent_on_record(path, sim, "ada", PORTRAIT)
         # ... and its submit sent, whose answer it never recorded.
         sent = await client.submit(PORTRAIT, "mengwa_kaixin", face_bbox=face, ext_bbox=ext)
@@ -139,7 +139,7 @@ async def test_a_rerun_adopts_the_task_a_crashed_run_created_without_recording_i
 async def test_a_rerun_sends_an_intent_that_never_left(tmp_path: Path) -> None:
     path = tmp_path / "run.db"
     job = EmojiJob(PORTRAIT, "mengwa_kaixin", key="ada")
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         await intent_on_record(path, sim, "ada", PORTRAIT)
         [outcome] = await client.generate_many([job], journal=path)
         assert sim.stats.tasks_created == 1
@@ -157,7 +157,7 @@ async def test_a_rerun_sends_an_intent_that_never_left(tmp_path: Path) -> None:
 
 async def test_without_a_window_nothing_is_searched() -> None:
     unsettled = RetryPolicy(reconcile_window=None)
-    async with running(sim_config(render_videos=False), retry=unsettled) as (sim, client):
+    async with running(sim_config(), retry=unsettled) as (sim, client):
         sim.faults.add(Fault("submit", "reset", after_processing=True))
         with pytest.raises(SubmissionUncertainError) as caught:
             await submit(client, sim)
@@ -167,7 +167,7 @@ async def test_without_a_window_nothing_is_searched() -> None:
 
 
 async def test_a_task_list_that_cannot_be_read_proves_nothing() -> None:
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         sim.faults.add(Fault("submit", "reset", after_processing=True))
         # Every list answer lacks its data: that must not read as an empty list.
         sim.faults.add(Fault("list", "drop_field", field="data", times=10_000))
@@ -181,7 +181,7 @@ async def test_a_submit_that_keeps_failing_before_creating_anything_ends_in_its_
     None
 ):
     short = RetryPolicy(reconcile_window=20.0)
-    async with running(sim_config(render_videos=False), retry=short) as (sim, client):
+    async with running(sim_config(), retry=short) as (sim, client):
         sim.faults.add(Fault("submit", "status", status=503, code="ServiceUnavailable", times=50))
         with pytest.raises(ServerError):
             await submit(client, sim)

@@ -153,7 +153,7 @@ async def test_an_unreachable_redis_with_fallback_paces_in_process_with_a_warnin
 async def test_two_clients_of_one_account_keep_its_limits_together(
     redis_url: str, raw: aioredis.Redis
 ) -> None:
-    async with serve(sim_config(render_videos=False)) as server:
+    async with serve(sim_config()) as server:
         sim = server.simulator
         async with one_account(server, shared(redis_url)) as (one, two):
             first, second = await asyncio.gather(
@@ -170,7 +170,7 @@ async def test_two_clients_of_one_account_keep_its_limits_together(
 
 async def test_two_clients_each_pacing_alone_are_throttled() -> None:
     """The contrast: the same two clients without shared pacing exceed the account's limits."""
-    async with serve(sim_config(render_videos=False)) as server:
+    async with serve(sim_config()) as server:
         sim = server.simulator
         async with client_for(server) as one, client_for(server) as two:
             await asyncio.gather(
@@ -181,7 +181,7 @@ async def test_two_clients_each_pacing_alone_are_throttled() -> None:
 
 async def test_a_batch_keeps_the_account_in_flight_count_under_its_cap(redis_url: str) -> None:
     cap = 2
-    async with serve(sim_config(render_videos=False)) as server:
+    async with serve(sim_config()) as server:
         sim = server.simulator
         pacing = shared(redis_url, max_in_flight=cap)
         async with one_account(server, pacing) as (one, two):
@@ -196,7 +196,7 @@ async def test_a_batch_keeps_the_account_in_flight_count_under_its_cap(redis_url
 async def test_a_task_queued_behind_another_clients_task_is_not_polled_until_that_one_ends(
     redis_url: str,
 ) -> None:
-    async with serve(sim_config(render_videos=False)) as server:
+    async with serve(sim_config()) as server:
         sim = server.simulator
         async with one_account(server, shared(redis_url)) as (first, second):
             ahead = await detect_and_submit(first, "https://example.com/q/1.png")
@@ -219,7 +219,7 @@ async def test_a_task_queued_behind_another_clients_task_is_not_polled_until_tha
 async def test_no_key_material_goes_to_redis_and_every_key_is_the_accounts(
     redis_url: str, raw: aioredis.Redis
 ) -> None:
-    async with serve(sim_config(render_videos=False)) as server:
+    async with serve(sim_config()) as server:
         pacing = shared(redis_url, lease_ttl=30)
         async with client_for(server, pacing=pacing) as client:
             face, ext = server.simulator.boxes_for("https://example.com/k.png")
@@ -276,7 +276,7 @@ async def test_a_submit_left_unsettled_by_a_stopped_process_makes_a_lone_match_u
     redis_url: str,
 ) -> None:
     """A task found alone may be the stopped process's: it is not adopted, it is named."""
-    async with serve(sim_config(render_videos=False)) as server:
+    async with serve(sim_config()) as server:
         sim = server.simulator
         async with client_for(server, pacing=shared(redis_url)) as client:
             stopped = RedisBackend(shared(redis_url), None)
@@ -296,7 +296,7 @@ async def test_a_submit_left_unsettled_by_a_stopped_process_makes_a_lone_match_u
 async def test_an_unanswered_submit_never_adopts_a_task_another_client_created(
     redis_url: str,
 ) -> None:
-    async with serve(sim_config(render_videos=False)) as server:
+    async with serve(sim_config()) as server:
         sim = server.simulator
         async with one_account(server, shared(redis_url)) as (mine, theirs):
             face, ext = sim.boxes_for("https://example.com/b.png")
@@ -373,7 +373,7 @@ async def test_a_process_killed_holding_the_submit_lock_wedges_nobody_and_resume
     # Every submit is answered late (its task created at once), so a process that
     # holds the lock is caught mid-submit: the hardest case for the others.
     chaos = Chaos(slow_after=1.0, slow_seconds=0.3, endpoints={"submit"})
-    async with serve(sim_config(chaos=chaos, render_videos=False)) as server:
+    async with serve(sim_config(chaos=chaos)) as server:
         sim = server.simulator
         children = {
             index: await start_child(server.base_url, redis_url, tmp_path, index, count)

@@ -56,7 +56,7 @@ IMAGE = "https://example.com/portraits/knobs.png"
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 LIST_TIME = "%Y%m%d%H%M%S"
 #: No rate limits, the single running slot kept; tasks last 60 provider seconds (0.6 s).
-CALM = sim_config(limits=UNTHROTTLED, render_videos=False)
+CALM = sim_config(limits=UNTHROTTLED)
 #: Tasks that never end while a test runs: the first RUNNING, the others PENDING.
 ENDLESS = attrs.evolve(CALM, durations=fixed_duration(100_000.0))
 SERVER_ERRORS = {500, 502, 503}

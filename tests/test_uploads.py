@@ -97,7 +97,8 @@ def encoded(codec_name: str, pix_fmt: str, width: int, height: int, **options: s
 
 async def test_a_local_png_is_uploaded_in_two_steps_and_animated(tmp_path: Path) -> None:
     path = portrait(tmp_path)
-    async with running(sim_config(durations=fixed_duration(20))) as (sim, client):
+    config = sim_config(durations=fixed_duration(20), render_videos=True)  # a real MP4
+    async with running(config) as (sim, client):
         video = await client.generate(path, "mengwa_kaixin")
         saved = await client.download(video, tmp_path)
     # Each model got its own policy and its own form POST, both answered 200.
@@ -114,7 +115,7 @@ async def test_detect_then_generate_upload_once_per_model_and_a_second_job_uploa
     tmp_path: Path,
 ) -> None:
     path = portrait(tmp_path)
-    async with running(sim_config(durations=fixed_duration(20), render_videos=False)) as (
+    async with running(sim_config(durations=fixed_duration(20))) as (
         sim,
         client,
     ):
@@ -135,7 +136,7 @@ async def test_submit_takes_a_file_uri_and_uploads_it_for_generation_only(
     tmp_path: Path,
 ) -> None:
     path = portrait(tmp_path)
-    async with running(sim_config(durations=fixed_duration(20), render_videos=False)) as (
+    async with running(sim_config(durations=fixed_duration(20))) as (
         sim,
         client,
     ):
@@ -154,7 +155,7 @@ async def test_a_bulk_run_uploads_each_shared_portrait_once_per_model(tmp_path: 
     templates = ("mengwa_kaixin", "dagong_weixiao")
     jobs = [EmojiJob(path, template) for template in templates for path in paths]
     seen: list[events.JobEvent] = []
-    config = sim_config(durations=fixed_duration(10), render_videos=False)
+    config = sim_config(durations=fixed_duration(10))
     async with running(config) as (sim, client):
         outcomes = await client.generate_many(jobs, concurrency=4, on_event=seen.append)
     assert all(outcome.ok for outcome in outcomes), [o.error for o in outcomes]
@@ -170,7 +171,7 @@ async def test_a_bulk_run_uploads_each_shared_portrait_once_per_model(tmp_path: 
 
 async def test_concurrent_requests_for_one_file_share_one_upload(tmp_path: Path) -> None:
     path = portrait(tmp_path)
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         # A slow upload host: every caller arrives while the first upload is in flight.
         sim.faults.add(Fault("upload", "delay", delay=0.2))
         faces = await asyncio.gather(*(client.detect(path) for _ in range(5)))
@@ -181,7 +182,7 @@ async def test_concurrent_requests_for_one_file_share_one_upload(tmp_path: Path)
 
 async def test_an_upload_is_cancelled_only_when_nobody_waits_for_it(tmp_path: Path) -> None:
     path = portrait(tmp_path)
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         uploads = client._service.uploads
         sim.faults.add(Fault("upload", "delay", delay=0.3))
         first = asyncio.create_task(uploads.url_for(path, DETECT_MODEL))
@@ -224,7 +225,7 @@ async def test_files_are_read_and_hashed_off_the_event_loop(
         loop_ran.set()
 
     monkeypatch.setattr("emoji_async._uploads.read_image_file", observed)
-    async with running(sim_config(render_videos=False)) as (_, client):
+    async with running(sim_config()) as (_, client):
         beat = asyncio.create_task(heartbeat())
         await client.detect(path)
         await beat
@@ -301,7 +302,7 @@ async def test_a_bad_local_file_is_refused_by_name_before_any_request(
 ) -> None:
     make, message = BAD_FILES[case]
     path = make(tmp_path)
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         with pytest.raises(ValidationError, match=message) as caught:
             await client.detect(path)
         assert caught.value.field == "image_url"
@@ -320,7 +321,7 @@ async def test_a_bad_file_in_a_batch_is_that_jobs_error_only(tmp_path: Path) -> 
         EmojiJob(good, "mengwa_kaixin", key="good"),
         EmojiJob(tmp_path / "gone.png", "mengwa_kaixin", key="gone"),
     ]
-    async with running(sim_config(durations=fixed_duration(10), render_videos=False)) as (
+    async with running(sim_config(durations=fixed_duration(10))) as (
         sim,
         client,
     ):
@@ -335,7 +336,7 @@ async def test_a_file_that_changes_between_detection_and_submit_is_refused(
     tmp_path: Path,
 ) -> None:
     path = portrait(tmp_path, "ada")
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         checked = await client._service.uploads.prepare(path)
         path.write_bytes(sample_portrait("grace"))
         with pytest.raises(ValidationError, match="a file that does not change while it is in use"):
@@ -351,7 +352,7 @@ async def test_a_lost_answer_to_the_form_post_is_retried_without_a_second_copy(
 ) -> None:
     path = portrait(tmp_path)
     retries: list[events.JobEvent] = []
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         # The first POST is stored, then its connection drops before the answer.
         sim.faults.add(Fault("upload", "reset", after_processing=True))
         outcomes = await client.generate_many(
@@ -368,7 +369,7 @@ async def test_a_refused_connection_and_a_5xx_are_retried_under_the_same_key(
     tmp_path: Path,
 ) -> None:
     path = portrait(tmp_path)
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         sim.faults.add(Fault("upload", "reset"))  # dropped before it was processed
         sim.faults.add(Fault("upload", "status", status=503, code="ServiceUnavailable"))
         sim.faults.add(Fault("upload_policy", "status", status=500))
@@ -384,7 +385,7 @@ async def test_the_api_key_never_goes_to_the_upload_host_nor_into_a_log(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="emoji_async")
     path = portrait(tmp_path)
-    sim = Simulator(sim_config(render_videos=False))
+    sim = Simulator(sim_config())
     seen: list[tuple[str, Mapping[str, str]]] = []
 
     async def note(request: web.Request, response: web.StreamResponse) -> None:
@@ -410,7 +411,7 @@ async def test_the_upload_policy_is_paced_under_its_own_limit(tmp_path: Path) ->
     # A lower limit than the provider's 100/s, so that the spacing shows over loopback.
     limits = attrs.evolve(RateLimits(), upload_policy_per_second=50.0 * SCALE)  # 50/s here
     interval = limits.scaled(SCALE).interval(Endpoint.UPLOAD_POLICY)
-    async with running(sim_config(render_videos=False), limits=limits) as (sim, client):
+    async with running(sim_config(), limits=limits) as (sim, client):
         uploads = client._service.uploads
         await asyncio.gather(*(uploads.url_for(p, DETECT_MODEL) for p in paths))
     starts = sorted(r.at for r in sim.requests if r.endpoint == "upload_policy")
@@ -427,7 +428,7 @@ async def test_an_upload_is_reused_only_within_its_lifetime_less_the_margin(
     tmp_path: Path,
 ) -> None:
     path = portrait(tmp_path)
-    async with running(sim_config(render_videos=False)) as (sim, client):
+    async with running(sim_config()) as (sim, client):
         api = client._service
         lasting = TemporaryUploads(api, lifetime=3600.0, margin=60.0)
         assert await lasting.url_for(path, DETECT_MODEL) == await lasting.url_for(
@@ -448,7 +449,7 @@ async def test_the_cache_keeps_at_most_max_entries_dropping_the_least_recently_u
     tmp_path: Path,
 ) -> None:
     ada, grace = portrait(tmp_path, "ada"), portrait(tmp_path, "grace")
-    async with running(sim_config(render_videos=False)) as (_, client):
+    async with running(sim_config()) as (_, client):
         small = TemporaryUploads(client._service, max_entries=1)
         for path in (ada, grace, ada, ada):
             await small.url_for(path, DETECT_MODEL)
@@ -555,7 +556,7 @@ def test_the_extended_webp_and_old_bmp_headers_are_read_too() -> None:
 def threaded(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
     monkeypatch.delenv("DASHSCOPE_BASE_URL", raising=False)
-    with serve_in_thread(sim_config(durations=fixed_duration(10), render_videos=False)) as srv:
+    with serve_in_thread(sim_config(durations=fixed_duration(10))) as srv:
         yield srv
 
 
