@@ -443,7 +443,7 @@ async def test_a_submit_whose_body_is_still_arriving_at_shutdown_is_never_proces
                 await asyncio.sleep(0.005)
         stopping = asyncio.create_task(serving.__aexit__(None, None, None))
         async with asyncio.timeout(10):
-            while not sim._closing.is_set():  # noqa: ASYNC110 - the shutdown has begun
+            while not sim._lifetime.closing:  # noqa: ASYNC110 - the shutdown has begun
                 await asyncio.sleep(0.005)
         finish.set()
         # Dropped by the closing server, or answered as a late request: never processed.

@@ -1,6 +1,6 @@
 """The bodies of hostile answers: huge, a gzip bomb, gzip, an echoed key, an odd task id.
 
-Nothing here knows about HTTP frameworks; ``_app`` sends what these build. A
+Nothing here knows about HTTP frameworks; ``_responses`` sends what these build. A
 large body is an iterator of chunks, never bytes built whole: a huge answer of
 any size costs one 64 KiB block of spaces, and a gzip bomb one compressed block
 of a mebibyte of spaces (about 1 KiB) repeated, so a bomb that inflates to

@@ -3,7 +3,7 @@
 Nothing here knows about HTTP frameworks: operations take plain values (a parsed
 body, headers, query parameters) and return the JSON payload or raise
 ``ServiceError`` / ``OssError``. Authentication, rate limits, faults and
-recording happen around them, in ``_app``.
+recording happen around them (``_recording``, ``_pipeline``).
 
 Detection and submit are coroutines because, like the provider, they may have
 to download the image first (loopback URLs only: ``_fetch``); they change no
