@@ -63,7 +63,7 @@ async def test_a_batch_without_a_journal_opens_no_file_and_starts_no_journal_thr
         threads.update(t.name for t in threading.enumerate())
 
     jobs = [EmojiJob(f"https://example.com/p/{n}.png", "mengwa_kaixin") for n in range(3)]
-    async with running(sim_config(render_videos=False)) as (_, client):
+    async with running(sim_config()) as (_, client):
         outcomes = await client.generate_many(jobs, on_event=on_event)
     assert all(o.ok for o in outcomes)
     assert threads
