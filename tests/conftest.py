@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import signal
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -17,6 +18,12 @@ from emoji_async import BBox, EmojiClient, RateLimits, Task
 from emoji_async._journal import Journal
 from emoji_async.testing import Simulator, SimulatorConfig, SimulatorServer, fixed_duration, serve
 from emoji_async.testing import client_for as client_for  # the tests' client, on the sim's clock
+
+# A run started in the background of a non-interactive shell inherits SIGINT ignored,
+# and so would every command the tests start and then interrupt to test Ctrl-C: they
+# would never see it. The tests take it back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: Every service time constant is multiplied by this, and the client runs on the
 #: same clock (``client_for``): a 60 s task runs in 0.6 s, a 15 s poll interval is 0.15 s.
