@@ -39,7 +39,8 @@ from ._errors import (
     proves_nothing_created,
 )
 from ._limits import Pacing
-from ._models import BBox, FaceDetection, TaskPage, TaskSnapshot, TaskStatus
+from ._models import FaceDetection, TaskPage, TaskSnapshot, TaskStatus
+from ._paid_request import PaidRequest
 from ._policy import RetryPolicy, retrying
 from ._reporting import report
 from ._transport import Transport
@@ -204,27 +205,19 @@ class ServiceAPI:
 
     async def submit(
         self,
-        image_url: str,
-        driven_id: str,
-        face_bbox: BBox,
-        ext_bbox: BBox,
+        request: PaidRequest,
         *,
         before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> TaskSnapshot:
-        """Create a paid task; never resubmit one that may already exist.
+        """Create ``request``'s paid task; never resubmit one that may already exist.
 
         ``before_send`` is awaited once, after the request's turn has come and
         right before it first leaves: where a journal records its intent, so a
         crash while waiting for the turn leaves nothing uncertain.
         """
-        inputs: dict[str, Any] = {
-            "image_url": image_url,
-            "driven_id": driven_id,
-            "face_bbox": face_bbox.as_list(),
-            "ext_bbox": ext_bbox.as_list(),
-        }
+        inputs = request.inputs()
         body = {"model": GENERATE_MODEL, "input": inputs}
-        headers = {"X-DashScope-Async": "enable", **_oss_headers(image_url)}
+        headers = {"X-DashScope-Async": "enable", **_oss_headers(request.image_url)}
         sent_at = dt.datetime.now(dt.UTC)
         announce = before_send
 

@@ -35,8 +35,9 @@ from ._jobs import EmojiJob
 from ._journal import JobState, JournalEntry
 from ._journal_null import BatchJournal, NullJournal
 from ._models import BBox, TaskSnapshot, TaskStatus, VideoResult
+from ._paid_request import PaidRequest
 from ._policy import PollPolicy
-from ._reconcile import PaidRequest, Submitter
+from ._reconcile import Submitter
 from ._reporting import report
 from ._task import Task, outcome_of
 from .events import Detected, Queued, Running, Submitted, Succeeded

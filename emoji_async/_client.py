@@ -45,8 +45,9 @@ from ._models import (
     VideoResult,
     check_task_id,
 )
+from ._paid_request import PaidRequest
 from ._policy import PollPolicy, PollSchedule, RetryPolicy
-from ._reconcile import PaidRequest, Submitter
+from ._reconcile import Submitter
 from ._reporting import tell
 from ._task import Task, check_timeout
 from ._templates import Template

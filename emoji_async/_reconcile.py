@@ -77,11 +77,12 @@ from ._errors import (
     TaskNotCancelableError,
     UnexpectedResponseError,
 )
-from ._models import AbandonedTask, BBox, OrphanTask, TaskSnapshot, TaskStatus, TaskSummary
+from ._models import AbandonedTask, OrphanTask, TaskSnapshot, TaskStatus, TaskSummary
+from ._paid_request import PaidRequest
 from ._reporting import report
 from .events import Reconciled
 
-__all__ = ["RESENDS", "NoHooks", "PaidRequest", "Settled", "SubmitHooks", "Submitter"]
+__all__ = ["RESENDS", "NoHooks", "Settled", "SubmitHooks", "Submitter"]
 
 log = logging.getLogger("emoji_async")
 
@@ -90,32 +91,6 @@ RESENDS = 5
 _PAGE_SIZE = 100
 #: Pages read per listing: a day of one account's emoji tasks fits in far fewer.
 _MAX_PAGES = 50
-
-
-@attrs.frozen(kw_only=True)
-class PaidRequest:
-    """One paid submit: what is sent, whose it is (``owner``, ``label``).
-
-    ``owner`` names the portrait as the caller gave it (:func:`owner_of`), so
-    that a local file uploaded twice is still one owner; ``label`` names it in
-    messages (a job key, or the image).
-    """
-
-    image_url: str
-    driven_id: str
-    face: BBox
-    ext: BBox
-    owner: str
-    label: str
-
-    def inputs(self) -> dict[str, Any]:
-        """The submit's ``input`` object."""
-        return {
-            "image_url": self.image_url,
-            "driven_id": self.driven_id,
-            "face_bbox": self.face.as_list(),
-            "ext_bbox": self.ext.as_list(),
-        }
 
 
 @attrs.frozen
@@ -370,9 +345,7 @@ class Submitter:
             self.ledger.left(attempt)
 
         try:
-            snapshot = await api.submit(
-                request.image_url, request.driven_id, request.face, request.ext, before_send=leaving
-            )
+            snapshot = await api.submit(request, before_send=leaving)
         except SubmissionUncertainError as exc:
             hint = None
             if exc.task_id_seen is not None:
