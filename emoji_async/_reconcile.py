@@ -52,7 +52,7 @@ import contextlib
 import copy
 import datetime as dt
 import logging
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, Protocol
 
 import attrs
@@ -82,7 +82,7 @@ from ._paid_request import PaidRequest
 from ._reporting import report
 from .events import Reconciled
 
-__all__ = ["RESENDS", "NoHooks", "Settled", "SubmitHooks", "Submitter"]
+__all__ = ["RESENDS", "NoHooks", "Settled", "SubmitHooks", "Submitter", "Unsettled"]
 
 log = logging.getLogger("emoji_async")
 
@@ -127,18 +127,74 @@ class NoHooks:
         return None
 
 
+@attrs.frozen(kw_only=True)
+class Unsettled:
+    """What a submit of unknown outcome is known by while it is settled.
+
+    A plain value, not the error: the :class:`SubmissionUncertainError` its
+    user gets is built from it (:meth:`uncertain`, :meth:`given_up`) only where
+    it is raised. ``cause`` is the failure that lost the answer, if one did (an
+    earlier run's attempt has none); ``hint`` what the damaged answer told of
+    its task id.
+    """
+
+    sent_at: dt.datetime
+    inputs: dict[str, Any]
+    reason: str
+    cause: EmojiError | None = None
+    hint: Hint | None = None
+
+    @classmethod
+    def lost(cls, error: SubmissionUncertainError) -> Unsettled:
+        """The submit whose answer ``error`` says was lost."""
+        cause = error.__cause__
+        seen = error.task_id_seen
+        return cls(
+            sent_at=error.sent_at,
+            inputs=error.inputs,
+            reason=error.reason,
+            cause=cause if isinstance(cause, EmojiError) else None,
+            hint=None if seen is None else Hint(seen, error.task_id_complete),
+        )
+
+    def uncertain(self, why: str, candidates: Iterable[str] = ()) -> SubmissionUncertainError:
+        """The error its user gets: it stays unsettled, because of ``why``."""
+        return SubmissionUncertainError(
+            sent_at=self.sent_at,
+            inputs=self.inputs,
+            reason=f"{self.reason}; {why}",
+            candidates=list(candidates),
+        )
+
+    def given_up(self) -> EmojiError:
+        """The error its user gets when no task came of it and it is not sent again.
+
+        The failure that lost its answer when there is one, as that says most.
+        """
+        if self.cause is not None:
+            return self.cause
+        hint = self.hint
+        return SubmissionUncertainError(
+            sent_at=self.sent_at,
+            inputs=self.inputs,
+            reason=self.reason,
+            task_id_seen=None if hint is None else hint.text,
+            task_id_complete=False if hint is None else hint.complete,
+        )
+
+
 @attrs.frozen
 class _Resend:
     """No task of the attempt can be held: send the submit again."""
 
-    unsettled: SubmissionUncertainError
+    unsettled: Unsettled
 
 
 @attrs.frozen
 class _Waiting:
     """Nothing of the attempt has appeared yet; its window is still open."""
 
-    unsettled: SubmissionUncertainError
+    unsettled: Unsettled
 
 
 #: Told of each orphan and each abandoned task as it is recorded.
@@ -277,7 +333,7 @@ class Submitter:
         ``None``: no task of it appeared (or its candidates were cancelled), so
         the job is to be submitted again. Raises like :meth:`submit`.
         """
-        unsettled = SubmissionUncertainError(
+        unsettled = Unsettled(
             sent_at=dt.datetime.fromtimestamp(attempt.sent_at, dt.UTC),
             inputs=request.inputs(),
             reason="an earlier run stopped after sending the submit",
@@ -327,8 +383,7 @@ class Submitter:
             self._given_up(attempt)
             if resends == RESENDS:
                 # No task came of any attempt so far; each may still, and is watched for.
-                cause = outcome.unsettled.__cause__
-                raise (cause if isinstance(cause, EmojiError) else outcome.unsettled) from None
+                raise outcome.unsettled.given_up() from None
             resends += 1
 
     async def _attempt(
@@ -347,17 +402,15 @@ class Submitter:
         try:
             snapshot = await api.submit(request, before_send=leaving)
         except SubmissionUncertainError as exc:
-            hint = None
-            if exc.task_id_seen is not None:
-                hint = Hint(exc.task_id_seen, exc.task_id_complete)
-            self.ledger.lost(attempt, hint)
+            unsettled = Unsettled.lost(exc)
+            self.ledger.lost(attempt, unsettled.hint)
             if api.retry.reconcile_window is None:
                 self._given_up(attempt)
                 raise
             log.warning("%s; searching the task list", exc.reason)
             await hooks.lost(exc.reason)
             try:
-                outcome = await self._settle(attempt, exc, first=True)
+                outcome = await self._settle(attempt, unsettled, first=True)
             except SubmissionUncertainError:
                 self._given_up(attempt)
                 raise
@@ -392,7 +445,7 @@ class Submitter:
     # --- settling --------------------------------------------------------------
 
     async def _settle(
-        self, attempt: Attempt, unsettled: SubmissionUncertainError, *, first: bool
+        self, attempt: Attempt, unsettled: Unsettled, *, first: bool
     ) -> Settled | _Resend | _Waiting:
         """Look for the attempt's task: found, to be sent again, or (``first``) not yet.
 
@@ -434,8 +487,8 @@ class Submitter:
                 # A later one is taken again, until a call's retry deadline has passed
                 # since the window's end.
                 if first or left <= -retry.deadline:
-                    raise _uncertain(
-                        unsettled, f"the task list could not be read: {verdict.error}"
+                    raise unsettled.uncertain(
+                        f"the task list could not be read: {verdict.error}"
                     ) from verdict.error
             elif left <= 0:
                 log.info("no task appeared for the unanswered submit: sending it again")
@@ -449,9 +502,7 @@ class Submitter:
             await asyncio.sleep(max(0.0, min(wait, until)))
             wait = min(wait * 2, retry.wait_max)
 
-    async def _judge(
-        self, attempt: Attempt, unsettled: SubmissionUncertainError
-    ) -> Verdict | _Unread:
+    async def _judge(self, attempt: Attempt, unsettled: Unsettled) -> Verdict | _Unread:
         """Look at the list, and what it says of the attempt's task.
 
         A read that failed for a reason that may pass (a 429, a 5xx, an answer
@@ -464,7 +515,7 @@ class Submitter:
             if is_transient(exc):
                 log.info("the task list could not be read (%s): looking again later", exc)
                 return _Unread(exc)
-            raise _uncertain(unsettled, f"the task list could not be read: {exc}") from exc
+            raise unsettled.uncertain(f"the task list could not be read: {exc}") from exc
         return self.ledger.verdict(attempt, rivals_elsewhere=elsewhere)
 
     @property
@@ -500,13 +551,10 @@ class Submitter:
             status = listed.status if listed is not None else TaskStatus.PENDING
             return TaskSnapshot(task_id=task_id, status=status, raw_status=status.value)
 
-    async def _ambiguous(
-        self, attempt: Attempt, verdict: Ambiguous, unsettled: SubmissionUncertainError
-    ) -> None:
+    async def _ambiguous(self, attempt: Attempt, verdict: Ambiguous, unsettled: Unsettled) -> None:
         """Move aside the candidates no one can prove; raise when one cannot be moved."""
         if verdict.foreign:
-            raise _uncertain(
-                unsettled,
+            raise unsettled.uncertain(
                 f"{len(verdict.candidates)} tasks appeared, more than this client's submits"
                 " could have made: another program submits on this account",
                 verdict.candidates,
@@ -521,8 +569,7 @@ class Submitter:
             # job another portrait's video. The candidates are kept for the user.
             kept = [t.task_id for t in (*verdict.billable, *stuck)]
             self.ledger.reserve(kept)
-            raise _uncertain(
-                unsettled,
+            raise unsettled.uncertain(
                 f"{len(kept)} task(s) appeared that it or another submit"
                 f" ({', '.join(o for o in owners if o != attempt.label) or 'elsewhere'})"
                 " may have made, and not all can still be cancelled",
@@ -530,8 +577,7 @@ class Submitter:
             )
         if stuck:
             self.ledger.reserve([t.task_id for t in stuck])
-            raise _uncertain(
-                unsettled,
+            raise unsettled.uncertain(
                 "a task appeared whose maker cannot be proved, and it started before it"
                 " could be cancelled",
                 [t.task_id for t in stuck],
@@ -840,14 +886,3 @@ class _Unread:
     """A look at the task list that failed for a reason that may pass."""
 
     error: EmojiError
-
-
-def _uncertain(
-    unsettled: SubmissionUncertainError, why: str, candidates: Any = ()
-) -> SubmissionUncertainError:
-    return SubmissionUncertainError(
-        sent_at=unsettled.sent_at,
-        inputs=unsettled.inputs,
-        reason=f"{unsettled.reason}; {why}",
-        candidates=list(candidates),
-    )
