@@ -3,7 +3,7 @@
 The provider has no idempotency key; a submit whose answer was lost may still
 have created its task, or create it later, much later, and out of order
 (docs/wire.md, "Rate limits"); no answer ever shows a task's inputs. So
-:class:`Submitter` keeps a :class:`~emoji_async._attempts.Ledger` of every
+:class:`Submitter` keeps a :class:`~emoji_async._ledger.Ledger` of every
 attempt and every task seen in the account's list, and settles a lost answer
 by elimination:
 
@@ -58,18 +58,7 @@ from typing import Any, Protocol
 import attrs
 
 from ._api import GENERATE_MODEL, ServiceAPI
-from ._attempts import (
-    FREE_ENDS,
-    REMEMBER,
-    Ambiguous,
-    Attempt,
-    AttemptState,
-    Hint,
-    Ledger,
-    Owned,
-    Verdict,
-    is_free,
-)
+from ._attempts import REMEMBER, Attempt, AttemptState, Hint
 from ._calls import is_transient
 from ._errors import (
     EmojiError,
@@ -77,9 +66,11 @@ from ._errors import (
     TaskNotCancelableError,
     UnexpectedResponseError,
 )
+from ._ledger import Ledger
 from ._models import AbandonedTask, OrphanTask, TaskSnapshot, TaskStatus, TaskSummary
 from ._paid_request import PaidRequest
 from ._reporting import report
+from ._verdicts import FREE_ENDS, Ambiguous, Owned, Verdict, is_free
 from .events import Reconciled
 
 __all__ = ["RESENDS", "NoHooks", "Settled", "SubmitHooks", "Submitter", "Unsettled"]

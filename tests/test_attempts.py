@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from emoji_async import TaskStatus, TaskSummary
-from emoji_async._attempts import Ambiguous, Attempt, AttemptState, Hint, Ledger, Nothing, Owned
+from emoji_async._attempts import Attempt, AttemptState, Hint
+from emoji_async._ledger import Ledger
+from emoji_async._verdicts import Ambiguous, Nothing, Owned
 
 
 class Clock:
