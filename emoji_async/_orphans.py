@@ -64,6 +64,7 @@ class Orphans:
         return True
 
     def record(self, task: TaskSummary, owners: tuple[str, ...], *, cancelled: bool) -> None:
+        """Record an orphan (cancelled, or billable as listed), and tell the listeners."""
         self.ledger.orphaned(task.task_id)
         if self._account.shared:
             self._records.spawn(self._account.remember([task.task_id]), "record an orphan")

@@ -73,6 +73,7 @@ class Records:
                 seen.remove(on_seen)
 
     def tell(self, record: OrphanTask | AbandonedTask) -> None:
+        """Tell every listener of ``record``; a listener that fails is logged, not raised."""
         for listener in list(self.listeners):
             try:
                 listener(record)
@@ -80,6 +81,7 @@ class Records:
                 log.exception("a listener failed on %s", type(record).__name__)
 
     def keep(self, work: asyncio.Future[Any]) -> None:
+        """Hold ``work`` until it ends (:meth:`drain` waits for it)."""
         self.background.add(work)
         work.add_done_callback(self.background.discard)
 
@@ -155,6 +157,7 @@ class Records:
     def left_behind(
         self, done: asyncio.Future[Settled], request: PaidRequest, cancel: bool
     ) -> None:
+        """A submit whose caller stopped waiting ended: its task, if any, is abandoned."""
         if done.cancelled():
             return
         if (exc := done.exception()) is not None:
