@@ -32,6 +32,7 @@ from ._errors import (
     RateLimitError,
     ResponseLostError,
     ServerError,
+    SharedPacingError,
     SubmissionUncertainError,
     TaskCanceledError,
     TaskError,
@@ -46,7 +47,7 @@ from ._errors import (
 )
 from ._jobs import EmojiJob, JobOutcome, Outcomes, file_name_for
 from ._journal import Journal
-from ._limits import RateLimits, RedisPacing, SharedPacingError
+from ._limits import RateLimits
 from ._models import (
     AbandonedTask,
     BBox,
@@ -60,6 +61,7 @@ from ._models import (
     VideoResult,
 )
 from ._policy import PollPolicy, PollSchedule, RetryPolicy
+from ._shared_config import RedisPacing
 from ._task import Task
 from ._templates import Template, TemplateInfo, templates
 from ._transport import Timeouts

@@ -38,8 +38,8 @@ from ._errors import (
     ValidationError,
     proves_nothing_created,
 )
-from ._limits import Pacing
 from ._models import FaceDetection, TaskPage, TaskSnapshot, TaskStatus
+from ._pacing import Pacing
 from ._paid_request import PaidRequest
 from ._policy import RetryPolicy, retrying
 from ._reporting import report

@@ -29,12 +29,13 @@ from ._errors import (
     DownloadError,
     EmojiError,
     ResponseLostError,
+    SharedPacingError,
     SubmissionUncertainError,
     ValidationError,
     WaitTimeoutError,
 )
 from ._jobs import EmojiJob, JobOutcome, Outcomes
-from ._limits import InProcess, Pacing, PacingBackend, RateLimits, RedisPacing, SharedPacingError
+from ._limits import RateLimits
 from ._models import (
     AbandonedTask,
     BBox,
@@ -45,10 +46,12 @@ from ._models import (
     VideoResult,
     check_task_id,
 )
+from ._pacing import InProcess, Pacing, PacingBackend
 from ._paid_request import PaidRequest
 from ._policy import PollPolicy, PollSchedule, RetryPolicy
 from ._reconcile import Submitter
 from ._reporting import tell
+from ._shared_config import RedisPacing
 from ._task import Task, check_timeout
 from ._templates import Template
 from ._transport import MAX_VIDEO_BYTES, Session, Timeouts, Transport, open_session
@@ -453,10 +456,9 @@ class EmojiClient:
         else:
             default = default_concurrency(slots)
         submitter = self._submitter
-        if self._service.pacing.backend.shared:
-            # All processes' batches together keep what one batch would keep in flight.
-            cap = self.pacing.max_in_flight if self.pacing is not None else None
-            submitter = submitter.gated(cap or default)
+        cap = self._service.pacing.backend.batch_cap(default)
+        if cap is not None:
+            submitter = submitter.gated(cap)
         return Batch(
             self._service,
             submitter=submitter,

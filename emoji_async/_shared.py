@@ -9,7 +9,7 @@ of them are measured on.
 ``{ns}:pace:{group}`` (a hash: ``next``, ``held``, in microseconds)
     One endpoint group's schedule. :data:`_PACE` reserves the next start,
     ``interval`` after the previous one, and answers how long to wait for
-    it: the in-process :class:`~emoji_async._limits.Pacer`'s arithmetic
+    it: the in-process :class:`~emoji_async._pacer.Pacer`'s arithmetic
     (its window ``spread`` longer: two machines' requests take different
     paths), one round trip a request, turns handed out in the order they are
     asked for. A 429 sets ``held`` (:data:`_HOLD`): no turn of the group
@@ -36,7 +36,7 @@ of them are measured on.
     latest end any process saw (the provider's clock, ms). Each process
     reads them every submit interval while it follows tasks: another
     process's task submitted earlier is ahead of ours on the
-    :class:`~emoji_async._limits.TaskBoard`, so a task that cannot have
+    :class:`~emoji_async._task_board.TaskBoard`, so a task that cannot have
     started is not polled, and the start of one that has is known.
 """
 
@@ -64,13 +64,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError, LockNotOwnedError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ._limits import (
-    PacingBackend,
-    RateLimits,
-    RedisPacing,
-    SharedPacingError,
-    group_of,
-)
+from ._errors import SharedPacingError
+from ._limits import RateLimits, group_of
+from ._pacing import PacingBackend
+from ._shared_config import RedisPacing
+from ._task_board import TaskBoard
 from ._urls import redis_origin, url_password
 from ._values import Endpoint
 
@@ -251,7 +249,8 @@ class RedisBackend(PacingBackend):
     """The account's pacing state in Redis, shared by every process configured alike."""
 
     def __init__(self, config: RedisPacing, limits: RateLimits | None) -> None:
-        super().__init__(limits)
+        self.limits = limits
+        self.board: TaskBoard | None = None
         self.config = config
         ns = config.namespace
         self._pace_key = f"{ns}:pace:"
@@ -283,9 +282,16 @@ class RedisBackend(PacingBackend):
         self._background: set[asyncio.Task[None]] = set()
         self._renewer: asyncio.Task[None] | None = None
 
+    def attach(self, board: TaskBoard) -> None:
+        self.board = board
+
     @property
     def shared(self) -> bool:
         return True
+
+    def batch_cap(self, default: int) -> int | None:
+        # All processes' batches together keep what one batch would keep in flight.
+        return self.config.max_in_flight or default
 
     # --- lifetime ------------------------------------------------------------
 

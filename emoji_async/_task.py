@@ -20,9 +20,9 @@ from ._errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from ._limits import TaskBoard
 from ._models import TaskSnapshot, TaskStatus, VideoResult
 from ._policy import PollPolicy, PollSchedule, retries_end_at
+from ._task_board import TaskBoard
 from ._validation import is_finite_number
 
 __all__ = ["Task", "check_timeout", "outcome_of"]

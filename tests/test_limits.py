@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from emoji_async import RateLimits, ValidationError
-from emoji_async._limits import Pacer, Pacing, TaskBoard
+from emoji_async._pacer import Pacer
+from emoji_async._pacing import Pacing
+from emoji_async._task_board import TaskBoard
 from emoji_async._values import Endpoint
 from emoji_async.testing import Fault
 

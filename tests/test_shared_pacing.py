@@ -30,7 +30,7 @@ from emoji_async import (
 )
 from emoji_async._adaptive import batch_concurrency
 from emoji_async._journal import JobState, Journal
-from emoji_async._limits import Pacing
+from emoji_async._pacing import Pacing
 from emoji_async._shared import RedisBackend
 from emoji_async.testing import Chaos, Fault, Simulator, SimulatorServer, serve
 

@@ -1,0 +1,253 @@
+"""How one client keeps under the account's limits, and where it keeps that state.
+
+Two mechanisms, both client-wide (shared by every task of one client): a
+:class:`~emoji_async._pacer.Pacer` per endpoint group spaces request starts,
+and the :class:`~emoji_async._task_board.TaskBoard` lets a queued task's
+watcher sleep until a task ahead of it ends.
+
+Where the account's state lives is a :class:`PacingBackend`, an interface
+whose every method is abstract: each backend says what it does for each of
+them, and no caller asks which backend it has. :class:`InProcess` (the
+default) keeps the state in this process: its own pacers and one submit lock;
+it creates no task another process could adopt, sees no unsettled submit but
+its own, and lets a batch's own gate bound the tasks in flight, so those
+methods do nothing, each saying why. :class:`~emoji_async._shared.RedisBackend`
+keeps the state in Redis, so that every process of the account shares the
+request pacing, one lock serializing the paid submits, and the count of the
+account's tasks in flight.
+
+:class:`Pacing` is what one client holds: its limits, its backend, its task
+board and the run times it has learned.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Collection
+
+from ._adaptive import DurationModel
+from ._limits import RateLimits, group_of
+from ._pacer import Pacer
+from ._task_board import TaskBoard
+from ._values import Endpoint
+
+__all__ = ["InProcess", "Pacing", "PacingBackend"]
+
+
+class PacingBackend(abc.ABC):
+    """Where one client keeps what it shares with the rest of the account.
+
+    Three things, each either this process's own (:class:`InProcess`) or the
+    account's, shared by every process through Redis:
+
+    * the request pacing of each endpoint group (:meth:`acquire`, :meth:`hold`);
+    * the paid submits: a lock serializing them (:meth:`submit_lock`), the tasks
+      created (:meth:`remember`, :meth:`known`), and submits sent whose answer
+      nobody has seen yet (:meth:`sending`, :meth:`settled`, :meth:`unsettled`);
+    * the account's tasks in flight, each a lease renewed while a process
+      follows it (:meth:`occupy`, :meth:`vacate`, :meth:`room`), and the cap
+      on them that every process's batches keep together (:meth:`batch_cap`).
+    """
+
+    @abc.abstractmethod
+    def attach(self, board: TaskBoard) -> None:
+        """The board of the tasks this process follows (its leases are renewed)."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect to where the state lives."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Let go of everything held (locks, leases) and disconnect."""
+
+    @property
+    @abc.abstractmethod
+    def shared(self) -> bool:
+        """Whether other processes see this state.
+
+        Nothing needs to ask: each method already does what its backend
+        keeps. It stays for callers that still skip a call that does nothing here.
+        """
+
+    @abc.abstractmethod
+    async def acquire(self, endpoint: Endpoint) -> None:
+        """Wait until a request to ``endpoint`` may start."""
+
+    @abc.abstractmethod
+    def hold(self, endpoint: Endpoint, seconds: float | None) -> float | None:
+        """Hold back ``endpoint``'s group after a 429; the wait imposed, or ``None`` if unpaced."""
+
+    @abc.abstractmethod
+    def submit_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Held across a paid submit and its settling: one at a time on the account."""
+
+    @abc.abstractmethod
+    async def remember(self, task_ids: Collection[str]) -> None:
+        """Tasks created by a submit of this process: never adopted by another one's."""
+
+    @abc.abstractmethod
+    def forget(self, task_id: str) -> None:
+        """A task nobody holds any more: a later settling may adopt it."""
+
+    @abc.abstractmethod
+    async def known(self, task_ids: Collection[str]) -> set[str]:
+        """Those of ``task_ids`` that a submit of any process of the account created."""
+
+    @abc.abstractmethod
+    async def sending(self, digest: str) -> str:
+        """A submit of these inputs (``digest``) leaves now; the name of its record."""
+
+    @abc.abstractmethod
+    async def settled(self, name: str) -> None:
+        """A submit is settled (its task known, or provably none).
+
+        ``name`` is a record :meth:`sending` returned, or a digest: every
+        record of those inputs, a stopped process's included.
+        """
+
+    @abc.abstractmethod
+    async def unsettled(self, digest: str, horizon: float) -> int:
+        """Submits of other inputs sent in the last ``horizon`` seconds and never settled.
+
+        Only a process that stopped while its submit was on the wire leaves
+        one: its task may still appear in the task list, so it must not be
+        taken for another submit's.
+        """
+
+    @abc.abstractmethod
+    async def occupy(self, task_id: str) -> None:
+        """Count ``task_id`` in flight on the account."""
+
+    @abc.abstractmethod
+    def vacate(self, task_id: str, ended: float | None) -> None:
+        """``task_id`` ended (at ``ended``, epoch seconds), or nobody here follows it any more."""
+
+    @abc.abstractmethod
+    async def in_flight(self) -> int:
+        """The account's tasks in flight, as far as this backend knows."""
+
+    @abc.abstractmethod
+    async def room(self, cap: int) -> None:
+        """Wait until fewer than ``cap`` of the account's tasks are in flight."""
+
+    @abc.abstractmethod
+    def batch_cap(self, default: int) -> int | None:
+        """The account's tasks in flight that all its batches keep together, at most.
+
+        ``default`` is what one batch would keep in flight alone; ``None``
+        when a batch's own gate is the only bound needed.
+        """
+
+
+class InProcess(PacingBackend):
+    """The account as this process sees it: its own pacers and one submit lock.
+
+    No other process shares this state, so what a backend shares with them
+    does nothing here: no task is created elsewhere, no submit of another
+    process is left unsettled, and a batch's own gate bounds the tasks in flight.
+    """
+
+    def __init__(self, limits: RateLimits | None) -> None:
+        self.limits = limits
+        self._lock = asyncio.Lock()
+        self._pacers: dict[str, Pacer] = {}
+        if limits is not None:
+            for endpoint in Endpoint:
+                group = group_of(endpoint)
+                if group not in self._pacers:
+                    self._pacers[group] = Pacer(limits.interval(endpoint), limits.window)
+
+    def attach(self, board: TaskBoard) -> None:
+        """The board already holds every task there is to know of: nothing to add to it."""
+
+    async def open(self) -> None:
+        """Nothing to open in this process."""
+
+    async def aclose(self) -> None:
+        """Nothing held outside this process."""
+
+    @property
+    def shared(self) -> bool:
+        return False
+
+    async def acquire(self, endpoint: Endpoint) -> None:
+        pacer = self._pacers.get(group_of(endpoint))
+        if pacer is not None:
+            await pacer.acquire()
+
+    def hold(self, endpoint: Endpoint, seconds: float | None) -> float | None:
+        pacer = self._pacers.get(group_of(endpoint))
+        return None if pacer is None else pacer.hold(seconds)
+
+    def submit_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._locked()
+
+    @contextlib.asynccontextmanager
+    async def _locked(self) -> AsyncIterator[None]:
+        async with self._lock:
+            yield
+
+    async def remember(self, task_ids: Collection[str]) -> None:
+        """No other process here to keep from adopting them."""
+
+    def forget(self, task_id: str) -> None:
+        """Nothing was remembered."""
+
+    async def known(self, task_ids: Collection[str]) -> set[str]:
+        """No submit of another process: none."""
+        return set()
+
+    async def sending(self, digest: str) -> str:
+        """No record kept: the digest names it."""
+        return digest
+
+    async def settled(self, name: str) -> None:
+        """No record kept."""
+
+    async def unsettled(self, digest: str, horizon: float) -> int:
+        """No other process to have left one."""
+        return 0
+
+    async def occupy(self, task_id: str) -> None:
+        """In one process, a batch's gate counts its tasks."""
+
+    def vacate(self, task_id: str, ended: float | None) -> None:
+        """Nothing was counted."""
+
+    async def in_flight(self) -> int:
+        """Nothing is counted here."""
+        return 0
+
+    async def room(self, cap: int) -> None:
+        """In one process, a batch's gate is enough."""
+
+    def batch_cap(self, default: int) -> int | None:
+        """In one process, a batch's gate is enough."""
+        return None
+
+
+class Pacing:
+    """What one client knows of its account: pacing, its task board, and learned run times."""
+
+    def __init__(self, limits: RateLimits | None, backend: PacingBackend | None = None) -> None:
+        self.limits = limits
+        self.backend = backend if backend is not None else InProcess(limits)
+        self.board = TaskBoard(on_release=self.backend.vacate)
+        self.backend.attach(self.board)
+        self.durations = DurationModel()
+
+    async def acquire(self, endpoint: Endpoint) -> None:
+        """Wait until a request to ``endpoint`` may start."""
+        await self.backend.acquire(endpoint)
+
+    def hold(self, endpoint: Endpoint, seconds: float | None) -> float | None:
+        """Hold back ``endpoint``'s group after a 429; the wait imposed, or ``None`` if unpaced.
+
+        Never longer than ``RateLimits.max_hold``, whatever the service asked for.
+        """
+        if seconds is not None and self.limits is not None:
+            seconds = min(seconds, self.limits.max_hold)
+        return self.backend.hold(endpoint, seconds)
