@@ -1,0 +1,221 @@
+"""The keys shared pacing keeps in Redis, and the Lua scripts that read and change them.
+
+Plain text, no ``redis`` import: :mod:`~emoji_async._shared` registers the
+scripts. Every key starts with the account's namespace (``{prefix}:{account}``,
+both names the user chose: no key material ever goes to Redis, in a key or a
+value). Times are Redis's own (``TIME``): the processes' clocks may disagree,
+the server's is the one all of them are measured on. Each script does its
+reading and writing in one step, which no other process's can come between.
+
+``{ns}:pace:{group}`` (a hash: ``next``, ``held``, in microseconds)
+    One endpoint group's schedule. :data:`PACE` reserves the next start,
+    ``interval`` after the previous one, and answers how long to wait for
+    it: the in-process :class:`~emoji_async._pacer.Pacer`'s arithmetic
+    (its window ``spread`` longer: two machines' requests take different
+    paths), one round trip a request, turns handed out in the order they are
+    asked for. A 429 sets ``held`` (:data:`HOLD`): no turn of the group
+    starts before it, for any process; a turn this process was already
+    waiting for is taken again.
+``{ns}:submit:lock`` (a string: the holder's ``host:pid:nonce``)
+    The submit lock (``redis``'s own lock: ``SET NX PX``, released and
+    renewed by token). Held across a submit and its settling; it expires
+    ``lock_ttl`` after its holder stops renewing it, every third of that.
+``{ns}:submit:known`` (a sorted set: task id -> when created, ms)
+    Every task a submit of the account created, for 25 hours (the task list
+    shows the last 24): settling never adopts another process's task.
+``{ns}:submit:unsettled`` (a sorted set: ``digest:nonce`` -> when sent, ms)
+    A submit on the wire, by a digest of its inputs; removed once settled.
+    One left behind is a process that stopped mid-submit: its task may still
+    appear, so for the reconcile window no other submit adopts a task alone.
+``{ns}:inflight`` (a sorted set: task id -> lease end, ms)
+    The account's tasks in flight. A lease lasts ``lease_ttl`` and is renewed
+    every third of that while its task is followed here; a process that stops
+    leaves leases that simply run out.
+``{ns}:queue`` (a sorted set: task id -> place), ``{ns}:queue:seq``, ``{ns}:queue:last_end``
+    The same tasks in the account's submit order (submits are serialized by
+    the lock, so the order of the places is the provider's queue), and the
+    latest end any process saw (the provider's clock, ms). Each process
+    reads them every submit interval while it follows tasks: another
+    process's task submitted earlier is ahead of ours on the
+    :class:`~emoji_async._task_board.TaskBoard`, so a task that cannot have
+    started is not polled, and the start of one that has is known.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "COUNT",
+    "HOLD",
+    "IDLE_MS",
+    "KNOWN_MS",
+    "OCCUPY",
+    "OTHERS",
+    "PACE",
+    "RENEW",
+    "SETTLE",
+    "STAMP",
+    "VACATE",
+    "VIEW",
+]
+
+#: Tasks created are remembered this long (ms): the task list shows the last 24 h.
+KNOWN_MS = 25 * 3600 * 1000
+#: A pacing key outlives its last turn by this much (ms), then goes.
+IDLE_MS = 60_000
+
+_NOW_US = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+"""
+
+#: KEYS[1] a group's hash; ARGV[1] its interval, ARGV[2] a hold known here (both us).
+#: Reserves the next start; returns the wait for it (us).
+PACE = (
+    _NOW_US
+    + """
+local nxt = tonumber(redis.call('HGET', KEYS[1], 'next') or '0')
+local held = math.max(tonumber(redis.call('HGET', KEYS[1], 'held') or '0'),
+                      now + tonumber(ARGV[2]))
+local start = math.max(now, nxt, held)
+local after = start + tonumber(ARGV[1])
+redis.call('HSET', KEYS[1], 'next', string.format('%.0f', after))
+redis.call('PEXPIRE', KEYS[1], math.ceil((math.max(after, held) - now) / 1000) + ARGV[3])
+return start - now
+"""
+)
+
+#: KEYS[1] a group's hash; ARGV[1] the wait (us). No start of the group before then.
+HOLD = (
+    _NOW_US
+    + """
+local untill = now + tonumber(ARGV[1])
+local held = tonumber(redis.call('HGET', KEYS[1], 'held') or '0')
+if untill > held then
+    redis.call('HSET', KEYS[1], 'held', string.format('%.0f', untill))
+    local nxt = tonumber(redis.call('HGET', KEYS[1], 'next') or '0')
+    redis.call('PEXPIRE', KEYS[1], math.ceil((math.max(untill, nxt) - now) / 1000) + ARGV[2])
+end
+return 0
+"""
+)
+
+#: KEYS[1] a sorted set; ARGV[1] ms added to now for the score, ARGV[2] 'XX' or 'NX'
+#: (renew only, or add), ARGV[3] the key's life (ms), ARGV[4] members scored more than
+#: this many ms before now are dropped, ARGV[5..] members.
+STAMP = (
+    _NOW_US
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now / 1000 - ARGV[4]))
+local score = string.format('%.0f', now / 1000 + tonumber(ARGV[1]))
+for i = 5, #ARGV do
+    if ARGV[2] == 'XX' then
+        redis.call('ZADD', KEYS[1], 'XX', score, ARGV[i])
+    else
+        redis.call('ZADD', KEYS[1], score, ARGV[i])
+    end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return 0
+"""
+)
+
+#: KEYS: the leases, the queue. Drops the leases that ran out, and their tasks from the queue.
+_TRIM = """
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now / 1000))
+for i = 1, #gone do
+    redis.call('ZREM', KEYS[1], gone[i])
+    redis.call('ZREM', KEYS[2], gone[i])
+end
+"""
+
+#: KEYS: the leases, the queue, the sequence; ARGV[1] the lease (ms), ARGV[2] the task.
+#: Counts the task in flight; returns its place in the account's submit order.
+OCCUPY = (
+    _NOW_US
+    + _TRIM
+    + """
+local seq = redis.call('INCR', KEYS[3])
+redis.call('ZADD', KEYS[1], string.format('%.0f', now / 1000 + ARGV[1]), ARGV[2])
+redis.call('ZADD', KEYS[2], seq, ARGV[2])
+for i = 1, 3 do
+    redis.call('PEXPIRE', KEYS[i], 2 * ARGV[1])
+end
+return seq
+"""
+)
+
+#: KEYS: the leases, the queue, the sequence; ARGV[1] the lease (ms), ARGV[2..] tasks.
+#: Renews the leases still there (one that ran out stays out).
+RENEW = (
+    _NOW_US
+    + """
+local score = string.format('%.0f', now / 1000 + ARGV[1])
+for i = 2, #ARGV do
+    redis.call('ZADD', KEYS[1], 'XX', score, ARGV[i])
+end
+for i = 1, 3 do
+    if redis.call('EXISTS', KEYS[i]) == 1 then
+        redis.call('PEXPIRE', KEYS[i], 2 * ARGV[1])
+    end
+end
+return 0
+"""
+)
+
+#: KEYS: the leases, the queue, the latest end; ARGV[1] a task, ARGV[2] its end (ms) or ''.
+VACATE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[2] ~= '' and tonumber(ARGV[2]) > tonumber(redis.call('GET', KEYS[3]) or '0') then
+    redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+end
+return 0
+"""
+
+#: KEYS: the leases, the queue. How many tasks are in flight.
+COUNT = (
+    _NOW_US
+    + _TRIM
+    + """
+return redis.call('ZCARD', KEYS[1])
+"""
+)
+
+#: KEYS: the leases, the queue, the latest end. The queue (task, place, ...) and the latest end.
+VIEW = (
+    _NOW_US
+    + _TRIM
+    + """
+return {redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES'), redis.call('GET', KEYS[3]) or ''}
+"""
+)
+
+#: KEYS[1] the unsettled submits; ARGV[1] a record or a digest. Removes it, or all of the digest.
+SETTLE = """
+local name = ARGV[1]
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    if member == name or string.sub(member, 1, #name + 1) == name .. ':' then
+        redis.call('ZREM', KEYS[1], member)
+    end
+end
+return 0
+"""
+
+#: KEYS[1] the unsettled submits; ARGV[1] a digest, ARGV[2] the horizon (ms).
+#: Drops records past the horizon; counts those of other inputs.
+OTHERS = (
+    _NOW_US
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now / 1000 - ARGV[2]))
+local prefix = ARGV[1] .. ':'
+local others = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    if string.sub(member, 1, #prefix) ~= prefix then
+        others = others + 1
+    end
+end
+return others
+"""
+)
