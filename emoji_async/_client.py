@@ -16,7 +16,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
-from ._adaptive import batch_concurrency
 from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
 from ._attempts import label_for, owner_of
 from ._batch import Batch
@@ -48,7 +47,8 @@ from ._models import (
 )
 from ._pacing import InProcess, Pacing, PacingBackend
 from ._paid_request import PaidRequest
-from ._policy import PollPolicy, PollSchedule, RetryPolicy
+from ._policy import PollPolicy, RetryPolicy
+from ._poll_placement import placement_for
 from ._reconcile import Submitter
 from ._reporting import tell
 from ._shared_config import RedisPacing
@@ -450,11 +450,10 @@ class EmojiClient:
     def _batch(self, options: BatchOptions) -> Batch:
         slots = self.limits.running_tasks if self.limits is not None else 1
         policy = _on_clock(options.poll or self.poll.for_batches(), self.time_scale)
-        if policy.schedule is PollSchedule.BATCH:
-            lo, hi = self._service.pacing.durations.bounds(None, policy.run_time)
-            default = batch_concurrency(slots, lo, hi)
-        else:
-            default = default_concurrency(slots)
+        placement = placement_for(policy)
+        default = placement.concurrency(
+            default_concurrency(slots), slots, self._service.pacing.durations
+        )
         submitter = self._submitter
         cap = self._service.pacing.backend.batch_cap(default)
         if cap is not None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import time
 from collections.abc import AsyncGenerator, Awaitable, Iterator
 from typing import TypeVar
 
-from ._adaptive import next_poll
 from ._api import ServiceAPI
 from ._errors import (
     TaskCanceledError,
@@ -21,7 +20,8 @@ from ._errors import (
     WaitTimeoutError,
 )
 from ._models import TaskSnapshot, TaskStatus, VideoResult
-from ._policy import PollPolicy, PollSchedule, retries_end_at
+from ._policy import PollPolicy, retries_end_at
+from ._poll_placement import PollPlacement, placement_for
 from ._task_board import TaskBoard
 from ._validation import is_finite_number
 
@@ -169,6 +169,7 @@ class Task:
         budget = policy.deadline if timeout is None else timeout
         deadline = asyncio.get_running_loop().time() + budget
         waits = policy.waits()
+        placement = placement_for(policy)
         board = self._api.pacing.board
         limits = self._api.pacing.limits
         seen: str | None = None
@@ -193,7 +194,7 @@ class Task:
                     queued = self._queued(board, limits.running_tasks, policy)
                     await self._before(deadline, budget, queued)
                     woken = True
-                wait = self._next_wait(snapshot, policy, waits, woken=woken)
+                wait = self._next_wait(snapshot, placement, waits, woken=woken)
                 await self._before(deadline, budget, asyncio.sleep(wait))
                 snapshot = await self._before(deadline, budget, self._poll_once())
         finally:
@@ -211,25 +212,20 @@ class Task:
             board.watch(self.task_id, submitted)
 
     def _next_wait(
-        self, snapshot: TaskSnapshot, policy: PollPolicy, waits: Iterator[float], *, woken: bool
+        self,
+        snapshot: TaskSnapshot,
+        placement: PollPlacement,
+        waits: Iterator[float],
+        *,
+        woken: bool,
     ) -> float:
-        """Seconds until the next poll, by the policy's schedule."""
-        if policy.schedule is PollSchedule.BACKOFF:
-            # Woken because the task ahead ended: this one has just started; look now.
-            return 0.0 if woken else next(waits)
-        start = self._started_at(snapshot)
-        if start is None:
-            return next(waits)
-        model = self._api.pacing.durations
-        lo, hi = model.bounds(self._template, policy.run_time)
-        return next_poll(
-            max(0.0, time.time() - start),
-            lo,
-            hi,
-            batch=policy.schedule is PollSchedule.BATCH,
-            learned=model.learned,
-            lag=policy.lag,
-            cap=policy.wait_max,
+        """Seconds until the next poll, where the policy's placement puts it."""
+        return placement.next_wait(
+            waits,
+            woken=woken,
+            started=functools.partial(self._started_at, snapshot),
+            durations=self._api.pacing.durations,
+            template=self._template,
         )
 
     def _started_at(self, snapshot: TaskSnapshot) -> float | None:
