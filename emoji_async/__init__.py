@@ -43,7 +43,6 @@ from ._errors import (
     UnexpectedResponseError,
     ValidationError,
     WaitTimeoutError,
-    shown,
 )
 from ._jobs import EmojiJob, JobOutcome, Outcomes, file_name_for
 from ._journal import Journal
@@ -61,6 +60,7 @@ from ._models import (
     VideoResult,
 )
 from ._policy import PollPolicy, PollSchedule, RetryPolicy
+from ._quoting import shown
 from ._shared_config import RedisPacing
 from ._task import Task
 from ._templates import Template, TemplateInfo, templates

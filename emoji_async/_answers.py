@@ -25,7 +25,8 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._errors import APIError, UnexpectedResponseError, api_error
+from ._api_errors import api_error
+from ._errors import APIError, UnexpectedResponseError
 from ._redact import redact
 from ._values import Endpoint
 from ._wire import parse_error_body, task_id_in
@@ -194,7 +195,7 @@ def decode_answer(
 
     A 2xx that is not JSON is an :class:`UnexpectedResponseError` (a submit's
     names the task id its bytes still hold); any other status, the
-    :class:`APIError` its body's code names (:func:`~emoji_async._errors.api_error`).
+    :class:`APIError` its body's code names (:func:`~emoji_async._api_errors.api_error`).
     """
     try:
         body: Any = json.loads(raw) if raw else None

@@ -44,6 +44,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._quoting import shown
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -78,45 +80,8 @@ __all__ = [
     "UnexpectedResponseError",
     "ValidationError",
     "WaitTimeoutError",
-    "api_error",
     "proves_nothing_created",
-    "shortened",
-    "shown",
 ]
-
-
-#: The ellipsis that stands for the middle of a shortened text.
-_CUT = "..."
-
-
-def shortened(text: str, limit: int = 80) -> str:
-    """``text`` cut to ``limit`` characters in the middle, so its start and its file name stay.
-
-    ``/home/ada/.../portraits/ada.png``: the file name (the part after the last
-    ``/``) is kept whole even when that alone passes the limit.
-    """
-    if len(text) <= limit:
-        return text
-    head, slash, name = text.rpartition("/")
-    tail = slash + name if head else text[-(limit // 2) :]
-    keep = max(limit - len(tail) - len(_CUT), min(len(head), 10))
-    return text[:keep] + _CUT + tail
-
-
-def shown(value: object, limit: int = 80) -> str:
-    """A value as an error quotes it: its ``repr``, a long text :func:`shortened` first.
-
-    A value without a ``repr`` (an int past Python's int-to-str limit, 4300 digits,
-    or an object whose ``__repr__`` raises) is named by its type: quoting a
-    value must never replace the error that quotes it.
-    """
-    if isinstance(value, str):
-        return repr(shortened(value, limit))
-    try:
-        text = repr(value)
-    except Exception:
-        text = f"<{type(value).__name__} that cannot be shown>"
-    return shortened(text, limit)
 
 
 class EmojiError(Exception):
@@ -410,90 +375,6 @@ class WaitTimeoutError(TaskError, TimeoutError):
         state = f"still {snapshot.raw_status}" if snapshot is not None else "not yet observed"
         super().__init__(f"{state} after waiting {timeout:g} s", task_id=task_id, snapshot=snapshot)
         self.timeout = timeout
-
-
-#: The error statuses the provider documents (docs/wire.md, "Errors"), and 5xx.
-_BY_STATUS: dict[int, type[APIError]] = {
-    400: InvalidRequestError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    429: RateLimitError,
-}
-
-#: The provider's codes that refuse the account rather than the request, whatever
-#: the status they come with (docs/wire.md, "Errors": not every 429 is throttling).
-_ACCOUNT_CODES: dict[str, type[AccountError]] = {
-    "InvalidApiKey": AuthenticationError,
-    "AccessDenied": PermissionDeniedError,
-    "AccessDenied.Unpurchased": PermissionDeniedError,
-    "Model.AccessDenied": PermissionDeniedError,
-    "Workspace.AccessDenied": PermissionDeniedError,
-    "App.AccessDenied": PermissionDeniedError,
-    "Arrearage": BillingError,
-    "PrepaidBillOverdue": BillingError,
-    "PostpaidBillOverdue": BillingError,
-    "CommodityNotPurchased": BillingError,
-    "Throttling.AllocationQuota": BillingError,
-    "AllocationQuota.FreeTierOnly": BillingError,
-}
-
-
-def _class_for(http_status: int, code: str | None) -> type[APIError] | None:
-    """The provider's ``code`` first, then the status; ``None`` for a status it never answers.
-
-    A 401 or a 403 refuses the account whatever its code says, so it keeps its
-    own class (an ``AccountError`` already): ``except PermissionDeniedError``
-    still catches a 403 ``AllocationQuota.FreeTierOnly``.
-    """
-    if http_status >= 500:
-        return ServerError
-    by_status = _BY_STATUS.get(http_status)
-    if by_status is None:
-        return None  # not the provider's answer: its code is no one's word
-    by_code = _ACCOUNT_CODES.get(code) if code else None
-    if by_code is not None and not issubclass(by_status, AccountError):
-        return by_code
-    return by_status
-
-
-def api_error(
-    http_status: int,
-    code: str | None,
-    message: str,
-    *,
-    request_id: str | None,
-    retry_after: float | None = None,
-    storage: bool = False,
-) -> APIError | UnexpectedResponseError:
-    """The most specific error for a non-2xx answer: by the provider's ``code``, then the status.
-
-    A code that refuses the account (an overdue bill, a quota used up, an
-    invalid key) is an :class:`AccountError` whatever documented status it
-    came with: a 429 ``PrepaidBillOverdue`` is no throttling. A status the
-    provider never documents (a redirect, 408, 409, 413...) is an
-    :class:`UnexpectedResponseError` whatever its body says: it says nothing of what the service did
-    with the request, so it is retried like a lost answer, and a paid submit
-    answered so is settled through the task list. The object storage hosts
-    (``storage``) have statuses of their own: any 4xx of theirs is a refusal.
-    """
-    if storage:
-        # The storage hosts' codes are their own: an OSS 403 AccessDenied is an
-        # expired signature, not the account. Any 4xx of theirs refuses the file.
-        cls: type[APIError] | None = ServerError if http_status >= 500 else None
-        if 400 <= http_status < 500:
-            cls = RateLimitError if http_status == 429 else InvalidRequestError
-    else:
-        cls = _class_for(http_status, code)
-    if cls is None:
-        return UnexpectedResponseError(
-            f"HTTP {http_status}, which the protocol never answers: {message}",
-            http_status=http_status,
-            request_id=request_id,
-        )
-    return cls(
-        message, http_status=http_status, code=code, request_id=request_id, retry_after=retry_after
-    )
 
 
 def proves_nothing_created(exc: EmojiError) -> bool:

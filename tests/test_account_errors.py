@@ -33,7 +33,8 @@ from emoji_async import (
     UnexpectedResponseError,
     events,
 )
-from emoji_async._errors import api_error, proves_nothing_created
+from emoji_async._api_errors import api_error
+from emoji_async._errors import proves_nothing_created
 from emoji_async._journal import JobState, Journal
 from emoji_async._validation import check_boxes
 from emoji_async.testing import Fault, Simulator, fixed_duration

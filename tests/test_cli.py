@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from emoji_async._errors import shortened
+from emoji_async._quoting import shortened
 from emoji_async.cli import main
 from emoji_async.cli._common import counted
 from emoji_async.cli._demo import run_demo
