@@ -1,0 +1,243 @@
+"""An :class:`EmojiClient`'s lifetime: what opening it builds, and what closing lets go of.
+
+A client's settings are checked when it is made; its policies run on its clock
+(``time_scale``). Opening it (:class:`ClientLifetime`) resolves the key and the
+URL, connects the pacing backend (this process, or Redis), and builds the
+transport and the service API over the session; closing lets a cancelled
+submit settle, lets go of shared pacing, and closes only a session the client
+created. The lifecycle (unopened, open, closed) is an enum: a closed client is
+never reopened. The submitter's records (abandoned tasks, orphans) outlive it.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import logging
+from typing import Protocol, TypeVar
+
+from ._api import ServiceAPI
+from ._config import resolve_api_key, resolve_base_url
+from ._errors import ClientStateError, ConfigurationError, ValidationError
+from ._limits import InProcess, Pacing, PacingBackend, RateLimits, RedisPacing, SharedPacingError
+from ._policy import PollPolicy, RetryPolicy
+from ._reconcile import Submitter
+from ._reporting import tell
+from ._transport import Session, Timeouts, Transport, open_session
+from ._validation import is_finite_number
+from ._values import Secret
+from .events import EventHandler
+
+__all__ = [
+    "LEAST_CALL_TIME",
+    "ClientLifetime",
+    "Lifecycle",
+    "Opened",
+    "Settings",
+    "check_settings",
+    "least_call_time",
+    "on_clock",
+    "open_pacing",
+]
+
+log = logging.getLogger("emoji_async")
+
+
+class Lifecycle(enum.Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def check_settings(pacing: object, time_scale: object) -> None:
+    """The client's arguments that are checked when it is made, before anything opens."""
+    if pacing is not None and not isinstance(pacing, RedisPacing):
+        raise ValidationError("pacing", "None (this process) or a RedisPacing", pacing)
+    if not is_finite_number(time_scale) or not time_scale > 0:
+        raise ValidationError(
+            "time_scale", "a factor > 0 (0.01: a clock 100 times as fast)", time_scale
+        )
+
+
+_Policy = TypeVar("_Policy", PollPolicy, RetryPolicy, RateLimits)
+
+
+def on_clock(policy: _Policy, time_scale: float) -> _Policy:
+    """``policy`` on a clock ``1 / time_scale`` times as fast as the service's."""
+    return policy if time_scale == 1 else policy.scaled(time_scale)
+
+
+#: On a compressed clock, the least time a call is given before its hard deadline, in
+#: real seconds: requests and answers take as long as on the real one.
+LEAST_CALL_TIME = 10.0
+
+
+def least_call_time(retry: RetryPolicy, time_scale: float) -> float:
+    """The shortest hard deadline of a call: none on the service's own clock.
+
+    On a faster clock a call's retries stop on that clock, but it is never cut
+    off sooner than :data:`LEAST_CALL_TIME` real seconds (or its own deadline,
+    if that is shorter): a detection the simulator decodes an image for can
+    take longer than 120 s x 0.002.
+    """
+    return 0.0 if time_scale >= 1 else min(retry.deadline, LEAST_CALL_TIME)
+
+
+async def open_pacing(config: RedisPacing | None, limits: RateLimits | None) -> PacingBackend:
+    """Where the limits are kept: this process, or Redis (connected and checked now)."""
+    if config is None:
+        return InProcess(limits)
+    try:
+        from ._shared import RedisBackend
+    except ImportError as exc:
+        raise ConfigurationError(
+            "shared pacing needs the redis extra: pip install 'emoji-async[redis]'"
+        ) from exc
+    backend = RedisBackend(config, limits)
+    try:
+        await backend.open()
+    except SharedPacingError as exc:
+        if not config.fallback:
+            raise
+        log.warning("%s; pacing in this process alone instead (fallback=True)", exc)
+        return InProcess(limits)
+    return backend
+
+
+class Opened(Protocol):
+    """What the client's lifetime gives while it is open."""
+
+    @property
+    def service(self) -> ServiceAPI: ...
+
+    @property
+    def submitter(self) -> Submitter: ...
+
+
+class Settings(Protocol):
+    """The client's settings its lifetime reads: the policies as given, and its clock."""
+
+    @property
+    def timeouts(self) -> Timeouts: ...
+
+    @property
+    def retry(self) -> RetryPolicy: ...
+
+    @property
+    def limits(self) -> RateLimits | None: ...
+
+    @property
+    def pacing(self) -> RedisPacing | None: ...
+
+    @property
+    def time_scale(self) -> float: ...
+
+
+class ClientLifetime:
+    """One client's session, service and submitter, from opening to closing.
+
+    ``client`` is read for its settings: its ``retry`` and ``limits`` now, put on
+    its clock (in the service's seconds as given), the rest when it opens.
+    """
+
+    def __init__(
+        self,
+        client: Settings,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        workspace: str | None,
+        session: Session | None,
+        allow_insecure_http: bool,
+        cancel_abandoned: bool,
+        on_event: EventHandler | None,
+    ) -> None:
+        # Wrapped at once: the key must not sit in a plain attribute a debugger
+        # or a careless repr could print.
+        self._api_key = None if api_key is None else Secret(api_key)
+        self.base_url_arg = base_url
+        self._workspace = workspace
+        self._borrowed = session
+        self._client = client
+        # What the client runs on: the policies on its clock.
+        self._retry = on_clock(client.retry, client.time_scale)
+        limits = client.limits
+        self._limits = None if limits is None else on_clock(limits, client.time_scale)
+        self._allow_insecure_http = allow_insecure_http
+        self._cancel_abandoned = cancel_abandoned
+        self._on_event = on_event
+        self.state = Lifecycle.UNOPENED
+        self.session: Session | None = None
+        self._api: ServiceAPI | None = None
+        self._submits: Submitter | None = None
+        self.base_url: str | None = None
+
+    async def open(self) -> None:
+        """Resolve the key and URL, connect the pacing, open the session; once only."""
+        if self.state is Lifecycle.CLOSED:
+            raise ClientStateError("this EmojiClient is closed and cannot be reopened")
+        if self.state is Lifecycle.OPEN:
+            return
+        key = resolve_api_key(self._api_key)
+        self.base_url = resolve_base_url(
+            self.base_url_arg, allow_insecure_http=self._allow_insecure_http
+        )
+        client = self._client
+        backend = await open_pacing(client.pacing, self._limits)
+        session = self._borrowed or open_session()
+        self.session = session
+        transport = Transport(
+            session,
+            base_url=self.base_url,
+            api_key=key,
+            workspace=self._workspace,
+            timeouts=client.timeouts,
+        )
+        self._api = ServiceAPI(
+            transport,
+            self._retry,
+            Pacing(self._limits, backend),
+            least_call_time=least_call_time(client.retry, client.time_scale),
+        )
+        self._submits = Submitter(self._api, cancel_abandoned=self._cancel_abandoned)
+        if self._on_event is not None:
+            self._submits.subscribe(functools.partial(tell, self._on_event))
+        self.state = Lifecycle.OPEN
+
+    async def aclose(self) -> None:
+        """Let a cancelled submit settle, let go of the pacing, close a session of our own."""
+        if self._submits is not None:
+            await self._submits.aclose(self._retry.deadline)
+        if self._api is not None:
+            await self._api.pacing.backend.aclose()
+        if self.state is Lifecycle.OPEN and self.session is not self._borrowed:
+            assert self.session is not None
+            await self.session.close()
+        self.session = None
+        self._api = None
+        # The submitter stays: its records (abandoned tasks, orphans) outlive the client.
+        self.state = Lifecycle.CLOSED
+
+    @property
+    def service(self) -> ServiceAPI:
+        """The service API while open; the lifecycle's :class:`ClientStateError` otherwise."""
+        if self._api is None:
+            if self.state is Lifecycle.CLOSED:
+                raise ClientStateError("this EmojiClient is closed")
+            raise ClientStateError("use EmojiClient inside 'async with', or await open() first")
+        return self._api
+
+    @property
+    def submitter(self) -> Submitter:
+        """The client's submitter while open."""
+        self.service  # noqa: B018  (raises the lifecycle's error when not open)
+        assert self._submits is not None
+        return self._submits
+
+    @property
+    def records(self) -> Submitter:
+        """The submitter, for its records: they outlive the client once it was opened."""
+        submits = self._submits
+        if submits is None:
+            raise ClientStateError("use EmojiClient inside 'async with', or await open() first")
+        return submits
