@@ -2,7 +2,8 @@
 
 Everything that can be checked is checked before anything is sent: the folder
 is made, and no job's file may be one the batch did not write. A video is
-saved as ``<folder>/<key>.mp4`` as soon as its task succeeds.
+saved as ``<folder>/<key>.mp4`` as soon as its task succeeds, fetched and
+written as :meth:`EmojiClient.download` does it (:func:`._downloads.save_video`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import os
 from pathlib import Path
 
 from ._api import ServiceAPI
+from ._downloads import save_video
 from ._errors import DownloadError, ValidationError
 from ._jobs import file_name_for
 from ._journal_null import BatchJournal
 from ._models import VideoResult
 from ._reporting import report
-from ._transport import MAX_VIDEO_BYTES
 from .events import Downloaded
 
 __all__ = ["VideoFolder"]
@@ -63,13 +64,13 @@ class VideoFolder:
     ) -> Path:
         """Download the job's video into the folder, and record where it went."""
         directory = self.directory
+        # Named by the job's key, not by its task as client.download names a video in a
+        # folder: the two rules name different things (see _downloads).
         path = directory / file_name_for(key)
         # file_name_for() already keeps the name plain; this holds even if it changes.
         if not await _saved_inside(path, directory):
             raise ValidationError("key", "a name that stays inside download_to", key)
-        size = await api.download(
-            video.video_url, path, max_bytes=MAX_VIDEO_BYTES, replace=key in self._own_files
-        )
+        size = await save_video(api, video.video_url, path, replace=key in self._own_files)
         await journal.downloaded(key, path=path, size=size)
         report(Downloaded, path=path, size=size)
         return path

@@ -14,7 +14,10 @@ asked. What differs is only where the file goes and what names it:
   by that name when a journal resumes the batch.
 
 The two rules name different things and stay distinct: changing either would
-rename files their users already have.
+rename files their users already have. The client's steps before the fetch
+(is ``dest`` a folder, make its folders) fail as "cannot save to" the path,
+nothing fetched yet; a failure while the video is written is worded by
+:func:`._saving.on_disk`.
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ async def _destination(video: VideoResult | str, dest: str | os.PathLike[str]) -
 
 
 class _Opened(Protocol):
+    """An open client's service (its lifetime, without importing the client)."""
+
     @property
     def service(self) -> ServiceAPI: ...
 
