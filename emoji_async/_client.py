@@ -18,7 +18,7 @@ from ._client_lifetime import ClientLifetime, check_settings, on_clock
 from ._downloads import download_video
 from ._generating import generate_one
 from ._jobs import EmojiJob, JobOutcome, Outcomes
-from ._limits import RateLimits, RedisPacing
+from ._limits import RateLimits
 from ._models import (
     AbandonedTask,
     BBox,
@@ -32,6 +32,7 @@ from ._models import (
 from ._paid_requests import paid_request, submitted_task
 from ._policy import PollPolicy, RetryPolicy
 from ._reconcile import Submitter
+from ._shared_config import RedisPacing
 from ._task import Task
 from ._task_list_query import check_list_query
 from ._templates import Template

@@ -12,13 +12,14 @@ from __future__ import annotations
 from contextlib import aclosing
 from typing import Protocol
 
-from ._adaptive import batch_concurrency
 from ._batch import Batch
 from ._batch_options import BatchOptions, default_concurrency
 from ._client_lifetime import Opened, on_clock
 from ._jobs import EmojiJob, JobOutcome, Outcomes
-from ._limits import RateLimits, RedisPacing
-from ._policy import PollPolicy, PollSchedule
+from ._limits import RateLimits
+from ._policy import PollPolicy
+from ._poll_placement import placement_for
+from ._shared_config import RedisPacing
 
 __all__ = ["BatchSettings", "batch_for", "outcomes_in_order"]
 
@@ -46,16 +47,14 @@ def batch_for(client: BatchSettings, opened: Opened, options: BatchOptions) -> B
     """The batch ``options`` ask for, on the client's service, clock and pacing."""
     slots = client.limits.running_tasks if client.limits is not None else 1
     policy = on_clock(options.poll or client.poll.for_batches(), client.time_scale)
-    if policy.schedule is PollSchedule.BATCH:
-        lo, hi = opened.service.pacing.durations.bounds(None, policy.run_time)
-        default = batch_concurrency(slots, lo, hi)
-    else:
-        default = default_concurrency(slots)
+    placement = placement_for(policy)
+    default = placement.concurrency(
+        default_concurrency(slots), slots, opened.service.pacing.durations
+    )
     submitter = opened.submitter
-    if opened.service.pacing.backend.shared:
-        # All processes' batches together keep what one batch would keep in flight.
-        cap = client.pacing.max_in_flight if client.pacing is not None else None
-        submitter = submitter.gated(cap or default)
+    cap = opened.service.pacing.backend.batch_cap(default)
+    if cap is not None:
+        submitter = submitter.gated(cap)
     return Batch(
         opened.service,
         submitter=submitter,

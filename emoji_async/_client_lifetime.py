@@ -18,11 +18,13 @@ from typing import Protocol, TypeVar
 
 from ._api import ServiceAPI
 from ._config import resolve_api_key, resolve_base_url
-from ._errors import ClientStateError, ConfigurationError, ValidationError
-from ._limits import InProcess, Pacing, PacingBackend, RateLimits, RedisPacing, SharedPacingError
+from ._errors import ClientStateError, ConfigurationError, SharedPacingError, ValidationError
+from ._limits import RateLimits
+from ._pacing import InProcess, Pacing, PacingBackend
 from ._policy import PollPolicy, RetryPolicy
 from ._reconcile import Submitter
 from ._reporting import tell
+from ._shared_config import RedisPacing
 from ._transport import Session, Timeouts, Transport, open_session
 from ._validation import is_finite_number
 from ._values import Secret

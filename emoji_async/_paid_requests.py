@@ -14,8 +14,8 @@ import time
 from ._api import GENERATE_MODEL, ServiceAPI
 from ._attempts import label_for, owner_of
 from ._models import BBox, TaskSnapshot
+from ._paid_request import PaidRequest
 from ._policy import PollPolicy
-from ._reconcile import PaidRequest
 from ._task import Task
 from ._uploads import ImageSource
 
