@@ -5,6 +5,32 @@ One portrait in, one short animated-expression video out::
     async with EmojiClient() as client:
         video = await client.generate("https://example.com/portrait.png", "mengwa_kaixin")
         print(video.video_url)
+
+Layers, bottom to top. A module imports (at run time) only from its own layer
+or the layers below it, never in a circle; ``tests/test_layers.py`` reads this
+table and holds every module of the package to it (a new module must be
+placed here to pass)::
+
+    values    _quoting _redact _urls _version _templates _image_headers _values
+              _errors _api_errors _models _validation _budget _jobs _paid_request
+              events
+    policy    _policy _adaptive _poll_placement _limits _config _shared_config
+              _reporting
+    wire      _wire_shapes _wire _answers _saving _transport
+    service   _calls _uploads _pacer _task_board _pacing _shared_scripts
+              _shared_link _shared_lock _shared _api
+    tasks     _task _downloads _attempts _verdicts _ledger _submission _records
+              _orphans _listing _settlement _reconcile _journal_entries
+              _journal_schema _journal_rules _journal_store _journal _journal_null
+    batch     _batch_options _batch_refusal _batch_spending _batch_resume
+              _batch_files _batch_job _batch
+    client    _task_list_query _paid_requests _client_lifetime _generating
+              _client_batches _client
+    faces     __init__ __main__ cli testing
+
+aiohttp is imported only by ``_transport`` (and the simulator in ``testing``),
+redis only by the ``_shared*`` modules, backoff only by ``_policy``, cattrs only
+by ``_wire``, rich only by ``cli``.
 """
 
 from . import events
