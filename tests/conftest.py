@@ -29,7 +29,8 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 #: same clock (``client_for``): a 60 s task runs in 0.6 s, a 15 s poll interval is 0.15 s.
 SCALE = 0.01
 KEY = "sk-simulator"
-#: For tests that hold the client to "nothing throttled". On this clock a 1/s limit
+#: The tests' client's limits (``running`` and the ``client`` fixture), and those of
+#: any test that holds the client to "nothing throttled". On this clock a 1/s limit
 #: is a 10 ms window, and the default jitter (5 ms of real time, for a network's
 #: differences in delay) leaves 6 ms between a request's release and its arrival,
 #: less than a loaded CI machine can delay one of two requests: simulator and
@@ -119,7 +120,12 @@ async def detect_and_submit(
 async def running(
     config: SimulatorConfig | None = None, **client_overrides: Any
 ) -> AsyncIterator[tuple[Simulator, EmojiClient]]:
-    """A simulator and an open client, both closed on exit."""
+    """A simulator and an open client, both closed on exit.
+
+    The client paces with ``LOADED_MACHINE``'s jitter unless ``limits`` is given:
+    a test that counts requests or events must not meet a 429 because CI was busy.
+    """
+    client_overrides.setdefault("limits", LOADED_MACHINE)
     async with (
         serve(config or sim_config()) as server,
         client_for(server, **client_overrides) as client,
@@ -140,7 +146,7 @@ def sim(server: SimulatorServer) -> Simulator:
 
 @pytest.fixture
 async def client(server: SimulatorServer) -> AsyncIterator[EmojiClient]:
-    async with client_for(server) as c:
+    async with client_for(server, limits=LOADED_MACHINE) as c:
         yield c
 
 
