@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
+from pathlib import Path
 
 import emoji_async
 import emoji_async.events
@@ -30,6 +32,12 @@ def test_every_public_name_exists_and_every_public_object_is_listed() -> None:
             and getattr(value, "__module__", "").startswith(module.__name__)
         }
         assert defined <= set(module.__all__), defined - set(module.__all__)
+
+
+def test_the_reference_page_names_every_public_name_of_the_package() -> None:
+    page = (Path(__file__).parent.parent / "docs" / "reference.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"emoji_async\.(\w+)", page))
+    assert set(emoji_async.__all__) - named == set()
 
 
 def _error_tree(root: type[BaseException]) -> set[type[BaseException]]:
