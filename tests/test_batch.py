@@ -141,7 +141,11 @@ async def test_events_follow_each_job_through_its_life() -> None:
         # Billed comes twice (the detection, the video), each before the step it pays for.
         billed = [e for e in seen if e.key == key and isinstance(e, events.Billed)]
         assert [(e.detections, e.video_seconds > 0) for e in billed] == [(1, False), (0, True)]
-        kinds = [type(e).__name__ for e in seen if e.key == key and e not in billed]
+        # Throttled and Retrying are the service's weather, not steps of a life: a loaded
+        # machine can run two paced requests' handlers back to back in the simulator and
+        # meet a 429 the client then waits out (the test below reports those).
+        weather = (events.Billed, events.Throttled, events.Retrying)
+        kinds = [type(e).__name__ for e in seen if e.key == key and not isinstance(e, weather)]
         # Each step in life order; Running is seen only if a poll catches the task running
         # (a batch polls once, when a task is surely done).
         assert kinds == sorted(kinds, key=life.index)
