@@ -47,9 +47,14 @@ log = logging.getLogger("emoji_async")
 
 #: The fastest a waiting process looks at the lock or the count in flight (seconds).
 _MIN_TICK = 0.002
+#: How early a turn may be claimed (seconds): a claim's round trip varies by about as
+#: much, and a turn claimed early is waited out here, trusting the loop to wake on time
+#: for so short a wait. Without it, half the claims would come a little early and ask again.
+_CLAIM_AHEAD = 0.002
 
 _SCRIPTS = {
     "pace": scripts.PACE,
+    "claim": scripts.CLAIM,
     "hold": scripts.HOLD,
     "stamp": scripts.STAMP,
     "occupy": scripts.OCCUPY,
@@ -86,6 +91,7 @@ class RedisBackend(PacingBackend):
         self._link = RedisLink(config)
         self._lock = SubmitLock(self._link, self._lock_key, tick=self.tick)
         self._held_until: dict[str, float] = {}
+        self._claiming: dict[str, asyncio.Lock] = {}
         #: Tasks this process counts in flight, with when each was counted (loop time).
         self._leases: dict[str, float] = {}
         #: Each task this process submitted: its place in the account's submit order.
@@ -133,6 +139,15 @@ class RedisBackend(PacingBackend):
     # --- request pacing ------------------------------------------------------
 
     async def acquire(self, endpoint: Endpoint) -> None:
+        """Wait for this caller's turn: reserved in Redis, then claimed when it is due.
+
+        A turn that waits is claimed, not trusted: an event loop that stalls
+        past several turns wakes their sleepers at once, and those requests
+        would reach the service together (the provider counts them as they
+        arrive). One round trip when the turn is free at once, two when it
+        waits, one more each time the claim finds it moved later (a stall, here
+        or elsewhere) or voided by a 429.
+        """
         limits = self.limits
         if limits is None:
             return
@@ -143,20 +158,43 @@ class RedisBackend(PacingBackend):
         # all of it, twenty turns a window a twentieth each.
         interval *= 1 + self.config.spread / (limits.window * (1 + limits.margin) + limits.jitter)
         interval_us = round(interval * 1e6)
+        ahead_us = round(min(_CLAIM_AHEAD, interval / 4) * 1e6)
         loop = asyncio.get_running_loop()
         while True:
             held_here = max(0.0, self._held_until.get(group, 0.0) - loop.time())
-            wait_us = await self._link.script(
+            sent = loop.time()
+            wait_us, turn, late = await self._link.values(
                 "pace", [key], [interval_us, round(held_here * 1e6), scripts.IDLE_MS]
             )
             if wait_us <= 0:
                 return
-            await asyncio.sleep(wait_us / 1e6)
-            # A 429 here while this caller slept voids its turn. One elsewhere on the
-            # account holds back only the turns taken after it: asking Redis again
-            # here would send every request a round trip late.
-            if self._held_until.get(group, 0.0) <= loop.time():
+            claim = [interval_us, turn, late, ahead_us, scripts.IDLE_MS]
+            if await self._claim(group, key, claim, wait_us, (loop.time() - sent) / 2):
                 return
+
+    async def _claim(
+        self, group: str, key: str, claim: list[int], wait_us: int, lead: float
+    ) -> bool:
+        """Wait for a turn and claim it; ``False`` if a 429 voided it (take a new one)."""
+        loop = asyncio.get_running_loop()
+        ahead = claim[3] / 1e6
+        while True:
+            # Woken half a round trip early, the claim reaches Redis when the turn is due.
+            await asyncio.sleep(max(0.0, wait_us / 1e6 - min(lead, ahead)))
+            # A 429 here while this caller slept voids its turn without asking Redis.
+            if self._held_until.get(group, 0.0) > loop.time():
+                return False
+            # This process's turns are claimed one at a time, in the order they woke:
+            # after a stall, in the order they were reserved.
+            async with self._claiming.setdefault(group, asyncio.Lock()):
+                sent = loop.time()
+                status, wait_us = await self._link.values("claim", [key], claim)
+                lead = (loop.time() - sent) / 2
+            if status < 0:
+                return False
+            if status > 0:
+                await asyncio.sleep(wait_us / 1e6)
+                return True
 
     def hold(self, endpoint: Endpoint, seconds: float | None) -> float | None:
         limits = self.limits

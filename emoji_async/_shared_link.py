@@ -133,6 +133,13 @@ class RedisLink:
         result = await self.call(name, self._scripts[name](keys=keys, args=args))
         return int(result)
 
+    async def values(self, name: str, keys: list[str], args: list[Any]) -> list[int]:
+        """Run the script registered as ``name``; its answer, a list, as ints."""
+        if self._redis is None:
+            raise SharedPacingError("shared pacing is not connected (the client is not open)")
+        result = await self.call(name, self._scripts[name](keys=keys, args=args))
+        return [int(value) for value in result]
+
     async def script_any(self, what: str, name: str, keys: list[str]) -> Any:
         """Run the script registered as ``name``, with no arguments; its answer as Redis gave it."""
         return await self.call(what, self._scripts[name](keys=keys, args=[]))

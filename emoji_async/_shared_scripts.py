@@ -7,15 +7,22 @@ value). Times are Redis's own (``TIME``): the processes' clocks may disagree,
 the server's is the one all of them are measured on. Each script does its
 reading and writing in one step, which no other process's can come between.
 
-``{ns}:pace:{group}`` (a hash: ``next``, ``held``, in microseconds)
-    One endpoint group's schedule. :data:`PACE` reserves the next start,
-    ``interval`` after the previous one, and answers how long to wait for
-    it: the in-process :class:`~emoji_async._pacer.Pacer`'s arithmetic
-    (its window ``spread`` longer: two machines' requests take different
-    paths), one round trip a request, turns handed out in the order they are
-    asked for. A 429 sets ``held`` (:data:`HOLD`): no turn of the group
-    starts before it, for any process; a turn this process was already
-    waiting for is taken again.
+``{ns}:pace:{group}`` (a hash: ``next``, ``held``, ``last``, ``late``, in microseconds)
+    One endpoint group's schedule: the in-process
+    :class:`~emoji_async._pacer.Pacer`'s arithmetic (its window ``spread``
+    longer: two machines' requests take different paths), turns handed out
+    in the order they are asked for and spaced by when requests really start.
+    :data:`PACE` reserves the next turn, ``interval`` after the previous one,
+    and answers how long to wait for it; a turn free at once starts there
+    (``last``, the latest start). A turn that waited is claimed when it is
+    due (:data:`CLAIM`): an event loop that stalled past several turns would
+    otherwise send them together, and the provider counts requests as they
+    arrive. A turn claimed late starts then and moves every later turn by as
+    much (``late``, the lateness of all turns so far); one whose later turns
+    already started (its process stalled while others' went) starts
+    ``interval`` after the latest start and moves every later turn by as
+    much. A 429 sets ``held`` (:data:`HOLD`): no turn of the group starts
+    before it, for any process; a turn waiting for it is taken again.
 ``{ns}:submit:lock`` (a string: the holder's ``host:pid:nonce``)
     The submit lock (``redis``'s own lock: ``SET NX PX``, released and
     renewed by token). Held across a submit and its settling; it expires
@@ -44,6 +51,7 @@ reading and writing in one step, which no other process's can come between.
 from __future__ import annotations
 
 __all__ = [
+    "CLAIM",
     "COUNT",
     "HOLD",
     "IDLE_MS",
@@ -68,19 +76,63 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 """
 
-#: KEYS[1] a group's hash; ARGV[1] its interval, ARGV[2] a hold known here (both us).
-#: Reserves the next start; returns the wait for it (us).
+#: KEYS[1] a group's hash; ARGV[1] its interval, ARGV[2] a hold known here (both us),
+#: ARGV[3] the key's idle life (ms). Reserves the next turn; returns the wait for it,
+#: the turn and the lateness so far (us): a turn that waits is claimed with the last two.
 PACE = (
     _NOW_US
     + """
-local nxt = tonumber(redis.call('HGET', KEYS[1], 'next') or '0')
-local held = math.max(tonumber(redis.call('HGET', KEYS[1], 'held') or '0'),
-                      now + tonumber(ARGV[2]))
-local start = math.max(now, nxt, held)
+local f = redis.call('HMGET', KEYS[1], 'next', 'held', 'last', 'late')
+local held = math.max(tonumber(f[2] or '0'), now + tonumber(ARGV[2]))
+local start = math.max(now, tonumber(f[1] or '0'), held)
+if f[3] then
+    start = math.max(start, tonumber(f[3]) + tonumber(ARGV[1]))
+end
 local after = start + tonumber(ARGV[1])
 redis.call('HSET', KEYS[1], 'next', string.format('%.0f', after))
+if start <= now then
+    redis.call('HSET', KEYS[1], 'last', string.format('%.0f', now))
+end
 redis.call('PEXPIRE', KEYS[1], math.ceil((math.max(after, held) - now) / 1000) + ARGV[3])
-return start - now
+return {start - now, start, tonumber(f[4] or '0')}
+"""
+)
+
+#: KEYS[1] a group's hash; ARGV[1] its interval, ARGV[2] a turn PACE reserved and
+#: ARGV[3] the lateness it answered with, ARGV[4] how early a turn may be claimed (all
+#: us), ARGV[5] the key's idle life (ms). Returns {1, wait}: the turn is this process's,
+#: to start after ``wait`` (at most ARGV[4]); {0, wait}: not yet, claim again then;
+#: {-1, wait}: a 429 holds the group back, take a new turn.
+CLAIM = (
+    _NOW_US
+    + """
+local f = redis.call('HMGET', KEYS[1], 'next', 'held', 'last', 'late')
+local held = tonumber(f[2] or '0')
+if held > now then
+    return {-1, held - now}
+end
+local interval = tonumber(ARGV[1])
+local late = tonumber(f[4] or '0')
+local shifted = tonumber(ARGV[2]) + late - tonumber(ARGV[3])
+local target = shifted
+local ref = shifted
+if f[3] then
+    local last = tonumber(f[3])
+    target = math.max(shifted, last + interval)
+    if shifted <= last then
+        ref = last  -- a later turn started first: this one comes in after it
+    end
+end
+if target - now > tonumber(ARGV[4]) then
+    return {0, target - now}
+end
+local start = math.max(target, now)
+local moved = start - ref
+local after = math.max(tonumber(f[1] or '0') + moved, start + interval)
+redis.call('HSET', KEYS[1], 'next', string.format('%.0f', after),
+           'last', string.format('%.0f', start), 'late', string.format('%.0f', late + moved))
+redis.call('PEXPIRE', KEYS[1], math.ceil((after - now) / 1000) + ARGV[5])
+return {1, start - now}
 """
 )
 

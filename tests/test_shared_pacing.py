@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +25,7 @@ from emoji_async import (
     EmojiClient,
     EmojiJob,
     PollPolicy,
+    RateLimits,
     RedisPacing,
     SharedPacingError,
     SubmissionUncertainError,
@@ -32,6 +35,7 @@ from emoji_async._adaptive import batch_concurrency
 from emoji_async._journal import JobState, Journal
 from emoji_async._pacing import Pacing
 from emoji_async._shared import RedisBackend
+from emoji_async._values import Endpoint
 from emoji_async.testing import Chaos, Fault, Simulator, SimulatorServer, serve
 
 from .conftest import KEY, LOADED_MACHINE, SCALE, client_for, detect_and_submit, sim_config
@@ -243,6 +247,59 @@ async def test_no_key_material_goes_to_redis_and_every_key_is_the_accounts(
     everything = "\n".join([*map(text, keys), *dumped])
     assert KEY not in everything
     assert "example.com" not in everything  # the inputs go there as a digest only
+
+
+# --- request pacing through Redis ------------------------------------------------
+
+
+async def test_a_stalled_event_loop_does_not_send_the_turns_it_delayed_together(
+    redis_url: str,
+) -> None:
+    # Six callers take their turns in Redis 20 ms apart; then the loop blocks for 100 ms,
+    # past four of them. They start 20 ms apart from when the loop runs again, in order.
+    limits = RateLimits(detect_per_second=50, window=0.02, margin=0, jitter=0)
+    backend = RedisBackend(shared(redis_url, spread=0), limits)
+    await backend.open()
+    loop = asyncio.get_running_loop()
+    starts: list[tuple[int, float]] = []
+
+    async def one(n: int) -> None:
+        await backend.acquire(Endpoint.DETECT)
+        starts.append((n, loop.time()))
+
+    try:
+        callers = []
+        for n in range(6):
+            callers.append(asyncio.create_task(one(n)))
+            await asyncio.sleep(0.001)  # every caller has its turn; the first has started
+        assert [n for n, _ in starts] == [0]
+        time.sleep(0.1)  # noqa: ASYNC251  (the stall under test)
+        await asyncio.gather(*callers)
+    finally:
+        await backend.aclose()
+    assert [n for n, _ in starts] == list(range(6))
+    gaps = [b - a for (_, a), (_, b) in itertools.pairwise(starts)]
+    assert all(gap >= 0.02 - 0.002 for gap in gaps), gaps
+
+
+async def test_detections_delayed_by_a_stalled_loop_reach_the_service_one_turn_apart(
+    redis_url: str,
+) -> None:
+    # Six detections wait their turns 36 ms apart; the loop blocks for 150 ms, past
+    # four of them. The service, which counts requests as they arrive, throttles none.
+    async with serve(sim_config()) as server:
+        sim = server.simulator
+        async with client_for(server, pacing=shared(redis_url), limits=LOADED_MACHINE) as client:
+            calls = [
+                asyncio.create_task(client.detect(f"https://example.com/stall/{n}.png"))
+                for n in range(6)
+            ]
+            while not sim.requests:  # noqa: ASYNC110  (the simulator sets no event)
+                await asyncio.sleep(0.001)
+            await asyncio.sleep(0.005)  # every caller has its turn; the first was sent
+            time.sleep(0.15)  # noqa: ASYNC251  (the stall under test)
+            await asyncio.gather(*calls)
+        assert sim.stats.throttled == 0
 
 
 # --- leases and unsettled submits -------------------------------------------------
