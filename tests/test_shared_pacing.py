@@ -302,6 +302,69 @@ async def test_detections_delayed_by_a_stalled_loop_reach_the_service_one_turn_a
         assert sim.stats.throttled == 0
 
 
+#: A process that takes four turns 50 ms apart, then blocks its loop for 400 ms.
+STALLING_CHILD = """
+import asyncio, json, sys, time
+from emoji_async import RateLimits, RedisPacing
+from emoji_async._shared import RedisBackend
+from emoji_async._values import Endpoint
+
+async def main(url):
+    limits = RateLimits(detect_per_second=20, window=0.05, margin=0, jitter=0)
+    backend = RedisBackend(RedisPacing(url, account="test", spread=0), limits)
+    await backend.open()
+    starts = []
+    async def one():
+        await backend.acquire(Endpoint.DETECT)
+        starts.append(time.time())
+    callers = [asyncio.create_task(one()) for _ in range(4)]
+    while not starts:
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.01)
+    print("stalling", flush=True)
+    time.sleep(0.4)
+    await asyncio.gather(*callers)
+    await backend.aclose()
+    print(json.dumps(starts), flush=True)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def test_a_process_whose_loop_stalled_keeps_the_accounts_spacing_with_the_others(
+    redis_url: str,
+) -> None:
+    # The other process takes its turns one after another meanwhile, and goes on
+    # while the stalled one sleeps: the turns it left pass, and when it wakes its
+    # three late turns come in among this process's, every start 50 ms from the next.
+    limits = RateLimits(detect_per_second=20, window=0.05, margin=0, jitter=0)
+    backend = RedisBackend(shared(redis_url, spread=0), limits)
+    await backend.open()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", STALLING_CHILD, redis_url, stdout=asyncio.subprocess.PIPE
+    )
+    assert child.stdout is not None
+    here: list[float] = []
+    try:
+        line = await asyncio.wait_for(child.stdout.readline(), 60)
+        assert line.decode().strip() == "stalling"
+        finished = asyncio.create_task(child.stdout.readline())
+        while not finished.done() or len(here) < 3:
+            await backend.acquire(Endpoint.DETECT)
+            here.append(time.time())
+        there = json.loads(await finished)
+        assert await child.wait() == 0
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+        await backend.aclose()
+    assert len(there) == 4
+    starts = sorted([*here, *there])
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(gap >= 0.05 - 0.01 for gap in gaps), gaps
+
+
 # --- leases and unsettled submits -------------------------------------------------
 
 
