@@ -2,10 +2,11 @@
 
 :class:`RedisBackend` is the :class:`~emoji_async._pacing.PacingBackend` whose
 state is the account's: the request pacing of each endpoint group (the
-in-process :class:`~emoji_async._pacer.Pacer`'s arithmetic, done by a script
-in Redis), the submit lock (:mod:`~emoji_async._shared_lock`), the tasks
-submits created and the submits left unsettled, and the leases of the tasks in
-flight with the account's queue. The keys and scripts are
+in-process :class:`~emoji_async._pacer.Pacer`'s arithmetic, done by scripts
+in Redis: a turn is reserved, then claimed when it is due), the submit lock
+(:mod:`~emoji_async._shared_lock`), the tasks submits created and the
+submits left unsettled, and the leases of the tasks in flight with the
+account's queue. The keys and scripts are
 :mod:`~emoji_async._shared_scripts`'; the connection, and the translation of
 its failures, :mod:`~emoji_async._shared_link`'s. This module, the link and
 the lock are the only ones that import ``redis``.
