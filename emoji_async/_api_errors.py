@@ -13,6 +13,7 @@ from ._errors import (
     AuthenticationError,
     BillingError,
     InvalidRequestError,
+    ModelOrWorkspaceNotFoundError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -47,6 +48,11 @@ _ACCOUNT_CODES: dict[str, type[AccountError]] = {
     "CommodityNotPurchased": BillingError,
     "Throttling.AllocationQuota": BillingError,
     "AllocationQuota.FreeTierOnly": BillingError,
+    # A 404 that names the account's model or workspace, not one task: every later
+    # request names the same. Still a NotFoundError, as it was before.
+    "ModelNotFound": ModelOrWorkspaceNotFoundError,
+    "Model.NotExist": ModelOrWorkspaceNotFoundError,
+    "WorkSpaceNotFound": ModelOrWorkspaceNotFoundError,
 }
 
 

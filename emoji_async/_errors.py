@@ -12,8 +12,9 @@
     │   ├── AccountError            the account itself is refused: every later request would be too
     │   │   ├── AuthenticationError     401: missing or invalid API key
     │   │   ├── PermissionDeniedError   403: no access to the model, workspace, or plan
-    │   │   └── BillingError            overdue, not purchased, free quota used up (400, 429)
-    │   ├── NotFoundError           404: model or workspace not found
+    │   │   ├── BillingError            overdue, not purchased, free quota used up (400, 429)
+    │   │   └── ModelOrWorkspaceNotFoundError  404: no such model or workspace (also NotFoundError)
+    │   ├── NotFoundError           404: what the request names does not exist (a task, a path)
     │   ├── RateLimitError          429: throttled for the moment; retry_after when the service said
     │   └── ServerError             5xx: the service failed
     ├── TransportError              no HTTP answer arrived
@@ -64,6 +65,7 @@ __all__ = [
     "FaceRejectedError",
     "InvalidRequestError",
     "JournalError",
+    "ModelOrWorkspaceNotFoundError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -195,7 +197,11 @@ class BillingError(AccountError):
 
 
 class NotFoundError(APIError):
-    """404: the model or workspace does not exist."""
+    """404: what the request names (a task, a path) does not exist."""
+
+
+class ModelOrWorkspaceNotFoundError(AccountError, NotFoundError):
+    """404 ``ModelNotFound``, ``Model.NotExist``, ``WorkSpaceNotFound``: the account's set-up."""
 
 
 class RateLimitError(APIError):

@@ -122,6 +122,32 @@ def test_a_refused_key_or_access_is_an_account_error_and_keeps_its_old_class(
     assert proves_nothing_created(error)
 
 
+#: The 404s that name the account's set-up (its model, its workspace), not one task.
+SETUP_NOT_FOUND = ["ModelNotFound", "Model.NotExist", "WorkSpaceNotFound"]
+
+
+@pytest.mark.parametrize("code", SETUP_NOT_FOUND)
+def test_a_404_for_the_accounts_model_or_workspace_is_an_account_error_and_still_not_found(
+    code: str,
+) -> None:
+    error = api_error(404, code, "not found", request_id="r1")
+    assert isinstance(error, ea.ModelOrWorkspaceNotFoundError)
+    assert isinstance(error, ea.AccountError)
+    # ``except NotFoundError`` still catches it.
+    assert isinstance(error, ea.NotFoundError)
+    assert proves_nothing_created(error)
+
+
+@pytest.mark.parametrize("code", ["NotFound", None])
+def test_a_404_for_something_the_service_does_not_know_stays_a_plain_not_found_error(
+    code: str | None,
+) -> None:
+    # A task id (or a path) the service does not know says nothing of the account.
+    error = api_error(404, code, "no such task", request_id="r1")
+    assert type(error) is ea.NotFoundError
+    assert not isinstance(error, ea.AccountError)
+
+
 @pytest.mark.parametrize("code", ["Throttling", "Throttling.RateQuota", "Throttling.BurstRate"])
 def test_throttling_stays_a_rate_limit_error(code: str) -> None:
     error = api_error(429, code, "slow down", request_id="r1")
@@ -237,6 +263,20 @@ async def test_a_refusal_met_at_submit_holds_back_the_submits_waiting_for_their_
     assert sum(o.not_started for o in outcomes) == 5
 
 
+async def test_a_batch_whose_submits_answer_workspace_not_found_stops_after_the_first() -> None:
+    async with running(sim_config(), retry=QUICK) as (sim, client):
+        sim.faults.add(Fault("submit", "status", status=404, code="WorkSpaceNotFound", times=99))
+        outcomes = await client.generate_many(jobs_for(6), concurrency=6)
+        submits = sent(sim, "submit")
+    assert submits == 1
+    assert sim.stats.tasks_created == 0
+    assert all(isinstance(o.error, ea.ModelOrWorkspaceNotFoundError) for o in outcomes)
+    assert {o.error.code for o in outcomes if isinstance(o.error, ea.APIError)} == {
+        "WorkSpaceNotFound"
+    }
+    assert sum(o.not_started for o in outcomes) == 5
+
+
 async def test_an_arrearage_at_submit_leaves_the_job_to_resume_once_the_bill_is_paid(
     tmp_path: Path,
 ) -> None:
@@ -274,6 +314,29 @@ def test_the_command_line_says_the_account_was_refused_and_exits_3(
     assert "InvalidApiKey" in captured.err
     assert "not started" in captured.out
     assert wrong not in captured.err + captured.out
+
+
+def test_the_command_line_says_the_workspace_was_not_found_and_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
+    rows = ["image,driven_id,key"] + [
+        f"https://example.com/p/{n}.png,mengwa_kaixin,job{n}" for n in range(8)
+    ]
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with serve_in_thread(sim_config()) as server:
+        server.simulator.faults.add(
+            Fault("submit", "status", status=404, code="WorkSpaceNotFound", times=99)
+        )
+        status = batch(server, tmp_path, jobs, "--concurrency", "2", "--progress", "never")
+        submits = sent(server.simulator, "submit")
+    captured = capsys.readouterr()
+    assert submits == 1
+    assert status == 3
+    assert captured.err.count("the account was refused") == 1
+    assert "WorkSpaceNotFound" in captured.err
+    assert "not started" in captured.out
 
 
 # --- 3. a detection is billed once its answer arrives --------------------------------------
