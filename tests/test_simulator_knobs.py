@@ -515,6 +515,19 @@ async def test_a_scripted_error_status_keeps_the_providers_json_body(start: Star
     assert "Location" not in answer.headers
 
 
+async def test_a_dropped_field_path_may_pick_a_task_list_row_by_its_number(start: Start) -> None:
+    api = await start(ENDLESS)
+    assert (await api.submit()).status == 200
+    api.sim.faults.add(Fault("list", "drop_field", field="data.0.status"))
+    api.sim.faults.add(Fault("list", "drop_field", field="data.1.status"))  # no second row
+    [row] = (await api.call("GET", "/tasks")).body["data"]
+    assert "status" not in row
+    assert row["task_id"]
+    [whole] = (await api.call("GET", "/tasks")).body["data"]
+    assert whole["status"] in ("PENDING", "RUNNING")
+    assert api.sim.stats.faults_by_kind == {"missing_field": 1}
+
+
 # -- the task list's time zone -------------------------------------------------------------------
 
 

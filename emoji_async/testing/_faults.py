@@ -151,10 +151,11 @@ class Fault:
     ``cut``: the headers promise the whole body (``Content-Length``) but only
     ``keep`` of it is sent before the connection closes: a download cut short.
     ``drop_field``: a JSON answer without ``field``, a dotted path
-    (``"output"``, ``"output.task_status"``); ``None`` drops ``output`` if the
-    answer has one, else its first field other than ``request_id``. An answer
-    that lacks the field, or is not a JSON object, goes out unchanged (and the
-    fault is not counted as played).
+    (``"output"``, ``"output.task_status"``; a number picks a list's item, so
+    ``"data.0.status"`` leaves the task list's first row unreadable); ``None``
+    drops ``output`` if the answer has one, else its first field other than
+    ``request_id``. An answer that lacks the field, or is not a JSON object,
+    goes out unchanged (and the fault is not counted as played).
 
     A ``status`` of 3xx or 408 is not an answer the provider's API gives
     (docs/wire.md, "Errors", lists none): it comes from something in between, so

@@ -101,8 +101,17 @@ def without(reply: Reply, field: str | None) -> Reply | None:
     *parents, name = field.split(".")
     container: object = payload
     for part in parents:
-        container = container.get(part) if isinstance(container, dict) else None
+        container = _item(container, part)
     if not isinstance(container, dict) or name not in container:
         return None
     del container[name]
     return attrs.evolve(reply, body=json.dumps(payload, ensure_ascii=False).encode())
+
+
+def _item(container: object, part: str) -> object:
+    """``container[part]``: a key of an object, or a number picking an item of a list (a row)."""
+    if isinstance(container, dict):
+        return container.get(part)
+    if isinstance(container, list) and part.isdigit() and int(part) < len(container):
+        return container[int(part)]
+    return None
