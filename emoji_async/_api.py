@@ -338,12 +338,17 @@ class ServiceAPI:
         status: TaskStatus | None = None,
         start: dt.datetime | None = None,
         end: dt.datetime | None = None,
+        whole: bool = False,
     ) -> TaskPage:
         """One page of the task list, filtered by what is given (``None``: not filtered).
 
         ``start`` and ``end`` are timezone-aware (sent in the service's zone,
         Beijing time). The arguments are the caller's to check:
         :meth:`EmojiClient.list_tasks` does, with the errors a user is shown.
+        A row that cannot be read is left out and counted on the page; with
+        ``whole``, it makes the page unreadable, asked for again as any answer
+        that breaks the protocol (settling reads the list so: a row left out
+        could be the task it looks for).
         """
         params: dict[str, str] = {}
         if start is not None:
@@ -359,6 +364,6 @@ class ServiceAPI:
 
         async def attempt() -> TaskPage:
             resp = await self.transport.send("GET", "/tasks", endpoint=Endpoint.LIST, params=params)
-            return parse_task_page(resp.body, http_status=resp.status)
+            return parse_task_page(resp.body, http_status=resp.status, whole=whole)
 
         return await self._call(Endpoint.LIST, attempt, is_transient)

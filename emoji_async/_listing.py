@@ -82,8 +82,9 @@ class TaskList:
         newest: int | None = None
         page_no = 1
         while True:
+            # Whole pages only: a row left out could be the very task looked for.
             page = await self._api.list_tasks(
-                model=GENERATE_MODEL, page=page_no, page_size=_PAGE_SIZE
+                model=GENERATE_MODEL, page=page_no, page_size=_PAGE_SIZE, whole=True
             )
             at = self.ledger.now()
             expected = min(max(page.total - (page_no - 1) * page.page_size, 0), page.page_size)

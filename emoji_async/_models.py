@@ -233,7 +233,11 @@ class TaskSummary:
 
 @attrs.frozen(kw_only=True)
 class TaskPage:
-    """One page of the task list."""
+    """One page of the task list.
+
+    ``unreadable`` counts the rows of the page that could not be read: they are
+    left out of ``tasks`` (each named in a WARNING), and still counted in ``total``.
+    """
 
     tasks: tuple[TaskSummary, ...]
     total: int
@@ -241,6 +245,7 @@ class TaskPage:
     page_no: int
     page_size: int
     request_id: str | None = None
+    unreadable: int = 0
 
 
 @attrs.frozen(kw_only=True)

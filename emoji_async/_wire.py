@@ -4,7 +4,9 @@ The shapes are the provider's (docs/wire.md), drawn in :mod:`~emoji_async._wire_
 ``output.task_status`` picks one class of a tagged union, so the fields a state
 promises (``video_url`` on SUCCEEDED) are required exactly there; a status this
 version does not know falls to ``OtherOutput`` instead of failing. Anything that does not fit raises
-:class:`UnexpectedResponseError`; cattrs' own errors never leave this module.
+:class:`UnexpectedResponseError`; cattrs' own errors never leave this module. One row of a
+task list page that does not fit is left out of the page instead, named in a WARNING and
+counted, unless the page is read whole (:func:`parse_task_page`).
 
 What comes out is safe to compute with: a task id is 1 to 128 letters, digits,
 ``_`` or ``-`` (never ``..`` or a slash that would take a poll elsewhere), every integer
@@ -21,6 +23,7 @@ message, a journal or a log.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -39,7 +42,9 @@ from ._wire_shapes import (
     DetectBody,
     ErrorBody,
     ListBody,
+    ListEntry,
     OtherOutput,
+    Rows,
     SubmitBody,
     SucceededOutput,
     TaskBody,
@@ -56,6 +61,8 @@ __all__ = [
     "parse_task_page",
     "task_id_in",
 ]
+
+log = logging.getLogger("emoji_async")
 
 #: The zone of the service's time strings (they carry none).
 BEIJING = dt.timezone(dt.timedelta(hours=8), "UTC+08:00")
@@ -117,6 +124,7 @@ def make_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     converter.register_structure_hook(str, _structure_text)
     converter.register_structure_hook(Url, _strict(str, "a string"))
+    converter.register_structure_hook(Rows, _strict(list, "a list"))
     converter.register_structure_hook(int, _structure_count)
     converter.register_structure_hook(float, _strict(float, "a number"))
     converter.register_structure_hook(dt.datetime, _structure_time)
@@ -141,17 +149,23 @@ def _structure(body: Any, cls: type[_T], what: str, http_status: int | None) -> 
         )
     try:
         return _converter.structure(body, cls)
-    except (cattrs.BaseValidationError, EmojiError, TypeError, ValueError, KeyError) as exc:
-        detail = (
-            "; ".join(cattrs.transform_error(exc))
-            if isinstance(exc, cattrs.BaseValidationError)
-            else str(exc)
-        )
+    except _MISMATCH as exc:
         raise UnexpectedResponseError(
-            f"{what} did not match the protocol: {redact(detail)}",
+            f"{what} did not match the protocol: {_detail(exc)}",
             http_status=http_status,
             request_id=request_id,
         ) from redact_error(exc)
+
+
+#: What structuring an answer that does not fit its shape raises.
+_MISMATCH = (cattrs.BaseValidationError, EmojiError, TypeError, ValueError, KeyError)
+
+
+def _detail(exc: Exception) -> str:
+    """What did not fit, redacted."""
+    if isinstance(exc, cattrs.BaseValidationError):
+        return redact("; ".join(cattrs.transform_error(exc)))
+    return redact(str(exc))
 
 
 def _ms(value: int | None) -> dt.datetime | None:
@@ -251,8 +265,16 @@ def parse_task(body: Any, *, http_status: int = 200) -> TaskSnapshot:
     )
 
 
-def parse_task_page(body: Any, *, http_status: int = 200) -> TaskPage:
-    """One page of the task list."""
+def parse_task_page(body: Any, *, http_status: int = 200, whole: bool = False) -> TaskPage:
+    """One page of the task list.
+
+    A row that cannot be read is left out, named in a WARNING, and counted
+    (``TaskPage.unreadable``): the rest of the page is still read. With
+    ``whole`` it makes the page unreadable instead (:class:`UnexpectedResponseError`):
+    a search for an unanswered submit's task reads the list so, since a row left
+    out could be the very task it looks for, and a page without it would read as
+    proof of none.
+    """
     parsed = _structure(body, ListBody, "the task list", http_status)
     if parsed.data is None and parsed.total != 0:
         raise UnexpectedResponseError(
@@ -260,30 +282,63 @@ def parse_task_page(body: Any, *, http_status: int = 200) -> TaskPage:
             http_status=http_status,
             request_id=parsed.request_id,
         )
-    tasks = tuple(
-        TaskSummary(
-            task_id=entry.task_id,
-            status=TaskStatus.from_wire(entry.status),
-            raw_status=entry.status,
-            model_name=entry.model_name,
-            region=entry.region,
-            request_id=entry.request_id,
-            created_at=_ms(entry.gmt_create),
-            started_at=_ms(entry.start_time),
-            ended_at=_ms(entry.end_time),
+    tasks: list[TaskSummary] = []
+    unreadable = 0
+    for index, row in enumerate(parsed.data or ()):
+        try:
+            entry = _converter.structure(row, ListEntry)
+        except _MISMATCH as exc:
+            if whole:
+                raise UnexpectedResponseError(
+                    f"the task list did not match the protocol: row {index}: {_detail(exc)}",
+                    http_status=http_status,
+                    request_id=parsed.request_id,
+                ) from redact_error(exc)
+            _left_out(row, index, parsed.page_no, exc)
+            unreadable += 1
+            continue
+        tasks.append(
+            TaskSummary(
+                task_id=entry.task_id,
+                status=TaskStatus.from_wire(entry.status),
+                raw_status=entry.status,
+                model_name=entry.model_name,
+                region=entry.region,
+                request_id=entry.request_id,
+                created_at=_ms(entry.gmt_create),
+                started_at=_ms(entry.start_time),
+                ended_at=_ms(entry.end_time),
+            )
         )
-        for entry in parsed.data or ()
-    )
     pages = parsed.total_page
     if pages is None:
         pages = -(-parsed.total // parsed.page_size) if parsed.page_size > 0 else 0
     return TaskPage(
-        tasks=tasks,
+        tasks=tuple(tasks),
         total=parsed.total,
         total_pages=pages,
         page_no=parsed.page_no,
         page_size=parsed.page_size,
         request_id=parsed.request_id,
+        unreadable=unreadable,
+    )
+
+
+def _left_out(row: Any, index: int, page_no: int, exc: Exception) -> None:
+    """Say which row of a task list page is left out, and why: its index, its id if readable."""
+    task_id = row.get("task_id") if isinstance(row, dict) else None
+    named = (
+        f"task {redact(task_id)}"
+        if isinstance(task_id, str) and TASK_ID.fullmatch(task_id)
+        else "no task id readable"
+    )
+    why = _detail(exc) if isinstance(row, dict) else f"not an object but {type(row).__name__}"
+    log.warning(
+        "the task list's page %d: row %d (%s) could not be read, so it is left out: %s",
+        page_no,
+        index,
+        named,
+        why,
     )
 
 

@@ -27,7 +27,9 @@ __all__ = [
     "DetectBody",
     "ErrorBody",
     "ListBody",
+    "ListEntry",
     "OtherOutput",
+    "Rows",
     "SubmitBody",
     "SucceededOutput",
     "TaskBody",
@@ -177,13 +179,18 @@ class ListEntry:
     end_time: int | None = attrs.field(default=None, validator=_epoch_ms)
 
 
+#: The task list's rows, as they came: each is read into a :class:`ListEntry` on its
+#: own, so that one row that cannot be read does not make the whole page unreadable.
+Rows = NewType("Rows", list[Any])
+
+
 @attrs.frozen(kw_only=True)
 class ListBody:
     # ``total`` is required, and ``data`` unless ``total`` is 0: a page without them
     # must not read as an empty list (a search for an unanswered submit's task
     # would take it as proof of none). Whether an empty page carries ``data``
     # and ``total_page`` at all is not documented, so there both may be missing.
-    data: list[ListEntry] | None = None
+    data: Rows | None = None
     total: int
     total_page: int | None = None
     page_no: int = 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from pathlib import Path
 
 import aiohttp
@@ -330,6 +331,30 @@ async def test_the_task_list_shows_this_accounts_tasks(client: EmojiClient) -> N
     assert [t.task_id for t in page.tasks] == [task.task_id]
     assert page.tasks[0].model_name == "emoji-v1"
     assert page.total == 1
+
+
+@pytest.mark.parametrize(
+    ("dropped", "named"),
+    [("status", "(task {task_id})"), ("task_id", "(no task id readable)")],
+)
+async def test_a_task_list_row_that_cannot_be_read_is_left_out_and_the_rest_returned(
+    client: EmojiClient, sim: Simulator, caplog: pytest.LogCaptureFixture, dropped: str, named: str
+) -> None:
+    first = await detect_and_submit(client, PORTRAIT, "mengwa_kaixin")
+    await asyncio.sleep(0.05)  # past the account's submit rate (1/s, scaled)
+    second = await detect_and_submit(client, PORTRAIT + "?n=2", "mengwa_kaixin")
+    # The newest row, the second task's, comes without one of its required fields.
+    sim.faults.add(Fault("list", "drop_field", field=f"data.0.{dropped}", times=10_000))
+    before = len(sim.requests)
+    with caplog.at_level(logging.WARNING, logger="emoji_async"):
+        page = await client.list_tasks()
+    assert [t.task_id for t in page.tasks] == [first.task_id]
+    assert page.unreadable == 1
+    assert page.total == 2
+    assert [r.endpoint for r in sim.requests[before:]] == ["list"]  # not asked for again
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"row 0 {named.format(task_id=second.task_id)}" in warning
+    assert "left out" in warning
 
 
 @pytest.mark.parametrize(

@@ -177,6 +177,38 @@ async def test_a_task_list_that_cannot_be_read_proves_nothing() -> None:
         assert sim.stats.tasks_created == 1
 
 
+@pytest.mark.parametrize("dropped", ["status", "task_id"])
+async def test_a_task_list_row_that_cannot_be_read_is_never_taken_for_no_task(
+    dropped: str,
+) -> None:
+    async with running(sim_config()) as (sim, client):
+        await submit(client, sim, "https://example.com/portraits/first.png")  # the baseline read
+        await asyncio.sleep(0.05)  # past the account's submit rate (1/s, scaled)
+        sim.faults.add(Fault("submit", "reset", after_processing=True))
+        # The submit's own task is the newest row, and no look can read it: left out, the
+        # page would show no task of its, and the submit would be sent again, paid twice.
+        sim.faults.add(Fault("list", "drop_field", field=f"data.0.{dropped}", times=10_000))
+        with pytest.raises(SubmissionUncertainError, match="task list could not be read"):
+            await submit(client, sim)
+        assert count(sim, "submit") == 2
+        assert sim.stats.tasks_created == 2
+
+
+async def test_a_lost_submit_is_adopted_when_its_unreadable_row_reads_on_the_next_ask() -> None:
+    async with running(sim_config()) as (sim, client):
+        await submit(client, sim, "https://example.com/portraits/first.png")  # the baseline read
+        await asyncio.sleep(0.05)  # past the account's submit rate (1/s, scaled)
+        sim.faults.add(Fault("submit", "reset", after_processing=True))
+        # The first look's page has the submit's row unreadable: the page is asked for again
+        # (as one that breaks the protocol is), and the next answer reads whole.
+        sim.faults.add(Fault("list", "drop_field", field="data.0.status"))
+        task_id = await submit(client, sim)
+        assert count(sim, "submit") == 2
+        assert sim.stats.tasks_created == 2
+        assert sim.stats.faults_by_kind == {"reset_after": 1, "missing_field": 1}
+        assert sim.task(task_id) is not None
+
+
 async def test_a_submit_that_keeps_failing_before_creating_anything_ends_in_its_certain_error() -> (
     None
 ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import pytest
@@ -176,6 +177,60 @@ def test_the_task_list_uses_its_own_spelling_and_epoch_milliseconds() -> None:
     assert first.created_at == dt.datetime(2025, 4, 25, 8, 7, 8, 109000, tzinfo=dt.UTC)
     assert first.ended_at is None
     assert page.tasks[1].status is TaskStatus.SUCCEEDED
+
+
+#: A page of three rows whose middle one has no status, and one row that is no object.
+ROWS_UNREAD: dict[str, Any] = {
+    "total": 4,
+    "page_no": 2,
+    "page_size": 4,
+    "data": [
+        {"task_id": "a-1", "status": "RUNNING"},
+        {"task_id": "b-2"},
+        {"task_id": "c-3", "status": "PENDING"},
+        "d-4",
+    ],
+}
+
+
+def test_a_task_list_row_that_cannot_be_read_is_left_out_named_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="emoji_async"):
+        page = parse_task_page(ROWS_UNREAD)
+    assert [t.task_id for t in page.tasks] == ["a-1", "c-3"]
+    assert page.unreadable == 2
+    assert page.total == 4
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 2
+    assert "page 2: row 1 (task b-2)" in warned[0]
+    assert "status" in warned[0]
+    assert "page 2: row 3 (no task id readable)" in warned[1]
+
+
+def test_a_row_with_an_impossible_task_id_is_left_out_without_repeating_the_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = {"total": 2, "data": [{"task_id": "..", "status": "RUNNING"}, ROWS_UNREAD["data"][0]]}
+    with caplog.at_level(logging.WARNING, logger="emoji_async"):
+        page = parse_task_page(body)
+    assert [t.task_id for t in page.tasks] == ["a-1"]
+    assert page.unreadable == 1
+    assert "row 0 (no task id readable)" in caplog.text
+    assert "task .." not in caplog.text
+
+
+def test_a_task_list_read_whole_refuses_a_page_with_a_row_that_cannot_be_read() -> None:
+    with pytest.raises(UnexpectedResponseError, match="row 1"):
+        parse_task_page(ROWS_UNREAD, whole=True)
+    readable = {**ROWS_UNREAD, "data": [ROWS_UNREAD["data"][0]], "total": 1}
+    assert parse_task_page(readable, whole=True).unreadable == 0
+
+
+def test_a_task_list_whose_data_is_no_list_is_unreadable_whole() -> None:
+    for data in ("abc", {"task_id": "a-1", "status": "RUNNING"}, 5):
+        with pytest.raises(UnexpectedResponseError):
+            parse_task_page({"total": 1, "data": data})
 
 
 def test_error_bodies_give_code_message_and_request_id_or_nothing() -> None:
