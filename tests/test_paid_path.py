@@ -149,11 +149,13 @@ async def test_a_pending_task_beside_a_running_one_is_cancelled_for_the_submit_t
     # GRACE's queues behind it. ADA's next look sees both and cannot tell them apart.
     # The running one is named to ADA's user; the PENDING one is cancelled (free).
     # GRACE may have made the running one: it names it too, and sends nothing again.
-    config = sim_config(durations=fixed_duration(30), **reading)
-    looks = RetryPolicy(wait_first=50.0, wait_max=60.0, wait_jitter=0.0)
+    # Margins for a busy machine: the first looks come within 0.5 s (before processing),
+    # the next ones a second later, and ADA's task runs 3 s, so they find it still running.
+    config = sim_config(durations=fixed_duration(300), **reading)
+    looks = RetryPolicy(wait_first=100.0, wait_max=120.0, wait_jitter=0.0)
     async with running(config, retry=looks) as (sim, client):
-        sim.faults.add(Fault("submit", "late", status=500, delay=0.25))
-        sim.faults.add(Fault("submit", "late", status=500, delay=0.25))
+        sim.faults.add(Fault("submit", "late", status=500, delay=0.5))
+        sim.faults.add(Fault("submit", "late", status=500, delay=0.5))
         ada, grace = await asyncio.gather(
             submit(client, sim, ADA), submit(client, sim, GRACE), return_exceptions=True
         )
