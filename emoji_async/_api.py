@@ -145,7 +145,8 @@ class ServiceAPI:
             call.last = exc
             if isinstance(exc, RateLimitError) and endpoint is not None:
                 held = self.pacing.hold(endpoint, exc.retry_after)
-                report(Throttled, endpoint=endpoint.value, wait=held or exc.retry_after or 0.0)
+                wait = held or exc.retry_after or 0.0
+                report(lambda key: Throttled(key=key, endpoint=endpoint.value, wait=wait))
             raise
         call.out = False
         return result

@@ -238,7 +238,8 @@ class Batch:
     def _not_started(
         self, job: EmojiJob, key: str, entry: JournalEntry | None, refusal: AccountError
     ) -> JobOutcome:
-        report(Skipped, reason=f"not started: the account was refused: {refusal}")
+        reason = f"not started: the account was refused: {refusal}"
+        report(lambda key: Skipped(key=key, reason=reason))
         return JobOutcome(
             job=job,
             key=key,
@@ -261,11 +262,14 @@ class Batch:
             if rounds == 0:
                 report(Started)
                 if entry is not None:
-                    report(Resumed, state=entry.state.value, task_id=entry.task_id)
+                    report(
+                        lambda key: Resumed(key=key, state=entry.state.value, task_id=entry.task_id)
+                    )
             try:
                 return await self._run_job(job, key, entry, resumed=resumed)
             except SkippedForBudget as skipped:
-                report(Skipped, reason=str(skipped))
+                reason = str(skipped)
+                report(lambda key: Skipped(key=key, reason=reason))
                 return JobOutcome(job=job, key=key, skipped=True, resumed=resumed)
             except _Unsent:
                 assert self._gate.refusal is not None
@@ -281,15 +285,19 @@ class Batch:
                     and self._gate.refusal is None
                 ):
                     # No task of it exists (a 429 proves that): it tries again later.
+                    reason = f"{type(exc).__name__}: {exc}"
                     report(
-                        Requeued,
-                        round=rounds + 1,
-                        limit=REQUEUES,
-                        wait=self._requeue_wait,
-                        reason=f"{type(exc).__name__}: {exc}",
+                        lambda key: Requeued(
+                            key=key,
+                            round=rounds + 1,
+                            limit=REQUEUES,
+                            wait=self._requeue_wait,
+                            reason=reason,
+                        )
                     )
                     return None
-                report(Failed, error=exc, task_id=task_id)
+                error = exc
+                report(lambda key: Failed(key=key, error=error, task_id=task_id))
                 return JobOutcome(job=job, key=key, task_id=task_id, error=exc, resumed=resumed)
             finally:
                 self._paid.live.pop(key, None)

@@ -72,7 +72,7 @@ class VideoFolder:
             raise ValidationError("key", "a name that stays inside download_to", key)
         size = await save_video(api, video.video_url, path, replace=key in self._own_files)
         await journal.downloaded(key, path=path, size=size)
-        report(Downloaded, path=path, size=size)
+        report(lambda key: Downloaded(key=key, path=path, size=size))
         return path
 
 

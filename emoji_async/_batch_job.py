@@ -148,7 +148,7 @@ class PaidPath:
             raise
         self._spending.bill(key, video_seconds=video.video_duration, driven_id=job.driven_id)
         await journal.finished(key, status=TaskStatus.SUCCEEDED, video=video)
-        report(Succeeded, task_id=task.task_id, video=video)
+        report(lambda key: Succeeded(key=key, task_id=task.task_id, video=video))
         return video
 
     async def _boxes(
@@ -199,7 +199,7 @@ class PaidPath:
             ext_bbox=face.ext_bbox,
             billed=face.image_count + extra,
         )
-        report(Detected, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox)
+        report(lambda key: Detected(key=key, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox))
         return face.face_bbox, face.ext_bbox
 
     async def _settle(self, job: EmojiJob, key: str, entry: JournalEntry) -> Task:
@@ -232,7 +232,7 @@ class PaidPath:
         settled = await self._submitter.settle(attempt, request, hooks)
         if settled is None:
             return await self._submit(job, key, face, ext)
-        report(Submitted, task_id=settled.snapshot.task_id)
+        report(lambda key: Submitted(key=key, task_id=settled.snapshot.task_id))
         return self._task(settled.snapshot, job)
 
     async def _submit(self, job: EmojiJob, key: str, face: BBox, ext: BBox) -> Task:
@@ -272,7 +272,7 @@ class PaidPath:
                     reason = f"{type(exc).__name__}: {exc}"
                     await journal.unsent(key, reason=reason, proven=proven)
             raise
-        report(Submitted, task_id=settled.snapshot.task_id)
+        report(lambda key: Submitted(key=key, task_id=settled.snapshot.task_id))
         return self._task(settled.snapshot, job)
 
     def _task(self, snapshot: TaskSnapshot, job: EmojiJob) -> Task:
@@ -311,9 +311,13 @@ class PaidPath:
         async with contextlib.aclosing(task.watch(timeout=timeout)) as snapshots:
             async for snapshot in snapshots:
                 if snapshot.status is TaskStatus.PENDING:
-                    report(Queued, task_id=task.task_id, ahead=board.ahead(task.task_id))
+                    report(
+                        lambda key: Queued(
+                            key=key, task_id=task.task_id, ahead=board.ahead(task.task_id)
+                        )
+                    )
                 elif snapshot.status is TaskStatus.RUNNING:
-                    report(Running, task_id=task.task_id)
+                    report(lambda key: Running(key=key, task_id=task.task_id))
                 elif snapshot.is_terminal:
                     return outcome_of(snapshot)
         raise AssertionError("watch() ends only after a terminal snapshot")

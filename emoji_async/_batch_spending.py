@@ -106,7 +106,11 @@ class BatchSpending:
             self.ledger.detected(held, detections)
         if video_seconds:
             self.ledger.video(held, video_seconds, driven_id=driven_id)
-        report(Billed, detections=detections, video_seconds=video_seconds, spent=self.ledger.spent)
+        report(
+            lambda key: Billed(
+                key=key, detections=detections, video_seconds=video_seconds, spent=self.ledger.spent
+            )
+        )
 
     def release(self, key: str) -> None:
         """The job ended: what it still held is free for the others."""

@@ -138,21 +138,25 @@ Paced = Callable[[Endpoint | None, Callable[[], Awaitable[Any]], Exchange], Awai
 def on_retry(exc: Exception, wait: float, attempt_no: int, args: tuple[Any, ...]) -> None:
     endpoint = args[0] if args else None
     report(
-        Retrying,
-        endpoint=endpoint.value if isinstance(endpoint, Endpoint) else "download",
-        attempt=attempt_no,
-        wait=wait,
-        reason=f"{type(exc).__name__}: {exc}",
+        lambda key: Retrying(
+            key=key,
+            endpoint=endpoint.value if isinstance(endpoint, Endpoint) else "download",
+            attempt=attempt_no,
+            wait=wait,
+            reason=f"{type(exc).__name__}: {exc}",
+        )
     )
 
 
 def on_upload_retry(exc: Exception, wait: float, attempt_no: int, args: tuple[Any, ...]) -> None:
     report(
-        Retrying,
-        endpoint="upload",
-        attempt=attempt_no,
-        wait=wait,
-        reason=f"{type(exc).__name__}: {exc}",
+        lambda key: Retrying(
+            key=key,
+            endpoint="upload",
+            attempt=attempt_no,
+            wait=wait,
+            reason=f"{type(exc).__name__}: {exc}",
+        )
     )
 
 

@@ -117,7 +117,7 @@ class Settlement:
                     return Settled(snapshot, adopted=True)
                 if isinstance(verdict, Ambiguous):
                     await self._ambiguous(attempt, verdict, unsettled)
-                    report(Reconciled, task_id=None)
+                    report(lambda key: Reconciled(key=key, task_id=None))
                     return Resend(unsettled)
             left = attempt.sent_at + window - asked
             if isinstance(verdict, _Unread):
@@ -132,7 +132,7 @@ class Settlement:
                     ) from verdict.error
             elif left <= 0:
                 log.info("no task appeared for the unanswered submit: sending it again")
-                report(Reconciled, task_id=None)
+                report(lambda key: Reconciled(key=key, task_id=None))
                 return Resend(unsettled)
             if first:
                 return Waiting(unsettled)
@@ -175,7 +175,7 @@ class Settlement:
         if self._account.shared:
             await self._account.remember([task_id])
         log.info("the unanswered submit created task %s: adopted", task_id)
-        report(Reconciled, task_id=task_id)
+        report(lambda key: Reconciled(key=key, task_id=task_id))
         if snapshot is not None:
             return snapshot
         try:
