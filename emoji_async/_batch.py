@@ -33,12 +33,12 @@ from ._batch_files import VideoFolder
 from ._batch_job import PaidPath
 from ._batch_options import BatchOptions
 from ._batch_refusal import AccountGate, _Unsent
-from ._batch_resume import DONE, recorded_error, restore
+from ._batch_resume import DONE, open_journal, recorded_error, restore
 from ._batch_spending import BatchSpending, SkippedForBudget
 from ._budget import Ledger
 from ._errors import AccountError, EmojiError, RateLimitError, ValidationError
 from ._jobs import EmojiJob, JobOutcome, check_unique_keys
-from ._journal import JobState, Journal, JournalEntry
+from ._journal import JobState, JournalEntry
 from ._journal_null import BatchJournal, NullJournal
 from ._models import AbandonedTask, OrphanTask, TaskStatus
 from ._policy import PollPolicy
@@ -90,6 +90,7 @@ class Batch:
         self._extra = extra_templates
         self._concurrency = concurrency
         self._journal_path = options.journal
+        self._jobs_file = options.jobs_file
         self._journal: BatchJournal = NullJournal()
         download_to = options.download_to
         self._folder = None if download_to is None else VideoFolder(download_to)
@@ -127,7 +128,7 @@ class Batch:
         if self._folder is not None:
             await self._folder.make()
         if self._journal_path is not None:
-            self._journal = await Journal.open(self._journal_path)
+            self._journal = await open_journal(self._journal_path, self._jobs_file, jobs)
         journal = self._paid.journal = self._journal
         try:
             for job, key in zip(jobs, keys, strict=True):

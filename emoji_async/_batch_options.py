@@ -1,6 +1,6 @@
 """How a batch runs: the keyword arguments of ``generate_many`` and ``as_completed``, checked once.
 
-Both methods take the same eight keyword arguments; each builds one
+Both methods take the same nine keyword arguments; each builds one
 :class:`BatchOptions` from them, and everything below the client reads the
 batch's settings from that value. Its checks run when it is built, before
 anything is sent.
@@ -50,6 +50,7 @@ class BatchOptions:
 
     concurrency: int | None = None
     journal: Path | None = attrs.field(default=None, converter=_path_or_none)
+    jobs_file: Path | None = attrs.field(default=None, converter=_path_or_none)
     download_to: Path | None = attrs.field(default=None, converter=_path_or_none)
     on_event: EventHandler | None = None
     cancel_pending: bool = False
@@ -65,3 +66,6 @@ class BatchOptions:
         concurrency = self.concurrency
         if concurrency is not None and (type(concurrency) is not int or concurrency < 1):
             raise ValidationError("concurrency", "an int >= 1", concurrency)
+        # A jobs file is recorded in the journal: without one, it would be silently ignored.
+        if self.jobs_file is not None and self.journal is None:
+            raise ValidationError("jobs_file", "None when no journal is given", self.jobs_file)

@@ -5,26 +5,36 @@ with; a submit an earlier run sent without learning its task is settled
 through the task list (or reported uncertain when settling is off); the
 attempts, tasks and sightings it recorded go back to the submitter, so that
 their tasks are never taken for another job's.
+
+A journal records one jobs file's jobs when the batch names its file
+(``jobs_file=``): before anything is read or sent, :func:`open_journal` refuses
+a journal recorded for another file, and records the file in one that names none.
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
 
 from ._attempts import Attempt, AttemptState, owner_of
 from ._errors import (
     EmojiError,
     FaceRejectedError,
     InvalidRequestError,
+    JournalError,
     SubmissionUncertainError,
     TaskCanceledError,
     TaskFailedError,
     TaskNotFoundError,
 )
-from ._journal import JobState, JournalEntry
+from ._jobs import EmojiJob
+from ._journal import JobState, Journal, JournalEntry
 from ._journal_null import BatchJournal
 from ._models import BBox, TaskSnapshot, TaskStatus
 from ._reconcile import Submitter
 
-__all__ = ["DONE", "job_owner", "recorded_error", "restore"]
+__all__ = ["DONE", "job_owner", "open_journal", "recorded_error", "restore"]
 
 #: Where a job stands when the journal alone can report it: no request of the account needed.
 DONE = frozenset(
@@ -141,3 +151,53 @@ def restore(
             submitter.ledger.orphaned(task_id)
     submitter.restored()
     return leftovers
+
+
+async def open_journal(path: Path, jobs_file: Path | None, jobs: Sequence[EmojiJob]) -> Journal:
+    """The batch's journal, opened; with ``jobs_file``, claimed for that file first.
+
+    Closed again, and :class:`JournalError` raised, when it belongs to another
+    jobs file: nothing is sent before this is settled.
+    """
+    journal = await Journal.open(path)
+    try:
+        if jobs_file is not None:
+            await _claim(journal, await asyncio.to_thread(jobs_file.resolve), jobs)
+    except BaseException:
+        await journal.aclose()
+        raise
+    return journal
+
+
+async def _claim(journal: Journal, given: Path, jobs: Sequence[EmojiJob]) -> None:
+    """Refuse a journal made for another jobs file; record this one in a journal that names none.
+
+    The same file is the same path (resolved, so a symlink or a relative path
+    names its target): jobs appended to it resume with the others. A file moved
+    or renamed is the same too, when nothing is left at the path the journal
+    recorded and the file given holds every job the journal has seen: the
+    journal then records the new path. A journal of a version that recorded no
+    jobs file (or one a batch without ``jobs_file`` made, which records none)
+    takes the file given on first use. ``given`` is the jobs file's resolved path.
+    """
+    recorded = journal.jobs_file
+    if recorded == given:
+        return
+    if recorded is not None and not _moved(recorded, journal, jobs):
+        gone = "" if recorded.exists() else " (moved? this file lacks jobs the journal holds)"
+        raise JournalError(
+            f"belongs to the jobs file {recorded}, not {given}{gone}: one journal records one"
+            f" jobs file's jobs (give {given.name} a journal of its own)",
+            path=journal.path,
+            jobs_file=recorded,
+        )
+    await journal.record_jobs_file(given)
+
+
+def _moved(recorded: Path, journal: Journal, jobs: Sequence[EmojiJob]) -> bool:
+    """Whether the file the journal recorded may have moved to hold ``jobs``: gone from its
+    path, and every job the journal has seen still in it, with the same inputs."""
+    if recorded.exists():
+        return False
+    given = {job.resolved_key: (job.image, job.driven_id) for job in jobs}
+    return all(given.get(e.key) == (e.image, e.driven_id) for e in journal.entries())

@@ -48,39 +48,34 @@ __all__ = ["EmojiClient"]
 class EmojiClient:
     """A client of the DashScope Emoji service, for use in ``async with``.
 
-    ``api_key`` defaults to ``DASHSCOPE_API_KEY``; ``base_url`` to
-    ``DASHSCOPE_BASE_URL``, then the Beijing host. Both are resolved when the
-    client opens, so a missing key fails there, not as an HTTP 401 later.
+    ``api_key`` defaults to ``DASHSCOPE_API_KEY``; ``base_url`` to ``DASHSCOPE_BASE_URL``, then the
+    Beijing host. Both are resolved when the client opens, so a missing key fails there, not as an
+    HTTP 401 later.
 
-    The client owns one pooled ``aiohttp.ClientSession`` for its lifetime, or
-    borrows ``session`` and leaves it open. It cannot be reopened once closed.
-    ``poll`` decides when tasks are polled, ``retry`` how transient failures
-    of single requests are retried, ``timeouts`` how long one request may
-    take, ``limits`` the account's rate limits the client keeps under
-    (``None``: no pacing at all). ``extra_templates`` opts in to ``driven_id`` values the provider
-    adds after this version.
+    The client owns one pooled ``aiohttp.ClientSession`` for its lifetime, or borrows ``session``
+    and leaves it open. It cannot be reopened once closed. ``poll`` decides when tasks are polled,
+    ``retry`` how transient failures of single requests are retried, ``timeouts`` how long one
+    request may take, ``limits`` the account's rate limits the client keeps under (``None``: no
+    pacing at all). ``extra_templates`` opts in to ``driven_id`` values the provider adds after
+    this version.
 
     ``time_scale`` is for tests against a simulator whose clock runs faster
-    (``SimulatorConfig(time_scale=0.01)``: a 60 s task in 0.6 s): pass the
-    same factor and the client runs on that clock too, every duration of
-    ``poll``, ``retry`` and ``limits`` (and of a batch's ``poll``) multiplied
-    by it. The policies stay as given, in the service's seconds; per-call
-    ``timeout=`` arguments and ``timeouts`` (the network's) are real seconds,
-    and a call's retries stop on the faster clock but its hard deadline is
-    never under 10 real seconds (or the retry deadline, if shorter): the
-    network does not run faster.
+    (``SimulatorConfig(time_scale=0.01)``: a 60 s task in 0.6 s): pass the same factor and the
+    client runs on that clock too, every duration of ``poll``, ``retry`` and ``limits`` (and of a
+    batch's ``poll``) multiplied by it. The policies stay as given, in the service's seconds;
+    per-call ``timeout=`` arguments and ``timeouts`` (the network's) are real seconds, and a call's
+    retries stop on the faster clock but its hard deadline is never under 10 real seconds (or the
+    retry deadline, if shorter): the network does not run faster.
     :func:`emoji_async.testing.client_for` sets it from the simulator.
 
-    ``pacing`` is where those limits are kept: in this process (``None``, the
-    default), or shared by every process of the account through Redis
-    (:class:`RedisPacing`): request pacing, the one-at-a-time submit lock and
-    the count of tasks in flight. Redis is connected when the client opens;
-    if it cannot be, :class:`SharedPacingError` is raised there.
+    ``pacing`` is where those limits are kept: in this process (``None``, the default), or shared
+    by every process of the account through Redis (:class:`RedisPacing`): request pacing, the
+    one-at-a-time submit lock and the count of tasks in flight. Redis is connected when the client
+    opens; if it cannot be, :class:`SharedPacingError` is raised there.
 
-    A paid task whose caller was cancelled after its submit left is recorded
-    (:attr:`abandoned`) and goes on; ``cancel_abandoned=True`` cancels it
-    while PENDING instead. ``on_event`` is told of such tasks, and of tasks no
-    job holds that the client found (:attr:`orphans`), as
+    A paid task whose caller was cancelled after its submit left is recorded (:attr:`abandoned`)
+    and goes on; ``cancel_abandoned=True`` cancels it while PENDING instead. ``on_event`` is told
+    of such tasks, and of tasks no job holds that the client found (:attr:`orphans`), as
     :class:`~emoji_async.events.Abandoned` and :class:`~emoji_async.events.Orphaned`.
     """
 
@@ -272,6 +267,7 @@ class EmojiClient:
         *,
         concurrency: int | None = None,
         journal: str | os.PathLike[str] | None = None,
+        jobs_file: str | os.PathLike[str] | None = None,
         download_to: str | os.PathLike[str] | None = None,
         on_event: EventHandler | None = None,
         cancel_pending: bool = False,
@@ -283,15 +279,16 @@ class EmojiClient:
 
         Up to ``concurrency`` jobs are in flight at once (default: enough to
         keep the account's running slot busy, see the docs on pacing). A job's
-        failure is its outcome and never stops another job. ``journal`` (a
-        file path) makes the run resumable: rerun the same jobs with it after
-        a crash and nothing is paid twice. ``download_to`` saves each video as
-        ``<dir>/<key>.mp4`` as soon as its task succeeds. ``on_event`` receives
-        each :mod:`event <emoji_async.events>`. ``timeout`` bounds each job's
-        wait for its task. ``poll`` defaults to the client's policy made
-        sparser for batches (:meth:`PollPolicy.for_batches`). Cancelling the
-        call cancels every job at once; with ``cancel_pending`` the remote
-        tasks still queued are cancelled too.
+        failure is its outcome and never stops another job. ``journal`` (a file path) makes the
+        run resumable: rerun the same jobs with it after a crash and nothing is paid twice.
+        ``jobs_file`` names the file the jobs were read from: the journal records it, and
+        refuses another file with :class:`JournalError` before anything is sent (a file moved
+        with all its jobs is the same file). ``download_to`` saves each video as
+        ``<dir>/<key>.mp4`` as soon as its task succeeds. ``on_event`` receives each
+        :mod:`event <emoji_async.events>`. ``timeout`` bounds each job's wait for its task.
+        ``poll`` defaults to the client's policy made sparser for batches
+        (:meth:`PollPolicy.for_batches`). Cancelling the call cancels every job at once; with
+        ``cancel_pending`` the remote tasks still queued are cancelled too.
 
         The result's ``spent`` says what the batch was billed (with a journal,
         the earlier runs included). ``budget`` caps it: a job starts only if
@@ -305,6 +302,7 @@ class EmojiClient:
         options = BatchOptions(
             concurrency=concurrency,
             journal=journal,
+            jobs_file=jobs_file,
             download_to=download_to,
             on_event=on_event,
             cancel_pending=cancel_pending,
@@ -320,6 +318,7 @@ class EmojiClient:
         *,
         concurrency: int | None = None,
         journal: str | os.PathLike[str] | None = None,
+        jobs_file: str | os.PathLike[str] | None = None,
         download_to: str | os.PathLike[str] | None = None,
         on_event: EventHandler | None = None,
         cancel_pending: bool = False,
@@ -336,6 +335,7 @@ class EmojiClient:
         options = BatchOptions(
             concurrency=concurrency,
             journal=journal,
+            jobs_file=jobs_file,
             download_to=download_to,
             on_event=on_event,
             cancel_pending=cancel_pending,
