@@ -72,7 +72,6 @@ from ._errors import (
     WaitTimeoutError,
 )
 from ._jobs import EmojiJob, JobOutcome, Outcomes, file_name_for
-from ._journal import Journal
 from ._limits import RateLimits
 from ._models import (
     AbandonedTask,
@@ -117,7 +116,6 @@ __all__ = [  # noqa: RUF022
     "FaceRejectedError",
     "InvalidRequestError",
     "JobOutcome",
-    "Journal",
     "JournalError",
     "ModelOrWorkspaceNotFoundError",
     "NotFoundError",

@@ -26,7 +26,7 @@ from .. import (
     Budget,
     EmojiJob,
     JobOutcome,
-    Journal,
+    JournalError,
     Outcomes,
     Prices,
     Spending,
@@ -100,13 +100,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
     prices = Prices(video_second=args.price_video, detection=args.price_detection)
 
     async def run() -> Outcomes:
-        await _claim_journal(args.journal, jobs_file, jobs)
         async with client:
             with progress:
                 return await client.generate_many(
                     jobs,
                     concurrency=args.concurrency,
                     journal=args.journal,
+                    jobs_file=jobs_file,
                     download_to=args.out,
                     on_event=progress,
                     cancel_pending=args.cancel_pending_on_interrupt,
@@ -119,6 +119,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         # Refused before anything was sent; said of the jobs file the user wrote.
         raise CommandError(_of_jobs_file(exc, jobs, args.jobs_file), status=2) from exc
+    except JournalError as exc:
+        if exc.jobs_file is None:  # not a refusal of this jobs file: a failed command
+            raise
+        # One journal records one jobs file's jobs: refused before anything was sent.
+        raise CommandError(f"the journal {exc.path} {exc.reason}", status=2) from exc
     except KeyboardInterrupt:
         _print_interrupted(jobs, progress.tally)
         cancelled = " (its PENDING tasks cancelled)" if args.cancel_pending_on_interrupt else ""
@@ -152,42 +157,6 @@ def _of_jobs_file(exc: ValidationError, jobs: Sequence[EmojiJob], path: Path) ->
     job = jobs[int(found[1])]
     field = f" {found[2]}" if found[2] and found[2] != "key" else ""
     return f"{path}: job {job.resolved_key!r}{field}: expected {exc.allowed}"
-
-
-async def _claim_journal(journal: Path, given: Path, jobs: Sequence[EmojiJob]) -> None:
-    """Refuse a journal made for another jobs file; record this one in a journal that names none.
-
-    The same file is the same path (resolved, so a symlink or a relative path
-    names its target): jobs appended to it resume with the others. A file moved
-    or renamed is the same too, when nothing is left at the path the journal
-    recorded and the file given holds every job the journal has seen: the
-    journal then records the new path. A journal of a version that recorded no
-    jobs file (or one made through the library, which records none) takes the
-    file given on first use. ``given`` is the jobs file's resolved path. Nothing is
-    sent before this is settled.
-    """
-    async with await Journal.open(journal) as record:
-        recorded = record.jobs_file
-        if recorded == given:
-            return
-        if recorded is not None and not _moved(recorded, record, jobs):
-            gone = "" if recorded.exists() else " (moved? this file lacks jobs the journal holds)"
-            raise CommandError(
-                f"the journal {journal} belongs to the jobs file {recorded}, not {given}{gone}:"
-                f" one journal records one jobs file's jobs (give {given.name} a journal of its"
-                " own)",
-                status=2,
-            )
-        await record.record_jobs_file(given)
-
-
-def _moved(recorded: Path, journal: Journal, jobs: Sequence[EmojiJob]) -> bool:
-    """Whether the file the journal recorded may have moved to hold ``jobs``: gone from its
-    path, and every job the journal has seen still in it, with the same inputs."""
-    if recorded.exists():
-        return False
-    given = {job.resolved_key: (job.image, job.driven_id) for job in jobs}
-    return all(given.get(e.key) == (e.image, e.driven_id) for e in journal.entries())
 
 
 # --- the summary --------------------------------------------------------------------
