@@ -91,7 +91,7 @@ from ._shared_config import RedisPacing
 from ._task import Task
 from ._templates import Template, TemplateInfo, templates
 from ._transport import Timeouts
-from ._validation import check_image_url, local_image_path, read_image_file
+from ._validation import check_image, check_image_url
 from ._version import VERSION as __version__
 
 # Plain code-point order, as the public-API tests check, not ruff's isort style.
@@ -154,11 +154,10 @@ __all__ = [  # noqa: RUF022
     "VideoResult",
     "WaitTimeoutError",
     "__version__",
+    "check_image",
     "check_image_url",
     "events",
     "file_name_for",
-    "local_image_path",
-    "read_image_file",
     "resolve_base_url",
     "shown",
     "templates",

@@ -45,6 +45,7 @@ __all__ = [
     "ImageFile",
     "check_boxes",
     "check_driven_id",
+    "check_image",
     "check_image_url",
     "instance_of",
     "is_finite_number",
@@ -276,3 +277,29 @@ def read_image_file(path: Path, *, field: str = "image_url") -> tuple[ImageFile,
         )
     digest = hashlib.sha256(data).hexdigest()
     return ImageFile(path, digest, len(data), kind, width, height), data
+
+
+def check_image(
+    value: object,
+    *,
+    field: str = "image_url",
+    relative_to: str | os.PathLike[str] | None = None,
+) -> str:
+    """An image checked as a submit would check it, before anything is sent: the value to pass on.
+
+    An ``http://``, ``https://`` or ``oss://`` URL is checked for its form (as
+    :func:`check_image_url` does) and returned as given. A local file (a path or a
+    ``file://`` URI; a relative path is taken from ``relative_to``, by default the
+    working directory) is read and checked too, as the provider would check the
+    image: at most 10 MiB, a PNG, JPEG, BMP or WEBP image, 400 to 7000 px on each
+    side. Its absolute path is returned. Each problem is a :class:`ValidationError`
+    on ``field``. A local file is read at once (blocking): from async code, call
+    it in a worker thread.
+    """
+    image = check_image_url(value, field=field)
+    local = local_image_path(image)
+    if local is None:
+        return image
+    where = os.path.abspath(local if relative_to is None else Path(relative_to) / local)
+    read_image_file(Path(where), field=field)
+    return where

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -41,10 +40,8 @@ from .. import (
     BBox,
     EmojiJob,
     ValidationError,
-    check_image_url,
+    check_image,
     file_name_for,
-    local_image_path,
-    read_image_file,
     shown,
     templates,
 )
@@ -92,9 +89,9 @@ def load_jobs(path: Path) -> list[EmojiJob]:
     rows = _csv_rows(path, text) if is_csv else _jsonl_rows(path, text)
     jobs: list[EmojiJob] = []
     seen: dict[str, tuple[int, str]] = {}
-    files: set[str] = set()
+    images: dict[str, str] = {}
     for line, fields in rows:
-        job = _job(path, line, fields, boxes_as_text=is_csv, files=files)
+        job = _job(path, line, fields, boxes_as_text=is_csv, images=images)
         key = job.resolved_key
         name = file_name_for(key)
         if name in seen:
@@ -180,7 +177,7 @@ def _job(
     fields: Mapping[str, object],
     *,
     boxes_as_text: bool,
-    files: set[str],
+    images: dict[str, str],
 ) -> EmojiJob:
     def fail(field: str, problem: str) -> JobsFileError:
         return JobsFileError(path, problem, line=line, field=field)
@@ -188,14 +185,7 @@ def _job(
     for name in _REQUIRED:
         if name not in fields:
             raise fail(name, "missing (required)")
-    image = fields["image"]
-    try:
-        image_url = check_image_url(image, field="image")
-    except ValidationError as exc:
-        raise fail("image", f"expected {exc.allowed}, got {shown(image)}") from None
-    local = local_image_path(image_url)
-    if local is not None:
-        image_url = _local_file(path.parent / local, fail, files)
+    image_url = _image(path, fields["image"], fail, images)
     driven_id = fields["driven_id"]
     if not isinstance(driven_id, str) or driven_id not in _TEMPLATE_IDS:
         raise fail(
@@ -213,16 +203,23 @@ def _job(
     return EmojiJob(image_url, driven_id, face_bbox=face, ext_bbox=ext, key=key)
 
 
-def _local_file(where: Path, fail: Callable[[str, str], JobsFileError], files: set[str]) -> str:
-    """The absolute path of a local image, checked once per file (``files``: those that passed)."""
-    absolute = os.path.abspath(where)
-    if absolute not in files:
-        try:
-            read_image_file(Path(absolute), field="image")
-        except ValidationError as exc:
-            raise fail("image", f"expected {exc.allowed}, got {shown(exc.value)}") from None
-        files.add(absolute)
-    return absolute
+def _image(
+    path: Path, image: object, fail: Callable[[str, str], JobsFileError], images: dict[str, str]
+) -> str:
+    """A job's image as the client takes it: a URL as given, or a local file's absolute path.
+
+    A relative path is the jobs file's directory's. A local file is read and checked
+    once per spelling (``images``: those that passed, and what each became).
+    """
+    if isinstance(image, str) and image in images:
+        return images[image]
+    try:
+        image_url = check_image(image, field="image", relative_to=path.parent)
+    except ValidationError as exc:
+        raise fail("image", f"expected {exc.allowed}, got {shown(exc.value)}") from None
+    if isinstance(image, str):
+        images[image] = image_url
+    return image_url
 
 
 def _box(

@@ -25,10 +25,8 @@ from .. import (
     TaskSnapshot,
     TaskStatus,
     ValidationError,
+    check_image,
     events,
-    local_image_path,
-    read_image_file,
-    shown,
     templates,
 )
 from ._common import CommandError, counted, local_time, not_a_video, open_client
@@ -49,13 +47,10 @@ def _print_fields(fields: dict[str, Any]) -> None:
 
 def _checked_image(text: str) -> str:
     """IMAGE_URL as given; a local file is read and checked first (the client uploads it)."""
-    path = local_image_path(text)
-    if path is not None:
-        try:
-            read_image_file(path, field="IMAGE_URL")
-        except ValidationError as exc:
-            problem = f"{exc.field}: expected {exc.allowed}, got {shown(exc.value)}"
-            raise CommandError(problem, status=2) from None
+    try:
+        check_image(text, field="IMAGE_URL")
+    except ValidationError as exc:
+        raise CommandError(str(exc), status=2) from None
     return text
 
 
