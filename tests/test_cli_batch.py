@@ -362,6 +362,18 @@ def test_a_journal_made_for_another_jobs_file_is_refused_naming_both_before_any_
     assert server.simulator.stats.tasks_created == 1
 
 
+def test_a_refused_journal_draws_no_progress_bar_even_when_forced(
+    server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = jobs_csv(tmp_path / "first.csv", NAMES[:1])
+    other = jobs_csv(tmp_path / "other.csv", NAMES[1:2])
+    assert batch(server, tmp_path, first) == 0
+    capsys.readouterr()
+    assert batch(server, tmp_path, other, "--progress", "always") == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"emoji-async: error: the journal {tmp_path / 'batch.db'} belongs to")
+
+
 def test_jobs_appended_to_the_same_file_run_and_the_earlier_ones_resume(
     server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import sys
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from .. import (
     Spending,
     SubmissionUncertainError,
     ValidationError,
+    events,
 )
 from ._common import (
     ACCOUNT_REFUSED,
@@ -101,14 +103,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     async def run() -> Outcomes:
         async with client:
-            with progress:
+            with contextlib.ExitStack() as drawing:
                 return await client.generate_many(
                     jobs,
                     concurrency=args.concurrency,
                     journal=args.journal,
                     jobs_file=jobs_file,
                     download_to=args.out,
-                    on_event=progress,
+                    on_event=_drawn_from_the_first_event(progress, drawing),
                     cancel_pending=args.cancel_pending_on_interrupt,
                     timeout=args.timeout,
                     budget=budget,
@@ -147,6 +149,26 @@ def cmd_batch(args: argparse.Namespace) -> int:
         return ACCOUNT_REFUSED
     billable = [o for o in outcomes.orphans if not o.cancelled]
     return 0 if all(o.ok or o.skipped for o in outcomes) and not billable else 1
+
+
+def _drawn_from_the_first_event(
+    progress: BatchProgress, drawing: contextlib.ExitStack
+) -> events.EventHandler:
+    """``progress`` as a batch's ``on_event``, its bar started by the first event.
+
+    A batch refused before any job starts (a journal of another jobs file) then
+    draws nothing: its one line of error is all there is on stderr.
+    """
+    started = False
+
+    def on_event(event: events.JobEvent) -> None:
+        nonlocal started
+        if not started:
+            started = True
+            drawing.enter_context(progress)
+        progress(event)
+
+    return on_event
 
 
 def _of_jobs_file(exc: ValidationError, jobs: Sequence[EmojiJob], path: Path) -> str:
