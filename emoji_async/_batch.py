@@ -125,12 +125,13 @@ class Batch:
         keys = check_unique_keys(jobs)
         for index, job in enumerate(jobs):
             _check_job(index, job, self._extra)
-        if self._folder is not None:
-            await self._folder.make()
         if self._journal_path is not None:
+            # First: a journal refused (in use, another jobs file's) leaves no folder made.
             self._journal = await open_journal(self._journal_path, self._jobs_file, jobs)
         journal = self._paid.journal = self._journal
         try:
+            if self._folder is not None:
+                await self._folder.make()
             for job, key in zip(jobs, keys, strict=True):
                 journal.resume(key, image=job.image, driven_id=job.driven_id)
             if self._folder is not None:

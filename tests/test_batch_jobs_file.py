@@ -53,8 +53,11 @@ async def test_a_journal_recorded_for_another_jobs_file_is_refused_before_any_re
         await client.generate_many([ADA], journal=journal, jobs_file=first)
         requests = len(sim.requests)
         with pytest.raises(JournalError) as caught:
-            await client.generate_many([GRACE], journal=journal, jobs_file=other)
+            await client.generate_many(
+                [GRACE], journal=journal, jobs_file=other, download_to=tmp_path / "videos"
+            )
         assert len(sim.requests) == requests
+        assert not (tmp_path / "videos").exists()
         assert sim.stats.tasks_created == 1
         # The journal was let go: the same file is taken again at once.
         (outcome,) = await client.generate_many([ADA], journal=journal, jobs_file=first)
