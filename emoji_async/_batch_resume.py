@@ -185,12 +185,13 @@ async def _claim(journal: Journal, given: Path, jobs: Sequence[EmojiJob]) -> Non
         return
     if recorded is not None and not _moved(recorded, journal, jobs):
         gone = "" if recorded.exists() else " (moved? this file lacks jobs the journal holds)"
-        raise JournalError(
+        refused = JournalError(
             f"belongs to the jobs file {recorded}, not {given}{gone}: one journal records one"
             f" jobs file's jobs (give {given.name} a journal of its own)",
             path=journal.path,
-            jobs_file=recorded,
         )
+        refused.jobs_file = recorded
+        raise refused
     await journal.record_jobs_file(given)
 
 

@@ -101,18 +101,14 @@ class SharedPacingError(EmojiError):
 class JournalError(EmojiError):
     """A batch's journal refused its file (not a journal, another version, in use) or a step."""
 
-    def __init__(
-        self, message: str, *, path: Path, key: str | None = None, jobs_file: Path | None = None
-    ) -> None:
+    jobs_file: Path | None = None  #: The jobs file it belongs to, when it refused another.
+
+    def __init__(self, message: str, *, path: Path, key: str | None = None) -> None:
         super().__init__(f"journal {os.fspath(path)!r}: {message}")
         #: The journal's file.
         self.path = path
         #: The job concerned, when one is.
         self.key = key
-        #: What was refused, without the journal's path.
-        self.reason = message
-        #: The jobs file the journal belongs to, when it refused another (``jobs_file=``).
-        self.jobs_file = jobs_file
 
 
 class ClientStateError(EmojiError, RuntimeError):

@@ -63,12 +63,11 @@ async def test_a_journal_recorded_for_another_jobs_file_is_refused_before_any_re
         (outcome,) = await client.generate_many([ADA], journal=journal, jobs_file=first)
     assert outcome.resumed
     error = caught.value
-    assert (error.path, error.jobs_file) == (journal, first)
-    assert error.reason == (
-        f"belongs to the jobs file {first}, not {other}: one journal records one jobs file's"
-        " jobs (give other.csv a journal of its own)"
+    assert (error.path, error.jobs_file, error.key) == (journal, first, None)
+    assert str(error) == (
+        f"journal {str(journal)!r}: belongs to the jobs file {first}, not {other}: one journal"
+        " records one jobs file's jobs (give other.csv a journal of its own)"
     )
-    assert str(error) == f"journal {str(journal)!r}: {error.reason}"
     assert await recorded(journal) == first
 
 
@@ -101,10 +100,11 @@ async def test_a_jobs_file_gone_without_its_jobs_is_no_move_and_is_refused(
         other = jobs_file(tmp_path / "other.csv", GRACE)
         with pytest.raises(JournalError) as caught:
             await client.generate_many([GRACE], journal=journal, jobs_file=other)
-    assert caught.value.reason.startswith(
-        f"belongs to the jobs file {given}, not {other} (moved? this file lacks jobs the"
-        " journal holds): "
-    )
+    assert caught.value.jobs_file == given
+    assert (
+        f": belongs to the jobs file {given}, not {other} (moved? this file lacks jobs the"
+        " journal holds): one journal records"
+    ) in str(caught.value)
 
 
 async def test_as_completed_refuses_a_journal_of_another_jobs_file_too(tmp_path: Path) -> None:
@@ -132,3 +132,12 @@ async def test_generate_many_refuses_a_jobs_file_without_a_journal_before_anythi
         with pytest.raises(ValidationError, match="jobs_file"):
             await client.generate_many([ADA], jobs_file=tmp_path / "jobs.csv")
         assert sim.requests == []
+
+
+async def test_a_journal_refused_for_another_reason_names_no_jobs_file(tmp_path: Path) -> None:
+    journal = tmp_path / "run.db"
+    given = jobs_file(tmp_path / "jobs.csv", ADA)
+    async with running(sim_config()) as (_, client), await Journal.open(journal):
+        with pytest.raises(JournalError, match="in use") as caught:
+            await client.generate_many([ADA], journal=journal, jobs_file=given)
+    assert caught.value.jobs_file is None

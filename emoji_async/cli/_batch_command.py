@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -124,8 +125,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     except JournalError as exc:
         if exc.jobs_file is None:  # not a refusal of this jobs file: a failed command
             raise
-        # One journal records one jobs file's jobs: refused before anything was sent.
-        raise CommandError(f"the journal {exc.path} {exc.reason}", status=2) from exc
+        # One journal records one jobs file's jobs: refused before anything was sent. Said
+        # of "the journal" as the command said it, the error's own "journal 'path': " left out.
+        reason = str(exc).removeprefix(f"journal {os.fspath(exc.path)!r}: ")
+        raise CommandError(f"the journal {exc.path} {reason}", status=2) from exc
     except KeyboardInterrupt:
         _print_interrupted(jobs, progress.tally)
         cancelled = " (its PENDING tasks cancelled)" if args.cancel_pending_on_interrupt else ""
