@@ -25,7 +25,8 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine
+from typing import Any
 
 from ._adaptive import DurationModel
 from ._limits import RateLimits, group_of
@@ -44,8 +45,9 @@ class PacingBackend(abc.ABC):
 
     * the request pacing of each endpoint group (:meth:`acquire`, :meth:`hold`);
     * the paid submits: a lock serializing them (:meth:`submit_lock`), the tasks
-      created (:meth:`remember`, :meth:`known`), and submits sent whose answer
-      nobody has seen yet (:meth:`sending`, :meth:`settled`, :meth:`unsettled`);
+      created (:meth:`remember`, :meth:`remember_later`, :meth:`known`), and
+      submits sent whose answer nobody has seen yet (:meth:`sending`,
+      :meth:`settled`, :meth:`unsettled`);
     * the account's tasks in flight, each a lease renewed while a process
       follows it (:meth:`occupy`, :meth:`vacate`, :meth:`room`), and the cap
       on them that every process's batches keep together (:meth:`batch_cap`).
@@ -87,6 +89,16 @@ class PacingBackend(abc.ABC):
     @abc.abstractmethod
     async def remember(self, task_ids: Collection[str]) -> None:
         """Tasks created by a submit of this process: never adopted by another one's."""
+
+    @abc.abstractmethod
+    def remember_later(
+        self, task_ids: Collection[str], spawn: Callable[[Coroutine[Any, Any, None]], None]
+    ) -> None:
+        """:meth:`remember` in the background, for a caller that must not wait.
+
+        ``spawn`` runs the work (and says what a failure is); it is called
+        only when there is something to remember.
+        """
 
     @abc.abstractmethod
     def forget(self, task_id: str) -> None:
@@ -192,6 +204,11 @@ class InProcess(PacingBackend):
 
     async def remember(self, task_ids: Collection[str]) -> None:
         """No other process here to keep from adopting them."""
+
+    def remember_later(
+        self, task_ids: Collection[str], spawn: Callable[[Coroutine[Any, Any, None]], None]
+    ) -> None:
+        """No other process here to keep from adopting them: nothing to spawn."""
 
     def forget(self, task_id: str) -> None:
         """Nothing was remembered."""

@@ -28,7 +28,8 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Coroutine
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -226,6 +227,12 @@ class RedisBackend(PacingBackend):
             await self._link.script(
                 "stamp", [self._known_key], [0, "NX", scripts.KNOWN_MS, scripts.KNOWN_MS, *task_ids]
             )
+
+    def remember_later(
+        self, task_ids: Collection[str], spawn: Callable[[Coroutine[Any, Any, None]], None]
+    ) -> None:
+        if task_ids:
+            spawn(self.remember(task_ids))
 
     def forget(self, task_id: str) -> None:
         self._link.spawn(self._forget(task_id), "forget a task")

@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from emoji_async import (
 )
 from emoji_async._adaptive import batch_concurrency
 from emoji_async._journal import JobState, Journal
-from emoji_async._pacing import Pacing
+from emoji_async._pacing import InProcess, Pacing
 from emoji_async._shared import RedisBackend
 from emoji_async._values import Endpoint
 from emoji_async.testing import Chaos, Fault, Simulator, SimulatorServer, serve
@@ -390,6 +390,33 @@ async def test_a_lease_is_renewed_while_held_and_runs_out_when_its_holder_stops(
     finally:
         await here.aclose()
         await there.aclose()
+
+
+async def test_tasks_remembered_in_the_background_are_known_to_the_accounts_other_processes(
+    redis_url: str,
+) -> None:
+    """remember_later hands its work to the caller's spawn only when there is some to do:
+    with shared pacing it records the tasks for every process, in one process nothing."""
+    spawned: list[Coroutine[Any, Any, None]] = []
+    here = RedisBackend(shared(redis_url), None)
+    there = RedisBackend(shared(redis_url), None)
+    Pacing(None, here)
+    Pacing(None, there)
+    await here.open()
+    await there.open()
+    try:
+        here.remember_later([], spawned.append)
+        assert spawned == []
+        here.remember_later(["task-1"], spawned.append)
+        assert len(spawned) == 1
+        assert await there.known(["task-1", "task-2"]) == set()  # not before it runs
+        await spawned.pop()
+        assert await there.known(["task-1", "task-2"]) == {"task-1"}
+    finally:
+        await here.aclose()
+        await there.aclose()
+    InProcess(None).remember_later(["task-1"], spawned.append)
+    assert spawned == []
 
 
 async def test_a_submit_left_unsettled_by_a_stopped_process_makes_a_lone_match_uncertain(
