@@ -116,10 +116,8 @@ class TaskList:
                     f"the task list has more than {_MAX_PAGES} pages in no usable order"
                 )
             page_no += 1
-        if self._account.shared:
-            unexplained = self.ledger.unexplained_ids()
-            if unexplained:
-                self.ledger.elsewhere(await self._account.known(unexplained))
+        # Tasks another process of the account made are explained (none in one process).
+        self.ledger.elsewhere(await self._account.known(self.ledger.unexplained_ids()))
         await self._orphans.tidy()
 
     def watch(self) -> None:

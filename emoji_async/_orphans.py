@@ -66,8 +66,9 @@ class Orphans:
     def record(self, task: TaskSummary, owners: tuple[str, ...], *, cancelled: bool) -> None:
         """Record an orphan (cancelled, or billable as listed), and tell the listeners."""
         self.ledger.orphaned(task.task_id)
-        if self._account.shared:
-            self._records.spawn(self._account.remember([task.task_id]), "record an orphan")
+        self._account.remember_later(
+            [task.task_id], lambda work: self._records.spawn(work, "record an orphan")
+        )
         record = OrphanTask(
             task_id=task.task_id,
             status=TaskStatus.CANCELED if cancelled else task.status,

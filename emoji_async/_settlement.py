@@ -172,8 +172,7 @@ class Settlement:
         """``task_id`` is the attempt's: recorded, and its snapshot fetched."""
         self.ledger.created(attempt, task_id)
         await self.settled(attempt)
-        if self._account.shared:
-            await self._account.remember([task_id])
+        await self._account.remember([task_id])
         log.info("the unanswered submit created task %s: adopted", task_id)
         report(lambda key: Reconciled(key=key, task_id=task_id))
         if snapshot is not None:
@@ -225,8 +224,6 @@ class Settlement:
 
     async def _rivals_elsewhere(self, attempt: Attempt) -> bool:
         """Whether another process of the account left a submit of other inputs unsettled."""
-        if not self._account.shared:
-            return False
         return await self._account.unsettled(attempt.owner, REMEMBER) > 0
 
     async def settled(self, attempt: Attempt) -> None:
