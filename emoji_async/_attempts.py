@@ -19,14 +19,13 @@ import enum
 import hashlib
 import json
 import os
-import urllib.parse
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Final
 
 import attrs
 
 from ._models import TaskSummary
+from ._urls import shown_image
 
 __all__ = [
     "REMEMBER",
@@ -53,15 +52,7 @@ def owner_of(inputs: Mapping[str, Any]) -> str:
 
 def label_for(image: object) -> str:
     """How messages name an image: a file by its name, a URL without its query."""
-    text = os.fspath(image) if isinstance(image, os.PathLike) else str(image)
-    try:
-        parts = urllib.parse.urlsplit(text)
-    except ValueError:
-        return text[:80]
-    if parts.scheme in ("http", "https", "oss"):
-        # A signed URL's query is a credential: never in a log line.
-        return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))[:200]
-    return Path(text).name or text[:80]
+    return shown_image(os.fspath(image) if isinstance(image, os.PathLike) else str(image))
 
 
 class AttemptState(enum.Enum):

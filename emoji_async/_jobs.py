@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import urllib.parse
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from ._budget import Spending
 from ._errors import EmojiError, SubmissionUncertainError, ValidationError
 from ._models import BBox, OrphanTask, VideoResult
 from ._templates import Template
+from ._urls import url_path
 
 __all__ = ["EmojiJob", "JobOutcome", "Outcomes", "check_unique_keys", "file_name_for"]
 
@@ -72,11 +72,7 @@ def _stem(image: object) -> str:
     """
     if not isinstance(image, str):
         return ""
-    try:
-        path = urllib.parse.urlsplit(image).path
-    except ValueError:  # a malformed IPv6 host
-        return ""
-    return Path(path).stem
+    return Path(url_path(image)).stem
 
 
 def file_name_for(key: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from pathlib import Path
 
 __all__ = [
     "check_http_url",
@@ -21,7 +22,9 @@ __all__ = [
     "path_segment",
     "redis_origin",
     "shown_base_url",
+    "shown_image",
     "url_password",
+    "url_path",
 ]
 
 
@@ -56,6 +59,32 @@ def shown_base_url(parts: urllib.parse.SplitResult) -> str:
         return "a value that is not a URL (not shown: it may be a key)"
     host = parts.netloc.rpartition("@")[2]
     return repr(f"{parts.scheme}://{host}{parts.path}")
+
+
+def shown_image(text: str) -> str:
+    """How messages name an image: a file by its name, a URL without its query.
+
+    An http(s) or ``oss://`` URL is shown up to its query (at most 200
+    characters; a user part, if any, is kept); anything else is a file, named
+    by its last part. A malformed URL, and a value with no last part, is
+    shown cut to 80 characters.
+    """
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError:
+        return text[:80]
+    if parts.scheme in ("http", "https", "oss"):
+        # A signed URL's query is a credential: never in a log line.
+        return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))[:200]
+    return Path(text).name or text[:80]
+
+
+def url_path(text: str) -> str:
+    """The path of a URL (all of a plain file path); ``""`` if the URL is malformed."""
+    try:
+        return urllib.parse.urlsplit(text).path
+    except ValueError:  # a malformed IPv6 host
+        return ""
 
 
 def http_hostname(url: str) -> str | None:

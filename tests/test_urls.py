@@ -14,7 +14,9 @@ from emoji_async._urls import (
     path_segment,
     redis_origin,
     shown_base_url,
+    shown_image,
     url_password,
+    url_path,
 )
 
 
@@ -61,3 +63,20 @@ def test_which_urls_each_check_accepts() -> None:
 
 def test_a_path_segment_keeps_slashes_queries_and_fragments_inside_it() -> None:
     assert path_segment("a/b?c#d") == "a%2Fb%3Fc%23d"
+
+
+def test_an_image_is_shown_as_a_url_without_its_query_or_a_file_by_its_name() -> None:
+    assert shown_image("https://h.example/a/b.png?Signature=s#f") == "https://h.example/a/b.png"
+    assert shown_image("oss://bucket/dir/a.png?x=1") == "oss://bucket/dir/a.png"
+    assert shown_image("photos/ada.png") == "ada.png"
+    assert shown_image("http://[::1/a.png?sig=s") == "http://[::1/a.png?sig=s"  # cut, not read
+    assert len(shown_image("https://h/" + "p" * 300)) == 200
+    assert shown_image("/" + "x" * 100) == "x" * 100
+    assert shown_image("/") == "/"
+
+
+def test_a_url_path_is_its_path_a_file_path_all_of_it_and_a_malformed_url_none() -> None:
+    assert url_path("https://h.example/a/b.png?x=1#f") == "/a/b.png"
+    assert url_path("oss://bucket/dir/a.png") == "/dir/a.png"
+    assert url_path("photos/ada.png") == "photos/ada.png"
+    assert url_path("http://[::1/a.png") == ""
