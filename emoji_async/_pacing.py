@@ -65,15 +65,6 @@ class PacingBackend(abc.ABC):
     async def aclose(self) -> None:
         """Let go of everything held (locks, leases) and disconnect."""
 
-    @property
-    @abc.abstractmethod
-    def shared(self) -> bool:
-        """Whether other processes see this state.
-
-        Nothing needs to ask: each method already does what its backend
-        keeps. It stays for callers that still skip a call that does nothing here.
-        """
-
     @abc.abstractmethod
     async def acquire(self, endpoint: Endpoint) -> None:
         """Wait until a request to ``endpoint`` may start."""
@@ -180,10 +171,6 @@ class InProcess(PacingBackend):
 
     async def aclose(self) -> None:
         """Nothing held outside this process."""
-
-    @property
-    def shared(self) -> bool:
-        return False
 
     async def acquire(self, endpoint: Endpoint) -> None:
         pacer = self._pacers.get(group_of(endpoint))

@@ -140,8 +140,9 @@ class Submitter:
     def know(self, task_ids: list[str]) -> None:
         """Tasks this client (or its journal) created: never adopted by another submit."""
         self.ledger.made(task_ids)
-        if task_ids and self._account.shared:
-            self._records.spawn(self._account.remember(task_ids), "record the tasks known")
+        self._account.remember_later(
+            task_ids, lambda work: self._records.spawn(work, "record the tasks known")
+        )
 
     def restored(self) -> None:
         """Attempts an earlier run left were put in the ledger: watch for their late tasks."""
@@ -276,8 +277,7 @@ class Submitter:
             raise
         self.ledger.created(attempt, snapshot.task_id)
         await self._settlement.settled(attempt)
-        if self._account.shared:
-            await self._account.remember([snapshot.task_id])
+        await self._account.remember([snapshot.task_id])
         return attempt, Settled(snapshot, adopted=False)
 
     def _given_up(self, attempt: Attempt) -> None:

@@ -106,10 +106,6 @@ class RedisBackend(PacingBackend):
     def attach(self, board: TaskBoard) -> None:
         self.board = board
 
-    @property
-    def shared(self) -> bool:
-        return True
-
     def batch_cap(self, default: int) -> int | None:
         # All processes' batches together keep what one batch would keep in flight.
         return self.config.max_in_flight or default

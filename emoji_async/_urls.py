@@ -64,18 +64,20 @@ def shown_base_url(parts: urllib.parse.SplitResult) -> str:
 def shown_image(text: str) -> str:
     """How messages name an image: a file by its name, a URL without its query.
 
-    An http(s) or ``oss://`` URL is shown up to its query (at most 200
-    characters; a user part, if any, is kept); anything else is a file, named
-    by its last part. A malformed URL, and a value with no last part, is
-    shown cut to 80 characters.
+    An http(s) or ``oss://`` URL is shown up to its query, without a user
+    part (at most 200 characters); anything else is a file, named by its last
+    part. A malformed URL, and a value with no last part, is shown cut to 80
+    characters.
     """
     try:
         parts = urllib.parse.urlsplit(text)
     except ValueError:
         return text[:80]
     if parts.scheme in ("http", "https", "oss"):
-        # A signed URL's query is a credential: never in a log line.
-        return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))[:200]
+        # A signed URL's query is a credential, and so is a user part
+        # (``user:password@``): neither goes into a message or a log line.
+        host = parts.netloc.rpartition("@")[2]
+        return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))[:200]
     return Path(text).name or text[:80]
 
 

@@ -68,6 +68,8 @@ def test_a_path_segment_keeps_slashes_queries_and_fragments_inside_it() -> None:
 def test_an_image_is_shown_as_a_url_without_its_query_or_a_file_by_its_name() -> None:
     assert shown_image("https://h.example/a/b.png?Signature=s#f") == "https://h.example/a/b.png"
     assert shown_image("oss://bucket/dir/a.png?x=1") == "oss://bucket/dir/a.png"
+    # A user part is a credential too: the host alone is shown.
+    assert shown_image("https://ada:pw@h.example:8443/a.png") == "https://h.example:8443/a.png"
     assert shown_image("photos/ada.png") == "ada.png"
     assert shown_image("http://[::1/a.png?sig=s") == "http://[::1/a.png?sig=s"  # cut, not read
     assert len(shown_image("https://h/" + "p" * 300)) == 200
