@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gzip
 import http
-import json
 import struct
 import threading
 import zlib
@@ -167,17 +166,14 @@ def with_task_id(reply: Reply, task_id: str) -> Reply | None:
 
     ``None`` if the answer is not a JSON object with an ``output.task_id``.
     """
-    if not reply.content_type.endswith("json"):
+    payload = reply.json_object()
+    if payload is None:
         return None
-    try:
-        payload = json.loads(reply.body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    output = payload.get("output") if isinstance(payload, dict) else None
+    output = payload.get("output")
     if not isinstance(output, dict) or not isinstance(output.get("task_id"), str):
         return None
     output["task_id"] = task_id.replace("{task_id}", output["task_id"])
-    return attrs.evolve(reply, body=json.dumps(payload, ensure_ascii=False).encode())
+    return reply.with_json(payload)
 
 
 def is_json_object(reply: Reply) -> bool:

@@ -10,9 +10,6 @@ Nothing here knows about aiohttp: ``_responses`` sends what these build.
 from __future__ import annotations
 
 import http
-import json
-
-import attrs
 
 from ._clock import Clock
 from ._faults import Fault
@@ -87,13 +84,8 @@ def kept(size: int, keep: float) -> int:
 
 def without(reply: Reply, field: str | None) -> Reply | None:
     """``reply`` without the JSON ``field`` (a dotted path); ``None`` if it has no such field."""
-    if not reply.content_type.endswith("json"):
-        return None
-    try:
-        payload = json.loads(reply.body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(payload, dict):
+    payload = reply.json_object()
+    if payload is None:
         return None
     if field is None:
         others = [key for key in payload if key != "request_id"]
@@ -105,7 +97,7 @@ def without(reply: Reply, field: str | None) -> Reply | None:
     if not isinstance(container, dict) or name not in container:
         return None
     del container[name]
-    return attrs.evolve(reply, body=json.dumps(payload, ensure_ascii=False).encode())
+    return reply.with_json(payload)
 
 
 def _item(container: object, part: str) -> object:

@@ -176,6 +176,20 @@ class Reply:
         """The same answer with more headers."""
         return attrs.evolve(self, headers=self.headers + headers)
 
+    def json_object(self) -> dict[str, Any] | None:
+        """The body read as a JSON object; ``None`` if the answer is not one."""
+        if not self.content_type.endswith("json"):
+            return None
+        try:
+            payload = json.loads(self.body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        return payload if isinstance(payload, dict) else None
+
+    def with_json(self, payload: dict[str, Any]) -> Reply:
+        """The same answer carrying ``payload`` as its body, written as ``json_reply`` writes it."""
+        return attrs.evolve(self, body=json.dumps(payload, ensure_ascii=False).encode())
+
 
 def json_reply(payload: dict[str, Any], status: int = 200) -> Reply:
     """``payload`` as a JSON answer."""
