@@ -65,26 +65,33 @@ LIST_ORDERS = ("newest_first", "oldest_first")
 EMPTY_PAGES = ("data", "bare")
 
 
-def positive(text: str) -> float:
-    """A number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
+def _number_where(holds: Callable[[float], bool], expected: str) -> Callable[[str], float]:
+    """An argparse type: a number for which ``holds`` is true, else "expected ``expected``".
+
+    A text that is no number is read as NaN, which every check here refuses, so
+    it is reported in the same words as a number out of range.
+    """
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not holds(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def probability(text: str) -> float:
-    """A number from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a probability from 0 to 1, got {text!r}")
-    return value
+#: A number > 0.
+positive = _number_where(lambda value: value > 0, "a number > 0")
+#: A number from 0 to 1.
+probability = _number_where(lambda value: 0 <= value <= 1, "a probability from 0 to 1")
+#: A finite number of seconds, of either sign.
+seconds = _number_where(math.isfinite, "a number of seconds")
+#: A price: a finite number >= 0.
+price = _number_where(lambda value: math.isfinite(value) and value >= 0, "a price >= 0")
 
 
 def chaos_kind(text: str) -> tuple[str, float]:
@@ -96,17 +103,6 @@ def chaos_kind(text: str) -> tuple[str, float]:
             f"expected KIND=P with KIND one of {', '.join(CHAOS_KINDS)}, got {text!r}"
         )
     return kind, probability(rate.strip())
-
-
-def seconds(text: str) -> float:
-    """A finite number of seconds, of either sign."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}")
-    return value
 
 
 def late_after(text: str) -> tuple[float, float]:
@@ -171,17 +167,6 @@ def _whole_from(least: int) -> Callable[[str], int]:
 count = _whole_from(1)
 #: A whole number >= 0.
 whole = _whole_from(0)
-
-
-def price(text: str) -> float:
-    """A price: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a price >= 0, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a price >= 0, got {text!r}")
-    return value
 
 
 def page_size(text: str) -> int:
