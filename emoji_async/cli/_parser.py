@@ -43,6 +43,26 @@ def _add(
     return parser
 
 
+def _add_portrait(parser: argparse.ArgumentParser) -> None:
+    """``IMAGE_URL``, the portrait a command detects or animates."""
+    parser.add_argument(
+        "image_url",
+        metavar="IMAGE_URL",
+        type=argtypes.image_url,
+        help="the portrait: a URL, or a local image file (uploaded for you)",
+    )
+
+
+def _add_task_id(parser: argparse.ArgumentParser) -> None:
+    """``TASK_ID``, the task a command looks at or cancels."""
+    parser.add_argument("task_id", metavar="TASK_ID", type=argtypes.task_id, help="the task's id")
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    """``--json``: the result as one JSON object instead of lines for a person."""
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``emoji-async`` parser: each command's parser sets ``run``, the function it runs."""
     parser = argparse.ArgumentParser(
@@ -79,13 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         example="emoji-async detect https://example.com/portraits/ada.png --json",
     )
-    p.add_argument(
-        "image_url",
-        metavar="IMAGE_URL",
-        type=argtypes.image_url,
-        help="the portrait: a URL, or a local image file (uploaded for you)",
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_portrait(p)
+    _add_json(p)
     p.set_defaults(run=cmd_detect)
 
     p = _add(
@@ -101,12 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
             "emoji-async generate https://example.com/portraits/ada.png mengwa_kaixin --out videos/"
         ),
     )
-    p.add_argument(
-        "image_url",
-        metavar="IMAGE_URL",
-        type=argtypes.image_url,
-        help="the portrait: a URL, or a local image file (uploaded for you)",
-    )
+    _add_portrait(p)
     p.add_argument(
         "template",
         metavar="TEMPLATE",
@@ -212,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         example="emoji-async status 0385dc79-5ff8-4bb2-9e3a-5b7b2d4c1e0a --wait",
     )
-    p.add_argument("task_id", metavar="TASK_ID", type=argtypes.task_id, help="the task's id")
+    _add_task_id(p)
     p.add_argument("--wait", action="store_true", help="wait for the task to end")
     p.add_argument(
         "--timeout",
@@ -220,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="with --wait: give up after S seconds",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_json(p)
     p.set_defaults(run=cmd_status)
 
     p = _add(
@@ -233,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         example="emoji-async cancel 0385dc79-5ff8-4bb2-9e3a-5b7b2d4c1e0a",
     )
-    p.add_argument("task_id", metavar="TASK_ID", type=argtypes.task_id, help="the task's id")
+    _add_task_id(p)
     p.set_defaults(run=cmd_cancel)
 
     p = _add(
@@ -259,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="tasks per page (1 to 100)",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_json(p)
     p.set_defaults(run=cmd_list)
 
     add_simulator(sub)
