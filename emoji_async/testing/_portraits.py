@@ -26,6 +26,7 @@ SIZE = 640
 _SUPER = 2  # painted at twice the size, then averaged down
 
 Color = tuple[int, int, int]
+Floats = npt.NDArray[np.floating[Any]]
 
 
 @attrs.frozen(kw_only=True)
@@ -199,6 +200,12 @@ def _shade(color: Color, factor: float) -> Color:
     return r, g, b
 
 
+def _reach(xs: Floats, ys: Floats, cx: float, cy: float, rx: float, ry: float) -> Floats:
+    """Where each pixel centre lies against an ellipse: under 1 inside, 1 on its edge."""
+    reach: Floats = ((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2
+    return reach
+
+
 class _Canvas:
     """An RGB picture painted in output coordinates, held at ``_SUPER`` times the size."""
 
@@ -212,7 +219,7 @@ class _Canvas:
 
     def _region(
         self, x0: float, y0: float, x1: float, y1: float
-    ) -> tuple[slice, slice, npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]]] | None:
+    ) -> tuple[slice, slice, Floats, Floats] | None:
         """The pixel slices covering a box, and the centres of those pixels, in output units."""
         top = self.px.shape[0]
         sx0, sy0 = max(0, int(x0 * _SUPER)), max(0, int(y0 * _SUPER))
@@ -247,7 +254,7 @@ class _Canvas:
         if region is None:
             return
         rows, cols, xs, ys = region
-        mask = ((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1.0
+        mask = _reach(xs, ys, cx, cy, rx, ry) <= 1.0
         if lower:
             mask &= ys >= cy
         if upper:
@@ -270,8 +277,8 @@ class _Canvas:
         if region is None:
             return
         rows, cols, xs, ys = region
-        outer = ((xs - cx) / (rx + width / 2)) ** 2 + ((ys - cy) / (ry + width / 2)) ** 2 <= 1.0
-        inner = ((xs - cx) / (rx - width / 2)) ** 2 + ((ys - cy) / (ry - width / 2)) ** 2 < 1.0
+        outer = _reach(xs, ys, cx, cy, rx + width / 2, ry + width / 2) <= 1.0
+        inner = _reach(xs, ys, cx, cy, rx - width / 2, ry - width / 2) < 1.0
         mask = outer & ~inner
         if lower:
             mask &= ys >= cy
