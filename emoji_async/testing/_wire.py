@@ -143,24 +143,26 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-class ServiceError(Exception):
+class _ErrorAnswer(Exception):
+    """An error answer to raise: its HTTP ``status``, ``code`` and ``message``.
+
+    Only its two kinds are raised, each caught on its own: they are written
+    differently on the wire.
+    """
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class ServiceError(_ErrorAnswer):
     """A provider error answer: HTTP ``status`` with ``{request_id, code, message}``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
 
-
-class OssError(Exception):
+class OssError(_ErrorAnswer):
     """An object-storage error answer (upload host, result videos): XML, not JSON."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @attrs.frozen
