@@ -18,6 +18,7 @@ __all__ = [
     "EMPTY_PAGES",
     "LIST_ORDERS",
     "LIST_ZONES",
+    "PROGRESS_MODES",
     "chaos_kind",
     "count",
     "image_url",
@@ -63,6 +64,9 @@ CHAOS_KINDS = (
 LIST_ZONES = ("UTC+8", "UTC")
 LIST_ORDERS = ("newest_first", "oldest_first")
 EMPTY_PAGES = ("data", "bare")
+#: The choices of ``--progress`` (``batch``, ``demo``): both are drawn by the same
+#: progress console, which reads these words.
+PROGRESS_MODES = ("auto", "always", "never")
 
 
 def _number_where(holds: Callable[[float], bool], expected: str) -> Callable[[str], float]:

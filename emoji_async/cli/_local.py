@@ -189,7 +189,7 @@ def add_demo(sub: SubParsers) -> None:
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="where to save videos")
     p.add_argument(
         "--progress",
-        choices=("auto", "always", "never"),
+        choices=argtypes.PROGRESS_MODES,
         default="auto",
         help="draw the progress bar: on a terminal (auto), always, or never",
     )

@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--progress",
-        choices=("auto", "always", "never"),
+        choices=argtypes.PROGRESS_MODES,
         default="auto",
         help="draw the progress bar on stderr: auto (on a terminal), always, never",
     )
