@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from emoji_async.cli import main
-from emoji_async.testing import SimulatorServer, fixed_duration
+from emoji_async.testing import Fault, SimulatorServer, fixed_duration
 from tests.conftest import KEY, SCALE, client_for, detect_and_submit, serve_in_thread, sim_config
 
 IMG = "https://example.com/portraits/ada.png"
@@ -276,6 +276,24 @@ def test_list_with_no_task_says_so_without_page_arithmetic(
     assert capsys.readouterr().out == "no PENDING tasks in the last 24 h\n"
     assert cli(server, "list", "--page", "3") == 0
     assert capsys.readouterr().out == "no page 3: 1 task in all, on 1 page of 10\n"
+
+
+def test_list_says_how_many_rows_it_could_not_read(
+    server: SimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    running = submit(server, "https://example.com/first.png")
+    queued = submit(server)
+    # The newest row (the queued task's) comes without its status on every ask.
+    server.simulator.faults.add(Fault("list", "drop_field", field="data.0.status", times=10))
+    assert cli(server, "list") == 0
+    out = capsys.readouterr().out
+    assert running in out
+    assert queued not in out
+    assert out.splitlines()[-1] == "page 1 of 1: 2 tasks in all (1 unreadable row left out)"
+    assert cli(server, "list", "--json") == 0
+    page = json.loads(capsys.readouterr().out)
+    assert (page["total"], page["unreadable"]) == (2, 1)
+    assert [t["task_id"] for t in page["tasks"]] == [running]
 
 
 def test_list_pages_through_the_tasks(

@@ -265,15 +265,21 @@ def cmd_list(args: argparse.Namespace) -> int:
                     "page": page.page_no,
                     "pages": page.total_pages,
                     "page_size": page.page_size,
+                    "unreadable": page.unreadable,
                     "tasks": rows,
                 }
             )
         )
         return 0
     in_all = counted(page.total, "task")
+    # Rows the service sent that could not be read are said, never passed over in silence.
+    unreadable = counted(page.unreadable, "unreadable row")
+    left_out = f" ({unreadable} left out)" if page.unreadable else ""
     if page.total == 0:
         which = "tasks" if status is None else f"{status.value} tasks"
         print(f"no {which} in the last 24 h")
+    elif not rows and page.unreadable:
+        print(f"page {page.page_no} of {page.total_pages}: {in_all} in all{left_out}")
     elif not rows:
         pages = counted(page.total_pages, "page")
         print(f"no page {page.page_no}: {in_all} in all, on {pages} of {page.page_size}")
@@ -284,5 +290,5 @@ def cmd_list(args: argparse.Namespace) -> int:
                 f"{row['task_id']:<36}  {row['status']:<9}  {row['created'] or '-':<29}  "
                 f"{row['ended'] or '-'}"
             )
-        print(f"page {page.page_no} of {page.total_pages}: {in_all} in all")
+        print(f"page {page.page_no} of {page.total_pages}: {in_all} in all{left_out}")
     return 0
