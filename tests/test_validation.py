@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import enum
 import math
+import re
 
 import attrs
 import pytest
 
 from emoji_async import ValidationError
-from emoji_async._validation import instance_of, is_finite_number, number, optional, whole
+from emoji_async._validation import (
+    Check,
+    any_number,
+    at_least,
+    count,
+    in_range,
+    instance_of,
+    is_finite_number,
+    matches,
+    member_of,
+    number,
+    optional,
+    positive,
+    whole,
+)
 
 _POSITIVE = number("a finite number > 0", lambda value: value > 0)
 
@@ -52,3 +68,61 @@ def test_a_check_validates_an_argument_under_the_field_given() -> None:
         flag.validate(1, field="fallback")
     assert caught.value.field == "fallback"
     assert caught.value.value == 1
+
+
+def test_the_range_blocks_say_what_they_allow_in_the_words_the_values_always_used() -> None:
+    assert positive().allowed == "a finite number > 0"
+    assert optional(positive()).allowed == "a finite number > 0, or None"
+    assert at_least(0).allowed == "a finite number >= 0"
+    assert at_least(1).allowed == "a finite number >= 1"
+    assert in_range(0, 1).allowed == "a number from 0 to 1"
+    assert in_range(0, 1, high_open=True).allowed == "a number in [0, 1)"
+    assert count(1).allowed == "an int >= 1"
+
+
+def test_the_range_blocks_keep_their_bounds_and_refuse_what_is_not_a_finite_number() -> None:
+    assert in_range(0, 1).test(1)
+    assert not in_range(0, 1, high_open=True).test(1)
+    assert at_least(1).test(1)
+    assert not at_least(1).test(0.999)
+    assert not positive().test(0)
+    assert positive().test(1e-9)
+    assert count(1).test(1)
+    assert not count(1).test(0)
+    assert not count(1).test(True)
+    for bad in (True, "1", None, math.inf, math.nan, 10**400):
+        assert not at_least(0).test(bad)
+        assert not in_range(0, 1e300).test(bad)
+
+
+def test_any_number_takes_what_isinstance_takes_as_the_looser_arguments_always_did() -> None:
+    loose = any_number("a number of seconds > 0", lambda value: value > 0)
+    assert loose.test(True)
+    assert loose.test(math.inf)
+    assert loose.test(10**400)
+    assert not loose.test("1")
+    assert not loose.test(0)
+
+
+class _Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+def test_member_of_names_every_member_and_matches_wants_a_whole_match() -> None:
+    colour = member_of(_Colour)
+    assert colour.allowed == "one of _Colour.RED, _Colour.BLUE"
+    assert colour.test(_Colour.RED)
+    assert not colour.test("red")
+    word = matches(re.compile(r"[a-z]+"), "lower-case letters")
+    assert word.test("abc")
+    assert not word.test("abc1")
+    assert not word.test(b"abc")
+
+
+def test_a_check_shows_the_value_as_its_shown_function_gives_it() -> None:
+    secret = Check("a short string", lambda value: len(value) < 3, shown=lambda value: len(value))
+    with pytest.raises(ValidationError) as caught:
+        secret.validate("hunter2", field="password")
+    assert caught.value.value == 7
+    assert "hunter2" not in str(caught.value)
