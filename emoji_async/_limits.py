@@ -15,26 +15,15 @@ from __future__ import annotations
 
 import attrs
 
-from ._errors import ValidationError
-from ._validation import is_finite_number
+from ._validation import count, in_range, positive
 from ._values import Endpoint
 
 __all__ = ["RateLimits", "group_of"]
 
 
-def _positive(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
-    if not (is_finite_number(value) and value > 0):
-        raise ValidationError(attribute.name, "a finite number > 0", value)
-
-
-def _slots(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if type(value) is not int or value < 1:
-        raise ValidationError(attribute.name, "an int >= 1", value)
-
-
-def _margin(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
-    if not (is_finite_number(value) and 0 <= value <= 1):
-        raise ValidationError(attribute.name, "a number from 0 to 1", value)
+_POSITIVE = positive()
+_SLOTS = count(1)
+_MARGIN = in_range(0, 1)
 
 
 @attrs.frozen(kw_only=True)
@@ -47,15 +36,15 @@ class RateLimits:
     group: the provider says throttling usually clears within a minute.
     """
 
-    detect_per_second: float = attrs.field(default=1.0, validator=_positive)
-    submit_per_second: float = attrs.field(default=1.0, validator=_positive)
-    query_per_second: float = attrs.field(default=20.0, validator=_positive)
-    upload_policy_per_second: float = attrs.field(default=100.0, validator=_positive)
-    running_tasks: int = attrs.field(default=1, validator=_slots)
-    window: float = attrs.field(default=1.0, validator=_positive)
-    margin: float = attrs.field(default=0.1, validator=_margin)
-    jitter: float = attrs.field(default=0.005, validator=_margin)
-    max_hold: float = attrs.field(default=60.0, validator=_positive)
+    detect_per_second: float = attrs.field(default=1.0, validator=_POSITIVE)
+    submit_per_second: float = attrs.field(default=1.0, validator=_POSITIVE)
+    query_per_second: float = attrs.field(default=20.0, validator=_POSITIVE)
+    upload_policy_per_second: float = attrs.field(default=100.0, validator=_POSITIVE)
+    running_tasks: int = attrs.field(default=1, validator=_SLOTS)
+    window: float = attrs.field(default=1.0, validator=_POSITIVE)
+    margin: float = attrs.field(default=0.1, validator=_MARGIN)
+    jitter: float = attrs.field(default=0.005, validator=_MARGIN)
+    max_hold: float = attrs.field(default=60.0, validator=_POSITIVE)
 
     def scaled(self, factor: float) -> RateLimits:
         """The same limits on a clock ``1 / factor`` times faster (a compressed simulator).

@@ -45,8 +45,15 @@ from typing import Any, ParamSpec, Self, TypeVar
 import attrs
 import backoff
 
-from ._errors import ValidationError
-from ._validation import is_finite_number
+from ._validation import (
+    Check,
+    at_least,
+    in_range,
+    is_finite_number,
+    member_of,
+    optional,
+    positive,
+)
 
 __all__ = [
     "PollPolicy",
@@ -62,29 +69,11 @@ _R = TypeVar("_R")
 log = logging.getLogger("emoji_async")
 
 
-def _positive(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
-    if not (is_finite_number(value) and value > 0):
-        raise ValidationError(attribute.name, "a finite number > 0", value)
-
-
-def _positive_or_none(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not (is_finite_number(value) and value > 0):
-        raise ValidationError(attribute.name, "a finite number > 0, or None", value)
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
-    if not (is_finite_number(value) and value >= 0):
-        raise ValidationError(attribute.name, "a finite number >= 0", value)
-
-
-def _at_least_one(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
-    if not (is_finite_number(value) and value >= 1):
-        raise ValidationError(attribute.name, "a finite number >= 1", value)
-
-
-def _fraction(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
-    if not (is_finite_number(value) and 0 <= value < 1):
-        raise ValidationError(attribute.name, "a number in [0, 1)", value)
+_POSITIVE = positive()
+_POSITIVE_OR_NONE = optional(_POSITIVE)
+_NON_NEGATIVE = at_least(0)
+_GROWTH = at_least(1)
+_FRACTION = in_range(0, 1, high_open=True)
 
 
 def _waits(first: float, factor: float, cap: float, jitter: float) -> Iterator[float]:
@@ -122,25 +111,18 @@ class PollSchedule(enum.Enum):
     BATCH = "batch"
 
 
-def _run_time(
-    instance: object, attribute: attrs.Attribute[tuple[float, float]], value: object
-) -> None:
-    if not (
+def _is_run_time(value: object) -> bool:
+    return (
         isinstance(value, tuple)
         and len(value) == 2
         and is_finite_number(value[0])
         and is_finite_number(value[1])
         and 0 < value[0] < value[1]
-    ):
-        raise ValidationError(
-            attribute.name, "a pair (lo, hi) of finite seconds with 0 < lo < hi", value
-        )
+    )
 
 
-def _schedule(instance: object, attribute: attrs.Attribute[PollSchedule], value: object) -> None:
-    if not isinstance(value, PollSchedule):
-        names = ", ".join(f"PollSchedule.{s.name}" for s in PollSchedule)
-        raise ValidationError(attribute.name, f"one of {names}", value)
+_RUN_TIME = Check("a pair (lo, hi) of finite seconds with 0 < lo < hi", _is_run_time)
+_SCHEDULE = member_of(PollSchedule)
 
 
 @attrs.frozen(kw_only=True)
@@ -154,14 +136,14 @@ class PollPolicy(_Scalable):
     task's running time; past every plausible end they poll every ``wait_max``.
     """
 
-    wait_first: float = attrs.field(default=5.0, validator=_positive)
-    wait_factor: float = attrs.field(default=1.5, validator=_at_least_one)
-    wait_max: float = attrs.field(default=15.0, validator=_positive)
-    wait_jitter: float = attrs.field(default=0.1, validator=_fraction)
-    deadline: float = attrs.field(default=3 * 3600.0 + 300.0, validator=_positive)
-    schedule: PollSchedule = attrs.field(default=PollSchedule.BACKOFF, validator=_schedule)
-    lag: float = attrs.field(default=0.05, validator=_positive)
-    run_time: tuple[float, float] = attrs.field(default=(60.0, 300.0), validator=_run_time)
+    wait_first: float = attrs.field(default=5.0, validator=_POSITIVE)
+    wait_factor: float = attrs.field(default=1.5, validator=_GROWTH)
+    wait_max: float = attrs.field(default=15.0, validator=_POSITIVE)
+    wait_jitter: float = attrs.field(default=0.1, validator=_FRACTION)
+    deadline: float = attrs.field(default=3 * 3600.0 + 300.0, validator=_POSITIVE)
+    schedule: PollSchedule = attrs.field(default=PollSchedule.BACKOFF, validator=_SCHEDULE)
+    lag: float = attrs.field(default=0.05, validator=_POSITIVE)
+    run_time: tuple[float, float] = attrs.field(default=(60.0, 300.0), validator=_RUN_TIME)
 
     def adaptive(self, *, lag: float | None = None) -> PollPolicy:
         """This policy, placing polls by learned run times (``lag``: 5 % by default)."""
@@ -217,14 +199,14 @@ class RetryPolicy(_Scalable):
     that after its submit is no longer caught by the batch).
     """
 
-    wait_first: float = attrs.field(default=1.0, validator=_positive)
-    wait_factor: float = attrs.field(default=2.0, validator=_at_least_one)
-    wait_max: float = attrs.field(default=30.0, validator=_positive)
-    wait_jitter: float = attrs.field(default=0.5, validator=_fraction)
-    deadline: float = attrs.field(default=120.0, validator=_positive)
-    reconcile_window: float | None = attrs.field(default=120.0, validator=_positive_or_none)
-    orphan_sweep: float | None = attrs.field(default=10.0, validator=_positive_or_none)
-    orphan_linger: float = attrs.field(default=300.0, validator=_non_negative)
+    wait_first: float = attrs.field(default=1.0, validator=_POSITIVE)
+    wait_factor: float = attrs.field(default=2.0, validator=_GROWTH)
+    wait_max: float = attrs.field(default=30.0, validator=_POSITIVE)
+    wait_jitter: float = attrs.field(default=0.5, validator=_FRACTION)
+    deadline: float = attrs.field(default=120.0, validator=_POSITIVE)
+    reconcile_window: float | None = attrs.field(default=120.0, validator=_POSITIVE_OR_NONE)
+    orphan_sweep: float | None = attrs.field(default=10.0, validator=_POSITIVE_OR_NONE)
+    orphan_linger: float = attrs.field(default=300.0, validator=_NON_NEGATIVE)
 
     def scaled(self, factor: float) -> Self:
         """The same policy with every duration multiplied by ``factor`` (not the growth)."""
