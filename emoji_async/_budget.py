@@ -31,37 +31,33 @@ from collections.abc import Iterable
 
 import attrs
 
-from ._errors import ValidationError
 from ._templates import MAX_VIDEO_SECONDS
+from ._validation import Check, count, optional
 
 __all__ = ["Budget", "Ledger", "Prices", "Reservation", "Spending"]
 
 
-def _count_or_none(instance: object, attribute: attrs.Attribute[int | None], value: object) -> None:
-    if value is not None and (type(value) is not int or value < 0):
-        raise ValidationError(attribute.name, "a whole number >= 0, or None", value)
+def _is_price(value: object) -> bool:
+    # math.isfinite, not is_finite_number: an int beyond any float raises
+    # OverflowError here, as it always has.
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and value >= 0
+    )
 
 
-def _price_or_none(
-    instance: object, attribute: attrs.Attribute[float | None], value: object
-) -> None:
-    if value is None:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValidationError(attribute.name, "a finite price >= 0, or None", value)
+_COUNT_OR_NONE = optional(count(0), "a whole number >= 0, or None")
+_PRICE_OR_NONE = optional(Check("a finite price >= 0", _is_price))
 
 
 @attrs.frozen(kw_only=True)
 class Budget:
     """The most a batch may be billed: video seconds and/or detections (``None``: no cap)."""
 
-    video_seconds: int | None = attrs.field(default=None, validator=_count_or_none)
-    detections: int | None = attrs.field(default=None, validator=_count_or_none)
+    video_seconds: int | None = attrs.field(default=None, validator=_COUNT_OR_NONE)
+    detections: int | None = attrs.field(default=None, validator=_COUNT_OR_NONE)
 
 
 @attrs.frozen(kw_only=True)
@@ -73,8 +69,8 @@ class Prices:
     prices of its own: the provider's change, and differ by account.
     """
 
-    video_second: float | None = attrs.field(default=None, validator=_price_or_none)
-    detection: float | None = attrs.field(default=None, validator=_price_or_none)
+    video_second: float | None = attrs.field(default=None, validator=_PRICE_OR_NONE)
+    detection: float | None = attrs.field(default=None, validator=_PRICE_OR_NONE)
 
 
 @attrs.frozen(kw_only=True)
