@@ -8,53 +8,36 @@ The backend that uses it is :mod:`~emoji_async._shared`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import attrs
 
-from ._errors import ValidationError
 from ._urls import is_redis_url, redis_origin
-from ._validation import is_finite_number
+from ._validation import Check, at_least, count, instance_of, matches, optional
 
 __all__ = ["RedisPacing"]
 
 
-def _seconds_at_least(least: float) -> Callable[[object, attrs.Attribute[float], object], None]:
-    def check(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
-        if not (is_finite_number(value) and value >= least):
-            raise ValidationError(attribute.name, f"a number of seconds >= {least:g}", value)
-
-    return check
+def _seconds_at_least(least: float) -> Check:
+    return at_least(least, f"a number of seconds >= {least:g}")
 
 
-def _optional_slots(
-    instance: object, attribute: attrs.Attribute[int | None], value: object
-) -> None:
-    if value is not None and (type(value) is not int or value < 1):
-        raise ValidationError(attribute.name, "None or an int >= 1", value)
+def _shown_url(value: object) -> object:
+    # Only the origin of a URL is shown, never a password in it; of anything
+    # else only its type, which can hold nothing secret.
+    return redis_origin(value) if isinstance(value, str) else type(value).__name__
 
 
-def _flag(instance: object, attribute: attrs.Attribute[bool], value: object) -> None:
-    if not isinstance(value, bool):
-        raise ValidationError(attribute.name, "True or False", value)
-
-
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-
-
-def _key_part(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
-    if not isinstance(value, str) or not _NAME.fullmatch(value):
-        raise ValidationError(
-            attribute.name, "1 to 64 of A-Z a-z 0-9 _ . - (starting with a letter or digit)", value
-        )
-
-
-def _redis_url(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
-    allowed = "a redis://, rediss:// or unix:// URL"
-    if not isinstance(value, str):
-        raise ValidationError(attribute.name, allowed, type(value).__name__)
-    if not is_redis_url(value):
-        raise ValidationError(attribute.name, allowed, redis_origin(value))
+_SLOTS_OR_NONE = optional(count(1), "None or an int >= 1")
+_FLAG = instance_of(bool, "True or False")
+_KEY_PART = matches(
+    re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"),
+    "1 to 64 of A-Z a-z 0-9 _ . - (starting with a letter or digit)",
+)
+_REDIS_URL = Check(
+    "a redis://, rediss:// or unix:// URL",
+    lambda value: isinstance(value, str) and is_redis_url(value),
+    shown=_shown_url,
+)
 
 
 @attrs.frozen
@@ -81,14 +64,14 @@ class RedisPacing:
     (``pip install 'emoji-async[redis]'``).
     """
 
-    url: str = attrs.field(validator=_redis_url, repr=redis_origin)
-    account: str = attrs.field(kw_only=True, validator=_key_part)
-    prefix: str = attrs.field(default="emoji_async", kw_only=True, validator=_key_part)
+    url: str = attrs.field(validator=_REDIS_URL, repr=redis_origin)
+    account: str = attrs.field(kw_only=True, validator=_KEY_PART)
+    prefix: str = attrs.field(default="emoji_async", kw_only=True, validator=_KEY_PART)
     spread: float = attrs.field(default=0.02, kw_only=True, validator=_seconds_at_least(0))
     lock_ttl: float = attrs.field(default=10.0, kw_only=True, validator=_seconds_at_least(0.1))
     lease_ttl: float = attrs.field(default=60.0, kw_only=True, validator=_seconds_at_least(0.1))
-    max_in_flight: int | None = attrs.field(default=None, kw_only=True, validator=_optional_slots)
-    fallback: bool = attrs.field(default=False, kw_only=True, validator=_flag)
+    max_in_flight: int | None = attrs.field(default=None, kw_only=True, validator=_SLOTS_OR_NONE)
+    fallback: bool = attrs.field(default=False, kw_only=True, validator=_FLAG)
     connect_timeout: float = attrs.field(
         default=5.0, kw_only=True, validator=_seconds_at_least(0.01)
     )
