@@ -52,7 +52,14 @@ import attrs
 
 from ._errors import UnexpectedResponseError, ValidationError
 from ._urls import http_hostname
-from ._validation import ImageFile, check_image_url, local_image_path, read_image_file
+from ._validation import (
+    ImageFile,
+    any_number,
+    check_image_url,
+    count,
+    local_image_path,
+    read_image_file,
+)
 
 __all__ = [
     "UPLOAD_LIFETIME",
@@ -170,6 +177,10 @@ class UploadEndpoints(Protocol):
         ...
 
 
+_LIFETIME = any_number("a number of seconds > 0", lambda value: value > 0)
+_ENTRIES = count(1)
+
+
 @attrs.define
 class _Flight:
     """An upload in progress and how many callers wait for it."""
@@ -194,12 +205,12 @@ class TemporaryUploads:
         margin: float = 3600.0,
         max_entries: int = 1024,
     ) -> None:
-        if not (isinstance(lifetime, int | float) and lifetime > 0):
-            raise ValidationError("lifetime", "a number of seconds > 0", lifetime)
-        if not (isinstance(margin, int | float) and 0 <= margin < lifetime):
-            raise ValidationError("margin", f"a number of seconds from 0 to {lifetime:g}", margin)
-        if type(max_entries) is not int or max_entries < 1:
-            raise ValidationError("max_entries", "an int >= 1", max_entries)
+        _LIFETIME.validate(lifetime, field="lifetime")
+        margins = any_number(
+            f"a number of seconds from 0 to {lifetime:g}", lambda value: 0 <= value < lifetime
+        )
+        margins.validate(margin, field="margin")
+        _ENTRIES.validate(max_entries, field="max_entries")
         self._endpoints = endpoints
         self.lifetime = float(lifetime)
         self.margin = float(margin)
