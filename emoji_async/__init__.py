@@ -12,8 +12,8 @@ table and holds every module of the package to it (a new module must be
 placed here to pass)::
 
     values    _quoting _redact _urls _version _templates _image_headers _values
-              _errors _api_errors _models _validation _budget _jobs _paid_request
-              events
+              _errors _api_errors _checks _models _validation _budget _jobs
+              _paid_request events
     policy    _policy _adaptive _poll_placement _limits _config _shared_config
               _reporting
     wire      _wire_shapes _wire _answers _saving _transport

@@ -31,8 +31,8 @@ from collections.abc import Iterable
 
 import attrs
 
+from ._checks import Check, count, optional
 from ._templates import MAX_VIDEO_SECONDS
-from ._validation import Check, count, optional
 
 __all__ = ["Budget", "Ledger", "Prices", "Reservation", "Spending"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import attrs
 
-from ._validation import count, in_range, positive
+from ._checks import count, in_range, positive
 from ._values import Endpoint
 
 __all__ = ["RateLimits", "group_of"]

@@ -45,7 +45,7 @@ from typing import Any, ParamSpec, Self, TypeVar
 import attrs
 import backoff
 
-from ._validation import (
+from ._checks import (
     Check,
     at_least,
     in_range,

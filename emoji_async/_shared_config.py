@@ -11,8 +11,8 @@ import re
 
 import attrs
 
+from ._checks import Check, at_least, count, instance_of, matches, optional
 from ._urls import is_redis_url, redis_origin
-from ._validation import Check, at_least, count, instance_of, matches, optional
 
 __all__ = ["RedisPacing"]
 

@@ -50,16 +50,10 @@ from typing import Any, Protocol
 
 import attrs
 
+from ._checks import any_number, count
 from ._errors import UnexpectedResponseError, ValidationError
 from ._urls import http_hostname
-from ._validation import (
-    ImageFile,
-    any_number,
-    check_image_url,
-    count,
-    local_image_path,
-    read_image_file,
-)
+from ._validation import ImageFile, check_image_url, local_image_path, read_image_file
 
 __all__ = [
     "UPLOAD_LIFETIME",

@@ -10,7 +10,7 @@ import attrs
 import pytest
 
 from emoji_async import ValidationError
-from emoji_async._validation import (
+from emoji_async._checks import (
     Check,
     any_number,
     at_least,
