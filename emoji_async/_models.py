@@ -6,11 +6,11 @@ import datetime as dt
 import enum
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
-from ._errors import ValidationError
+from ._checks import Check, matches
 
 __all__ = [
     "AbandonedTask",
@@ -81,14 +81,13 @@ _TERMINAL = frozenset(
 #: What a task id is made of. The provider's are UUIDs (``0385dc79-5ff8-...``);
 #: anything else (``..``, a slash, 10 kB) is not one, and never becomes part of a URL.
 TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-_TASK_IDS = "a task id: 1 to 128 letters, digits, '_' or '-'"
+_TASK_IDS = matches(TASK_ID, "a task id: 1 to 128 letters, digits, '_' or '-'")
 
 
 def check_task_id(value: object, *, field: str = "task_id") -> str:
     """``value`` if it is a task id (:data:`TASK_ID`), else a :class:`ValidationError`."""
-    if not isinstance(value, str) or TASK_ID.fullmatch(value) is None:
-        raise ValidationError(field, _TASK_IDS, value)
-    return value
+    _TASK_IDS.validate(value, field=field)
+    return cast(str, value)  # _TASK_IDS passes only a str
 
 
 #: The largest box coordinate: far past any image (at most 7000 px a side), and
@@ -104,6 +103,21 @@ def _well_formed(values: Sequence[Any]) -> bool:
     return bool(x1 < x2 and y1 < y2)
 
 
+def _four_ints(value: object) -> bool:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        return False
+    try:
+        count = len(value)
+    except OverflowError:  # a range() too long for len()
+        count = -1
+    return count == 4 and _well_formed(value)
+
+
+#: A built box's own four ints, and anything given as a box.
+_WELL_FORMED = Check(_BOX, _well_formed)
+_BOX_GIVEN = Check(_BOX, _four_ints)
+
+
 @attrs.frozen
 class BBox:
     """A box in pixels: top-left ``(x1, y1)``, bottom-right ``(x2, y2)``.
@@ -117,22 +131,14 @@ class BBox:
     y2: int
 
     def __attrs_post_init__(self) -> None:
-        if not _well_formed(self.as_list()):
-            raise ValidationError("bbox", _BOX, self.as_list())
+        _WELL_FORMED.validate(self.as_list(), field="bbox")
 
     @classmethod
     def parse(cls, value: BBox | Sequence[int], *, field: str = "bbox") -> BBox:
         """A box from a :class:`BBox` or four ints, or :class:`ValidationError` naming ``field``."""
         if isinstance(value, BBox):
             return value
-        if isinstance(value, str | bytes) or not isinstance(value, Sequence):
-            raise ValidationError(field, _BOX, value)
-        try:
-            count = len(value)
-        except OverflowError:  # a range() too long for len()
-            count = -1
-        if count != 4 or not _well_formed(value):
-            raise ValidationError(field, _BOX, value)
+        _BOX_GIVEN.validate(value, field=field)
         x1, y1, x2, y2 = value
         return cls(x1, y1, x2, y2)
 
