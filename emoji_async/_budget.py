@@ -26,30 +26,18 @@ bill whatever happens, so it is counted, never skipped.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import attrs
 
-from ._checks import Check, count, optional
+from ._checks import at_least, count, optional
 from ._templates import MAX_VIDEO_SECONDS
 
 __all__ = ["Budget", "Ledger", "Prices", "Reservation", "Spending"]
 
 
-def _is_price(value: object) -> bool:
-    # math.isfinite, not is_finite_number: an int beyond any float raises
-    # OverflowError here, as it always has.
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, int | float)
-        and math.isfinite(value)
-        and value >= 0
-    )
-
-
 _COUNT_OR_NONE = optional(count(0), "a whole number >= 0, or None")
-_PRICE_OR_NONE = optional(Check("a finite price >= 0", _is_price))
+_PRICE_OR_NONE = optional(at_least(0, "a finite price >= 0"))
 
 
 @attrs.frozen(kw_only=True)

@@ -3,9 +3,8 @@
 :func:`number`, :func:`whole` and :func:`instance_of` make a :class:`Check`
 from what it allows and a test, and :func:`optional` lets ``None`` through
 one. On them stand the ranges the configuration values ask for
-(:func:`positive`, :func:`at_least`, :func:`in_range`, :func:`count`), the
-choices (:func:`member_of`, :func:`matches`) and :func:`any_number`, the looser
-check some arguments have always had. A :class:`Check` is an attrs validator
+(:func:`positive`, :func:`at_least`, :func:`in_range`, :func:`count`), and the
+choices (:func:`member_of`, :func:`matches`). A :class:`Check` is an attrs validator
 (the field is the attribute's name) and checks an argument too
 (:meth:`Check.validate`), so a value object declares each field's check in the
 field's own line. A failure is a :class:`ValidationError` that names the field
@@ -29,7 +28,6 @@ from ._errors import ValidationError
 
 __all__ = [
     "Check",
-    "any_number",
     "at_least",
     "count",
     "in_range",
@@ -153,11 +151,3 @@ def matches(pattern: re.Pattern[str], allowed: str) -> Check:
     return Check(
         allowed, lambda value: isinstance(value, str) and pattern.fullmatch(value) is not None
     )
-
-
-def any_number(allowed: str, test: Callable[[float], bool] = _always) -> Check:
-    """An int or float as ``isinstance`` sees it (a bool and an infinity too) that passes ``test``.
-
-    Looser than :func:`number`: for the arguments that have always been checked so.
-    """
-    return Check(allowed, lambda value: isinstance(value, int | float) and test(value))

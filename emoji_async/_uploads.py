@@ -50,7 +50,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._checks import any_number, count
+from ._checks import count, in_range, positive
 from ._errors import UnexpectedResponseError, ValidationError
 from ._urls import http_hostname
 from ._validation import ImageFile, check_image_url, local_image_path, read_image_file
@@ -171,7 +171,7 @@ class UploadEndpoints(Protocol):
         ...
 
 
-_LIFETIME = any_number("a number of seconds > 0", lambda value: value > 0)
+_LIFETIME = positive("a number of seconds > 0")
 _ENTRIES = count(1)
 
 
@@ -200,8 +200,8 @@ class TemporaryUploads:
         max_entries: int = 1024,
     ) -> None:
         _LIFETIME.validate(lifetime, field="lifetime")
-        margins = any_number(
-            f"a number of seconds from 0 to {lifetime:g}", lambda value: 0 <= value < lifetime
+        margins = in_range(
+            0, lifetime, f"a number of seconds from 0 to {lifetime:g}", high_open=True
         )
         margins.validate(margin, field="margin")
         _ENTRIES.validate(max_entries, field="max_entries")

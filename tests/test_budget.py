@@ -143,6 +143,7 @@ def test_prices_turn_the_totals_into_an_estimate() -> None:
         (lambda: Budget(video_seconds=True), "video_seconds"),
         (lambda: Prices(video_second=float("nan")), "video_second"),
         (lambda: Prices(detection=-0.1), "detection"),
+        (lambda: Prices(video_second=10**400), "video_second"),  # was an OverflowError
     ],
 )
 def test_bad_budgets_and_prices_are_refused_by_name(make: object, field: str) -> None:

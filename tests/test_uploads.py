@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import os
 import struct
 import threading
@@ -464,6 +465,11 @@ async def test_the_cache_keeps_at_most_max_entries_dropping_the_least_recently_u
         ({"lifetime": 10.0, "margin": 10.0}, "margin"),
         ({"margin": -1.0}, "margin"),
         ({"max_entries": 0}, "max_entries"),
+        # Once taken as numbers: True as one second, uploads kept forever, an OverflowError.
+        ({"lifetime": True}, "lifetime"),
+        ({"lifetime": math.inf}, "lifetime"),
+        ({"lifetime": 10**400}, "lifetime"),
+        ({"margin": True}, "margin"),
     ],
 )
 def test_the_cache_bounds_are_checked(settings: dict[str, Any], field: str) -> None:
