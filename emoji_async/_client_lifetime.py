@@ -17,6 +17,7 @@ import logging
 from typing import Protocol, TypeVar
 
 from ._api import ServiceAPI
+from ._checks import is_finite_number
 from ._config import resolve_api_key, resolve_base_url
 from ._errors import ClientStateError, ConfigurationError, SharedPacingError, ValidationError
 from ._limits import RateLimits
@@ -26,7 +27,6 @@ from ._reconcile import Submitter
 from ._reporting import tell
 from ._shared_config import RedisPacing
 from ._transport import Session, Timeouts, Transport, open_session
-from ._validation import is_finite_number
 from ._values import Secret
 from .events import EventHandler
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator, Awaitable, Iterator
 from typing import TypeVar
 
 from ._api import ServiceAPI
+from ._checks import is_finite_number
 from ._errors import (
     TaskCanceledError,
     TaskFailedError,
@@ -23,7 +24,6 @@ from ._models import TaskSnapshot, TaskStatus, VideoResult
 from ._policy import PollPolicy, retries_end_at
 from ._poll_placement import PollPlacement, placement_for
 from ._task_board import TaskBoard
-from ._validation import is_finite_number
 
 __all__ = ["Task", "check_timeout", "outcome_of"]
 

@@ -41,6 +41,7 @@ from ._answers import (
     read_capped,
     storage_error,
 )
+from ._checks import number
 from ._errors import (
     ConfigurationError,
     ConnectError,
@@ -51,7 +52,6 @@ from ._errors import (
 )
 from ._redact import redact, redact_error
 from ._saving import discard, move_into_place, on_disk, part_path, stream_to, video_exists
-from ._validation import number
 from ._values import Endpoint, Secret
 from ._version import VERSION
 from ._wire import task_id_in

@@ -3,9 +3,7 @@
 Each failure is a :class:`ValidationError` that names the field and what it
 allows, so a bad argument costs neither a request nor money.
 
-The checks are composed of the building blocks in :mod:`~emoji_async._checks`;
-``is_finite_number`` and ``number`` are named here too, for the modules that
-take them from here.
+The checks are composed of the building blocks in :mod:`~emoji_async._checks`.
 
 An image is given as a URL (``http://``, ``https://``, ``oss://``) or as a
 local file: a path (``str`` or ``os.PathLike``) or a ``file://`` URI. A local
@@ -28,7 +26,6 @@ from pathlib import Path
 
 import attrs
 
-from ._checks import is_finite_number, number
 from ._errors import ValidationError
 from ._image_headers import image_format, image_size
 from ._models import BBox
@@ -43,9 +40,7 @@ __all__ = [
     "check_driven_id",
     "check_image",
     "check_image_url",
-    "is_finite_number",
     "local_image_path",
-    "number",
     "read_image_file",
 ]
 
