@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import statistics
 from pathlib import Path
 
 import aiohttp
@@ -142,11 +143,14 @@ async def test_a_client_given_the_simulators_time_scale_paces_on_its_clock(
     sim = server.simulator
     async with EmojiClient(api_key=KEY, base_url=server.base_url, time_scale=SCALE) as client:
         assert client.limits == RateLimits()  # kept as given, in the service's seconds
-        await asyncio.gather(*(client.detect(f"{PORTRAIT}?n={n}") for n in range(4)))
+        await asyncio.gather(*(client.detect(f"{PORTRAIT}?n={n}") for n in range(8)))
     starts = sorted(r.at for r in sim.requests if r.endpoint == "detect")
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     interval = RateLimits().interval(Endpoint.DETECT)  # on the service's clock: about 1.1 s
-    assert min(gaps) >= 0.9 * interval * SCALE  # still paced, on the compressed clock
+    # Still paced, on the compressed clock. The median, as arrivals are what is measured:
+    # on a busy machine one request's connection can open late and bring two arrivals
+    # close (1 ms apart, once in CI) although their starts were a whole turn apart.
+    assert statistics.median(gaps) >= 0.9 * interval * SCALE
     assert max(gaps) < 0.1 * interval  # not on the service's own clock
     assert sim.stats.throttled == 0
 
