@@ -14,6 +14,7 @@ from pathlib import Path
 import attrs
 
 from ._budget import Budget
+from ._checks import count, instance_of, optional
 from ._errors import ValidationError
 from ._policy import PollPolicy
 from ._task import check_timeout
@@ -40,6 +41,10 @@ def _path_or_none(value: str | os.PathLike[str] | None) -> Path | None:
     return None if value is None else Path(value)
 
 
+_BUDGET = optional(instance_of(Budget, "a Budget"), "a Budget or None")
+_CONCURRENCY = optional(count(1), "an int >= 1")
+
+
 @attrs.frozen(kw_only=True)
 class BatchOptions:
     """One batch's settings, as :meth:`EmojiClient.generate_many` documents them.
@@ -61,11 +66,8 @@ class BatchOptions:
     def __attrs_post_init__(self) -> None:
         # In the order the batch always checked them: the timeout, the budget, the concurrency.
         check_timeout(self.timeout)
-        if self.budget is not None and not isinstance(self.budget, Budget):
-            raise ValidationError("budget", "a Budget or None", self.budget)
-        concurrency = self.concurrency
-        if concurrency is not None and (type(concurrency) is not int or concurrency < 1):
-            raise ValidationError("concurrency", "an int >= 1", concurrency)
+        _BUDGET.validate(self.budget, field="budget")
+        _CONCURRENCY.validate(self.concurrency, field="concurrency")
         # A jobs file is recorded in the journal: without one, it would be silently ignored.
         if self.jobs_file is not None and self.journal is None:
             raise ValidationError("jobs_file", "None when no journal is given", self.jobs_file)

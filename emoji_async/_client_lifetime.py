@@ -17,9 +17,9 @@ import logging
 from typing import Protocol, TypeVar
 
 from ._api import ServiceAPI
-from ._checks import is_finite_number
+from ._checks import instance_of, optional, positive
 from ._config import resolve_api_key, resolve_base_url
-from ._errors import ClientStateError, ConfigurationError, SharedPacingError, ValidationError
+from ._errors import ClientStateError, ConfigurationError, SharedPacingError
 from ._limits import RateLimits
 from ._pacing import InProcess, Pacing, PacingBackend
 from ._policy import PollPolicy, RetryPolicy
@@ -51,14 +51,16 @@ class Lifecycle(enum.Enum):
     CLOSED = "closed"
 
 
+_PACING = optional(
+    instance_of(RedisPacing, "a RedisPacing"), "None (this process) or a RedisPacing"
+)
+_TIME_SCALE = positive("a factor > 0 (0.01: a clock 100 times as fast)")
+
+
 def check_settings(pacing: object, time_scale: object) -> None:
     """The client's arguments that are checked when it is made, before anything opens."""
-    if pacing is not None and not isinstance(pacing, RedisPacing):
-        raise ValidationError("pacing", "None (this process) or a RedisPacing", pacing)
-    if not is_finite_number(time_scale) or not time_scale > 0:
-        raise ValidationError(
-            "time_scale", "a factor > 0 (0.01: a clock 100 times as fast)", time_scale
-        )
+    _PACING.validate(pacing, field="pacing")
+    _TIME_SCALE.validate(time_scale, field="time_scale")
 
 
 _Policy = TypeVar("_Policy", PollPolicy, RetryPolicy, RateLimits)

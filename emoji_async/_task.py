@@ -7,17 +7,16 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Iterator
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from ._api import ServiceAPI
-from ._checks import is_finite_number
+from ._checks import instance_of, optional, positive
 from ._errors import (
     TaskCanceledError,
     TaskFailedError,
     TaskNotCancelableError,
     TaskNotFoundError,
     UnexpectedResponseError,
-    ValidationError,
     WaitTimeoutError,
 )
 from ._models import TaskSnapshot, TaskStatus, VideoResult
@@ -36,23 +35,23 @@ _T = TypeVar("_T")
 _QUEUED_RECHECK = 20
 
 
+_TIMEOUT = optional(positive("a finite number of seconds > 0"))
+_POLICY = optional(instance_of(PollPolicy, "a PollPolicy"))
+
+
 def check_timeout(value: object, *, field: str = "timeout") -> float | None:
     """``value`` if it is ``None`` or a finite number of seconds > 0; else :class:`ValidationError`.
 
     Checked before a comparison or a sum: ``'5'`` would raise ``TypeError``
     there, and ``nan`` would make a deadline no clock reaches.
     """
-    if value is None:
-        return None
-    if not (is_finite_number(value) and value > 0):
-        raise ValidationError(field, "a finite number of seconds > 0, or None", value)
-    return value
+    _TIMEOUT.validate(value, field=field)
+    return cast("float | None", value)
 
 
 def _check_policy(value: object) -> PollPolicy | None:
-    if value is not None and not isinstance(value, PollPolicy):
-        raise ValidationError("policy", "a PollPolicy, or None", value)
-    return value
+    _POLICY.validate(value, field="policy")
+    return cast("PollPolicy | None", value)
 
 
 def outcome_of(snapshot: TaskSnapshot) -> VideoResult:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ._checks import Check, optional, whole
 from ._errors import ValidationError
 from ._models import TaskStatus
 
@@ -17,6 +18,27 @@ __all__ = ["MAX_PAGE", "check_list_query"]
 #: The largest page number taken: any real one is far below, and a number past it
 #: (10**5000) could not even be written in a request or a message.
 MAX_PAGE = 2**31 - 1
+
+_AWARE = optional(
+    Check(
+        "a timezone-aware datetime",
+        lambda moment: isinstance(moment, dt.datetime) and moment.tzinfo is not None,
+    ),
+    "a timezone-aware datetime",
+)
+_STATUS = optional(
+    Check(
+        "a TaskStatus other than OTHER",
+        lambda status: isinstance(status, TaskStatus) and status is not TaskStatus.OTHER,
+    ),
+    "a TaskStatus other than OTHER",
+)
+_MODEL = optional(
+    Check("a model name such as 'emoji-v1'", lambda model: isinstance(model, str) and model != ""),
+    "a model name such as 'emoji-v1'",
+)
+_PAGE = whole(f"an int from 1 to {MAX_PAGE}", lambda page: 1 <= page <= MAX_PAGE)
+_PAGE_SIZE = whole("an int from 1 to 100", lambda size: 1 <= size <= 100)
 
 
 def check_list_query(
@@ -29,20 +51,15 @@ def check_list_query(
     page_size: int,
 ) -> None:
     """Raise :class:`ValidationError` for the first argument the task list would not take."""
-    for name, moment in (("start", start), ("end", end)):
-        if moment is not None and moment.tzinfo is None:
-            raise ValidationError(name, "a timezone-aware datetime", moment)
+    _AWARE.validate(start, field="start")
+    _AWARE.validate(end, field="end")
     if (
         start is not None
         and end is not None
         and not (dt.timedelta(0) <= end - start <= dt.timedelta(hours=24))
     ):
         raise ValidationError("end", "a time 0 to 24 h after start", end)
-    if status is not None and (not isinstance(status, TaskStatus) or status is TaskStatus.OTHER):
-        raise ValidationError("status", "a TaskStatus other than OTHER", status)
-    if model is not None and (not isinstance(model, str) or not model):
-        raise ValidationError("model", "a model name such as 'emoji-v1'", model)
-    if type(page) is not int or not 1 <= page <= MAX_PAGE:
-        raise ValidationError("page", f"an int from 1 to {MAX_PAGE}", page)
-    if type(page_size) is not int or not 1 <= page_size <= 100:
-        raise ValidationError("page_size", "an int from 1 to 100", page_size)
+    _STATUS.validate(status, field="status")
+    _MODEL.validate(model, field="model")
+    _PAGE.validate(page, field="page")
+    _PAGE_SIZE.validate(page_size, field="page_size")
