@@ -368,6 +368,7 @@ async def test_a_task_list_row_that_cannot_be_read_is_left_out_and_the_rest_retu
         ({"page": 0}, "page"),
         ({"page_size": 500}, "page_size"),
         ({"model": ""}, "model"),
+        ({"start": "2026-12-07T10:00:00+08:00"}, "start"),  # a string: once an AttributeError
     ],
 )
 async def test_bad_list_arguments_name_the_field_and_send_nothing(
