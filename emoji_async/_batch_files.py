@@ -4,11 +4,23 @@ Everything that can be checked is checked before anything is sent: the folder
 is made, and no job's file may be one the batch did not write. A video is
 saved as ``<folder>/<key>.mp4`` as soon as its task succeeds, fetched and
 written as :meth:`EmojiClient.download` does it (:func:`._downloads.save_video`).
+
+A download that still fails when its retry deadline passes, for a reason that
+may pass (a connection reset, a 5xx or a 429 from the video host, a body cut
+short), does not end the job: its task is paid for and its video URL stays
+valid for 24 hours. It is fetched again after a pause, at most
+:data:`DOWNLOAD_ROUNDS` more times, the pauses doubling from the retry
+policy's ``wait_max`` (30, 60 and 120 s by default: with each round's own
+retries, about ten minutes in all). The job keeps its place among the jobs in
+flight meanwhile, so no new video is paid for while the host cannot serve the
+ones already made. A job whose download failed for good keeps its video in
+the journal (SUCCEEDED): a rerun downloads it and never submits it again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 
@@ -21,7 +33,13 @@ from ._models import VideoResult
 from ._reporting import report
 from .events import Downloaded
 
-__all__ = ["VideoFolder"]
+__all__ = ["DOWNLOAD_ROUNDS", "VideoFolder"]
+
+log = logging.getLogger("emoji_async")
+
+#: How many more times a job's video is fetched after its download's retries gave up
+#: on a failure that may pass.
+DOWNLOAD_ROUNDS = 3
 
 
 class VideoFolder:
@@ -70,10 +88,33 @@ class VideoFolder:
         # file_name_for() already keeps the name plain; this holds even if it changes.
         if not await _saved_inside(path, directory):
             raise ValidationError("key", "a name that stays inside download_to", key)
-        size = await save_video(api, video.video_url, path, replace=key in self._own_files)
+        size = await _fetch(api, key, video.video_url, path, replace=key in self._own_files)
         await journal.downloaded(key, path=path, size=size)
         report(lambda key: Downloaded(key=key, path=path, size=size))
         return path
+
+
+async def _fetch(api: ServiceAPI, key: str, url: str, path: Path, *, replace: bool) -> int:
+    """The video saved at ``path`` (its bytes), fetched again later while its failure may pass."""
+    rounds = 0
+    while True:
+        try:
+            return await save_video(api, url, path, replace=replace)
+        except DownloadError as exc:
+            if not exc.is_transient or rounds >= DOWNLOAD_ROUNDS:
+                raise
+            reason = exc
+        wait = api.retry.wait_max * 2**rounds
+        rounds += 1
+        log.warning(
+            "%s: the video's download failed (%s); fetching it again in %.3g s (%d of %d)",
+            key,
+            reason,
+            wait,
+            rounds,
+            DOWNLOAD_ROUNDS,
+        )
+        await asyncio.sleep(wait)
 
 
 async def _make_folder(folder: Path) -> None:
