@@ -125,6 +125,9 @@ class PaidPath:
         self.detected: dict[str, tuple[BBox, BBox]] = {}
         #: The task each job in flight follows.
         self.live: dict[str, Task] = {}
+        #: The furthest step of its task told for each job: a task watched again (after a
+        #: failed poll) starts from the state it was last seen in, told already.
+        self._told: dict[str, TaskStatus] = {}
 
     async def generate(self, job: EmojiJob, key: str, entry: JournalEntry | None) -> VideoResult:
         """The job's video: its task from the journal, settled, or sent now, followed to its end."""
@@ -138,7 +141,7 @@ class PaidPath:
             task = await self._submit(job, key, face, ext)
         self.live[key] = task
         try:
-            video = await self._follow(task)
+            video = await self._follow(key, task)
         except (TaskFailedError, TaskCanceledError, TaskNotFoundError) as exc:
             if exc.snapshot is not None:
                 snap = exc.snapshot
@@ -285,7 +288,7 @@ class PaidPath:
             template=job.driven_id,
         )
 
-    async def _follow(self, task: Task) -> VideoResult:
+    async def _follow(self, key: str, task: Task) -> VideoResult:
         """The task's video, watched until it ends or the job's timeout passes.
 
         The task is paid for: a poll that failed for a reason that may pass
@@ -298,7 +301,7 @@ class PaidPath:
         ends = loop.time() + timeout
         while True:
             try:
-                return await self._watch(task, ends - loop.time())
+                return await self._watch(key, task, ends - loop.time())
             except EmojiError as exc:
                 left = ends - loop.time()
                 if not is_transient(exc) or left <= self._api.retry.wait_max:
@@ -306,10 +309,14 @@ class PaidPath:
                 log.info("task %s: %s; watching again", task.task_id, exc)
                 await asyncio.sleep(self._api.retry.wait_max)
 
-    async def _watch(self, task: Task, timeout: float) -> VideoResult:
+    async def _watch(self, key: str, task: Task, timeout: float) -> VideoResult:
         board = self._api.pacing.board
         async with contextlib.aclosing(task.watch(timeout=timeout)) as snapshots:
             async for snapshot in snapshots:
+                if snapshot.is_terminal:
+                    return outcome_of(snapshot)
+                if self._told_before(key, snapshot.status):
+                    continue
                 if snapshot.status is TaskStatus.PENDING:
                     report(
                         lambda key: Queued(
@@ -318,6 +325,12 @@ class PaidPath:
                     )
                 elif snapshot.status is TaskStatus.RUNNING:
                     report(lambda key: Running(key=key, task_id=task.task_id))
-                elif snapshot.is_terminal:
-                    return outcome_of(snapshot)
         raise AssertionError("watch() ends only after a terminal snapshot")
+
+    def _told_before(self, key: str, status: TaskStatus) -> bool:
+        """Whether the job's task was told in ``status`` or past it; else it is now."""
+        told = self._told.get(key)
+        if told is not None and status.progress <= told.progress:
+            return True
+        self._told[key] = status
+        return False
