@@ -139,7 +139,8 @@ class Batch:
             entries = journal.entries()
             if entries:  # an earlier run left jobs: what it left is picked up
                 self._leftovers.update(restore(self._submitter, journal, entries))
-                self._spending.restore(entries)
+            # A job an earlier run left no entry for may have been billed all the same.
+            self._spending.restore(entries, journal.bills())
             with self._submitter.listening(self._heard, on_seen=self._seen):
                 # Closed explicitly: closing this generator must stop the jobs now, not at GC.
                 async with contextlib.aclosing(self._gather(jobs, keys)) as outcomes:

@@ -191,6 +191,9 @@ class PaidPath:
             raise
         except EmojiError as exc:
             self._gate.refused(exc)  # at once: the next job's detection may be about to leave
+            if extra:
+                # Billed, perhaps, and no entry of the job will count them: a rerun's must.
+                await journal.billed(key, detections=extra)
             raise
         self._spending.bill(key, detections=face.image_count)
         self.detected[key] = (face.face_bbox, face.ext_bbox)

@@ -8,7 +8,7 @@ against the same budget.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ._budget import Budget, Ledger, Reservation, Spending
 from ._jobs import EmojiJob
@@ -23,12 +23,12 @@ class SkippedForBudget(Exception):  # not an EmojiError: the job was not started
     """A job the budget could not cover: reported as skipped, never as failed."""
 
 
-def _spent_in(entries: Sequence[JournalEntry]) -> Spending:
-    """What the jobs a journal recorded were billed."""
+def _spent_in(entries: Sequence[JournalEntry], bills: Mapping[str, int]) -> Spending:
+    """What the jobs a journal recorded were billed, with the detections no entry counts."""
     return Spending(
         videos=sum(1 for e in entries if e.video is not None),
         video_seconds=sum(e.video_seconds for e in entries),
-        detections=sum(e.detections for e in entries),
+        detections=sum(e.detections for e in entries) + sum(bills.values()),
     )
 
 
@@ -64,13 +64,17 @@ class BatchSpending:
         #: What each job in flight still holds against the budget.
         self._held: dict[str, Reservation] = {}
 
-    def restore(self, entries: Sequence[JournalEntry]) -> None:
-        """Count what earlier runs were billed, as their journal recorded it."""
+    def restore(self, entries: Sequence[JournalEntry], bills: Mapping[str, int]) -> None:
+        """Count what earlier runs were billed, as their journal recorded it.
+
+        ``bills``: the detections billed that no entry counts, by job
+        (:meth:`Journal.bills`): a detection whose answers were lost, then failed.
+        """
         # What earlier runs spent counts against the same budget, and the
         # lengths their videos were billed are what those templates reserve.
         self.ledger = Ledger(
             self._budget,
-            _spent_in(entries),
+            _spent_in(entries, bills),
             billed_before=[(e.driven_id, e.video_seconds) for e in entries if e.video],
         )
 

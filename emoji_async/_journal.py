@@ -30,11 +30,12 @@ import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
 from . import _journal_rules as rules
 from ._errors import EmojiError, JournalError, ValidationError
 from ._journal_entries import JobState, JournalAttempt, JournalEntry
+from ._journal_rules import Step
 from ._journal_store import AttemptStep, JournalFile, Loaded
 from ._models import BBox, TaskStatus, VideoResult
 
@@ -42,10 +43,7 @@ __all__ = ["JobState", "Journal", "JournalAttempt", "JournalEntry"]
 
 log = logging.getLogger("emoji_async")
 
-#: A step, run on the journal's thread: given the journal's file (to name in an
-#: error), the key, its entry before the step (if any) and the time of the step,
-#: the entry after it. It raises to refuse the step (see :mod:`._journal_rules`).
-_Step = Callable[[Path, str, JournalEntry | None, dt.datetime], JournalEntry]
+_T = TypeVar("_T")
 
 
 class Journal:
@@ -74,9 +72,10 @@ class Journal:
         self._worker: concurrent.futures.ThreadPoolExecutor | None = worker
         self._file = file
         # Attempts by their row id: ids follow the order they were made in.
-        self._entries, self._history, self._attempts, self._sightings, jobs_file = loaded
+        self._entries, self._history, self._attempts, self._sightings, jobs_file, _ = loaded
+        self._bills = loaded[5]  # detections billed that no entry counts, by job: see billed()
         self._jobs_file = None if jobs_file is None else Path(jobs_file)
-        # Only the worker thread changes the two dicts; the lock keeps a reader
+        # Only the worker thread changes the dicts; the lock keeps a reader
         # on the loop's thread from seeing one mid-change.
         self._lock = threading.Lock()
         self._closing: asyncio.Future[None] | None = None
@@ -146,13 +145,8 @@ class Journal:
 
     async def record_jobs_file(self, path: str | os.PathLike[str]) -> None:
         """Record that the journal belongs to the jobs file at ``path`` (kept as given)."""
-        if self._worker is None:
-            raise JournalError("the journal is closed", path=self.path)
         named = Path(path)
-        write = asyncio.get_running_loop().run_in_executor(
-            self._worker, self._file.write_jobs_file, os.fspath(named)
-        )
-        await asyncio.shield(write)
+        await self._on_thread(functools.partial(self._file.write_jobs_file, os.fspath(named)))
         self._jobs_file = named
 
     def get(self, key: str) -> JournalEntry | None:
@@ -245,7 +239,7 @@ class Journal:
 
     async def submitted(self, key: str, *, task_id: str) -> JournalEntry:
         """The service accepted the submit and named the task."""
-        _check_text("task_id", task_id)
+        rules.check_text("task_id", task_id)
         step = functools.partial(rules.submitted, task_id=task_id)
         return await self._record(key, step, attempt="created")
 
@@ -304,6 +298,27 @@ class Journal:
             raise ValidationError("size", "a byte count (an int >= 0)", size)
         return await self._record(key, functools.partial(rules.downloaded, saved=saved, size=size))
 
+    async def billed(self, key: str, *, detections: int) -> None:
+        """A detection failed after ``detections`` attempts whose answers were lost.
+
+        Each may have been billed, and no entry counts them (the job may have none
+        yet): a rerun's spending counts them from here (:meth:`bills`)."""
+        rules.check_text("key", key)
+        if type(detections) is not int or detections < 1:
+            raise ValidationError("detections", "a count of detections (an int >= 1)", detections)
+
+        def written() -> None:
+            total = self._file.billed(key, detections, dt.datetime.now(dt.UTC))
+            with self._lock:
+                self._bills[key] = total
+
+        await self._on_thread(written, key)
+
+    def bills(self) -> dict[str, int]:
+        """Detections billed that no entry counts, by job: from :meth:`billed`."""
+        with self._lock:
+            return dict(self._bills)
+
     def attempts(self) -> list[JournalAttempt]:
         """Every paid attempt recorded, oldest first."""
         with self._lock:
@@ -351,28 +366,26 @@ class Journal:
     async def _record_sightings(
         self, write: Callable[..., dict[str, tuple[dt.datetime, bool]]], *args: Any
     ) -> None:
-        if self._worker is None:
-            raise JournalError("the journal is closed", path=self.path)
-
         def written() -> None:
             loaded = write(*args)
             with self._lock:
                 self._sightings.update(loaded)
 
-        await asyncio.shield(asyncio.get_running_loop().run_in_executor(self._worker, written))
+        await self._on_thread(written)
 
-    async def _record(self, key: str, step: _Step, *, attempt: AttemptStep = None) -> JournalEntry:
-        _check_text("key", key)
+    async def _on_thread(self, write: Callable[[], _T], key: str | None = None) -> _T:
+        """``write`` run on the journal's thread, after the writes asked for before it."""
         if self._worker is None:
             raise JournalError("the journal is closed", path=self.path, key=key)
-        write = asyncio.get_running_loop().run_in_executor(
-            self._worker, self._write, key, step, attempt
-        )
-        # Shielded: once asked for, a step is completed even if its caller is
+        # Shielded: once asked for, a write is completed even if its caller is
         # cancelled, so memory and file agree and aclose() waits for it.
-        return await asyncio.shield(write)
+        return await asyncio.shield(asyncio.get_running_loop().run_in_executor(self._worker, write))
 
-    def _write(self, key: str, step: _Step, attempt: AttemptStep = None) -> JournalEntry:
+    async def _record(self, key: str, step: Step, *, attempt: AttemptStep = None) -> JournalEntry:
+        rules.check_text("key", key)
+        return await self._on_thread(functools.partial(self._write, key, step, attempt), key)
+
+    def _write(self, key: str, step: Step, attempt: AttemptStep = None) -> JournalEntry:
         """Check and commit one step; runs on the journal's thread, one step at a time."""
         before = self._entries.get(key)
         now = dt.datetime.now(dt.UTC)
@@ -383,8 +396,3 @@ class Journal:
             self._history[key] = (*self._history.get(key, ()), (after.state, now))
             self._attempts.update(attempts)
         return after
-
-
-def _check_text(field: str, value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise ValidationError(field, "a non-empty string", value)

@@ -42,6 +42,9 @@ class NullJournal:
     def sightings(self) -> list[tuple[str, dt.datetime, bool]]:
         return []
 
+    def bills(self) -> dict[str, int]:
+        return {}
+
     async def aclose(self) -> None:
         """Nothing to close."""
 
@@ -67,6 +70,9 @@ class NullJournal:
         message: str,
         billed: int = 1,
     ) -> None:
+        pass
+
+    async def billed(self, key: str, *, detections: int) -> None:
         pass
 
     async def submitting(

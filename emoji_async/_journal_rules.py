@@ -27,7 +27,7 @@ time, and stores what they give; ``path`` only names the file in the error.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -38,6 +38,8 @@ from ._journal_entries import JobState, JournalEntry
 from ._models import BBox, TaskStatus, VideoResult
 
 __all__ = [
+    "Step",
+    "check_text",
     "detected",
     "downloaded",
     "ended_state",
@@ -51,6 +53,11 @@ __all__ = [
     "uncertain",
     "unsent",
 ]
+
+#: A step, run on the journal's thread: given the journal's file (to name in an
+#: error), the key, its entry before the step (if any) and the time of the step,
+#: the entry after it. It raises to refuse the step.
+Step = Callable[[Path, str, JournalEntry | None, dt.datetime], JournalEntry]
 
 #: Each step, and the states it may follow (``None``: the key is new).
 _FOLLOWS: Final[Mapping[str, frozenset[JobState | None]]] = {
@@ -310,3 +317,9 @@ def _refuse_unless(path: Path, key: str, before: JournalEntry | None, call: str)
         path=path,
         key=key,
     )
+
+
+def check_text(field: str, value: object) -> None:
+    """:class:`ValidationError` unless ``value`` is a non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise ValidationError(field, "a non-empty string", value)

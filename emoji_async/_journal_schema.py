@@ -4,13 +4,14 @@ Storage is one SQLite file: ``meta`` (name and value: the format name, the
 schema version and, once :meth:`Journal.record_jobs_file` names it, the jobs
 file the journal belongs to), ``jobs`` (one row per key: its current state and
 fields, boxes and video as JSON), ``transitions`` (append-only: key, state,
-time), ``attempts`` (every paid attempt) and ``sightings`` (the tasks seen in
-the account's list). A new row of ``meta`` is no new schema: a version that
-does not know it reads and writes the file as before. The WAL is fsynced on
-commit (``synchronous=FULL``), so a process killed at any moment leaves every
-completed step readable, and even a power cut keeps them. The file is held
-with an exclusive lock while open, so a second run of the same batch cannot
-open it and submit the same jobs again.
+time), ``attempts`` (every paid attempt), ``sightings`` (the tasks seen in
+the account's list) and ``bills`` (detections billed that no job's row counts:
+answers lost by a detection that then failed). A new row of ``meta`` is no new
+schema: a version that does not know it reads and writes the file as before.
+The WAL is fsynced on commit (``synchronous=FULL``), so a process killed at
+any moment leaves every completed step readable, and even a power cut keeps
+them. The file is held with an exclusive lock while open, so a second run of
+the same batch cannot open it and submit the same jobs again.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ _T = TypeVar("_T")
 #: Names the file format, so that another SQLite file is never taken for a journal.
 FORMAT: Final = "emoji_async journal"
 #: The schema this version reads and writes; any other is refused rather than guessed at.
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 _ATTEMPTS_SCHEMA: Final = (
     """CREATE TABLE attempts (
@@ -45,6 +46,15 @@ _ATTEMPTS_SCHEMA: Final = (
         task_id TEXT PRIMARY KEY,
         first_seen TEXT NOT NULL,
         orphan INTEGER NOT NULL DEFAULT 0
+    )""",
+)
+
+_BILLS_SCHEMA: Final = (
+    """CREATE TABLE bills (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        detections INTEGER NOT NULL,
+        at TEXT NOT NULL
     )""",
 )
 
@@ -69,6 +79,10 @@ _UPGRADES: Final[Mapping[int, tuple[str, ...]]] = {
            SELECT key, intent_at, 'open' FROM jobs
            WHERE state IN ('SUBMITTING', 'UNCERTAIN') AND intent_at IS NOT NULL""",
     ),
+    # 4: detections billed that no job's row counts (a detection whose answers were
+    # lost, then failed), so that a rerun's spending counts them. An earlier version
+    # never recorded them: its journal upgrades with none.
+    3: _BILLS_SCHEMA,
 }
 
 _SCHEMA: Final = (
@@ -99,6 +113,7 @@ _SCHEMA: Final = (
     )""",
     "CREATE INDEX transitions_by_key ON transitions (key, id)",
     *_ATTEMPTS_SCHEMA,
+    *_BILLS_SCHEMA,
 )
 
 

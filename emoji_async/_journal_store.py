@@ -28,13 +28,15 @@ __all__ = ["AttemptStep", "JournalFile", "Loaded"]
 #: state the open one ends in (``created``, ``none``, ``ghost``); ``None``: nothing.
 AttemptStep = str | None
 
-#: What a journal file holds: entries, histories, attempts, sightings, its jobs file.
+#: What a journal file holds: entries, histories, attempts, sightings, its jobs file,
+#: and the detections billed that no entry counts, by job.
 Loaded = tuple[
     dict[str, JournalEntry],
     dict[str, tuple[tuple[JobState, dt.datetime], ...]],
     dict[int, JournalAttempt],
     dict[str, tuple[dt.datetime, bool]],
     str | None,
+    dict[str, int],
 ]
 
 
@@ -76,6 +78,24 @@ class JournalFile:
             )
         except sqlite3.Error as exc:
             raise JournalError(f"could not record its jobs file: {exc}", path=self.path) from exc
+
+    def billed(self, key: str, detections: int, at: dt.datetime) -> int:
+        """Record detections billed that no entry counts; the job's total of them."""
+        try:
+            self._db.execute(
+                "INSERT INTO bills (key, detections, at) VALUES (?, ?, ?)",
+                (key, detections, _time(at)),
+            )
+        except sqlite3.Error as exc:
+            raise JournalError(
+                f"could not record the detections billed to job {key!r}: {exc}",
+                path=self.path,
+                key=key,
+            ) from exc
+        (total,) = self._db.execute(
+            "SELECT SUM(detections) FROM bills WHERE key = ?", (key,)
+        ).fetchone()
+        return int(total)
 
     def sighted(self, seen: list[tuple[str, dt.datetime]]) -> dict[str, tuple[dt.datetime, bool]]:
         """Record tasks first seen in the account's list; the sightings as the file has them."""
@@ -194,12 +214,16 @@ def _load(db: sqlite3.Connection, path: Path) -> Loaded:
             "SELECT task_id, first_seen, orphan FROM sightings"
         ):
             sightings[task_id] = (_parse_time(first_seen), bool(orphan))
+        bills = {
+            key: int(total)
+            for key, total in db.execute("SELECT key, SUM(detections) FROM bills GROUP BY key")
+        }
     except (ValueError, TypeError, KeyError) as exc:
         raise JournalError(f"holds a row this version cannot read: {exc}", path=path) from exc
     (jobs_file,) = db.execute("SELECT value FROM meta WHERE name = 'jobs_file'").fetchone() or (
         None,
     )
-    return entries, history, attempts, sightings, jobs_file
+    return entries, history, attempts, sightings, jobs_file, bills
 
 
 def _read_attempts(

@@ -120,7 +120,7 @@ async def test_a_new_file_gets_the_schema_and_version_and_holds_no_jobs(tmp_path
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
         mode = db.execute("PRAGMA journal_mode").fetchone()[0]
-    assert tables == {"meta", "jobs", "transitions", "attempts", "sightings"}
+    assert tables == {"meta", "jobs", "transitions", "attempts", "sightings", "bills"}
     assert meta == {"format": "emoji_async journal", "schema_version": str(SCHEMA_VERSION)}
     assert mode == "wal"
 
@@ -641,7 +641,7 @@ async def test_a_version_2_journal_learns_its_unknown_attempts_from_its_history(
         await intend(journal, "left")
     with closing(sqlite3.connect(path)) as db:  # as version 2 left it: no attempts recorded
         db.executescript(
-            "DROP TABLE attempts; DROP TABLE sightings;"
+            "DROP TABLE attempts; DROP TABLE sightings; DROP TABLE bills;"
             " UPDATE meta SET value = '2' WHERE name = 'schema_version';"
         )
     async with await Journal.open(path) as journal:
@@ -678,7 +678,7 @@ async def test_a_journal_upgraded_from_version_2_keeps_its_jobs_file(tmp_path: P
         await intend(journal, "left")
     with closing(sqlite3.connect(path)) as db:  # as version 2 left it
         db.executescript(
-            "DROP TABLE attempts; DROP TABLE sightings;"
+            "DROP TABLE attempts; DROP TABLE sightings; DROP TABLE bills;"
             " UPDATE meta SET value = '2' WHERE name = 'schema_version';"
         )
     async with await Journal.open(path) as journal:
