@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from emoji_async import BBox, EmojiJob, ResponseLostError, RetryPolicy, ValidationError
+from emoji_async import BBox, EmojiJob, ResponseLostError, RetryPolicy, ValidationError, events
 from emoji_async._journal import Journal
 from emoji_async._journal_schema import SCHEMA_VERSION
 from emoji_async.testing import Fault
@@ -44,6 +44,32 @@ async def test_a_rerun_counts_the_detections_a_failed_detection_was_billed(
         entry = kept.get("ada")
         assert entry is not None
         assert entry.detections == 1
+
+
+async def test_a_detection_throttled_back_in_line_after_a_lost_answer_keeps_that_bill(
+    tmp_path: Path,
+) -> None:
+    """Its first round's bill is on record though its second round's detection is the entry's."""
+    journal = tmp_path / "run.db"
+    job = EmojiJob("https://example.com/p/ada.png", "mengwa_kaixin", key="ada")
+    async with running(sim_config(), retry=QUICK) as (sim, client):
+
+        def take(event: events.JobEvent) -> None:
+            if isinstance(event, events.Requeued):
+                sim.faults.clear()  # the throttling ends: the next round detects
+
+        sim.faults.add(Fault("detect", "reset", after_processing=True))
+        sim.faults.add(Fault("detect", "status", status=429, code="Throttling", times=100_000))
+        (first,) = await client.generate_many([job], journal=journal, on_event=take)
+        billed = sim.stats.detections_billed
+        async with rerun_client(client, retry=QUICK) as again:
+            second = await again.generate_many([job], journal=journal)
+    assert first.ok
+    assert billed == 2
+    assert second[0].resumed
+    assert second.spent.detections == billed
+    async with await Journal.open(journal) as kept:
+        assert kept.bills() == {"ada": 1}
 
 
 async def test_bills_are_kept_across_opens_and_summed_by_job(tmp_path: Path) -> None:
