@@ -123,7 +123,13 @@ def connect(
     """Open (or create, or upgrade) the file and ``load`` it; runs on the journal's thread.
 
     A file refused, or one ``load`` cannot read, is closed again before the error is raised.
+    A missing folder is made: a journal kept in the batch's ``download_to`` is
+    opened before that folder is (a journal refused must leave nothing made).
     """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JournalError(f"cannot be opened: {exc}", path=path) from exc
     try:
         # No busy timeout: the only other holder of the lock is another run,
         # which will not let go soon, so say so at once.

@@ -243,6 +243,18 @@ async def test_a_rerun_with_the_journal_redoes_nothing_finished(tmp_path: Path) 
     assert second[3].error.code == "InvalidFile.FullFace"
 
 
+async def test_a_journal_kept_in_a_download_folder_not_made_yet_opens(tmp_path: Path) -> None:
+    # The journal is opened before the download folder is made, so it makes its own.
+    out = tmp_path / "runs" / "videos"
+    async with running() as (sim, client):
+        outcomes = await client.generate_many(
+            jobs_for(2), journal=out / "journal.db", download_to=out
+        )
+    assert all(o.ok for o in outcomes)
+    assert sorted(p.name for p in out.iterdir()) == ["job-000.mp4", "job-001.mp4", "journal.db"]
+    assert len(sim.tasks()) == 2
+
+
 async def test_a_rerun_polls_submitted_jobs_instead_of_paying_again(tmp_path: Path) -> None:
     journal = tmp_path / "run.db"
     jobs = jobs_for(5, query="?sim_duration=100")
