@@ -214,6 +214,11 @@ class Submitter:
                     continue  # another process took the room first
                 await self._list.baseline()
                 attempt, outcome = await self._attempt(request, hooks)
+                # Counted before the lock goes: another process's submit, next
+                # through it, must see this task in flight against the cap.
+                counted = isinstance(outcome, Settled)
+                if isinstance(outcome, Settled):
+                    await self._account.occupy(outcome.snapshot.task_id)
             if isinstance(outcome, Waiting):
                 # Nothing of it yet: watched for until its window has passed, without
                 # holding the account's submits back meanwhile.
@@ -223,7 +228,8 @@ class Submitter:
                     self._given_up(attempt)
                     raise
             if isinstance(outcome, Settled):
-                await self._account.occupy(outcome.snapshot.task_id)
+                if not counted:  # settled later, its task found in the list
+                    await self._account.occupy(outcome.snapshot.task_id)
                 try:
                     await hooks.created(outcome.snapshot.task_id)
                 except EmojiError as exc:  # the task exists all the same: the caller gets it
