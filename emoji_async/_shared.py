@@ -167,15 +167,18 @@ class RedisBackend(PacingBackend):
             if wait_us <= 0:
                 return
             claim = [interval_us, turn, late, ahead_us, scripts.IDLE_MS]
-            if await self._claim(group, key, claim, wait_us, (loop.time() - sent) / 2):
+            lead = (loop.time() - sent) / 2
+            if await self._claim(group, key, claim, wait_us, lead, ahead=ahead_us / 1e6):
                 return
 
     async def _claim(
-        self, group: str, key: str, claim: list[int], wait_us: int, lead: float
+        self, group: str, key: str, claim: list[int], wait_us: int, lead: float, *, ahead: float
     ) -> bool:
-        """Wait for a turn and claim it; ``False`` if a 429 voided it (take a new one)."""
+        """Wait for a turn and claim it; ``False`` if a 429 voided it (take a new one).
+
+        ``ahead``: how early (seconds) the claim may come, as the script is told in ``claim``.
+        """
         loop = asyncio.get_running_loop()
-        ahead = claim[3] / 1e6
         while True:
             # Woken half a round trip early, the claim reaches Redis when the turn is due.
             await asyncio.sleep(max(0.0, wait_us / 1e6 - min(lead, ahead)))

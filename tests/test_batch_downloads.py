@@ -48,7 +48,12 @@ async def test_a_download_failing_past_its_retry_deadline_is_fetched_again_later
     assert outcome.path is not None
     assert outcome.path.stat().st_size > 0
     assert back.rounds == 1
-    assert len(sim.tasks()) == 1
+    # As the service recorded it: one task, made from this job's portrait, billed once,
+    # and the video saved is that task's.
+    [task] = sim.tasks()
+    assert (task.image_url, task.status) == (job.image, "SUCCEEDED")
+    assert outcome.video is not None
+    assert outcome.video.task_id == task.task_id
 
 
 async def test_a_download_that_never_comes_back_fails_after_its_rounds_and_a_rerun_fetches_it(
@@ -76,6 +81,9 @@ async def test_a_download_that_never_comes_back_fails_after_its_rounds_and_a_rer
     assert second.path == out / "ada.mp4"
     assert second.path.stat().st_size > 0
     assert len(submits) == 1
-    assert len(sim.tasks()) == 1
+    [task] = sim.tasks()
+    assert (task.image_url, task.status) == (job.image, "SUCCEEDED")
+    assert second.video is not None
+    assert second.video.task_id == task.task_id
     again_later = [r for r in caplog.records if "fetching it again" in r.getMessage()]
     assert len(again_later) == DOWNLOAD_ROUNDS
