@@ -177,36 +177,56 @@ async def test_a_task_list_that_cannot_be_read_proves_nothing() -> None:
         assert sim.stats.tasks_created == 1
 
 
+#: Both readings of the list's open points (PROTOCOL.md), and where the submit's own
+#: row stands on a page of two tasks under each: first when the newest come first.
+ROW_READINGS = pytest.mark.parametrize(
+    ("reading", "row"),
+    [
+        ({}, 0),
+        ({"list_zone": "UTC", "list_order": "oldest_first", "clock_skew": -30.0}, 1),
+    ],
+    ids=["UTC+8,newest_first", "UTC,oldest_first,skew-30"],
+)
+
+
+@ROW_READINGS
 @pytest.mark.parametrize("dropped", ["status", "task_id"])
 async def test_a_task_list_row_that_cannot_be_read_is_never_taken_for_no_task(
-    dropped: str,
+    reading: dict[str, object], row: int, dropped: str
 ) -> None:
-    async with running(sim_config()) as (sim, client):
+    async with running(sim_config(**reading)) as (sim, client):
         await submit(client, sim, "https://example.com/portraits/first.png")  # the baseline read
         await asyncio.sleep(0.05)  # past the account's submit rate (1/s, scaled)
         sim.faults.add(Fault("submit", "reset", after_processing=True))
-        # The submit's own task is the newest row, and no look can read it: left out, the
-        # page would show no task of its, and the submit would be sent again, paid twice.
-        sim.faults.add(Fault("list", "drop_field", field=f"data.0.{dropped}", times=10_000))
+        # The submit's own task is a row no look can read: left out, the page would
+        # show no task of its, and the submit would be sent again, paid twice.
+        sim.faults.add(Fault("list", "drop_field", field=f"data.{row}.{dropped}", times=10_000))
         with pytest.raises(SubmissionUncertainError, match="task list could not be read"):
             await submit(client, sim)
         assert count(sim, "submit") == 2
-        assert sim.stats.tasks_created == 2
+        assert sorted(t.image_url for t in sim.tasks()) == sorted(
+            ["https://example.com/portraits/first.png", PORTRAIT]
+        )
 
 
-async def test_a_lost_submit_is_adopted_when_its_unreadable_row_reads_on_the_next_ask() -> None:
-    async with running(sim_config()) as (sim, client):
+@ROW_READINGS
+async def test_a_lost_submit_is_adopted_when_its_unreadable_row_reads_on_the_next_ask(
+    reading: dict[str, object], row: int
+) -> None:
+    async with running(sim_config(**reading)) as (sim, client):
         await submit(client, sim, "https://example.com/portraits/first.png")  # the baseline read
         await asyncio.sleep(0.05)  # past the account's submit rate (1/s, scaled)
         sim.faults.add(Fault("submit", "reset", after_processing=True))
         # The first look's page has the submit's row unreadable: the page is asked for again
         # (as one that breaks the protocol is), and the next answer reads whole.
-        sim.faults.add(Fault("list", "drop_field", field="data.0.status"))
+        sim.faults.add(Fault("list", "drop_field", field=f"data.{row}.status"))
         task_id = await submit(client, sim)
         assert count(sim, "submit") == 2
         assert sim.stats.tasks_created == 2
         assert sim.stats.faults_by_kind == {"reset_after": 1, "missing_field": 1}
-        assert sim.task(task_id) is not None
+        adopted = sim.task(task_id)
+        assert adopted is not None
+        assert adopted.image_url == PORTRAIT  # the task adopted is this submit's own
 
 
 async def test_a_submit_that_keeps_failing_before_creating_anything_ends_in_its_certain_error() -> (
