@@ -13,7 +13,7 @@ import argparse
 import asyncio
 import time
 
-from emoji_async import EmojiJob, Template
+from emoji_async import EmojiJob, RateLimits, Template
 from emoji_async import events as ev
 from emoji_async.testing import SimulatorConfig, uniform_durations
 
@@ -24,8 +24,13 @@ from ..simulator import detection_lag, on_one_clock
 __all__ = ["main", "run"]
 
 
-async def run(*, jobs: int, time_scale: float, seed: int = 1) -> BulkReport:
-    """Run ``jobs`` jobs through ``generate_many`` and report what was measured."""
+async def run(
+    *, jobs: int, time_scale: float, seed: int = 1, limits: RateLimits | None = None
+) -> BulkReport:
+    """Run ``jobs`` jobs through ``generate_many`` and report what was measured.
+
+    ``limits``: the client's pacing if not the default, for the suite's checks only.
+    """
     config = SimulatorConfig(
         time_scale=time_scale,
         durations=uniform_durations(60, 300),
@@ -43,7 +48,7 @@ async def run(*, jobs: int, time_scale: float, seed: int = 1) -> BulkReport:
         if isinstance(event, ev.Succeeded):
             held[event.task_id] = event.at
 
-    async with on_one_clock(config) as (server, client):
+    async with on_one_clock(config, limits=limits) as (server, client):
         sim = server.simulator
         started = time.monotonic()
         outcomes = await client.generate_many(batch, on_event=on_event)
