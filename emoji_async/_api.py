@@ -137,9 +137,11 @@ class ServiceAPI:
         """One attempt, in its turn; a 429 holds back every request of its group."""
         if endpoint is not None:
             await self.pacing.acquire(endpoint)
-        call.out = True  # and still so if the deadline stops the attempt
+        call.out = False
         try:
-            result = await attempt()
+            # Out once its first bytes are, and still so if the deadline stops it then.
+            with self.transport.noting_sent(call.went_out):
+                result = await attempt()
         except EmojiError as exc:
             call.out = False
             call.last = exc

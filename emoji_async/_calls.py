@@ -110,10 +110,15 @@ class Exchange:
 
     def __init__(self, what: str) -> None:
         self.what = what
-        #: An attempt's request may be out (its turn came): its answer is awaited.
+        #: An attempt's request may be out (its headers were written): its answer
+        #: is awaited.
         self.out = False
         #: The error of the latest attempt that failed.
         self.last: EmojiError | None = None
+
+    def went_out(self) -> None:
+        """The running attempt's request has left (or may have)."""
+        self.out = True
 
     def expired(self, limit: float) -> EmojiError:
         """The error for a call whose deadline of ``limit`` seconds passed."""
@@ -126,8 +131,7 @@ class Exchange:
                 f"no complete answer to {self.what} within its deadline of {limit:g} s"
             )
         return ConnectError(
-            f"{self.what} was not sent: its deadline of {limit:g} s passed while it waited"
-            " for its turn"
+            f"{self.what} was not sent: its deadline of {limit:g} s passed before it left"
         )
 
 

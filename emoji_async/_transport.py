@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import os
@@ -56,7 +57,14 @@ from ._values import Endpoint, Secret
 from ._version import VERSION
 from ._wire import task_id_in
 
-__all__ = ["MAX_VIDEO_BYTES", "Session", "Timeouts", "Transport", "open_session"]
+__all__ = [
+    "MAX_VIDEO_BYTES",
+    "Session",
+    "Timeouts",
+    "Transport",
+    "noting_sent",
+    "open_session",
+]
 
 log = logging.getLogger("emoji_async")
 
@@ -98,13 +106,60 @@ Session = aiohttp.ClientSession
 _POOL_SIZE = 100
 
 
+#: What to call once the running request's headers are written, set around one
+#: attempt by :func:`noting_sent`: until then nothing of it has left this machine.
+_on_sent: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "emoji_async_on_sent", default=None
+)
+
+
+async def _headers_sent(
+    session: aiohttp.ClientSession,
+    context: Any,
+    params: aiohttp.TraceRequestHeadersSentParams,
+) -> None:
+    mark = _on_sent.get()
+    if mark is not None:
+        mark()
+
+
+#: The hook of the sessions :func:`open_session` builds. A lent session has none,
+#: so a request through it counts as sent as soon as it is tried.
+_SENT_TRACE = aiohttp.TraceConfig()
+_SENT_TRACE.on_request_headers_sent.append(_headers_sent)
+_SENT_TRACE.freeze()
+
+
 def open_session() -> Session:
     """A new pooled session for one client, which closes it (``await session.close()``).
 
     It takes no proxy or credentials from the environment (``trust_env=False``):
     the API key goes only to the base URL the client was given.
     """
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=_POOL_SIZE), trust_env=False)
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=_POOL_SIZE),
+        trust_env=False,
+        trace_configs=[_SENT_TRACE],
+    )
+
+
+@contextlib.contextmanager
+def noting_sent(session: Session, mark: Callable[[], None]) -> Iterator[None]:
+    """Within the block, ``mark()`` is called once a request's headers are written.
+
+    A call whose deadline passes before that (while it waited for a connection,
+    or connected) sent nothing: its error can say so. Through a session that
+    cannot tell (one lent by the caller), ``mark()`` is called at once.
+    """
+    if _SENT_TRACE not in session.trace_configs:
+        mark()
+        yield
+        return
+    token = _on_sent.set(mark)
+    try:
+        yield
+    finally:
+        _on_sent.reset(token)
 
 
 @contextlib.contextmanager
@@ -193,6 +248,10 @@ class Transport:
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self._base_url!r})"
+
+    def noting_sent(self, mark: Callable[[], None]) -> contextlib.AbstractContextManager[None]:
+        """:func:`noting_sent` for this transport's session."""
+        return noting_sent(self._session, mark)
 
     def _headers(self, extra: Mapping[str, str], has_body: bool) -> dict[str, str]:
         headers = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import aiohttp
@@ -96,6 +97,41 @@ async def test_a_submit_that_never_connected_is_a_connect_error_not_uncertain() 
             await client.submit(
                 PORTRAIT, "mengwa_kaixin", face_bbox=[1, 1, 5, 5], ext_bbox=[0, 0, 9, 9]
             )
+
+
+async def test_a_submit_whose_deadline_passes_while_it_connects_was_not_sent() -> None:
+    # A listener whose one-place backlog is full and which never accepts: Linux
+    # drops the next SYN, so a connection to it hangs in the making.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(2):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        await asyncio.sleep(0.05)
+        async with EmojiClient(
+            api_key="sk-x",
+            base_url=f"http://127.0.0.1:{port}/api/v1",
+            retry=RetryPolicy(wait_first=0.01, wait_max=0.02, deadline=0.3),
+            timeouts=Timeouts(connect=30, read=30),
+            limits=None,
+        ) as client:
+            started = time.monotonic()
+            with pytest.raises(ConnectError, match="was not sent"):
+                await client.submit(
+                    PORTRAIT, "mengwa_kaixin", face_bbox=[1, 1, 5, 5], ext_bbox=[0, 0, 9, 9]
+                )
+            # Not uncertain, so no task list was asked for: the call ended at its deadline.
+            assert time.monotonic() - started < 5
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
 
 
 async def test_polls_ride_out_429_500_resets_and_read_timeouts(server: SimulatorServer) -> None:
