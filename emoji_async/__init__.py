@@ -16,7 +16,7 @@ placed here to pass)::
               _paid_request events
     policy    _policy _adaptive _poll_placement _limits _config _shared_config
               _reporting
-    wire      _wire_shapes _wire _answers _saving _transport
+    wire      _wire_shapes _wire _answers _saving _transport_errors _transport
     service   _calls _uploads _pacer _task_board _pacing _shared_scripts
               _shared_link _shared_lock _shared _api
     tasks     _task _downloads _attempts _verdicts _ledger _submission _records
@@ -28,7 +28,7 @@ placed here to pass)::
               _client_batches _client
     faces     __init__ __main__ cli testing
 
-aiohttp is imported only by ``_transport`` (and the simulator in ``testing``),
+aiohttp is imported only by ``_transport*`` (and the simulator in ``testing``),
 redis only by the ``_shared*`` modules, backoff only by ``_policy``, cattrs only
 by ``_wire``, rich only by ``cli``.
 """

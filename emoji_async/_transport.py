@@ -1,12 +1,12 @@
-"""One HTTP exchange with the service: the only module that touches aiohttp.
+"""One HTTP exchange with the service: with its errors module, all that touches aiohttp.
 
 It builds the client's session (:func:`open_session`), sends one request and
 returns the decoded JSON of a 2xx answer, or raises the most specific project
-error. aiohttp's exceptions are translated here and nowhere else, sorted by the
-one question a paid call needs answered: did the request leave this machine?
-A refused or timed-out connection proves it did not (:class:`ConnectError`);
-anything after that (a reset, a read timeout, a truncated body) may have
-reached the service (:class:`ResponseLostError`).
+error. aiohttp's exceptions are translated by :mod:`~emoji_async._transport_errors`
+and nowhere else, sorted by the one question a paid call needs answered: did the
+request leave this machine? The client's own session also tells when a request's
+headers are written (:func:`noting_sent`): a deadline that passes before that
+ends a call that sent nothing.
 
 What an answer holds is read by :mod:`~emoji_async._answers` (bounded,
 inflated, decoded), and a download is written to disk by
@@ -29,7 +29,6 @@ from typing import Any
 
 import aiohttp
 import attrs
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._answers import (
     ACCEPT_ENCODING,
@@ -45,14 +44,11 @@ from ._answers import (
 from ._checks import number
 from ._errors import (
     ConfigurationError,
-    ConnectError,
     DownloadError,
-    EmojiError,
-    ResponseLostError,
     UnexpectedResponseError,
 )
-from ._redact import redact, redact_error
 from ._saving import discard, move_into_place, on_disk, part_path, stream_to, video_exists
+from ._transport_errors import translated
 from ._values import Endpoint, Secret
 from ._version import VERSION
 from ._wire import task_id_in
@@ -162,65 +158,6 @@ def noting_sent(session: Session, mark: Callable[[], None]) -> Iterator[None]:
         _on_sent.reset(token)
 
 
-@contextlib.contextmanager
-def _translated(what: str, bad_url: Callable[[str], EmojiError]) -> Iterator[None]:
-    """aiohttp's errors of one exchange with ``what``, as the project's.
-
-    Never connected: :class:`ConnectError` (nothing was sent). Sent, no
-    answer: :class:`ResponseLostError` (it may have been processed). A URL
-    aiohttp refuses: ``bad_url`` (whose fault that is depends on where it
-    came from). aiohttp's error stays the cause, :func:`_scrubbed` first.
-    """
-    try:
-        yield
-    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-        raise ConnectError(f"could not connect for {what}: {_told(exc)}") from _scrubbed(exc)
-    except aiohttp.InvalidURL as exc:
-        raise bad_url(redact(f"invalid URL for {what}: {exc}")) from _scrubbed(exc)
-    except aiohttp.ClientError as exc:
-        raise ResponseLostError(
-            f"no answer to {what} after it was sent: {_told(exc)}"
-        ) from _scrubbed(exc)
-
-
-def _told(exc: BaseException) -> str:
-    return redact(f"{type(exc).__name__}: {exc}")
-
-
-#: An empty header table, for a request kept in an error without its headers.
-_NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
-
-
-def _scrubbed(exc: BaseException) -> BaseException:
-    """``exc`` and every error it holds, changed in place to hold no credential.
-
-    aiohttp's :class:`~aiohttp.ClientResponseError` keeps the request in
-    ``request_info``, its headers (the API key) included: the method and URLs
-    stay, the headers go, and ``history`` (earlier answers, each holding its
-    request) is emptied. A malformed answer's errors quote what the server
-    sent, which may echo the key: those texts are redacted. aiohttp's frames
-    are dropped (``__traceback__``): their local variables hold the headers.
-    """
-    return redact_error(exc, _without_request_headers)
-
-
-def _without_request_headers(err: BaseException) -> None:
-    if not isinstance(err, EmojiError):
-        # aiohttp's frames hold the headers as local variables, which a traceback
-        # printed with its locals shows: the cause keeps its type and texts, not them.
-        err.__traceback__ = None
-    if not isinstance(err, aiohttp.ClientResponseError):
-        return
-    info = err.request_info
-    err.request_info = aiohttp.RequestInfo(info.url, info.method, _NO_HEADERS, info.real_url)
-    err.history = ()
-    err.args = (err.request_info, err.history)
-    if err.headers is not None:
-        err.headers = CIMultiDictProxy(
-            CIMultiDict((name, redact(value)) for name, value in err.headers.items())
-        )
-
-
 class Transport:
     """Sends requests to one base URL with one key, over a session it may or may not own."""
 
@@ -292,7 +229,7 @@ class Transport:
         headers: Mapping[str, str] | None,
         endpoint: Endpoint,
     ) -> Response:
-        with _translated(endpoint.value, ConfigurationError):
+        with translated(endpoint.value, ConfigurationError):
             async with self._session.request(
                 method,
                 url,
@@ -353,7 +290,7 @@ class Transport:
         form.add_field("file", data, filename=file_name, content_type=content_type)
         # The upload host comes from the service's answer: a bad one is the answer's fault.
         async with self._gate or contextlib.nullcontext():
-            with _translated("upload", UnexpectedResponseError):
+            with translated("upload", UnexpectedResponseError):
                 async with self._session.post(
                     url,
                     data=form,

@@ -10,7 +10,7 @@ import emoji_async
 _PACKAGE = Path(emoji_async.__file__).parent
 #: The HTTP library's packages, and the modules of the client allowed to import them.
 _HTTP = frozenset({"aiohttp", "multidict", "yarl"})
-_TRANSPORT = frozenset({"_transport.py"})
+_TRANSPORT = frozenset({"_transport.py", "_transport_errors.py"})
 
 
 def _run_time_imports(tree: ast.Module) -> set[str]:
