@@ -17,12 +17,12 @@ placed here to pass)::
     policy    _policy _adaptive _poll_placement _limits _config _shared_config
               _reporting
     wire      _wire_shapes _wire _answers _saving _transport_errors _transport
-    service   _calls _uploads _pacer _task_board _pacing _shared_scripts
+    service   _calls _uploads _pacer _task_board _lane_lock _lanes _pacing _shared_scripts
               _shared_link _shared_lock _shared _api
     tasks     _task _downloads _attempts _verdicts _ledger _submission _records
               _orphans _listing _settlement _reconcile _journal_entries
               _journal_schema _journal_rules _journal_store _journal _journal_null
-    batch     _batch_options _batch_refusal _batch_spending _batch_resume
+    batch     _batch_options _batch_refusal _batch_spending _batch_resume _batch_moves
               _batch_files _batch_job _batch
     client    _task_list_query _paid_requests _client_lifetime _generating
               _client_batches _client
@@ -92,6 +92,7 @@ from ._task import Task
 from ._templates import Template, TemplateInfo, templates
 from ._transport import Timeouts
 from ._validation import check_image, check_image_url
+from ._values import Lane
 from ._version import VERSION as __version__
 
 # Plain code-point order, as the public-API tests check, not ruff's isort style.
@@ -117,6 +118,7 @@ __all__ = [  # noqa: RUF022
     "InvalidRequestError",
     "JobOutcome",
     "JournalError",
+    "Lane",
     "ModelOrWorkspaceNotFoundError",
     "NotFoundError",
     "OrphanTask",

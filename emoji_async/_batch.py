@@ -45,7 +45,7 @@ from ._policy import PollPolicy
 from ._reconcile import Submitter
 from ._reporting import report, reporting, tell
 from ._task import Task
-from ._validation import check_boxes, check_driven_id, check_image_url
+from ._validation import check_boxes, check_driven_id, check_image_url, check_lane
 from .events import Failed, Requeued, Resumed, Skipped, Started
 
 __all__ = ["REQUEUES", "Batch"]
@@ -69,6 +69,8 @@ def _check_job(index: int, job: EmojiJob, extra_templates: frozenset[str]) -> No
         )
     if job.face_bbox is not None and job.ext_bbox is not None:
         check_boxes(job.face_bbox, job.ext_bbox, prefix=prefix)
+    if job.lane is not None:
+        check_lane(job.lane, field=f"{prefix}lane")
 
 
 class Batch:
@@ -111,9 +113,15 @@ class Batch:
             gate=self._gate,
             spending=self._spending,
             leftovers=self._leftovers,
+            lane=options.lane,
         )
         #: Whether the journal knew each job when the run began.
         self._resumed: dict[str, bool] = {}
+
+    @property
+    def preempt_cancels(self) -> int:
+        """Cancels sent to move the batch's tasks aside, those that came too late included."""
+        return self._paid.moves.cancels
 
     @property
     def ledger(self) -> Ledger:
@@ -128,7 +136,8 @@ class Batch:
         if self._journal_path is not None:
             # First: a journal refused (in use, another jobs file's) leaves no folder made.
             self._journal = await open_journal(self._journal_path, self._jobs_file, jobs)
-        journal = self._paid.journal = self._journal
+        self._paid.use(self._journal)
+        journal = self._journal
         try:
             if self._folder is not None:
                 await self._folder.make()
@@ -263,7 +272,8 @@ class Batch:
             if self._gate.refusal is not None and (entry is None or entry.state not in DONE):
                 return self._not_started(job, key, entry, self._gate.refusal)
             if rounds == 0:
-                report(Started)
+                lane = self._paid.lane_of(job).value
+                report(lambda key: Started(key=key, lane=lane))
                 if entry is not None:
                     report(
                         lambda key: Resumed(key=key, state=entry.state.value, task_id=entry.task_id)
@@ -301,7 +311,14 @@ class Batch:
                     return None
                 error = exc
                 report(lambda key: Failed(key=key, error=error, task_id=task_id))
-                return JobOutcome(job=job, key=key, task_id=task_id, error=exc, resumed=resumed)
+                return JobOutcome(
+                    job=job,
+                    key=key,
+                    task_id=task_id,
+                    error=exc,
+                    resumed=resumed,
+                    moved_aside=self._paid.moves.moved[key],
+                )
             finally:
                 self._paid.live.pop(key, None)
                 self._spending.release(key)
@@ -334,5 +351,11 @@ class Batch:
         if self._folder is not None:
             path = await self._folder.save(self._api, self._journal, key, video)
         return JobOutcome(
-            job=job, key=key, task_id=video.task_id, video=video, path=path, resumed=resumed
+            job=job,
+            key=key,
+            task_id=video.task_id,
+            video=video,
+            path=path,
+            resumed=resumed,
+            moved_aside=self._paid.moves.moved[key],
         )

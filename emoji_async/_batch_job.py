@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
 
 from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI, is_transient
 from ._attempts import Attempt, AttemptState
+from ._batch_moves import Moves
 from ._batch_refusal import AccountGate
 from ._batch_resume import job_owner
 from ._batch_spending import BatchSpending
@@ -40,11 +42,17 @@ from ._policy import PollPolicy
 from ._reconcile import Submitter
 from ._reporting import report
 from ._task import Task, outcome_of
+from ._validation import check_lane
+from ._values import Lane
 from .events import Detected, Queued, Running, Submitted, Succeeded
 
 __all__ = ["PaidPath"]
 
 log = logging.getLogger("emoji_async")
+
+#: The states in which a job's task is known and followed: one being moved aside
+#: when a run stopped is followed too (and submitted again if it was cancelled).
+_FOLLOWED = (JobState.SUBMITTED, JobState.PREEMPTING)
 
 
 class _JobHooks:
@@ -109,8 +117,10 @@ class PaidPath:
         gate: AccountGate,
         spending: BatchSpending,
         leftovers: dict[str, Attempt],
+        lane: Lane,
     ) -> None:
-        """``leftovers``: attempts an earlier run left unanswered, by job (filled by the batch)."""
+        """``leftovers``: attempts an earlier run left unanswered, by job (filled by the batch);
+        ``lane``: the lane of a job that names none."""
         self._api = api
         self._submitter = submitter
         self._poll = poll
@@ -119,8 +129,11 @@ class PaidPath:
         self._gate = gate
         self._spending = spending
         self._leftovers = leftovers
-        #: The batch's journal: set by the batch once it is open.
+        self._lane = lane
+        #: The batch's journal: set by the batch once it is open (:meth:`use`).
         self.journal: BatchJournal = NullJournal()
+        #: The bulk tasks moved aside for interactive ones.
+        self.moves = Moves(api)
         #: Boxes detected in this run, by job: a job sent back in line keeps them.
         self.detected: dict[str, tuple[BBox, BBox]] = {}
         #: The task each job in flight follows.
@@ -129,19 +142,32 @@ class PaidPath:
         #: failed poll) starts from the state it was last seen in, told already.
         self._told: dict[str, TaskStatus] = {}
 
+    def use(self, journal: BatchJournal) -> None:
+        """The batch's journal, once it is open."""
+        self.journal = journal
+        self.moves.journal = journal
+
+    def lane_of(self, job: EmojiJob) -> Lane:
+        """The job's own lane, or the batch's."""
+        return self._lane if job.lane is None else check_lane(job.lane)
+
     async def generate(self, job: EmojiJob, key: str, entry: JournalEntry | None) -> VideoResult:
-        """The job's video: its task from the journal, settled, or sent now, followed to its end."""
+        """The job's video: its task from the journal, settled, or sent now, followed to its end.
+
+        A bulk job's task moved aside for an interactive one is submitted again.
+        """
         journal = self.journal
-        if entry is not None and entry.state is JobState.SUBMITTED and entry.task_id:
+        lane = self.lane_of(job)
+        if entry is not None and entry.state in _FOLLOWED and entry.task_id:
             task = Task(self._api, entry.task_id, poll=self._poll, template=entry.driven_id)
         elif entry is not None and entry.state in (JobState.SUBMITTING, JobState.UNCERTAIN):
-            task = await self._settle(job, key, entry)
+            task = await self._settle(job, key, entry, lane)
         else:
             face, ext = await self._boxes(job, key, entry)
-            task = await self._submit(job, key, face, ext)
+            task = await self._submit(job, key, face, ext, lane)
         self.live[key] = task
         try:
-            video = await self._follow(key, task)
+            video = await self._follow_in_lane(job, key, task, lane)
         except (TaskFailedError, TaskCanceledError, TaskNotFoundError) as exc:
             if exc.snapshot is not None:
                 snap = exc.snapshot
@@ -151,8 +177,20 @@ class PaidPath:
             raise
         self._spending.bill(key, video_seconds=video.video_duration, driven_id=job.driven_id)
         await journal.finished(key, status=TaskStatus.SUCCEEDED, video=video)
-        report(lambda key: Succeeded(key=key, task_id=task.task_id, video=video))
+        report(lambda key: Succeeded(key=key, task_id=video.task_id, video=video))
         return video
+
+    async def _follow_in_lane(self, job: EmojiJob, key: str, task: Task, lane: Lane) -> VideoResult:
+        """The task's video; a bulk task moved aside is submitted again, and that one followed."""
+        while lane is Lane.BULK:
+            video = await self.moves.follow(key, task, functools.partial(self._follow, key, task))
+            if video is not None:
+                return video
+            self._told.pop(key, None)  # the new task's steps are told afresh
+            face, ext = await self._boxes(job, key, self.journal.get(key))
+            task = await self._submit(job, key, face, ext, lane)
+            self.live[key] = task
+        return await self._follow(key, task)
 
     async def _boxes(
         self, job: EmojiJob, key: str, entry: JournalEntry | None
@@ -208,7 +246,7 @@ class PaidPath:
         report(lambda key: Detected(key=key, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox))
         return face.face_bbox, face.ext_bbox
 
-    async def _settle(self, job: EmojiJob, key: str, entry: JournalEntry) -> Task:
+    async def _settle(self, job: EmojiJob, key: str, entry: JournalEntry, lane: Lane) -> Task:
         """An earlier run's submit, unanswered: its task from the task list, or a resend."""
         journal = self.journal
         face, ext = entry.face_bbox, entry.ext_bbox
@@ -233,15 +271,16 @@ class PaidPath:
             ext=ext,
             owner=owner,
             label=key,
+            lane=lane,
         )
         hooks = _JobHooks(journal, key, job, face, ext, self._gate.go_ahead)
         settled = await self._submitter.settle(attempt, request, hooks)
         if settled is None:
-            return await self._submit(job, key, face, ext)
+            return await self._submit(job, key, face, ext, lane)
         report(lambda key: Submitted(key=key, task_id=settled.snapshot.task_id))
         return self._task(settled.snapshot, job)
 
-    async def _submit(self, job: EmojiJob, key: str, face: BBox, ext: BBox) -> Task:
+    async def _submit(self, job: EmojiJob, key: str, face: BBox, ext: BBox, lane: Lane) -> Task:
         journal = self.journal
         hooks = _JobHooks(journal, key, job, face, ext, self._gate.go_ahead)
         self._gate.go_ahead()
@@ -253,6 +292,7 @@ class PaidPath:
             ext=ext,
             owner=job_owner(job.image, job.driven_id, face, ext),
             label=key,
+            lane=lane,
         )
         try:
             settled = await self._submitter.submit(

@@ -1,6 +1,6 @@
 """How a batch runs: the keyword arguments of ``generate_many`` and ``as_completed``, checked once.
 
-Both methods take the same nine keyword arguments; each builds one
+Both methods take the same ten keyword arguments; each builds one
 :class:`BatchOptions` from them, and everything below the client reads the
 batch's settings from that value. Its checks run when it is built, before
 anything is sent.
@@ -18,6 +18,8 @@ from ._checks import count, instance_of, optional
 from ._errors import ValidationError
 from ._policy import PollPolicy
 from ._task import check_timeout
+from ._validation import check_lane
+from ._values import Lane
 from .events import EventHandler
 
 __all__ = ["BatchOptions", "default_concurrency"]
@@ -62,6 +64,7 @@ class BatchOptions:
     timeout: float | None = None
     poll: PollPolicy | None = None
     budget: Budget | None = None
+    lane: Lane = attrs.field(default=Lane.BULK, converter=check_lane)
 
     def __attrs_post_init__(self) -> None:
         # In the order the batch always checked them: the timeout, the budget, the concurrency.

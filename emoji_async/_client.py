@@ -39,7 +39,8 @@ from ._templates import Template
 from ._transport import MAX_VIDEO_BYTES, Session, Timeouts
 from ._uploads import ImageSource
 from ._urls import origin
-from ._validation import check_boxes, check_driven_id
+from ._validation import check_boxes, check_driven_id, check_lane
+from ._values import Lane
 from .events import EventHandler
 
 __all__ = ["EmojiClient"]
@@ -59,14 +60,11 @@ class EmojiClient:
     pacing at all). ``extra_templates`` opts in to ``driven_id`` values the provider adds after
     this version.
 
-    ``time_scale`` is for tests against a simulator whose clock runs faster
-    (``SimulatorConfig(time_scale=0.01)``: a 60 s task in 0.6 s): pass the same factor and the
-    client runs on that clock too, every duration of ``poll``, ``retry`` and ``limits`` (and of a
-    batch's ``poll``) multiplied by it. The policies stay as given, in the service's seconds;
-    per-call ``timeout=`` arguments and ``timeouts`` (the network's) are real seconds, and a call's
-    retries stop on the faster clock but its hard deadline is never under 10 real seconds (or the
-    retry deadline, if shorter): the network does not run faster.
-    :func:`emoji_async.testing.client_for` sets it from the simulator.
+    ``time_scale`` is for tests against a simulator whose clock runs faster (see
+    :func:`emoji_async.testing.client_for`, which sets it): every duration of ``poll``, ``retry``
+    and ``limits`` (and of a batch's ``poll``) is multiplied by it; per-call ``timeout=`` and
+    ``timeouts`` stay real seconds, and a call's hard deadline is never under 10 real seconds (or
+    the retry deadline, if shorter): the network does not run faster.
 
     ``pacing`` is where those limits are kept: in this process (``None``, the default), or shared
     by every process of the account through Redis (:class:`RedisPacing`): request pacing, the
@@ -123,8 +121,6 @@ class EmojiClient:
         where = self.base_url or origin(self._life.base_url_arg) or "(resolved on open)"
         return f"<EmojiClient {self._life.state.value} {where}>"
 
-    # --- lifetime ------------------------------------------------------------
-
     async def open(self) -> None:
         """Resolve the key and URL and open the HTTP session (``async with`` does this)."""
         try:
@@ -162,12 +158,6 @@ class EmojiClient:
     def _submitter(self) -> Submitter:
         return self._life.submitter
 
-    @property
-    def _session(self) -> Session | None:
-        return self._life.session
-
-    # --- the service ---------------------------------------------------------
-
     async def detect(self, image_url: ImageSource) -> FaceDetection:
         """Find the face in a portrait: the boxes a submit needs.
 
@@ -185,6 +175,7 @@ class EmojiClient:
         *,
         face_bbox: BBox | Sequence[int],
         ext_bbox: BBox | Sequence[int],
+        lane: Lane | str = Lane.INTERACTIVE,
     ) -> Task:
         """Start a paid generation task; returns its handle at once.
 
@@ -196,11 +187,16 @@ class EmojiClient:
         client go one at a time. If the caller is cancelled meanwhile, the
         submit still settles, and a task it created is cancelled.
         A local file is uploaded for ``emoji-v1`` once the arguments are checked.
+
+        ``lane``: an interactive submit (the default) goes ahead of waiting bulk
+        ones, and a batch's bulk tasks queued ahead of its task are moved aside
+        (cancelled while PENDING, free, and submitted again behind it).
         """
         template = check_driven_id(driven_id, extra=self.extra_templates)
         face, ext = check_boxes(face_bbox, ext_bbox)
+        chosen = check_lane(lane)
         api = self._service
-        request = await paid_request(api, image_url, template, face, ext)
+        request = await paid_request(api, image_url, template, face, ext, chosen)
         settled = await self._submitter.submit(request)
         return submitted_task(api, settled.snapshot, poll=self._poll, template=request.driven_id)
 
@@ -215,6 +211,7 @@ class EmojiClient:
         *,
         face: FaceDetection | None = None,
         timeout: float | None = None,
+        lane: Lane | str = Lane.INTERACTIVE,
     ) -> VideoResult:
         """Detect, submit and wait: one portrait in, one video out.
 
@@ -230,9 +227,10 @@ class EmojiClient:
         PENDING with ``cancel_abandoned=True``); during the wait,
         :class:`WaitTimeoutError`, the task going on.
         A local file is read and checked once, then uploaded once per model.
+        ``lane`` is the submit's (see :meth:`submit`): interactive by default.
         """
         return await generate_one(
-            self, self._life, image_url, driven_id, face=face, timeout=timeout
+            self, self._life, image_url, driven_id, face=face, timeout=timeout, lane=lane
         )
 
     @property
@@ -274,6 +272,7 @@ class EmojiClient:
         timeout: float | None = None,
         poll: PollPolicy | None = None,
         budget: Budget | None = None,
+        lane: Lane | str = Lane.BULK,
     ) -> Outcomes:
         """Generate a video for every job; one :class:`JobOutcome` per job, in input order.
 
@@ -295,6 +294,10 @@ class EmojiClient:
         the most it can cost still fits, otherwise it and the jobs after it
         are skipped (``JobOutcome.skipped``), never failed.
 
+        ``lane`` is each job's that names none (``EmojiJob.lane``): bulk by
+        default, so an interactive submit goes first, and the batch's tasks queued
+        ahead of its task are moved aside, each job at most 3 times (docs: lanes).
+
         Every job is checked before anything is sent: a bad one raises
         :class:`ValidationError` naming ``jobs[i]`` and its field.
         """
@@ -309,6 +312,7 @@ class EmojiClient:
             timeout=timeout,
             poll=poll,
             budget=budget,
+            lane=lane,
         )
         return await outcomes_in_order(batch_for(self, self._life, options), job_list)
 
@@ -325,6 +329,7 @@ class EmojiClient:
         timeout: float | None = None,
         poll: PollPolicy | None = None,
         budget: Budget | None = None,
+        lane: Lane | str = Lane.BULK,
     ) -> AsyncGenerator[JobOutcome, None]:
         """Like :meth:`generate_many`, yielding each outcome as its job ends.
 
@@ -342,6 +347,7 @@ class EmojiClient:
             timeout=timeout,
             poll=poll,
             budget=budget,
+            lane=lane,
         )
         batch = batch_for(self, self._life, options)
         async with aclosing(batch.run(list(jobs))) as stream:

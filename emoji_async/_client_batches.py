@@ -72,4 +72,9 @@ async def outcomes_in_order(batch: Batch, jobs: list[EmojiJob]) -> Outcomes:
         async for index, outcome in stream:
             outcomes[index] = outcome
     done = (outcome for outcome in outcomes if outcome is not None)
-    return Outcomes(done, spent=batch.ledger.spent, orphans=batch.orphans)
+    return Outcomes(
+        done,
+        spent=batch.ledger.spent,
+        orphans=batch.orphans,
+        preempt_cancels=batch.preempt_cancels,
+    )

@@ -213,6 +213,7 @@ class ClientLifetime:
         if self._submits is not None:
             await self._submits.aclose(self._retry.deadline)
         if self._api is not None:
+            await self._api.pacing.lanes.aclose()
             await self._api.pacing.backend.aclose()
         if self.state is Lifecycle.OPEN and self.session is not self._borrowed:
             assert self.session is not None

@@ -28,7 +28,8 @@ from ._models import BBox, FaceDetection, VideoResult
 from ._task import Task, check_timeout
 from ._templates import Template
 from ._uploads import ImageSource
-from ._validation import ImageFile, check_boxes, check_driven_id
+from ._validation import ImageFile, check_boxes, check_driven_id, check_lane
+from ._values import Lane
 
 __all__ = ["Verbs", "generate_one", "late_error"]
 
@@ -48,6 +49,7 @@ class Verbs(Protocol):
         *,
         face_bbox: BBox | Sequence[int],
         ext_bbox: BBox | Sequence[int],
+        lane: Lane | str = ...,
     ) -> Task: ...
 
 
@@ -59,9 +61,11 @@ async def generate_one(
     *,
     face: FaceDetection | None,
     timeout: float | None,
+    lane: Lane | str,
 ) -> VideoResult:
     """Detect, submit and wait, as :meth:`EmojiClient.generate` documents."""
     check_timeout(timeout)
+    check_lane(lane)
     if face is not None:
         if not isinstance(face, FaceDetection):
             raise ValidationError("face", "a FaceDetection from detect(), or None", face)
@@ -79,7 +83,7 @@ async def generate_one(
                 face = await client.detect(url)
             submitting = True
             task = await client.submit(
-                url, template, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+                url, template, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox, lane=lane
             )
     except TimeoutError:
         if not scope.expired():

@@ -15,6 +15,7 @@ from ._errors import EmojiError, SubmissionUncertainError, ValidationError
 from ._models import BBox, OrphanTask, VideoResult
 from ._templates import Template
 from ._urls import url_path
+from ._values import Lane
 
 __all__ = ["EmojiJob", "JobOutcome", "Outcomes", "check_unique_keys", "file_name_for"]
 
@@ -44,7 +45,8 @@ class EmojiJob:
     content, however many jobs share it. Without boxes the job detects the
     face first. ``key`` names the job in the journal and its video file
     (``<key>.mp4``); when absent it is derived from the inputs, so the same
-    inputs always get the same key.
+    inputs always get the same key. ``lane`` is the job's
+    :class:`~emoji_async.Lane` when it differs from the batch's.
     """
 
     image: str = attrs.field(converter=_image)
@@ -52,6 +54,8 @@ class EmojiJob:
     face_bbox: BBox | None = attrs.field(default=None, converter=_box)
     ext_bbox: BBox | None = attrs.field(default=None, converter=_box)
     key: str | None = None
+    #: The job's :class:`~emoji_async.Lane`; ``None``: the batch's (bulk by default).
+    lane: Lane | None = None
 
     @property
     def resolved_key(self) -> str:
@@ -125,6 +129,9 @@ class JobOutcome:
     resumed: bool = False
     skipped: bool = False
     not_started: bool = False
+    #: Times the job's task was moved aside (cancelled while PENDING, free) for an
+    #: interactive task, and submitted again behind it.
+    moved_aside: int = 0
 
     @property
     def ok(self) -> bool:
@@ -137,6 +144,9 @@ class Outcomes(list[JobOutcome]):
 
     ``orphans``: the tasks no job holds that the client found while the batch
     ran (cancelled while PENDING, or billed if they succeed).
+    ``preempt_cancels``: the cancels sent to move the batch's tasks aside for
+    interactive ones, those that came too late (the task had started) included;
+    :attr:`preempted` counts the tasks moved.
     """
 
     def __init__(
@@ -145,10 +155,17 @@ class Outcomes(list[JobOutcome]):
         *,
         spent: Spending,
         orphans: Iterable[OrphanTask] = (),
+        preempt_cancels: int = 0,
     ) -> None:
         super().__init__(outcomes)
         self.spent = spent
         self.orphans = tuple(orphans)
+        self.preempt_cancels = preempt_cancels
+
+    @property
+    def preempted(self) -> int:
+        """Tasks of the batch moved aside for interactive ones (each submitted again)."""
+        return sum(outcome.moved_aside for outcome in self)
 
     @property
     def uncertain(self) -> list[JobOutcome]:

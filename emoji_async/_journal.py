@@ -273,6 +273,18 @@ class Journal:
         step = functools.partial(rules.failed, code=code, message=message)
         return await self._record(key, step, attempt="none")
 
+    async def preempting(self, key: str, *, by: str) -> JournalEntry:
+        """Durable before a bulk job's PENDING task is cancelled for the interactive ``by``."""
+        return await self._record(key, functools.partial(rules.preempting, by=by))
+
+    async def kept(self, key: str) -> JournalEntry:
+        """The cancel came too late: the task started and stays the job's."""
+        return await self._record(key, rules.kept)
+
+    async def moved_aside(self, key: str) -> JournalEntry:
+        """The task was cancelled: the job is to be submitted again (back to DETECTED)."""
+        return await self._record(key, rules.moved_aside)
+
     async def finished(
         self,
         key: str,

@@ -95,6 +95,15 @@ class NullJournal:
     async def failed(self, key: str, *, code: str | None, message: str) -> None:
         pass
 
+    async def preempting(self, key: str, *, by: str) -> None:
+        pass
+
+    async def kept(self, key: str) -> None:
+        pass
+
+    async def moved_aside(self, key: str) -> None:
+        pass
+
     async def finished(
         self,
         key: str,

@@ -11,7 +11,10 @@ Each call records one step of a job's life, and may follow only certain states::
     resubmitting  UNCERTAIN                SUBMITTING    the task list proved no task came of it
     unsent        SUBMITTING, UNCERTAIN    DETECTED      the submit provably created nothing
     failed        SUBMITTING               FAILED        the submit was refused for certain
-    finished      SUBMITTED                SUCCEEDED | FAILED | CANCELED | UNKNOWN
+    preempting    SUBMITTED                PREEMPTING    before a cancel that moves it aside
+    kept          PREEMPTING               SUBMITTED     the cancel came too late: the task runs
+    moved_aside   PREEMPTING               DETECTED      the task was cancelled: submit it again
+    finished      SUBMITTED, PREEMPTING    SUCCEEDED | FAILED | CANCELED | UNKNOWN
     downloaded    SUCCEEDED                DOWNLOADED
 
 Any other step raises :class:`JournalError` and writes nothing, as does a step
@@ -45,6 +48,9 @@ __all__ = [
     "ended_state",
     "failed",
     "finished",
+    "kept",
+    "moved_aside",
+    "preempting",
     "rejected",
     "resubmitting",
     "same_inputs",
@@ -69,7 +75,10 @@ _FOLLOWS: Final[Mapping[str, frozenset[JobState | None]]] = {
     "resubmitting": frozenset({JobState.UNCERTAIN}),
     "unsent": frozenset({JobState.SUBMITTING, JobState.UNCERTAIN}),
     "failed": frozenset({JobState.SUBMITTING}),
-    "finished": frozenset({JobState.SUBMITTED}),
+    "preempting": frozenset({JobState.SUBMITTED}),
+    "kept": frozenset({JobState.PREEMPTING}),
+    "moved_aside": frozenset({JobState.PREEMPTING}),
+    "finished": frozenset({JobState.SUBMITTED, JobState.PREEMPTING}),
     "downloaded": frozenset({JobState.SUCCEEDED}),
 }
 
@@ -236,6 +245,38 @@ def failed(
     """The service refused the submit for certain (a 400, say): no task exists."""
     entry = _follow(path, key, before, "failed")
     return attrs.evolve(entry, state=JobState.FAILED, code=code, message=message, updated_at=now)
+
+
+def preempting(
+    path: Path, key: str, before: JournalEntry | None, now: dt.datetime, *, by: str
+) -> JournalEntry:
+    """The job's PENDING task is about to be cancelled, to let the interactive task ``by``
+    go ahead of it; until a later step says how that went, the task may be either."""
+    entry = _follow(path, key, before, "preempting")
+    reason = f"moving aside for interactive task {by}"
+    return attrs.evolve(entry, state=JobState.PREEMPTING, message=reason, updated_at=now)
+
+
+def kept(path: Path, key: str, before: JournalEntry | None, now: dt.datetime) -> JournalEntry:
+    """The cancel came too late (the task started): the task stays the job's."""
+    entry = _follow(path, key, before, "kept")
+    return attrs.evolve(entry, state=JobState.SUBMITTED, message=None, updated_at=now)
+
+
+def moved_aside(
+    path: Path, key: str, before: JournalEntry | None, now: dt.datetime
+) -> JournalEntry:
+    """The task was cancelled (nothing billed): back to DETECTED, its boxes kept, to submit
+    again."""
+    entry = _follow(path, key, before, "moved_aside")
+    return attrs.evolve(
+        entry,
+        state=JobState.DETECTED,
+        task_id=None,
+        intent_at=None,
+        message=f"task {entry.task_id} moved aside for an interactive one",
+        updated_at=now,
+    )
 
 
 def finished(

@@ -23,16 +23,17 @@ board and the run times it has learned.
 from __future__ import annotations
 
 import abc
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Collection, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
 from ._adaptive import DurationModel
+from ._lane_lock import LaneLock
+from ._lanes import Lanes
 from ._limits import RateLimits, group_of
 from ._pacer import Pacer
 from ._task_board import TaskBoard
-from ._values import Endpoint
+from ._values import Endpoint, Lane
 
 __all__ = ["InProcess", "Pacing", "PacingBackend"]
 
@@ -74,8 +75,14 @@ class PacingBackend(abc.ABC):
         """Hold back ``endpoint``'s group after a 429; the wait imposed, or ``None`` if unpaced."""
 
     @abc.abstractmethod
-    def submit_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """Held across a paid submit and its settling: one at a time on the account."""
+    def submit_lock(self, lane: Lane | None = None) -> contextlib.AbstractAsyncContextManager[None]:
+        """Held across a paid submit and its settling: one at a time on the account.
+
+        Waiters of :attr:`Lane.INTERACTIVE` are served before those of
+        :attr:`Lane.BULK`, a bulk one passed at most
+        :data:`~emoji_async._lane_lock.MAX_OVERTAKEN` times; ``None`` (a look at
+        the task list, short) goes first too.
+        """
 
     @abc.abstractmethod
     async def remember(self, task_ids: Collection[str]) -> None:
@@ -155,7 +162,7 @@ class InProcess(PacingBackend):
 
     def __init__(self, limits: RateLimits | None) -> None:
         self.limits = limits
-        self._lock = asyncio.Lock()
+        self._lock = LaneLock()
         self._pacers: dict[str, Pacer] = {}
         if limits is not None:
             for endpoint in Endpoint:
@@ -181,13 +188,8 @@ class InProcess(PacingBackend):
         pacer = self._pacers.get(group_of(endpoint))
         return None if pacer is None else pacer.hold(seconds)
 
-    def submit_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
-        return self._locked()
-
-    @contextlib.asynccontextmanager
-    async def _locked(self) -> AsyncIterator[None]:
-        async with self._lock:
-            yield
+    def submit_lock(self, lane: Lane | None = None) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._lock.turn(lane)
 
     async def remember(self, task_ids: Collection[str]) -> None:
         """No other process here to keep from adopting them."""
@@ -242,6 +244,8 @@ class Pacing:
         self.board = TaskBoard(on_release=self.backend.vacate)
         self.backend.attach(self.board)
         self.durations = DurationModel()
+        #: This client's tasks by lane, and the batches' movers of bulk ones.
+        self.lanes = Lanes()
 
     async def acquire(self, endpoint: Endpoint) -> None:
         """Wait until a request to ``endpoint`` may start."""

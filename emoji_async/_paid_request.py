@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from ._models import BBox
+from ._values import Lane
 
 __all__ = ["PaidRequest"]
 
@@ -37,6 +38,9 @@ class PaidRequest:
     ext: BBox
     owner: str
     label: str
+    #: Whose turn comes first (:class:`~emoji_async.Lane`): an interactive submit
+    #: goes ahead of waiting bulk ones, and its task moves a batch's aside.
+    lane: Lane = Lane.INTERACTIVE
 
     def inputs(self) -> dict[str, Any]:
         """The submit's ``input`` object."""

@@ -18,12 +18,13 @@ from ._paid_request import PaidRequest
 from ._policy import PollPolicy
 from ._task import Task
 from ._uploads import ImageSource
+from ._values import Lane
 
 __all__ = ["paid_request", "submitted_task"]
 
 
 async def paid_request(
-    api: ServiceAPI, image_url: ImageSource, template: str, face: BBox, ext: BBox
+    api: ServiceAPI, image_url: ImageSource, template: str, face: BBox, ext: BBox, lane: Lane
 ) -> PaidRequest:
     """The checked submit's request; a local file's portrait is uploaded for ``emoji-v1``."""
     url = await api.uploads.url_for(image_url, GENERATE_MODEL)
@@ -42,6 +43,7 @@ async def paid_request(
             }
         ),
         label=label_for(given),
+        lane=lane,
     )
 
 

@@ -201,6 +201,7 @@ class Submitter:
             self._given_up(attempt)
             return None
         await self._account.occupy(outcome.snapshot.task_id)
+        self._api.pacing.lanes.created(outcome.snapshot.task_id, request.lane)
         await (hooks or NoHooks()).created(outcome.snapshot.task_id)
         return outcome
 
@@ -209,7 +210,7 @@ class Submitter:
         while True:
             if self._cap is not None:
                 await self._account.room(self._cap)
-            async with self._account.submit_lock():
+            async with self._account.submit_lock(request.lane):
                 if self._cap is not None and await self._account.in_flight() >= self._cap:
                     continue  # another process took the room first
                 await self._list.baseline()
@@ -219,6 +220,9 @@ class Submitter:
                 counted = isinstance(outcome, Settled)
                 if isinstance(outcome, Settled):
                     await self._account.occupy(outcome.snapshot.task_id)
+                    # In creation order: an interactive task moves aside the bulk
+                    # tasks created before it, never one created after.
+                    self._api.pacing.lanes.created(outcome.snapshot.task_id, request.lane)
             if isinstance(outcome, Waiting):
                 # Nothing of it yet: watched for until its window has passed, without
                 # holding the account's submits back meanwhile.
@@ -230,6 +234,7 @@ class Submitter:
             if isinstance(outcome, Settled):
                 if not counted:  # settled later, its task found in the list
                     await self._account.occupy(outcome.snapshot.task_id)
+                    self._api.pacing.lanes.created(outcome.snapshot.task_id, request.lane)
                 try:
                     await hooks.created(outcome.snapshot.task_id)
                 except EmojiError as exc:  # the task exists all the same: the caller gets it

@@ -28,20 +28,21 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Callable, Collection, Coroutine
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from . import _shared_scripts as scripts
 from ._errors import SharedPacingError
+from ._lane_lock import LaneLock
 from ._limits import RateLimits, group_of
 from ._pacing import PacingBackend
 from ._shared_config import RedisPacing
 from ._shared_link import RedisLink
 from ._shared_lock import SubmitLock
 from ._task_board import TaskBoard
-from ._values import Endpoint
+from ._values import Endpoint, Lane
 
 __all__ = ["RedisBackend"]
 
@@ -92,6 +93,7 @@ class RedisBackend(PacingBackend):
         self.tick = max(_MIN_TICK, submit / 5)
         self._link = RedisLink(config)
         self._lock = SubmitLock(self._link, self._lock_key, tick=self.tick)
+        self._local = LaneLock()
         self._held_until: dict[str, float] = {}
         self._claiming: dict[str, asyncio.Lock] = {}
         #: Tasks this process counts in flight, with when each was counted (loop time).
@@ -215,8 +217,15 @@ class RedisBackend(PacingBackend):
 
     # --- submits -------------------------------------------------------------
 
-    def submit_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
-        return self._lock.held(self._token)
+    def submit_lock(self, lane: Lane | None = None) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._turn(lane)
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, lane: Lane | None) -> AsyncIterator[None]:
+        # This process's submits take their turn among themselves first, interactive
+        # ones ahead: only one of them at a time asks Redis for the account's.
+        async with self._local.turn(lane), self._lock.held(self._token):
+            yield
 
     def _token(self) -> str:
         return f"{self._identity}:{next(self._serial)}"

@@ -30,6 +30,7 @@ from ._errors import ValidationError
 from ._image_headers import image_format, image_size
 from ._models import BBox
 from ._templates import Template, template_info
+from ._values import Lane
 
 __all__ = [
     "MAX_IMAGE_BYTES",
@@ -40,6 +41,7 @@ __all__ = [
     "check_driven_id",
     "check_image",
     "check_image_url",
+    "check_lane",
     "local_image_path",
     "read_image_file",
 ]
@@ -96,6 +98,19 @@ def check_driven_id(value: object, *, extra: Collection[str] = (), field: str = 
         "or an id named in extra_templates",
         value,
     )
+
+
+_LANES = "Lane.INTERACTIVE or Lane.BULK (or 'interactive', 'bulk')"
+
+
+def check_lane(value: object, *, field: str = "lane") -> Lane:
+    """A :class:`Lane`, or the text of one (``"interactive"``, ``"bulk"``)."""
+    if isinstance(value, Lane):
+        return value
+    for lane in Lane:
+        if value == lane.value:
+            return lane
+    raise ValidationError(field, _LANES, value)
 
 
 def check_boxes(

@@ -12,7 +12,7 @@ from typing import Any
 
 from ._redact import remember
 
-__all__ = ["Endpoint", "Secret"]
+__all__ = ["Endpoint", "Lane", "Secret"]
 
 
 class Secret:
@@ -57,3 +57,22 @@ class Endpoint(enum.Enum):
     LIST = "list"
     CANCEL = "cancel"
     UPLOAD_POLICY = "upload_policy"
+
+
+class Lane(enum.Enum):
+    """Whose turn comes first on the account's one queue.
+
+    ``INTERACTIVE``: someone is waiting for this video (a web app's visitor, a
+    bot's user); the default of :meth:`~emoji_async.EmojiClient.submit` and
+    :meth:`~emoji_async.EmojiClient.generate`. Its submit goes ahead of
+    waiting bulk submits, and a batch's bulk tasks still queued ahead of its
+    task are moved aside (cancelled while PENDING, free, and submitted again
+    behind it).
+
+    ``BULK``: nobody waits for this one video (a catalogue, a nightly batch);
+    the default of :meth:`~emoji_async.EmojiClient.generate_many` and
+    :meth:`~emoji_async.EmojiClient.as_completed`.
+    """
+
+    INTERACTIVE = "interactive"
+    BULK = "bulk"

@@ -6,7 +6,8 @@ Every event names its job by ``key`` and carries ``at``, a ``time.monotonic()``
 reading. Job events follow a job's life (``Started``, ``Detected``, ``Submitted``,
 ``Queued``, ``Running``, ``Succeeded`` or ``Failed``, ``Downloaded``);
 ``Retrying`` and ``Throttled`` tell of requests that had to be repeated,
-``Reconciled`` of a submit whose answer was lost;
+``Reconciled`` of a submit whose answer was lost, ``Preempted`` of a bulk
+job's task moved aside for an interactive one;
 ``Resumed`` says the journal knew the job from an earlier run; ``Billed``
 carries what a job was billed and the batch's running totals; ``Skipped``
 says a job was not started (for the budget, or because the account was
@@ -39,6 +40,7 @@ __all__ = [
     "Failed",
     "JobEvent",
     "Orphaned",
+    "Preempted",
     "Queued",
     "Reconciled",
     "Requeued",
@@ -63,7 +65,10 @@ class JobEvent:
 
 @attrs.frozen(kw_only=True)
 class Started(JobEvent):
-    """The job took its place among the ``concurrency`` jobs in flight."""
+    """The job took its place among the ``concurrency`` jobs in flight, in its ``lane``
+    (``"interactive"`` or ``"bulk"``, a :class:`~emoji_async.Lane`'s value)."""
+
+    lane: str = "bulk"
 
 
 @attrs.frozen(kw_only=True)
@@ -178,6 +183,17 @@ class Queued(JobEvent):
 
     task_id: str
     ahead: int
+
+
+@attrs.frozen(kw_only=True)
+class Preempted(JobEvent):
+    """The job's PENDING task was cancelled (free) to let the interactive task ``by``
+    start first; the job is submitted again, behind it. ``moves``: how many times
+    this job was moved aside so far (at most 3)."""
+
+    task_id: str
+    by: str
+    moves: int
 
 
 @attrs.frozen(kw_only=True)

@@ -105,7 +105,7 @@ class ScaleReport:
 
 def _pool_limit(client: EmojiClient) -> int:
     # The connector EmojiClient.open() builds; read, not assumed, so a change there shows.
-    session = client._session
+    session = client._life.session
     assert session is not None
     return int(session.connector.limit) if session.connector is not None else 0
 

@@ -1,0 +1,268 @@
+"""Priority lanes: an interactive job goes ahead of a batch's queued tasks, at no extra bill.
+
+Each outcome is checked against what the simulator recorded: which portrait
+each task was made from, when it started, and which tasks succeeded (only
+SUCCEEDED tasks are billed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from emoji_async import EmojiJob, Lane, Outcomes, ValidationError, events
+from emoji_async._journal import JobState, Journal
+from emoji_async._lane_lock import MAX_OVERTAKEN, LaneLock
+from emoji_async.testing import Fault, SimulatedTask, Simulator
+
+from .conftest import SCALE, raw_submit, rerun_client, running, sim_config
+
+FACE = [120, 140, 380, 400]
+EXT = [40, 60, 460, 480]
+VISITOR = "https://example.com/visitors/ada.png"
+
+
+def _bulk(count: int) -> list[EmojiJob]:
+    return [
+        EmojiJob(f"https://example.com/catalogue/p{i}.png", "mengwa_kaixin", key=f"p{i}")
+        for i in range(count)
+    ]
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(1000):  # 10 s at most
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never came: {what}")
+
+
+def _queued_behind_a_running_one(sim: Simulator) -> bool:
+    states = collections.Counter(sim.task_states().values())
+    return states["RUNNING"] == 1 and states["PENDING"] >= 1
+
+
+def _succeeded_by_image(sim: Simulator) -> collections.Counter[str]:
+    return collections.Counter(t.image_url for t in sim.tasks() if t.status == "SUCCEEDED")
+
+
+def _the_visitors(sim: Simulator) -> SimulatedTask:
+    [task] = [t for t in sim.tasks() if t.image_url == VISITOR]
+    return task
+
+
+def _each_job_paid_once(sim: Simulator, jobs: list[EmojiJob], outcomes: Outcomes) -> None:
+    assert [o.error for o in outcomes] == [None] * len(jobs)
+    succeeded = _succeeded_by_image(sim)
+    assert {job.image: succeeded[job.image] for job in jobs} == {job.image: 1 for job in jobs}
+    # Each job's video is the task the service made from its own portrait.
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        assert outcome.video is not None
+        made = sim.task(outcome.video.task_id)
+        assert made is not None
+        assert (made.image_url, made.status) == (job.image, "SUCCEEDED")
+
+
+@pytest.mark.parametrize("lane", [Lane.INTERACTIVE, Lane.BULK])
+async def test_an_interactive_job_starts_when_the_running_task_ends_and_bulk_waits(
+    lane: Lane,
+) -> None:
+    jobs = _bulk(6)
+    seen: list[events.JobEvent] = []
+    async with running(sim_config()) as (sim, client):
+        batch = asyncio.create_task(client.generate_many(jobs, on_event=seen.append))
+        await _until(lambda: _queued_behind_a_running_one(sim), "a queue behind the slot")
+        video = await client.generate(
+            VISITOR, "mengwa_kaixin", face=await client.detect(VISITOR), lane=lane
+        )
+        outcomes = await batch
+    visitor = _the_visitors(sim)
+    assert video.task_id == visitor.task_id
+    assert visitor.scheduled_at is not None
+    bulk = [t for t in sim.tasks() if t.image_url != VISITOR]
+    # Bulk tasks queued when the visitor's was made, and those that started before it.
+    queued_then = [
+        t
+        for t in bulk
+        if t.submitted_at < visitor.submitted_at
+        and (t.scheduled_at is None or t.scheduled_at > visitor.submitted_at)
+    ]
+    went_first = [
+        t
+        for t in bulk
+        if t.scheduled_at is not None
+        and visitor.submitted_at < t.scheduled_at < visitor.scheduled_at
+    ]
+    assert len(queued_then) >= 2
+    _each_job_paid_once(sim, jobs, outcomes)
+    moved = [t for t in bulk if t.status == "CANCELED"]
+    if lane is Lane.BULK:  # first in, first out: it waited for the queue
+        assert went_first
+        assert (outcomes.preempted, outcomes.preempt_cancels, moved) == (0, 0, [])
+        return
+    assert went_first == []
+    # Every bulk task queued ahead of it (not the one running) was moved aside, for free.
+    assert {t.task_id for t in moved} == {t.task_id for t in queued_then if t.scheduled_at is None}
+    assert outcomes.preempted == len(moved) == outcomes.preempt_cancels
+    assert sum(o.moved_aside for o in outcomes) == len(moved)
+    told = [e for e in seen if isinstance(e, events.Preempted)]
+    assert sorted(e.task_id for e in told) == sorted(t.task_id for t in moved)
+    assert {e.by for e in told} == {visitor.task_id}
+    assert {e.lane for e in seen if isinstance(e, events.Started)} == {"bulk"}
+
+
+async def test_a_cancel_that_comes_too_late_leaves_the_task_with_its_job(tmp_path: Path) -> None:
+    jobs = _bulk(4)
+    journal = tmp_path / "batch.db"
+    async with running(sim_config()) as (sim, client):
+        batch = asyncio.create_task(client.generate_many(jobs, journal=journal))
+        await _until(lambda: _queued_behind_a_running_one(sim), "a queue behind the slot")
+        # The provider's answer to a cancel of a task that already started.
+        sim.faults.add(
+            Fault("cancel", "status", status=400, code="UnsupportedOperation", times=100)
+        )
+        await client.generate(VISITOR, "mengwa_kaixin", face=await client.detect(VISITOR))
+        outcomes = await batch
+    _each_job_paid_once(sim, jobs, outcomes)
+    assert [t for t in sim.tasks() if t.status == "CANCELED"] == []
+    assert outcomes.preempted == 0
+    assert outcomes.preempt_cancels >= 1
+    async with await Journal.open(journal) as recorded:
+        steps = {job.key: [s for s, _ in recorded.history(str(job.key))] for job in jobs}
+    kept = [key for key, states in steps.items() if JobState.PREEMPTING in states]
+    assert len(kept) == outcomes.preempt_cancels
+    for key in kept:
+        # Recorded before the cancel left, then back to its task when it came too late.
+        at = steps[key].index(JobState.PREEMPTING)
+        assert steps[key][at - 1 : at + 2] == [
+            JobState.SUBMITTED,
+            JobState.PREEMPTING,
+            JobState.SUBMITTED,
+        ]
+
+
+@pytest.mark.parametrize("cancel_left", [True, False])
+async def test_a_rerun_after_a_crash_in_the_middle_of_a_move_pays_once(
+    tmp_path: Path, cancel_left: bool
+) -> None:
+    """The run stopped after recording ``preempting``: before or after its cancel left."""
+    image = "https://example.com/catalogue/p0.png"
+    key = "p0"
+    path = tmp_path / "batch.db"
+    async with running(sim_config()) as (sim, client):
+        assert client.base_url is not None
+        face = await client.detect(image)
+        job = EmojiJob(
+            image, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox, key=key
+        )
+        boxes = face.face_bbox.as_list(), face.ext_bbox.as_list()
+        # Another task runs first, so the job's stays PENDING while the run "stops".
+        other = await client.detect("https://example.com/other.png")
+        await raw_submit(
+            client.base_url,
+            "https://example.com/other.png",
+            other.face_bbox.as_list(),
+            other.ext_bbox.as_list(),
+        )
+        await asyncio.sleep(SCALE * 5)  # the account takes one submit a second
+        task_id = await raw_submit(client.base_url, image, *boxes)
+        async with await Journal.open(path) as journal:
+            await journal.submitting(
+                key,
+                image=image,
+                driven_id=job.driven_id,
+                face_bbox=face.face_bbox,
+                ext_bbox=face.ext_bbox,
+            )
+            await journal.submitted(key, task_id=task_id)
+            await journal.preempting(key, by="t-interactive")
+        if cancel_left:
+            await client.task(task_id).cancel()
+        async with rerun_client(client) as again:
+            [outcome] = await again.generate_many([job], journal=path)
+    assert outcome.error is None
+    assert outcome.video is not None
+    mine = [t for t in sim.tasks() if t.image_url == image]
+    assert _succeeded_by_image(sim)[image] == 1
+    if cancel_left:  # moved aside: submitted once more, behind
+        assert sorted(t.status for t in mine) == ["CANCELED", "SUCCEEDED"]
+        assert outcome.video.task_id != task_id
+    else:  # never cancelled: the task is still the job's
+        assert [t.status for t in mine] == ["SUCCEEDED"]
+        assert outcome.video.task_id == task_id
+
+
+async def test_a_bulk_job_is_moved_aside_at_most_max_overtaken_times() -> None:
+    jobs = _bulk(3)
+    visitors = [f"https://example.com/visitors/v{i}.png" for i in range(MAX_OVERTAKEN + 2)]
+    async with running(sim_config()) as (sim, client):
+        batch = asyncio.create_task(client.generate_many(jobs, concurrency=3))
+        await _until(lambda: _queued_behind_a_running_one(sim), "a queue behind the slot")
+        faces = [await client.detect(url) for url in visitors]
+        # Visitors one after another, each made while the batch's tasks wait.
+        waits = []
+        for url, face in zip(visitors, faces, strict=True):
+            waits.append(asyncio.create_task(client.generate(url, "mengwa_kaixin", face=face)))
+            await _until(
+                lambda url=url: any(t.image_url == url for t in sim.tasks()),  # type: ignore[misc]
+                "the visitor's task",
+            )
+        await asyncio.gather(*waits)
+        outcomes = await batch
+    _each_job_paid_once(sim, jobs, outcomes)
+    assert max(o.moved_aside for o in outcomes) == MAX_OVERTAKEN
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        cancelled = [t for t in sim.tasks() if t.image_url == job.image and t.status == "CANCELED"]
+        assert len(cancelled) == outcome.moved_aside <= MAX_OVERTAKEN
+
+
+async def test_an_unknown_lane_is_refused_before_anything_is_sent() -> None:
+    async with running(sim_config()) as (sim, client):
+        with pytest.raises(ValidationError, match="lane") as caught:
+            await client.generate(VISITOR, "mengwa_kaixin", lane="urgent")
+        assert "Lane.INTERACTIVE or Lane.BULK" in str(caught.value)
+        with pytest.raises(ValidationError, match="lane"):
+            await client.submit(
+                VISITOR,
+                "mengwa_kaixin",
+                face_bbox=FACE,
+                ext_bbox=EXT,
+                lane=1,  # type: ignore[arg-type]
+            )
+        with pytest.raises(ValidationError, match="lane"):
+            await client.generate_many(_bulk(2), lane="later")
+        job = EmojiJob(VISITOR, "mengwa_kaixin", lane="soon")  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match=r"jobs\[0\]\.lane"):
+            await client.generate_many([job])
+        assert sim.requests == []
+    # The words are accepted as well as the members.
+    async with running(sim_config()) as (sim, client):
+        face = await client.detect(VISITOR)
+        await client.submit(
+            VISITOR, "mengwa_kaixin", face_bbox=face.face_bbox, ext_bbox=face.ext_bbox, lane="bulk"
+        )
+        assert len(sim.tasks()) == 1
+
+
+async def test_the_submit_turn_goes_to_interactive_waiters_first_and_never_starves_bulk() -> None:
+    lock = LaneLock()
+    order: list[str] = []
+
+    async def take(name: str, lane: Lane) -> None:
+        async with lock.turn(lane):
+            order.append(name)
+            await asyncio.sleep(0)
+
+    async with lock.turn(Lane.BULK):  # held while everyone queues up
+        waiting = [asyncio.create_task(take("b1", Lane.BULK))]
+        waiting += [asyncio.create_task(take(f"i{n}", Lane.INTERACTIVE)) for n in range(5)]
+        waiting.append(asyncio.create_task(take("b2", Lane.BULK)))
+        await asyncio.sleep(0)
+    await asyncio.gather(*waiting)
+    # Interactive first, but the oldest bulk waiter lets only MAX_OVERTAKEN go ahead.
+    assert order == ["i0", "i1", "i2", "b1", "b2", "i3", "i4"]
+    assert MAX_OVERTAKEN == 3
