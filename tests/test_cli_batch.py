@@ -228,6 +228,19 @@ def test_budget_options_refuse_nonsense(
     assert server.simulator.stats.tasks_created == 0
 
 
+def test_the_lane_option_takes_the_two_lanes_and_refuses_anything_else(
+    server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = jobs_csv(tmp_path / "jobs.csv", NAMES[:1])
+    with pytest.raises(SystemExit) as caught:
+        batch(server, tmp_path, jobs, "--lane", "urgent")
+    assert caught.value.code == 2
+    assert "--lane" in capsys.readouterr().err
+    assert server.simulator.stats.tasks_created == 0
+    assert batch(server, tmp_path, jobs, "--lane", "interactive") == 0
+    assert server.simulator.stats.tasks_created == 1
+
+
 def test_the_progress_bar_counts_jobs_by_state_on_stderr_when_forced(
     server: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -17,6 +17,9 @@ import pytest
 from emoji_async import EmojiJob, Lane, Outcomes, ValidationError, events
 from emoji_async._journal import JobState, Journal
 from emoji_async._lane_lock import MAX_OVERTAKEN, LaneLock
+from emoji_async.cli._batch_command import print_summary
+from emoji_async.cli._common import counted
+from emoji_async.cli._progress import BatchTally
 from emoji_async.testing import Fault, SimulatedTask, Simulator
 
 from .conftest import SCALE, raw_submit, rerun_client, running, sim_config
@@ -266,3 +269,23 @@ async def test_the_submit_turn_goes_to_interactive_waiters_first_and_never_starv
     # Interactive first, but the oldest bulk waiter lets only MAX_OVERTAKEN go ahead.
     assert order == ["i0", "i1", "i2", "b1", "b2", "i3", "i4"]
     assert MAX_OVERTAKEN == 3
+
+
+async def test_the_batch_summary_and_progress_count_each_move(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    jobs = _bulk(4)
+    tally = BatchTally(len(jobs), downloads=False)
+    async with running(sim_config()) as (sim, client):
+        batch = asyncio.create_task(client.generate_many(jobs, on_event=tally))
+        await _until(lambda: _queued_behind_a_running_one(sim), "a queue behind the slot")
+        await client.generate(VISITOR, "mengwa_kaixin", face=await client.detect(VISITOR))
+        outcomes = await batch
+    moved = [t for t in sim.tasks() if t.status == "CANCELED"]
+    assert tally.preempted == outcomes.preempted == len(moved) >= 1
+    print_summary(outcomes, tally, tmp_path)
+    out = capsys.readouterr().out
+    assert (
+        f"moved aside for interactive jobs: {counted(len(moved), 'task')}, each submitted again"
+        f" behind them; {counted(outcomes.preempt_cancels, 'cancel')} sent (free while PENDING)"
+    ) in " ".join(out.split())

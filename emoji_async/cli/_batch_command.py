@@ -115,6 +115,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                     cancel_pending=args.cancel_pending_on_interrupt,
                     timeout=args.timeout,
                     budget=budget,
+                    lane=args.lane,
                 )
 
     try:
@@ -259,6 +260,18 @@ def print_summary(
     )
     if not_videos:
         console.print(f"warning: saved files that are not MP4 videos: {not_videos} (marked above)")
+    preempted = sum(outcome.moved_aside for outcome in outcomes)
+    cancels = getattr(outcomes, "preempt_cancels", 0)
+    if cancels:
+        console.print(
+            f"moved aside for interactive jobs: {counted(preempted, 'task')}, each submitted"
+            f" again behind them; {counted(cancels, 'cancel')} sent (free while PENDING)"
+            + (
+                f", {cancels - preempted} too late (the task had started)"
+                if cancels > preempted
+                else ""
+            )
+        )
     if uncertain:
         console.print(
             f"{uncertain} uncertain: a submit's answer was lost and a task appeared that it"

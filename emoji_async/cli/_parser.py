@@ -11,7 +11,7 @@ import argparse
 import textwrap
 from pathlib import Path
 
-from .. import ENV_API_KEY, TaskStatus
+from .. import ENV_API_KEY, Lane, TaskStatus
 from . import _argtypes as argtypes
 from ._batch_command import cmd_batch
 from ._common import add_service_options
@@ -171,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=argtypes.positive,
         metavar="S",
         help="per job: give up waiting for its task after S seconds",
+    )
+    p.add_argument(
+        "--lane",
+        choices=[lane.value for lane in Lane],
+        default=Lane.BULK.value,
+        help="bulk (default): interactive submits of the account go first and may move this"
+        " batch's queued tasks aside; interactive: this batch goes first",
     )
     p.add_argument(
         "--cancel-pending-on-interrupt",

@@ -108,6 +108,8 @@ class BatchTally:
         self.jobs: dict[str, JobLine] = {}
         self.retries = 0
         self.throttled = 0
+        #: Tasks of the batch moved aside for interactive ones (each submitted again).
+        self.preempted = 0
         #: What the batch was billed so far, as the last ``Billed`` event said.
         self.spent: Spending | None = None
         self._counts = dict.fromkeys(JobState, 0)
@@ -151,6 +153,11 @@ class BatchTally:
                     self._move(line, JobState.QUEUED)
             case events.Started():
                 self._move(line, JobState.PREPARING)
+            case events.Preempted():
+                # Cancelled while PENDING (free): the job is submitted again, behind.
+                self.preempted += 1
+                line.task_id = None
+                self._move(line, JobState.DETECTED)
             case events.Detected():
                 self._move(line, JobState.DETECTED)
             case events.Submitted(task_id=task_id) | events.Queued(task_id=task_id):

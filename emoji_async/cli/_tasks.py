@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import (
     EmojiJob,
+    Lane,
     TaskNotCancelableError,
     TaskPage,
     TaskSnapshot,
@@ -131,8 +132,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         async with open_client(args) as client:
+            # Someone waits at the terminal: interactive, ahead of the account's batches.
             (outcome,) = await client.generate_many(
-                [job], download_to=args.out, on_event=narrator, timeout=args.timeout
+                [job],
+                download_to=args.out,
+                on_event=narrator,
+                timeout=args.timeout,
+                lane=Lane.INTERACTIVE,
             )
         if outcome.error is not None:
             raise outcome.error
