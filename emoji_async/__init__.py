@@ -21,7 +21,8 @@ placed here to pass)::
               _shared_link _shared_lock _shared _api
     tasks     _task _downloads _attempts _verdicts _ledger _submission _records
               _orphans _listing _settlement _reconcile _journal_entries
-              _journal_schema _journal_rules _journal_store _journal _journal_null
+              _journal_schema _journal_rules _journal_store _journal_sightings _journal
+              _journal_null
     batch     _batch_options _batch_refusal _batch_spending _batch_resume _batch_moves
               _batch_files _batch_job _batch
     client    _task_list_query _paid_requests _client_lifetime _generating

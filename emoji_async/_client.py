@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from ._api import DETECT_MODEL, GENERATE_MODEL, ServiceAPI
+from ._api import DETECT_MODEL, GENERATE_MODEL
 from ._batch_options import BatchOptions
 from ._budget import Budget
 from ._client_batches import batch_for, outcomes_in_order
@@ -31,7 +31,6 @@ from ._models import (
 )
 from ._paid_requests import paid_request, submitted_task
 from ._policy import PollPolicy, RetryPolicy
-from ._reconcile import Submitter
 from ._shared_config import RedisPacing
 from ._task import Task
 from ._task_list_query import check_list_query
@@ -150,14 +149,6 @@ class EmojiClient:
     ) -> None:
         await self.aclose()
 
-    @property
-    def _service(self) -> ServiceAPI:
-        return self._life.service
-
-    @property
-    def _submitter(self) -> Submitter:
-        return self._life.submitter
-
     async def detect(self, image_url: ImageSource) -> FaceDetection:
         """Find the face in a portrait: the boxes a submit needs.
 
@@ -165,8 +156,8 @@ class EmojiClient:
         (the detection is billed all the same). ``image_url`` may also be a
         local file (a path or a ``file://`` URI): it is checked, then uploaded.
         """
-        url = await self._service.uploads.url_for(image_url, DETECT_MODEL)
-        return await self._service.detect(url)
+        url = await self._life.service.uploads.url_for(image_url, DETECT_MODEL)
+        return await self._life.service.detect(url)
 
     async def submit(
         self,
@@ -195,14 +186,14 @@ class EmojiClient:
         template = check_driven_id(driven_id, extra=self.extra_templates)
         face, ext = check_boxes(face_bbox, ext_bbox)
         chosen = check_lane(lane)
-        api = self._service
+        api = self._life.service
         request = await paid_request(api, image_url, template, face, ext, chosen)
-        settled = await self._submitter.submit(request)
+        settled = await self._life.submitter.submit(request)
         return submitted_task(api, settled.snapshot, poll=self._poll, template=request.driven_id)
 
     def task(self, task_id: str) -> Task:
         """A handle on a task submitted earlier (by this process or another)."""
-        return Task(self._service, check_task_id(task_id), poll=self._poll)
+        return Task(self._life.service, check_task_id(task_id), poll=self._poll)
 
     async def generate(
         self,
@@ -257,7 +248,7 @@ class EmojiClient:
 
     async def cancel_abandoned_tasks(self) -> list[str]:
         """Cancel every abandoned task still PENDING (free); the ids cancelled."""
-        return await self._submitter.cancel_abandoned_tasks()
+        return await self._life.submitter.cancel_abandoned_tasks()
 
     async def generate_many(
         self,
@@ -371,7 +362,7 @@ class EmojiClient:
         check_list_query(
             start=start, end=end, status=status, model=model, page=page, page_size=page_size
         )
-        return await self._service.list_tasks(
+        return await self._life.service.list_tasks(
             start=start, end=end, status=status, model=model, page=page, page_size=page_size
         )
 

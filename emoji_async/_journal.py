@@ -27,15 +27,16 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Final, Self, TypeVar
 
 from . import _journal_rules as rules
-from ._errors import EmojiError, JournalError, ValidationError
+from ._errors import JournalError, ValidationError
 from ._journal_entries import JobState, JournalAttempt, JournalEntry
 from ._journal_rules import Step
+from ._journal_sightings import Sightings
 from ._journal_store import AttemptStep, JournalFile, Loaded
 from ._models import BBox, TaskStatus, VideoResult
 
@@ -46,7 +47,7 @@ log = logging.getLogger("emoji_async")
 _T = TypeVar("_T")
 
 
-class Journal:
+class Journal(Sightings):
     """A batch's record in one SQLite file; open with :meth:`open`, close with :meth:`aclose`.
 
     Every entry is held in memory, so :meth:`get` never waits on the disk;
@@ -335,55 +336,6 @@ class Journal:
         """Every paid attempt recorded, oldest first."""
         with self._lock:
             return [self._attempts[row] for row in sorted(self._attempts)]
-
-    def sightings(self) -> list[tuple[str, dt.datetime, bool]]:
-        """Every task seen in the account's list: its id, when first seen, whether an orphan."""
-        with self._lock:
-            return [(task_id, *seen) for task_id, seen in self._sightings.items()]
-
-    async def sighted(self, seen: list[tuple[str, float]]) -> None:
-        """Tasks first seen in the account's list (epoch seconds): the next run knows them."""
-        rows = [
-            (task_id, dt.datetime.fromtimestamp(at, dt.UTC))
-            for task_id, at in seen
-            if task_id not in self._sightings
-        ]
-        if rows:
-            await self._record_sightings(self._file.sighted, rows)
-
-    async def orphaned(self, task_id: str) -> None:
-        """A task no job holds (cancelled, or billed unheld): never a candidate again."""
-        await self._record_sightings(self._file.orphaned, task_id, dt.datetime.now(dt.UTC))
-
-    def sighted_soon(self, seen: list[tuple[str, float]]) -> None:
-        """:meth:`sighted`, asked for from a callback: written before the file closes."""
-        if seen:
-            self._background(self.sighted(seen))
-
-    def orphaned_soon(self, task_id: str) -> None:
-        """:meth:`orphaned`, asked for from a callback: written before the file closes."""
-        self._background(self.orphaned(task_id))
-
-    def _background(self, step: Coroutine[Any, Any, None]) -> None:
-        async def quietly() -> None:
-            try:
-                await step
-            except EmojiError as exc:
-                log.warning("could not record in the journal: %s", exc)
-
-        task = asyncio.get_running_loop().create_task(quietly())
-        self._soon.add(task)
-        task.add_done_callback(self._soon.discard)
-
-    async def _record_sightings(
-        self, write: Callable[..., dict[str, tuple[dt.datetime, bool]]], *args: Any
-    ) -> None:
-        def written() -> None:
-            loaded = write(*args)
-            with self._lock:
-                self._sightings.update(loaded)
-
-        await self._on_thread(written)
 
     async def _on_thread(self, write: Callable[[], _T], key: str | None = None) -> _T:
         """``write`` run on the journal's thread, after the writes asked for before it."""

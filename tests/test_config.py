@@ -49,7 +49,7 @@ async def test_the_key_shows_in_no_repr_or_str() -> None:
     client = EmojiClient(api_key=KEY, base_url="http://127.0.0.1:9/api/v1")
     async with client:
         shown = " ".join(
-            [repr(client), str(client), repr(vars(client)), repr(client._service.transport)]
+            [repr(client), str(client), repr(vars(client)), repr(client._life.service.transport)]
         )
     assert KEY not in shown
     assert KEY not in repr(Secret(KEY))

@@ -17,9 +17,11 @@ from .conftest import running, sim_config
 
 
 def _calls(cls: type) -> dict[str, inspect.Signature]:
+    """The public calls of ``cls``, its bases' included (the journal has a base of its own)."""
     return {
         name: inspect.signature(member)
-        for name, member in vars(cls).items()
+        for klass in reversed(cls.__mro__)
+        for name, member in vars(klass).items()
         if callable(member) and not name.startswith("_")
     }
 

@@ -184,7 +184,7 @@ async def test_concurrent_requests_for_one_file_share_one_upload(tmp_path: Path)
 async def test_an_upload_is_cancelled_only_when_nobody_waits_for_it(tmp_path: Path) -> None:
     path = portrait(tmp_path)
     async with running(sim_config()) as (sim, client):
-        uploads = client._service.uploads
+        uploads = client._life.service.uploads
         sim.faults.add(Fault("upload", "delay", delay=0.3))
         first = asyncio.create_task(uploads.url_for(path, DETECT_MODEL))
         second = asyncio.create_task(uploads.url_for(path, DETECT_MODEL))
@@ -338,10 +338,10 @@ async def test_a_file_that_changes_between_detection_and_submit_is_refused(
 ) -> None:
     path = portrait(tmp_path, "ada")
     async with running(sim_config()) as (sim, client):
-        checked = await client._service.uploads.prepare(path)
+        checked = await client._life.service.uploads.prepare(path)
         path.write_bytes(sample_portrait("grace"))
         with pytest.raises(ValidationError, match="a file that does not change while it is in use"):
-            await client._service.uploads.url_for(checked, GENERATE_MODEL)
+            await client._life.service.uploads.url_for(checked, GENERATE_MODEL)
     assert sim.requests == []
 
 
@@ -413,7 +413,7 @@ async def test_the_upload_policy_is_paced_under_its_own_limit(tmp_path: Path) ->
     limits = attrs.evolve(RateLimits(), upload_policy_per_second=50.0 * SCALE)  # 50/s here
     interval = limits.scaled(SCALE).interval(Endpoint.UPLOAD_POLICY)
     async with running(sim_config(), limits=limits) as (sim, client):
-        uploads = client._service.uploads
+        uploads = client._life.service.uploads
         await asyncio.gather(*(uploads.url_for(p, DETECT_MODEL) for p in paths))
     starts = sorted(r.at for r in sim.requests if r.endpoint == "upload_policy")
     assert len(starts) == len(paths)
@@ -430,7 +430,7 @@ async def test_an_upload_is_reused_only_within_its_lifetime_less_the_margin(
 ) -> None:
     path = portrait(tmp_path)
     async with running(sim_config()) as (sim, client):
-        api = client._service
+        api = client._life.service
         lasting = TemporaryUploads(api, lifetime=3600.0, margin=60.0)
         assert await lasting.url_for(path, DETECT_MODEL) == await lasting.url_for(
             path, DETECT_MODEL
@@ -451,7 +451,7 @@ async def test_the_cache_keeps_at_most_max_entries_dropping_the_least_recently_u
 ) -> None:
     ada, grace = portrait(tmp_path, "ada"), portrait(tmp_path, "grace")
     async with running(sim_config()) as (_, client):
-        small = TemporaryUploads(client._service, max_entries=1)
+        small = TemporaryUploads(client._life.service, max_entries=1)
         for path in (ada, grace, ada, ada):
             await small.url_for(path, DETECT_MODEL)
         assert small.uploaded == 3  # ada, grace (ada dropped), ada again; then remembered
