@@ -31,7 +31,7 @@ _T = TypeVar("_T")
 #: Names the file format, so that another SQLite file is never taken for a journal.
 FORMAT: Final = "emoji_async journal"
 #: The schema this version reads and writes; any other is refused rather than guessed at.
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 
 _ATTEMPTS_SCHEMA: Final = (
     """CREATE TABLE attempts (
@@ -83,6 +83,10 @@ _UPGRADES: Final[Mapping[int, tuple[str, ...]]] = {
     # lost, then failed), so that a rerun's spending counts them. An earlier version
     # never recorded them: its journal upgrades with none.
     3: _BILLS_SCHEMA,
+    # 5: a job's state may be PREEMPTING (its task being moved aside for an interactive
+    # one). No table changes; the version tells an earlier release, which would not
+    # know the state, to refuse the file rather than misread it.
+    4: (),
 }
 
 _SCHEMA: Final = (

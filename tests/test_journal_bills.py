@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from emoji_async import BBox, EmojiJob, ResponseLostError, RetryPolicy, ValidationError, events
-from emoji_async._journal import Journal
+from emoji_async._journal import JobState, Journal
 from emoji_async._journal_schema import SCHEMA_VERSION
 from emoji_async.testing import Fault
 
@@ -111,4 +111,27 @@ async def test_a_journal_of_schema_version_3_opens_with_no_bills_and_takes_them(
         await journal.billed("grace", detections=1)
     with closing(sqlite3.connect(path)) as db:
         (version,) = db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
-    assert version == str(SCHEMA_VERSION) == "4"
+    assert version == str(SCHEMA_VERSION) == "5"
+
+
+async def test_a_journal_of_schema_version_4_opens_as_version_5_with_its_entries(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v4.db"
+    async with await Journal.open(path) as journal:
+        await journal.detected(
+            "ada",
+            image="https://example.com/ada.png",
+            driven_id="mengwa_kaixin",
+            face_bbox=BBox(1, 1, 5, 5),
+            ext_bbox=BBox(0, 0, 9, 9),
+        )
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE meta SET value = '4' WHERE name = 'schema_version'")
+    async with await Journal.open(path) as journal:
+        entry = journal.get("ada")
+        assert entry is not None
+        assert entry.state is JobState.DETECTED
+    with closing(sqlite3.connect(path)) as db:
+        (version,) = db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+    assert version == "5"
