@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from emoji_async import BBox, EmojiJob
+from emoji_async import BBox, EmojiJob, Lane
 from emoji_async.cli._jobsfile import JobsFileError, load_jobs
 from tests.conftest import KEY, batch, serve_in_thread, sim_config
 
@@ -266,3 +266,23 @@ def test_a_long_image_path_in_an_error_keeps_its_file_name_and_is_cut_in_the_mid
     assert got.endswith("/portrait-of-ada.png'")
     assert "..." in got
     assert len(got) <= 80 + 2  # the quotes
+
+
+def test_a_job_may_name_its_lane_and_an_unknown_one_is_refused(tmp_path: Path) -> None:
+    text = (
+        "image,driven_id,key,lane\n"
+        f"{IMG},mengwa_kaixin,a,interactive\n"
+        f"{IMG},mengwa_kaixin,b,bulk\n"
+        f"{IMG},mengwa_kaixin,c,\n"
+    )
+    jobs = load_jobs(_write(tmp_path, "jobs.csv", text))
+    assert [job.lane for job in jobs] == [Lane.INTERACTIVE, Lane.BULK, None]
+    bad = _write(
+        tmp_path,
+        "bad.jsonl",
+        f'{{"image": "{IMG}", "driven_id": "mengwa_kaixin", "lane": "now"}}\n',
+    )
+    with pytest.raises(JobsFileError) as caught:
+        load_jobs(bad)
+    assert (caught.value.line, caught.value.field) == (1, "lane")
+    assert "expected one of interactive, bulk, got 'now'" in str(caught.value)

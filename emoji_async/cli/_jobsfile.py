@@ -25,7 +25,9 @@ face is detected first). In CSV a box is four whole numbers separated by
 spaces, an empty cell means "absent", and every row has as many cells as the
 header has columns (a shorter or longer one is refused: a lost comma would
 shift the cells after it). Blank lines are skipped. Unknown columns or fields
-are refused, so a misspelt ``face_box`` is not silently ignored.
+are refused, so a misspelt ``face_box`` is not silently ignored. ``lane``
+(``interactive`` or ``bulk``; empty or absent: the batch's ``--lane``) puts one
+job in another lane than the rest.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pathlib import Path
 from .. import (
     BBox,
     EmojiJob,
+    Lane,
     ValidationError,
     check_image,
     file_name_for,
@@ -49,12 +52,13 @@ from .. import (
 __all__ = ["FIELDS", "JobsFileError", "load_jobs"]
 
 #: Every field a job may have, in the order the docs list them.
-FIELDS = ("image", "driven_id", "key", "face_bbox", "ext_bbox")
+FIELDS = ("image", "driven_id", "key", "face_bbox", "ext_bbox", "lane")
 _REQUIRED = ("image", "driven_id")
 _BOX_FORM = "four whole numbers x1 y1 x2 y2 separated by spaces, e.g. '212 194 460 441'"
 _BOX_LIST = "a list of four whole numbers [x1, y1, x2, y2]"
 _MAX_KEY = 512
 _CSV_BOX = re.compile(r"[0-9]+")
+_LANES = tuple(lane.value for lane in Lane)
 #: The ids a job may name: the 20 templates ('emoji-async templates' lists them).
 _TEMPLATE_IDS = frozenset(info.driven_id for info in templates())
 
@@ -200,7 +204,19 @@ def _job(
     if (face is None) != (ext is None):
         missing = "ext_bbox" if ext is None else "face_bbox"
         raise fail(missing, "missing: give face_bbox and ext_bbox together, or neither")
-    return EmojiJob(image_url, driven_id, face_bbox=face, ext_bbox=ext, key=key)
+    lane = fields.get("lane")
+    if lane == "":
+        lane = None
+    if lane is not None and lane not in _LANES:
+        raise fail("lane", f"expected one of {', '.join(_LANES)}, got {shown(lane)}")
+    return EmojiJob(
+        image_url,
+        driven_id,
+        face_bbox=face,
+        ext_bbox=ext,
+        key=key,
+        lane=None if lane is None else Lane(lane),
+    )
 
 
 def _image(
