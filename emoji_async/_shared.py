@@ -12,15 +12,15 @@ its failures, :mod:`~emoji_async._shared_link`'s. This module, the link and
 the lock are the only ones that import ``redis``.
 
 Each process reads the account's queue every submit interval while it
-follows tasks: another process's task submitted earlier is ahead of ours on
-the :class:`~emoji_async._task_board.TaskBoard`, so a task that cannot have
+follows tasks (:mod:`~emoji_async._shared_queue` keeps what it learns):
+another process's task submitted earlier is ahead of ours on the
+:class:`~emoji_async._task_board.TaskBoard`, so a task that cannot have
 started is not polled, and the start of one that has is known.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import itertools
 import logging
@@ -41,6 +41,7 @@ from ._pacing import PacingBackend
 from ._shared_config import RedisPacing
 from ._shared_link import RedisLink
 from ._shared_lock import SubmitLock
+from ._shared_queue import QueueView
 from ._task_board import TaskBoard
 from ._values import Endpoint, Lane
 
@@ -98,15 +99,12 @@ class RedisBackend(PacingBackend):
         self._claiming: dict[str, asyncio.Lock] = {}
         #: Tasks this process counts in flight, with when each was counted (loop time).
         self._leases: dict[str, float] = {}
-        #: Each task this process submitted: its place in the account's submit order.
-        self._places: dict[str, int] = {}
-        #: The places of the other processes' tasks in flight, as last seen.
-        self._elsewhere: dict[str, int] = {}
-        self._elsewhere_sorted: list[int] = []
+        #: Where this process's tasks stand in the account's queue, among the others'.
+        self._queue = QueueView()
         self._renewer: asyncio.Task[None] | None = None
 
     def attach(self, board: TaskBoard) -> None:
-        self.board = board
+        self.board = self._queue.board = board
 
     def batch_cap(self, default: int) -> int | None:
         # All processes' batches together keep what one batch would keep in flight.
@@ -280,12 +278,8 @@ class RedisBackend(PacingBackend):
 
     async def occupy(self, task_id: str) -> None:
         self._leases[task_id] = asyncio.get_running_loop().time()
-        self._places[task_id] = await self._link.script(
-            "occupy", self._queue_keys, [self._lease_ms, task_id]
-        )
-        if len(self._places) > 10_000:  # the oldest ended long ago
-            for old in list(self._places)[:5_000]:
-                del self._places[old]
+        place = await self._link.script("occupy", self._queue_keys, [self._lease_ms, task_id])
+        self._queue.placed(task_id, place)
 
     def vacate(self, task_id: str, ended: float | None) -> None:
         leased = self._leases.pop(task_id, None) is not None
@@ -304,32 +298,15 @@ class RedisBackend(PacingBackend):
         while await self.in_flight() >= cap:  # noqa: ASYNC110  (other processes' ends)
             await asyncio.sleep(5 * self.tick * random.uniform(0.75, 1.25))
 
-    def _ahead_elsewhere(self, task_id: str) -> int:
-        """How many of the other processes' tasks in flight were submitted before ``task_id``."""
-        place = self._places.get(task_id)
-        return 0 if place is None else bisect.bisect_left(self._elsewhere_sorted, place)
-
     async def _look(self) -> None:
-        """Learn the other processes' tasks in flight, and the latest end any process saw."""
+        """Read the account's queue: the other processes' tasks in flight, and the latest
+        end any process saw."""
         if not self._link.connected:
             return
         queue, last_end = await self._link.script_any(
             "read the account's queue", "view", self._end_keys
         )
-        places = {
-            str(queue[i]): int(float(queue[i + 1]))
-            for i in range(0, len(queue), 2)
-            if str(queue[i]) not in self._places
-        }
-        moved = any(task_id not in places for task_id in self._elsewhere)
-        self._elsewhere = places
-        self._elsewhere_sorted = sorted(places.values())
-        if self.board is not None:
-            self.board.elsewhere(
-                self._ahead_elsewhere,
-                last_end=float(last_end) / 1000 if last_end else None,
-                moved=moved,
-            )
+        self._queue.seen(queue, last_end)
 
     async def _keep_up(self) -> None:
         """Renew the leases of the tasks followed here; follow the account's queue."""
