@@ -4,12 +4,13 @@
 state is the account's: the request pacing of each endpoint group (the
 in-process :class:`~emoji_async._pacer.Pacer`'s arithmetic, done by scripts
 in Redis: a turn is reserved, then claimed when it is due), the submit lock
-(:mod:`~emoji_async._shared_lock`), the tasks submits created and the
-submits left unsettled, and the leases of the tasks in flight with the
-account's queue. The keys and scripts are
-:mod:`~emoji_async._shared_scripts`'; the connection, and the translation of
-its failures, :mod:`~emoji_async._shared_link`'s. This module, the link and
-the lock are the only ones that import ``redis``.
+(:mod:`~emoji_async._shared_lock`: its waiters, every process's, served
+by lane), the tasks submits created and the submits left unsettled, and the
+leases of the tasks in flight with the account's queue. The keys and scripts
+are :mod:`~emoji_async._shared_scripts`' and
+:mod:`~emoji_async._shared_lock_scripts`'; the connection, and the
+translation of its failures, :mod:`~emoji_async._shared_link`'s. This module,
+the link and the lock are the only ones that import ``redis``.
 
 Each process reads the account's queue every submit interval while it
 follows tasks (:mod:`~emoji_async._shared_queue` keeps what it learns):
@@ -28,14 +29,14 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable, Collection, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
 from redis.exceptions import RedisError
 
+from . import _shared_lock_scripts as lock_scripts
 from . import _shared_scripts as scripts
 from ._errors import SharedPacingError
-from ._lane_lock import LaneLock
 from ._limits import RateLimits, group_of
 from ._pacing import PacingBackend
 from ._shared_config import RedisPacing
@@ -68,6 +69,10 @@ _SCRIPTS = {
     "view": scripts.VIEW,
     "settle": scripts.SETTLE,
     "others": scripts.OTHERS,
+    "take": lock_scripts.TAKE,
+    "unlock": lock_scripts.UNLOCK,
+    "relock": lock_scripts.RELOCK,
+    "leave": lock_scripts.LEAVE,
 }
 
 
@@ -80,7 +85,6 @@ class RedisBackend(PacingBackend):
         self.config = config
         ns = config.namespace
         self._pace_key = f"{ns}:pace:"
-        self._lock_key = f"{ns}:submit:lock"
         self._known_key = f"{ns}:submit:known"
         self._unsettled_key = f"{ns}:submit:unsettled"
         self._inflight_key = f"{ns}:inflight"
@@ -93,8 +97,7 @@ class RedisBackend(PacingBackend):
         #: How often a waiting process looks at the lock (a fifth of a submit's turn).
         self.tick = max(_MIN_TICK, submit / 5)
         self._link = RedisLink(config)
-        self._lock = SubmitLock(self._link, self._lock_key, tick=self.tick)
-        self._local = LaneLock()
+        self._lock = SubmitLock(self._link, ns, tick=self.tick)
         self._held_until: dict[str, float] = {}
         self._claiming: dict[str, asyncio.Lock] = {}
         #: Tasks this process counts in flight, with when each was counted (loop time).
@@ -123,6 +126,7 @@ class RedisBackend(PacingBackend):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
             self._renewer = None
+        await self._lock.aclose()
         await self._link.drain()
         if not self._link.connected:
             return
@@ -216,14 +220,9 @@ class RedisBackend(PacingBackend):
     # --- submits -------------------------------------------------------------
 
     def submit_lock(self, lane: Lane | None = None) -> contextlib.AbstractAsyncContextManager[None]:
-        return self._turn(lane)
-
-    @contextlib.asynccontextmanager
-    async def _turn(self, lane: Lane | None) -> AsyncIterator[None]:
-        # This process's submits take their turn among themselves first, interactive
-        # ones ahead: only one of them at a time asks Redis for the account's.
-        async with self._local.turn(lane), self._lock.held(self._token):
-            yield
+        # Every waiter of every process queues in Redis, by lane (the in-process
+        # LaneLock's order, kept for the whole account).
+        return self._lock.held(self._token, lane)
 
     def _token(self) -> str:
         return f"{self._identity}:{next(self._serial)}"

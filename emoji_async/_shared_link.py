@@ -140,9 +140,11 @@ class RedisLink:
         result = await self.call(name, self._scripts[name](keys=keys, args=args))
         return [int(value) for value in result]
 
-    async def script_any(self, what: str, name: str, keys: list[str]) -> Any:
-        """Run the script registered as ``name``, with no arguments; its answer as Redis gave it."""
-        return await self.call(what, self._scripts[name](keys=keys, args=[]))
+    async def script_any(
+        self, what: str, name: str, keys: list[str], args: list[Any] | None = None
+    ) -> Any:
+        """Run the script registered as ``name``; its answer as Redis gave it."""
+        return await self.call(what, self._scripts[name](keys=keys, args=args or []))
 
     def spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
         """A write nobody waits for; a failure is logged (:meth:`drain` lets it finish)."""

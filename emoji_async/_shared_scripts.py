@@ -23,10 +23,9 @@ reading and writing in one step, which no other process's can come between.
     ``interval`` after the latest start and moves every later turn by as
     much. A 429 sets ``held`` (:data:`HOLD`): no turn of the group starts
     before it, for any process; a turn waiting for it is taken again.
-``{ns}:submit:lock`` (a string: the holder's ``host:pid:nonce``)
-    The submit lock (``redis``'s own lock: ``SET NX PX``, released and
-    renewed by token). Held across a submit and its settling; it expires
-    ``lock_ttl`` after its holder stops renewing it, every third of that.
+``{ns}:submit:lock``, ``{ns}:submit:waiting``, ``{ns}:submit:waiters``
+    The submit lock and the submits of every process waiting for it, by
+    lane: see :mod:`~emoji_async._shared_lock_scripts`.
 ``{ns}:submit:known`` (a sorted set: task id -> when created, ms)
     Every task a submit of the account created, for 25 hours (the task list
     shows the last 24): settling never adopts another process's task.
