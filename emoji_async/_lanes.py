@@ -12,6 +12,10 @@ running, not moved too often: :data:`~emoji_async._lane_lock.MAX_OVERTAKEN`).
 
 A bulk task a caller submitted alone (``submit(lane=Lane.BULK)``) has no
 mover: nothing here could submit it again, so it is never cancelled.
+
+With shared pacing, another process's interactive task moves aside this
+client's bulk tasks submitted before it in the account's order
+(:meth:`Lanes.overtaken`, called by the backend when it learns of that task).
 """
 
 from __future__ import annotations
@@ -61,13 +65,25 @@ class Lanes:
                         self.forget(old)
                         break
             return
+        self._move_aside(task_id, lambda _, made: made < serial)
+
+    def overtaken(self, by: str, before: Callable[[str], bool]) -> None:
+        """Another process created the interactive task ``by``.
+
+        Each bulk task of this client submitted before it (``before(task_id)``,
+        in the account's order) is moved aside, as for one of this client's.
+        """
+        self._move_aside(by, lambda bulk_id, _: before(bulk_id))
+
+    def _move_aside(self, by: str, earlier: Callable[[str, int], bool]) -> None:
+        """Hand each bulk task ``earlier(task_id, serial)`` than ``by`` to its mover."""
         for bulk_id, made in list(self._bulk.items()):
-            if made < serial:
+            if earlier(bulk_id, made):
                 held = self._movers.get(bulk_id)
                 if held is None:
-                    self._owed[bulk_id] = task_id
+                    self._owed[bulk_id] = by
                 else:
-                    self._run(held, task_id)
+                    self._run(held, by)
 
     def movable(self, task_id: str, mover: Mover) -> None:
         """``task_id`` (bulk) can be moved aside by ``mover`` until :meth:`forget`.

@@ -55,8 +55,9 @@ class PacingBackend(abc.ABC):
     """
 
     @abc.abstractmethod
-    def attach(self, board: TaskBoard) -> None:
-        """The board of the tasks this process follows (its leases are renewed)."""
+    def attach(self, board: TaskBoard, lanes: Lanes) -> None:
+        """The board of the tasks this process follows (its leases are renewed), and
+        its lanes (its bulk tasks, moved aside for other processes' interactive ones)."""
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -128,6 +129,15 @@ class PacingBackend(abc.ABC):
         """
 
     @abc.abstractmethod
+    def announce(self, task_id: str) -> None:
+        """``task_id``, counted in flight (:meth:`occupy`), is an interactive task.
+
+        The account's other processes move aside their movable bulk tasks
+        submitted before it (each process only its own: only the owner of a
+        batch can journal and resubmit its jobs).
+        """
+
+    @abc.abstractmethod
     async def occupy(self, task_id: str) -> None:
         """Count ``task_id`` in flight on the account."""
 
@@ -170,8 +180,8 @@ class InProcess(PacingBackend):
                 if group not in self._pacers:
                     self._pacers[group] = Pacer(limits.interval(endpoint), limits.window)
 
-    def attach(self, board: TaskBoard) -> None:
-        """The board already holds every task there is to know of: nothing to add to it."""
+    def attach(self, board: TaskBoard, lanes: Lanes) -> None:
+        """The board and the lanes already hold every task there is to know of."""
 
     async def open(self) -> None:
         """Nothing to open in this process."""
@@ -217,6 +227,9 @@ class InProcess(PacingBackend):
         """No other process to have left one."""
         return 0
 
+    def announce(self, task_id: str) -> None:
+        """No other process to tell: this client's :class:`Lanes` moved its own bulk tasks."""
+
     async def occupy(self, task_id: str) -> None:
         """In one process, a batch's gate counts its tasks."""
 
@@ -242,10 +255,21 @@ class Pacing:
         self.limits = limits
         self.backend = backend if backend is not None else InProcess(limits)
         self.board = TaskBoard(on_release=self.backend.vacate)
-        self.backend.attach(self.board)
-        self.durations = DurationModel()
         #: This client's tasks by lane, and the batches' movers of bulk ones.
         self.lanes = Lanes()
+        self.backend.attach(self.board, self.lanes)
+        self.durations = DurationModel()
+
+    def created(self, task_id: str, lane: Lane) -> None:
+        """A submit of this client created ``task_id`` in ``lane``, counted in flight.
+
+        Called in creation order: an interactive task moves aside this client's
+        bulk tasks created before it (:class:`Lanes`), and the account's other
+        processes are told to move theirs (:meth:`PacingBackend.announce`).
+        """
+        self.lanes.created(task_id, lane)
+        if lane is Lane.INTERACTIVE:
+            self.backend.announce(task_id)
 
     async def acquire(self, endpoint: Endpoint) -> None:
         """Wait until a request to ``endpoint`` may start."""

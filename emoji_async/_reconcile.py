@@ -201,7 +201,7 @@ class Submitter:
             self._given_up(attempt)
             return None
         await self._account.occupy(outcome.snapshot.task_id)
-        self._api.pacing.lanes.created(outcome.snapshot.task_id, request.lane)
+        self._api.pacing.created(outcome.snapshot.task_id, request.lane)
         await (hooks or NoHooks()).created(outcome.snapshot.task_id)
         return outcome
 
@@ -222,7 +222,7 @@ class Submitter:
                     await self._account.occupy(outcome.snapshot.task_id)
                     # In creation order: an interactive task moves aside the bulk
                     # tasks created before it, never one created after.
-                    self._api.pacing.lanes.created(outcome.snapshot.task_id, request.lane)
+                    self._api.pacing.created(outcome.snapshot.task_id, request.lane)
             if isinstance(outcome, Waiting):
                 # Nothing of it yet: watched for until its window has passed, without
                 # holding the account's submits back meanwhile.
@@ -234,7 +234,7 @@ class Submitter:
             if isinstance(outcome, Settled):
                 if not counted:  # settled later, its task found in the list
                     await self._account.occupy(outcome.snapshot.task_id)
-                    self._api.pacing.lanes.created(outcome.snapshot.task_id, request.lane)
+                    self._api.pacing.created(outcome.snapshot.task_id, request.lane)
                 try:
                     await hooks.created(outcome.snapshot.task_id)
                 except EmojiError as exc:  # the task exists all the same: the caller gets it

@@ -16,7 +16,9 @@ Each process reads the account's queue every submit interval while it
 follows tasks (:mod:`~emoji_async._shared_queue` keeps what it learns):
 another process's task submitted earlier is ahead of ours on the
 :class:`~emoji_async._task_board.TaskBoard`, so a task that cannot have
-started is not polled, and the start of one that has is known.
+started is not polled, and the start of one that has is known; another
+process's interactive task moves aside this process's bulk tasks queued
+before it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from redis.exceptions import RedisError
 from . import _shared_lock_scripts as lock_scripts
 from . import _shared_scripts as scripts
 from ._errors import SharedPacingError
+from ._lanes import Lanes
 from ._limits import RateLimits, group_of
 from ._pacing import PacingBackend
 from ._shared_config import RedisPacing
@@ -69,6 +72,7 @@ _SCRIPTS = {
     "view": scripts.VIEW,
     "settle": scripts.SETTLE,
     "others": scripts.OTHERS,
+    "announce": scripts.ANNOUNCE,
     "take": lock_scripts.TAKE,
     "unlock": lock_scripts.UNLOCK,
     "relock": lock_scripts.RELOCK,
@@ -90,6 +94,7 @@ class RedisBackend(PacingBackend):
         self._inflight_key = f"{ns}:inflight"
         self._queue_keys = [self._inflight_key, f"{ns}:queue", f"{ns}:queue:seq"]
         self._end_keys = [self._inflight_key, f"{ns}:queue", f"{ns}:queue:last_end"]
+        self._interactive_key = f"{ns}:queue:interactive"
         # Not secret: says in Redis which process holds the lock, for whoever looks.
         self._identity = f"{socket.gethostname()[:64]}:{os.getpid()}:{secrets.token_hex(4)}"
         self._serial = itertools.count()
@@ -106,8 +111,9 @@ class RedisBackend(PacingBackend):
         self._queue = QueueView()
         self._renewer: asyncio.Task[None] | None = None
 
-    def attach(self, board: TaskBoard) -> None:
+    def attach(self, board: TaskBoard, lanes: Lanes) -> None:
         self.board = self._queue.board = board
+        self._queue.lanes = lanes
 
     def batch_cap(self, default: int) -> int | None:
         # All processes' batches together keep what one batch would keep in flight.
@@ -289,6 +295,13 @@ class RedisBackend(PacingBackend):
         end_ms = "" if ended is None else f"{ended * 1000:.0f}"
         await self._link.script("vacate", self._end_keys, [task_id, end_ms, scripts.KNOWN_MS])
 
+    def announce(self, task_id: str) -> None:
+        self._link.spawn(self._announce(task_id), "tell the other processes of an interactive task")
+
+    async def _announce(self, task_id: str) -> None:
+        keys = [self._queue_keys[1], self._interactive_key]
+        await self._link.script("announce", keys, [self._lease_ms, task_id])
+
     async def in_flight(self) -> int:
         return await self._link.script("count", self._queue_keys[:2], [])
 
@@ -298,14 +311,14 @@ class RedisBackend(PacingBackend):
             await asyncio.sleep(5 * self.tick * random.uniform(0.75, 1.25))
 
     async def _look(self) -> None:
-        """Read the account's queue: the other processes' tasks in flight, and the latest
-        end any process saw."""
+        """Read the account's queue: the other processes' tasks in flight, the latest end
+        any process saw, and the interactive tasks that overtake this process's."""
         if not self._link.connected:
             return
-        queue, last_end = await self._link.script_any(
-            "read the account's queue", "view", self._end_keys
+        queue, last_end, interactive = await self._link.script_any(
+            "read the account's queue", "view", [*self._end_keys, self._interactive_key]
         )
-        self._queue.seen(queue, last_end)
+        self._queue.seen(queue, last_end, interactive)
 
     async def _keep_up(self) -> None:
         """Renew the leases of the tasks followed here; follow the account's queue."""

@@ -45,11 +45,17 @@ reading and writing in one step, which no other process's can come between.
     process's task submitted earlier is ahead of ours on the
     :class:`~emoji_async._task_board.TaskBoard`, so a task that cannot have
     started is not polled, and the start of one that has is known.
+``{ns}:queue:interactive`` (a sorted set: task id -> place)
+    The interactive tasks in flight (:data:`ANNOUNCE`), with their places in
+    the queue. Each process reads them with the queue and moves aside its
+    own movable bulk tasks placed before each one it has not seen yet: only
+    the process that owns a batch can journal and resubmit its jobs.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ANNOUNCE",
     "CLAIM",
     "COUNT",
     "HOLD",
@@ -234,14 +240,33 @@ return redis.call('ZCARD', KEYS[1])
 """
 )
 
-#: KEYS: the leases, the queue, the latest end. The queue (task, place, ...) and the latest end.
+#: KEYS: the leases, the queue, the latest end, the interactive tasks. The queue (task,
+#: place, ...), the latest end, and the interactive tasks still in the queue (task, place, ...).
 VIEW = (
     _NOW_US
     + _TRIM
     + """
-return {redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES'), redis.call('GET', KEYS[3]) or ''}
+for _, task in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+    if not redis.call('ZSCORE', KEYS[2], task) then
+        redis.call('ZREM', KEYS[4], task)
+    end
+end
+return {redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES'), redis.call('GET', KEYS[3]) or '',
+        redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')}
 """
 )
+
+#: KEYS: the queue, the interactive tasks; ARGV[1] the lease (ms), ARGV[2] an interactive
+#: task. Tells every process of it, with its place; returns the place (0: not in the queue).
+ANNOUNCE = """
+local place = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if not place then
+    return 0
+end
+redis.call('ZADD', KEYS[2], place, ARGV[2])
+redis.call('PEXPIRE', KEYS[2], 2 * ARGV[1])
+return tonumber(place)
+"""
 
 #: KEYS[1] the unsettled submits; ARGV[1] a record or a digest. Removes it, or all of the digest.
 SETTLE = """

@@ -2,14 +2,21 @@
 
 A web app's process and a batch worker's process on one account: the submit
 lock serves interactive waiters of every process first (a bulk one letting at
-most MAX_OVERTAKEN by), and a waiter whose process stopped holds nobody back.
+most MAX_OVERTAKEN by), and an interactive task created in one process moves
+aside the batch's tasks queued before it in the other. Outcomes are checked
+against what the simulator recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import collections
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,8 +25,13 @@ from benchmarks.redis_server import local_redis
 from emoji_async import Lane, RedisPacing
 from emoji_async._lane_lock import MAX_OVERTAKEN
 from emoji_async._shared import RedisBackend
+from emoji_async.testing import Simulator, serve
 
-ACCOUNT = "test"
+from .conftest import KEY, LOADED_MACHINE, SCALE, client_for, sim_config
+from .lanes_child import ACCOUNT, image
+
+CHILD = Path(__file__).with_name("lanes_child.py")
+VISITOR = "https://example.com/visitors/ada.png?sim_duration=60"
 #: The submit lock's and the leases' expiry here (seconds): a stopped waiter's too.
 TTL = 1.0
 
@@ -35,6 +47,13 @@ async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
 
 def shared(url: str) -> RedisPacing:
     return RedisPacing(url, account=ACCOUNT, lock_ttl=TTL, lease_ttl=TTL)
+
+
+async def _until(condition: Callable[[], bool], what: str, seconds: float = 20) -> None:
+    async with asyncio.timeout(seconds):
+        while not condition():  # noqa: ASYNC110  (the simulator sets no event)
+            await asyncio.sleep(0.002)
+    assert condition(), what
 
 
 # --- the submit lock -------------------------------------------------------------
@@ -122,3 +141,104 @@ async def test_a_waiter_whose_process_stopped_holds_nobody_back_past_its_lease(
         for backend in (holder, stopped, waiter):
             await backend.aclose()
     assert released + TTL / 2 < got[0] < released + 2 * TTL
+
+
+# --- preemption across processes ----------------------------------------------------
+
+
+async def _start_batch(
+    base_url: str, redis_url: str, tmp_path: Path, count: int
+) -> asyncio.subprocess.Process:
+    args = [base_url, redis_url, str(tmp_path / "batch.db"), str(SCALE), str(count)]
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(CHILD),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "DASHSCOPE_API_KEY": KEY},
+    )
+
+
+def _one_running_and_queue_behind(sim: Simulator) -> str | None:
+    """The running task, when at least two of the batch's tasks are queued behind it."""
+    states = sim.task_states()
+    running = [task_id for task_id, state in states.items() if state == "RUNNING"]
+    queued = collections.Counter(states.values())["PENDING"]
+    return running[0] if len(running) == 1 and queued >= 2 else None
+
+
+async def test_an_interactive_task_in_one_process_moves_aside_another_processs_queued_batch(
+    redis_url: str, tmp_path: Path
+) -> None:
+    count = 6
+    async with serve(sim_config()) as server:
+        sim = server.simulator
+        async with client_for(server, pacing=shared(redis_url), limits=LOADED_MACHINE) as web:
+            face = await web.detect(VISITOR)
+            child = await _start_batch(server.base_url, redis_url, tmp_path, count)
+            try:
+                await _until(lambda: _one_running_and_queue_behind(sim) is not None, "a queue")
+                # A task that has just started: most of its run is left while the
+                # visitor's task is made and the batch moves its queue aside.
+                first = _one_running_and_queue_behind(sim)
+                await _until(
+                    lambda: _one_running_and_queue_behind(sim) not in (None, first), "a start"
+                )
+                video = await web.generate(VISITOR, "mengwa_kaixin", face=face)
+                async with asyncio.timeout(60):
+                    out, _ = await child.communicate()
+            finally:
+                if child.returncode is None:
+                    child.kill()
+                    await child.wait()
+    assert child.returncode == 0
+    lines = out.decode().strip().splitlines()
+    summary: dict[str, Any] = json.loads(lines[-1])
+    told = [line.split()[1:] for line in lines if line.startswith("preempted ")]
+
+    [visitor] = [t for t in sim.tasks() if t.image_url == VISITOR]
+    assert video.task_id == visitor.task_id
+    assert visitor.scheduled_at is not None
+    bulk = [t for t in sim.tasks() if t.image_url != VISITOR]
+    running_then = [
+        t
+        for t in bulk
+        if t.scheduled_at is not None
+        and t.scheduled_at < visitor.submitted_at
+        and (t.ended_at is None or t.ended_at > visitor.submitted_at)
+    ]
+    queued_then = [
+        t
+        for t in bulk
+        if t.submitted_at < visitor.submitted_at
+        and (t.scheduled_at is None or t.scheduled_at > visitor.submitted_at)
+    ]
+    went_first = [
+        t
+        for t in bulk
+        if t.scheduled_at is not None
+        and visitor.submitted_at < t.scheduled_at < visitor.scheduled_at
+    ]
+    assert len(queued_then) >= 2
+    # The visitor's task started when the one running at its submit ended: no
+    # task of the batch, in its own process, went first.
+    assert went_first == []
+    [was_running] = running_then
+    assert visitor.scheduled_at == was_running.ended_at
+    # Every batch task queued ahead of it was cancelled (free while PENDING) and its
+    # job submitted again; each portrait succeeded once, as its job's video.
+    moved = [t for t in bulk if t.status == "CANCELED"]
+    assert {t.task_id for t in moved} == {t.task_id for t in queued_then if t.scheduled_at is None}
+    assert sorted(task_id for task_id, _ in told) == sorted(t.task_id for t in moved)
+    assert {by for _, by in told} == {visitor.task_id}
+    assert summary["errors"] == []
+    assert summary["preempted"] == len(moved) == summary["preempt_cancels"]
+    succeeded = collections.Counter(t.image_url for t in sim.tasks() if t.status == "SUCCEEDED")
+    assert succeeded == collections.Counter([VISITOR, *(image(n) for n in range(count))])
+    for t in moved:
+        [again] = [s for s in bulk if s.image_url == t.image_url and s.status == "SUCCEEDED"]
+        assert again.submitted_at > visitor.submitted_at
+    for n, task_id in enumerate(summary["videos"]):
+        made = sim.task(task_id)
+        assert made is not None
+        assert (made.image_url, made.status) == (image(n), "SUCCEEDED")
