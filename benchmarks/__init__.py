@@ -7,7 +7,7 @@ The package has one shape:
     (``ours-bulk`` is ``scenarios/ours_bulk.py``). Each has a ``run`` that
     measures and a ``main(argv)`` that prints what it measured.
 ``report.py``, ``plot.py``
-    ``python -m benchmarks all``: the four scenarios of ``docs/benchmarks.md``,
+    ``python -m benchmarks all``: the five scenarios of ``docs/benchmarks.md``,
     the page and its picture.
 ``competitors/``
     The clients the ``bulk`` scenario compares, each run in a process of its own.
@@ -18,8 +18,10 @@ The machinery the scenarios share, each module named for what it holds:
     spreads), ``meters.py`` (what a process measures about itself: memory,
     loop lag, the garbage collector), ``probe.py`` (one call against a
     misbehaving simulator), ``bulk_report.py`` (what bulk at the provider's
-    limits measures, and its table), ``audit.py`` (jobs held against the
-    service's own record), ``redis_server.py`` (a redis-server of its own).
+    limits measures, and its table), ``lanes_report.py`` (what an interactive
+    job beside a batch waits for, and its table), ``audit.py`` (jobs held
+    against the service's own record), ``redis_server.py`` (a redis-server of
+    its own).
 
 Scenarios import the machinery, never each other.
 """

@@ -25,6 +25,7 @@ import attrs
 from . import bulk_report
 from .plot import latency_plot
 from .scenarios import bulk as scenario_bulk
+from .scenarios import lanes as scenario_lanes
 from .scenarios import latency as scenario_latency
 from .scenarios import overhead as scenario_overhead
 from .scenarios import scale as scenario_scale
@@ -51,10 +52,12 @@ class Sizes:
     #: How long the scale scenario's tasks run (real seconds): the window it measures.
     scale_task_seconds: float = 60.0
     repeats: int = 3
+    lanes: scenario_lanes.Settings = attrs.field(factory=scenario_lanes.Settings)
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(
+            lanes=scenario_lanes.Settings(jobs=3, time_scale=0.01, durations=(60.0, 90.0)),
             bulk_jobs=4,
             bulk_time_scale=0.002,
             latency_tasks=2,
@@ -183,6 +186,7 @@ async def write_report(
             repeats=sizes.repeats,
         ),
     )
+    lanes = await _timed(say, "scenario 5 (lanes)", scenario_lanes.run(sizes.lanes))
     plot = latency_plot(latency, docs / "benchmarks-latency.png")
     beaten = scenario_latency.dominated(latency)
     text = "\n".join(
@@ -242,6 +246,10 @@ async def write_report(
             "```",
             scenario_scale.table(scale),
             "```",
+            "",
+            "## 5. Priority lanes: a person waiting beside a batch",
+            "",
+            scenario_lanes.section(sizes.lanes, lanes),
             "",
             *_READING,
         ]
