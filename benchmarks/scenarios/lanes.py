@@ -33,7 +33,15 @@ from pathlib import Path
 
 import attrs
 
-from emoji_async import EmojiClient, EmojiError, EmojiJob, RateLimits, RedisPacing, Template
+from emoji_async import (
+    EmojiClient,
+    EmojiError,
+    EmojiJob,
+    Lane,
+    RateLimits,
+    RedisPacing,
+    Template,
+)
 from emoji_async.testing import SimulatedTask, Simulator, SimulatorConfig, serve, uniform_durations
 
 from .. import ROOT
@@ -95,13 +103,16 @@ async def _visitors(
     """Interactive ``generate()`` calls at Poisson arrivals (``mean_gap`` real s) until ``stop``."""
     rng = random.Random(seed)
     templates = list(Template)
+    lane = Lane.INTERACTIVE if lanes else Lane.BULK  # bulk: today's first in, first out
     visits: list[Visit] = []
     failed: list[str] = []
 
     async def visit(n: int, template: Template) -> None:
         called = time.monotonic()
         try:
-            video = await client.generate(f"https://example.com/visitor/{n}.png", template)
+            video = await client.generate(
+                f"https://example.com/visitor/{n}.png", template, lane=lane
+            )
         except EmojiError as exc:
             failed.append(f"{type(exc).__name__}: {exc}")
             return
@@ -130,6 +141,8 @@ def _report(
     started: float,
     ended: float,
     lost: int,
+    preempted: int,
+    preempt_cancels: int,
 ) -> LanesReport:
     interactive = {v.task_id for v in visits}
     scale = settings.time_scale
@@ -150,6 +163,8 @@ def _report(
         billed_twice=billed_twice(tasks.values()),
         throttled=sim.stats.throttled,
         lost=lost,
+        client_preempted=preempted,
+        client_preempt_cancels=preempt_cancels,
     )
 
 
@@ -195,6 +210,8 @@ async def one_process(settings: Settings, *, lanes: bool) -> LanesReport:
             started=started,
             ended=ended,
             lost=sum(not o.ok for o in outcomes),
+            preempted=outcomes.preempted,
+            preempt_cancels=outcomes.preempt_cancels,
         )
 
 
@@ -253,9 +270,12 @@ async def two_processes(settings: Settings, redis_url: str, *, lanes: bool) -> L
         visits = [Visit(called=c, done=d, task_id=t) for c, d, t in raw_visits]
         failed = visitors["failed"]
         ended, lost = batch["ended"], batch["lost"]
+        preempted, cancels = batch["preempted"], batch["preempt_cancels"]
         assert isinstance(failed, list)
         assert isinstance(ended, float)
         assert isinstance(lost, int)
+        assert isinstance(preempted, int)
+        assert isinstance(cancels, int)
         return _report(
             f"{'lanes' if lanes else 'FIFO'}, 2 processes",
             settings,
@@ -266,20 +286,27 @@ async def two_processes(settings: Settings, redis_url: str, *, lanes: bool) -> L
             started=started,
             ended=ended,
             lost=lost,
+            preempted=preempted,
+            preempt_cancels=cancels,
         )
 
 
-async def run(settings: Settings, *, processes: Sequence[int] = (1, 2)) -> list[LanesReport]:
-    """Every variant of ``settings``: FIFO in one process, then in two."""
+async def run(
+    settings: Settings,
+    *,
+    processes: Sequence[int] = (1, 2),
+    lanes: Sequence[bool] = (False, True),
+) -> list[LanesReport]:
+    """Every variant of ``settings``: FIFO then lanes, in one process, then in two."""
     reports: list[LanesReport] = []
     if 1 in processes:
-        for lanes in (False,):
-            reports.append(await one_process(settings, lanes=lanes))
+        for with_lanes in lanes:
+            reports.append(await one_process(settings, lanes=with_lanes))
     if 2 in processes:
         with tempfile.TemporaryDirectory(prefix="emoji-redis-") as directory:
             async with local_redis(Path(directory)) as url:
-                for lanes in (False,):
-                    reports.append(await two_processes(settings, url, lanes=lanes))
+                for with_lanes in lanes:
+                    reports.append(await two_processes(settings, url, lanes=with_lanes))
     return reports
 
 
@@ -361,7 +388,13 @@ async def _batch_child(
     async with _client(base_url, redis_url, scale, jitter) as client:
         outcomes = await client.generate_many(_batch(jobs))
         ended = time.monotonic()
-    print(json.dumps({"ended": ended, "lost": sum(not o.ok for o in outcomes)}), flush=True)
+    answer = {
+        "ended": ended,
+        "lost": sum(not o.ok for o in outcomes),
+        "preempted": outcomes.preempted,
+        "preempt_cancels": outcomes.preempt_cancels,
+    }
+    print(json.dumps(answer), flush=True)
 
 
 async def _visitors_child(
