@@ -19,30 +19,41 @@ on the single slot (:func:`benchmarks.bulk_report.single_slot_floor`).
 Portraits billed twice count the images with more than one SUCCEEDED task
 (only successful tasks are billed). Every figure is measured; the goals are
 the issue's, printed beside what was met.
+
+:class:`Settings` is the size of one run; :func:`section` is the text
+``python -m benchmarks lanes`` prints and ``docs/benchmarks.md`` shows.
 """
 
 from __future__ import annotations
 
 import collections
 import math
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
+from emoji_async import RateLimits
 from emoji_async.testing import SimulatedTask
 
 from .bulk_report import single_slot_floor
 from .figures import quantile
 
 __all__ = [
+    "DEFAULT_TIME_SCALE",
     "GOAL_EVERYTHING_ELSE",
     "GOAL_MAKESPAN",
+    "VISIT_EVERY",
     "LanesReport",
+    "Settings",
     "Split",
     "Visit",
     "billed_twice",
+    "describe",
     "floor_of",
+    "section",
     "split",
+    "submit_turn",
     "table",
 ]
 
@@ -50,6 +61,26 @@ __all__ = [
 GOAL_EVERYTHING_ELSE = 5.0
 #: The issue's goal: the batch's makespan at most this times its floor.
 GOAL_MAKESPAN = 1.01
+#: Provider seconds between two interactive arrivals, on average ("one per ten minutes").
+VISIT_EVERY = 600.0
+#: About 77,000 provider seconds for 300 jobs and their visitors: 77 s a variant.
+DEFAULT_TIME_SCALE = 0.001
+
+
+@attrs.frozen
+class Settings:
+    """One run's sizes; ``jitter`` (real seconds) only for the suite's loaded machine."""
+
+    jobs: int = 300
+    time_scale: float = DEFAULT_TIME_SCALE
+    seed: int = 1
+    durations: tuple[float, float] = (60.0, 300.0)
+    visit_every: float = VISIT_EVERY
+    jitter: float | None = None
+
+    @property
+    def limits(self) -> RateLimits:
+        return RateLimits() if self.jitter is None else RateLimits(jitter=self.jitter)
 
 
 @attrs.frozen
@@ -251,3 +282,48 @@ def table(reports: Sequence[LanesReport]) -> str:
             row("  " + name, ("met" if r.goals()[index][1] else "not met" for r in reports))
         )
     return "\n".join(lines)
+
+
+def describe(settings: Settings) -> str:
+    """The line that says what was run."""
+    low, high = settings.durations
+    return (
+        f"a {settings.jobs}-job bulk batch (generate_many defaults), run times uniform"
+        f" {low:.0f}-{high:.0f} s, interactive generate() every {settings.visit_every:.0f} s"
+        f" on average (Poisson, seed {settings.seed}), time scale {settings.time_scale:g}"
+    )
+
+
+def submit_turn(settings: Settings) -> float:
+    """Provider seconds between two submits of the client at ``settings``' time scale.
+
+    The pacing's jitter is real time (a network's delays do not compress), so
+    on a compressed clock a turn is longer in provider time than the 1.1 s it
+    takes uncompressed.
+    """
+    limits = settings.limits
+    spacing = limits.window * (1 + limits.margin) + limits.jitter / settings.time_scale
+    return spacing / (limits.submit_per_second * limits.window)
+
+
+def section(settings: Settings, reports: Sequence[LanesReport]) -> str:
+    """The report's section: what ran, the variants side by side, how to read them."""
+    ran = (
+        f"{describe(settings)}; one run, the variants one after another. FIFO is today's"
+        " behaviour: the same code, the interactive calls given the bulk lane. In two"
+        " processes, the batch runs in one child process and the interactive calls in"
+        " another, sharing RedisPacing."
+    )
+    reading = (
+        "Per interactive job, its time to video less its own run time, split by the"
+        " simulator's record: waiting for the task running when its task was created, and"
+        " everything else (before its task existed: detection and submit; queued behind"
+        " other tasks; seeing the end: the poll that found it done). The floor: the time"
+        " to the first submit, then the run times of every bulk task that ran and of the"
+        " interactive tasks that ran before the batch's last task ended. A submit turn at"
+        f" this time scale is {submit_turn(settings):.1f} provider s: the client's pacing"
+        " jitter is real time and does not compress."
+    )
+    return "\n".join(
+        [textwrap.fill(ran, 80), "", "```", table(reports), "```", "", textwrap.fill(reading, 80)]
+    )

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import attrs
 
-from . import bulk_report
+from . import bulk_report, lanes_report
 from .plot import latency_plot
 from .scenarios import bulk as scenario_bulk
 from .scenarios import lanes as scenario_lanes
@@ -52,12 +52,12 @@ class Sizes:
     #: How long the scale scenario's tasks run (real seconds): the window it measures.
     scale_task_seconds: float = 60.0
     repeats: int = 3
-    lanes: scenario_lanes.Settings = attrs.field(factory=scenario_lanes.Settings)
+    lanes: lanes_report.Settings = attrs.field(factory=lanes_report.Settings)
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(
-            lanes=scenario_lanes.Settings(jobs=3, time_scale=0.01, durations=(60.0, 90.0)),
+            lanes=lanes_report.Settings(jobs=3, time_scale=0.01, durations=(60.0, 90.0)),
             bulk_jobs=4,
             bulk_time_scale=0.002,
             latency_tasks=2,
@@ -249,7 +249,7 @@ async def write_report(
             "",
             "## 5. Priority lanes: a person waiting beside a batch",
             "",
-            scenario_lanes.section(sizes.lanes, lanes),
+            lanes_report.section(sizes.lanes, lanes),
             "",
             *_READING,
         ]

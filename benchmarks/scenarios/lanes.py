@@ -31,8 +31,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import attrs
-
 from emoji_async import (
     EmojiClient,
     EmojiError,
@@ -46,42 +44,22 @@ from emoji_async.testing import SimulatedTask, Simulator, SimulatorConfig, serve
 
 from .. import ROOT
 from ..audit import TaskRecord
-from ..lanes_report import LanesReport, Visit, billed_twice, floor_of, split, table
+from ..lanes_report import (
+    DEFAULT_TIME_SCALE,
+    LanesReport,
+    Settings,
+    Visit,
+    billed_twice,
+    floor_of,
+    section,
+    split,
+)
 from ..redis_server import local_redis
 from ..simulator import KEY, on_one_clock
 
-__all__ = [
-    "DEFAULT_TIME_SCALE",
-    "VISIT_EVERY",
-    "Settings",
-    "describe",
-    "main",
-    "run",
-    "section",
-    "submit_turn",
-]
+__all__ = ["Settings", "main", "run"]
 
-#: Provider seconds between two interactive arrivals, on average ("one per ten minutes").
-VISIT_EVERY = 600.0
-#: About 77,000 provider seconds for 300 jobs and their visitors: 77 s a variant.
-DEFAULT_TIME_SCALE = 0.001
 _ACCOUNT = "lanes-bench"
-
-
-@attrs.frozen
-class Settings:
-    """One run's sizes; ``jitter`` (real seconds) only for the suite's loaded machine."""
-
-    jobs: int = 300
-    time_scale: float = DEFAULT_TIME_SCALE
-    seed: int = 1
-    durations: tuple[float, float] = (60.0, 300.0)
-    visit_every: float = VISIT_EVERY
-    jitter: float | None = None
-
-    @property
-    def limits(self) -> RateLimits:
-        return RateLimits() if self.jitter is None else RateLimits(jitter=self.jitter)
 
 
 def _batch(jobs: int) -> list[EmojiJob]:
@@ -308,54 +286,6 @@ async def run(
                 for with_lanes in lanes:
                     reports.append(await two_processes(settings, url, lanes=with_lanes))
     return reports
-
-
-def describe(settings: Settings) -> str:
-    """The line that says what was run."""
-    low, high = settings.durations
-    return (
-        f"a {settings.jobs}-job bulk batch (generate_many defaults), run times uniform"
-        f" {low:.0f}-{high:.0f} s, interactive generate() every {settings.visit_every:.0f} s"
-        f" on average (Poisson, seed {settings.seed}), time scale {settings.time_scale:g}"
-    )
-
-
-def submit_turn(settings: Settings) -> float:
-    """Provider seconds between two submits of the client at ``settings``' time scale.
-
-    The pacing's jitter is real time (a network's delays do not compress), so
-    on a compressed clock a turn is longer in provider time than the 1.1 s it
-    takes uncompressed.
-    """
-    limits = settings.limits
-    spacing = limits.window * (1 + limits.margin) + limits.jitter / settings.time_scale
-    return spacing / (limits.submit_per_second * limits.window)
-
-
-def section(settings: Settings, reports: Sequence[LanesReport]) -> str:
-    """The report's section: what ran, the variants side by side, how to read them."""
-    return "\n".join(
-        [
-            f"{describe(settings)}; one run, the variants one after another. FIFO is",
-            "today's behaviour: the same code, the interactive calls given the bulk lane.",
-            "In two processes, the batch runs in one child process and the interactive",
-            "calls in another, sharing RedisPacing.",
-            "",
-            "```",
-            table(reports),
-            "```",
-            "",
-            "Per interactive job, its time to video less its own run time, split by the",
-            "simulator's record: waiting for the task running when its task was created,",
-            "and everything else (before its task existed: detection and submit; queued",
-            "behind other tasks; seeing the end: the poll that found it done). The floor:",
-            "the time to the first submit, then the run times of every bulk task that ran",
-            "and of the interactive tasks that ran before the batch's last task ended.",
-            f"A submit turn at this time scale is {submit_turn(settings):.1f} provider s:"
-            " the client's pacing",
-            "jitter is real time and does not compress.",
-        ]
-    )
 
 
 def main(argv: list[str] | None = None) -> None:
