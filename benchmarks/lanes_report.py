@@ -288,7 +288,7 @@ def describe(settings: Settings) -> str:
     """The line that says what was run."""
     low, high = settings.durations
     return (
-        f"a {settings.jobs}-job bulk batch (generate_many defaults), run times uniform"
+        f"A {settings.jobs}-job bulk batch (generate_many defaults), run times uniform"
         f" {low:.0f}-{high:.0f} s, interactive generate() every {settings.visit_every:.0f} s"
         f" on average (Poisson, seed {settings.seed}), time scale {settings.time_scale:g}"
     )
@@ -324,6 +324,12 @@ def section(settings: Settings, reports: Sequence[LanesReport]) -> str:
         f" this time scale is {submit_turn(settings):.1f} provider s: the client's pacing"
         " jitter is real time and does not compress."
     )
+    unmoved = [f'"{r.variant}"' for r in reports if "lanes" in r.variant and r.moved_aside == 0]
+    if unmoved:
+        reading += (
+            f" In {' and '.join(unmoved)}, no bulk task was moved aside: the batch's client"
+            " never learned of an interactive task created by another client."
+        )
     return "\n".join(
         [textwrap.fill(ran, 80), "", "```", table(reports), "```", "", textwrap.fill(reading, 80)]
     )

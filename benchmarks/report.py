@@ -113,6 +113,15 @@ _READING = [
     "- **Scenario 4.** Memory per task in flight is the chain of coroutines and the",
     "  handle's state; requests beyond the pool's connections wait as bare futures, not",
     "  as requests built inside aiohttp.",
+    "- **Scenario 5.** Waiting for the running task is the same whatever a client does:",
+    "  a RUNNING task cannot be moved without paying for it. Everything else is what",
+    "  lanes act on. An interactive task moves aside every bulk task queued ahead of it,",
+    "  and a moved task goes to the back of the queue, where the next interactive task",
+    "  may move it again, up to the bound of three moves; a visitor who comes after that",
+    '  waits behind it, which is the tail of the "queued behind other tasks" row. Seeing',
+    "  the end is the wait's own polling (the client's default poll policy); before its",
+    "  task existed, the detection's and the submit's turns, which the compressed clock",
+    "  lengthens (the line under the table says by how much).",
     "",
 ]
 
