@@ -47,6 +47,7 @@ from emoji_async import (
     EmojiClient,
     EmojiError,
     FaceRejectedError,
+    Lane,
     Task,
     TaskCanceledError,
     TaskFailedError,
@@ -148,8 +149,14 @@ class Studio:
                 face = await client.detect(job.photo)
                 if job.abandoned:
                     return  # before the paid step: stop here
+                # A visitor is waiting: the interactive lane (the default, said
+                # here) goes ahead of any batch on the same account.
                 task = await client.submit(
-                    job.photo, job.template, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
+                    job.photo,
+                    job.template,
+                    face_bbox=face.face_bbox,
+                    ext_bbox=face.ext_bbox,
+                    lane=Lane.INTERACTIVE,
                 )
             finally:  # the provider has its own copy now, or will never need one
                 await asyncio.to_thread(job.photo.unlink, missing_ok=True)
