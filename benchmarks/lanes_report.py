@@ -326,10 +326,7 @@ def section(settings: Settings, reports: Sequence[LanesReport]) -> str:
     )
     unmoved = [f'"{r.variant}"' for r in reports if "lanes" in r.variant and r.moved_aside == 0]
     if unmoved:
-        reading += (
-            f" In {' and '.join(unmoved)}, no bulk task was moved aside: the batch's client"
-            " never learned of an interactive task created by another client."
-        )
+        reading += f" In {' and '.join(unmoved)}, no bulk task was moved aside."
     return "\n".join(
         [textwrap.fill(ran, 80), "", "```", table(reports), "```", "", textwrap.fill(reading, 80)]
     )

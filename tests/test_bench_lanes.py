@@ -56,3 +56,7 @@ async def test_two_processes_with_lanes_sharing_redis_lose_nothing_and_bill_once
     (report,) = await run(TINY, processes=(2,), lanes=(True,))
     assert report.variant == "lanes, 2 processes"
     _sound(report)
+    # The batch's process counts the moves another process's visitors caused, as the
+    # simulator recorded them, and each move took a cancel.
+    assert report.client_preempted == report.moved_aside
+    assert report.cancels >= report.moved_aside
