@@ -16,9 +16,12 @@ interactive task. Each step is in the batch's journal before it is taken:
 
 A task at the head of this client's queue (as many of ours ahead of it as the
 account has slots: none, on one slot) is running or about to, and is left
-alone. A job is moved aside at most
-:data:`~emoji_async._lane_lock.MAX_OVERTAKEN` times: a steady stream of
-interactive work slows a batch, never stops it.
+alone. The batch's oldest waiting job (the one whose first task was made
+first, among those queued behind the head) is moved aside at most
+:data:`~emoji_async._lane_lock.MAX_OVERTAKEN` times while it is the oldest:
+then it stays, and runs after at most that many interactive tasks. A steady
+stream of interactive work slows a batch, never stops it; the younger jobs,
+queued behind the oldest anyway, are moved as often as visitors come.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import collections
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from ._api import ServiceAPI
@@ -60,6 +64,10 @@ class Moves:
         self._moving: dict[str, asyncio.Future[None]] = {}
         #: Tasks a cancel was sent for in this run: a CANCELED end is a move.
         self._asked: set[str] = set()
+        #: Each job waiting for its video: when its first task was made, its task now.
+        self._waiting: dict[str, tuple[float, Task]] = {}
+        #: Times each job was moved aside while it was the batch's oldest waiting one.
+        self._as_oldest: collections.Counter[str] = collections.Counter()
 
     async def follow(
         self, key: str, task: Task, follow: Callable[[], Awaitable[VideoResult]]
@@ -68,6 +76,16 @@ class Moves:
 
         The job is then to be submitted again, its boxes kept.
         """
+        since = self._waiting.get(key, (time.monotonic(), task))[0]
+        self._waiting[key] = (since, task)
+        video = await self._follow(key, task, follow)
+        if video is not None:
+            del self._waiting[key]
+        return video
+
+    async def _follow(
+        self, key: str, task: Task, follow: Callable[[], Awaitable[VideoResult]]
+    ) -> VideoResult | None:
         lanes = self._api.pacing.lanes
         moved: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         lanes.movable(task.task_id, functools.partial(self._move, key, task, moved))
@@ -79,6 +97,7 @@ class Moves:
                 await asyncio.shield(step)
         except BaseException:
             following.cancel()
+            self._waiting.pop(key, None)
             raise
         finally:
             lanes.forget(task.task_id)
@@ -93,12 +112,16 @@ class Moves:
             entry = self._journal().get(key)
             recorded = entry is not None and entry.state is JobState.PREEMPTING
             if task.task_id not in self._asked and not recorded:
+                self._waiting.pop(key, None)
                 raise  # cancelled by someone else: the job's end
             # A cancel whose answer was lost, or sent by a run that stopped after
             # recording it: the task was moved aside all the same.
             self.moved[key] += 1
             await self._journal().moved_aside(key)
             return None
+        except BaseException:
+            self._waiting.pop(key, None)
+            raise
 
     def _journal(self) -> BatchJournal:
         assert self.journal is not None, "the batch sets its journal before any job runs"
@@ -106,17 +129,17 @@ class Moves:
 
     async def _move(self, key: str, task: Task, moved: asyncio.Future[None], by: str) -> None:
         """Cancel ``task`` while PENDING for the interactive task ``by``; see the docstring."""
-        if moved.done() or key in self._moving or self.moved[key] >= MAX_OVERTAKEN:
+        if moved.done() or key in self._moving:
             return
         if not self._api.pacing.lanes.holds(task.task_id):
             return  # its job stopped following it meanwhile
-        last = task.last_snapshot
-        if last is not None and last.status is not TaskStatus.PENDING:
-            return
-        pacing = self._api.pacing
-        slots = pacing.limits.running_tasks if pacing.limits is not None else 1
-        if pacing.board.ahead(task.task_id) < slots:
+        if not self._queued(task):
             return  # at the head of the queue: running, or about to
+        queued = [(since, job) for job, (since, t) in self._waiting.items() if self._queued(t)]
+        if min(queued)[1] == key:  # the batch's oldest waiting job: moved a bounded number
+            if self._as_oldest[key] >= MAX_OVERTAKEN:
+                return
+            self._as_oldest[key] += 1
         step: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._moving[key] = step
         try:
@@ -124,6 +147,15 @@ class Moves:
         finally:
             del self._moving[key]
             step.set_result(None)
+
+    def _queued(self, task: Task) -> bool:
+        """Whether ``task`` waits behind the head of the queue (the head runs, or is about to)."""
+        last = task.last_snapshot
+        if last is not None and last.status is not TaskStatus.PENDING:
+            return False
+        pacing = self._api.pacing
+        slots = pacing.limits.running_tasks if pacing.limits is not None else 1
+        return pacing.board.ahead(task.task_id) >= slots
 
     async def _cancel(self, key: str, task: Task, moved: asyncio.Future[None], by: str) -> None:
         journal = self._journal()

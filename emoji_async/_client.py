@@ -287,7 +287,7 @@ class EmojiClient:
 
         ``lane`` is each job's that names none (``EmojiJob.lane``): bulk by
         default, so an interactive submit goes first, and the batch's tasks queued
-        ahead of its task are moved aside, each job at most 3 times (docs: lanes).
+        ahead of its task are moved aside and submitted again (docs: lanes).
 
         Every job is checked before anything is sent: a bad one raises
         :class:`ValidationError` naming ``jobs[i]`` and its field.

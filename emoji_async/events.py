@@ -189,7 +189,7 @@ class Queued(JobEvent):
 class Preempted(JobEvent):
     """The job's PENDING task was cancelled (free) to let the interactive task ``by``
     start first; the job is submitted again, behind it. ``moves``: how many times
-    this job was moved aside so far (at most 3)."""
+    this job was moved aside so far."""
 
     task_id: str
     by: str

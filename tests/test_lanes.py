@@ -49,6 +49,14 @@ def _queued_behind_a_running_one(sim: Simulator) -> bool:
     return states["RUNNING"] == 1 and states["PENDING"] >= 1
 
 
+def _bulk_made(sim: Simulator) -> int:
+    return sum("/catalogue/" in t.image_url for t in sim.tasks())
+
+
+def _bulk_pending(sim: Simulator) -> int:
+    return sum(t.status == "PENDING" and "/catalogue/" in t.image_url for t in sim.tasks())
+
+
 def _succeeded_by_image(sim: Simulator) -> collections.Counter[str]:
     return collections.Counter(t.image_url for t in sim.tasks() if t.status == "SUCCEEDED")
 
@@ -199,28 +207,51 @@ async def test_a_rerun_after_a_crash_in_the_middle_of_a_move_pays_once(
         assert outcome.video.task_id == task_id
 
 
-async def test_a_bulk_job_is_moved_aside_at_most_max_overtaken_times() -> None:
+async def test_the_oldest_waiting_bulk_job_lets_at_most_max_overtaken_visitors_go_first() -> None:
     jobs = _bulk(3)
     visitors = [f"https://example.com/visitors/v{i}.png" for i in range(MAX_OVERTAKEN + 2)]
     async with running(sim_config()) as (sim, client):
-        batch = asyncio.create_task(client.generate_many(jobs, concurrency=3))
-        await _until(lambda: _queued_behind_a_running_one(sim), "a queue behind the slot")
         faces = [await client.detect(url) for url in visitors]
-        # Visitors one after another, each made while the batch's tasks wait.
+        batch = asyncio.create_task(client.generate_many(jobs, concurrency=3))
+        # All three of the batch's tasks made: one running, two queued behind it.
+        await _until(lambda: len(sim.tasks()) == 3, "the batch's three tasks")
+        await _until(lambda: _queued_behind_a_running_one(sim), "a queue behind the slot")
+        # Visitors one after another, each made while the batch's first task still runs,
+        # and each once the batch's jobs moved for the one before are queued again (a
+        # burst of visitors would also pass their submits in the submit turn, a bound
+        # of its own, tested with the lock).
         waits = []
-        for url, face in zip(visitors, faces, strict=True):
+        made = 3  # the batch's tasks so far: each move makes one more
+        for n, (url, face) in enumerate(zip(visitors, faces, strict=True)):
             waits.append(asyncio.create_task(client.generate(url, "mengwa_kaixin", face=face)))
+            # Both queued jobs are moved for the first MAX_OVERTAKEN visitors, then the
+            # younger one only: the oldest keeps its place.
+            made += 2 if n < MAX_OVERTAKEN else 1
             await _until(
-                lambda url=url: any(t.image_url == url for t in sim.tasks()),  # type: ignore[misc]
-                "the visitor's task",
+                lambda made=made: _bulk_made(sim) == made and _bulk_pending(sim) == 2,  # type: ignore[misc]
+                f"the batch's jobs moved for visitor {n} queued again",
             )
         await asyncio.gather(*waits)
         outcomes = await batch
     _each_job_paid_once(sim, jobs, outcomes)
-    assert max(o.moved_aside for o in outcomes) == MAX_OVERTAKEN
+    by_image = {t.image_url: t for t in sim.tasks() if t.status == "SUCCEEDED"}
+    first, oldest, _ = (by_image[job.image] for job in jobs)
+    assert first.scheduled_at is not None
+    assert oldest.scheduled_at is not None
+    # The first visitors went ahead of the batch's oldest waiting job; once it had let
+    # MAX_OVERTAKEN go first, it kept its place, and the later visitors came after it.
+    started_before = [
+        url
+        for url in visitors
+        if (ran := by_image[url].scheduled_at) is not None and ran < oldest.scheduled_at
+    ]
+    assert started_before == visitors[:MAX_OVERTAKEN]
+    assert [o.moved_aside for o in outcomes][:2] == [0, MAX_OVERTAKEN]
+    # The younger job, queued behind the oldest anyway, was moved for every visitor.
+    assert outcomes[2].moved_aside == len(visitors)
     for job, outcome in zip(jobs, outcomes, strict=True):
         cancelled = [t for t in sim.tasks() if t.image_url == job.image and t.status == "CANCELED"]
-        assert len(cancelled) == outcome.moved_aside <= MAX_OVERTAKEN
+        assert len(cancelled) == outcome.moved_aside
 
 
 async def test_an_unknown_lane_is_refused_before_anything_is_sent() -> None:
