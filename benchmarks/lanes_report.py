@@ -29,7 +29,7 @@ from __future__ import annotations
 import collections
 import math
 import textwrap
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -101,7 +101,14 @@ class Split:
     waiting_running: float
     before_task: float
     queued: float
+    #: Of ``queued``: the run times of the other visitors' tasks that ran in between.
+    behind_interactive: float
     seeing_end: float
+
+    @property
+    def behind_bulk(self) -> float:
+        """Of ``queued``: the rest, bulk tasks that ran in between (and idle slot, if any)."""
+        return self.queued - self.behind_interactive
 
     @property
     def everything_else(self) -> float:
@@ -113,8 +120,14 @@ def _ran(tasks: Iterable[SimulatedTask]) -> list[SimulatedTask]:
     return [t for t in tasks if t.scheduled_at is not None and t.ended_at is not None]
 
 
-def split(visit: Visit, tasks: Mapping[str, SimulatedTask], time_scale: float) -> Split:
-    """``visit``'s time to video split by the simulator's record of every task (``tasks``)."""
+def split(
+    visit: Visit,
+    tasks: Mapping[str, SimulatedTask],
+    time_scale: float,
+    interactive: Collection[str] = (),
+) -> Split:
+    """``visit``'s time to video split by the simulator's record of every task (``tasks``);
+    ``interactive``: the visitors' task ids."""
     own = tasks[visit.task_id]
     assert own.scheduled_at is not None
     assert own.ended_at is not None
@@ -125,12 +138,24 @@ def split(visit: Visit, tasks: Mapping[str, SimulatedTask], time_scale: float) -
         assert other.ended_at is not None
         if other.task_id != own.task_id and other.scheduled_at <= created < other.ended_at:
             running_end = other.ended_at
+    # The other visitors' tasks that ran between the running task's end and its own start.
+    ahead = sum(
+        min(other.ended_at, own.scheduled_at) - max(other.scheduled_at, running_end)
+        for other in _ran(tasks.values())
+        if other.task_id in interactive
+        and other.task_id != own.task_id
+        and other.scheduled_at is not None
+        and other.ended_at is not None
+        and other.scheduled_at < own.scheduled_at
+        and other.ended_at > running_end
+    )
     return Split(
         total=(visit.done - visit.called) / time_scale,
         run=(own.ended_at - own.scheduled_at) / time_scale,
         waiting_running=(running_end - created) / time_scale,
         before_task=(created - visit.called) / time_scale,
         queued=(own.scheduled_at - running_end) / time_scale,
+        behind_interactive=max(0.0, ahead) / time_scale,
         seeing_end=(visit.done - own.ended_at) / time_scale,
     )
 
@@ -215,6 +240,8 @@ _FIGURES = (
     ("  everything else", "everything_else"),
     ("    before its task existed", "before_task"),
     ("    queued behind other tasks", "queued"),
+    ("      other visitors' tasks", "behind_interactive"),
+    ("      bulk tasks", "behind_bulk"),
     ("    seeing the end (polls)", "seeing_end"),
 )
 _LABEL = 40
@@ -318,7 +345,9 @@ def section(settings: Settings, reports: Sequence[LanesReport]) -> str:
         "Per interactive job, its time to video less its own run time, split by the"
         " simulator's record: waiting for the task running when its task was created, and"
         " everything else (before its task existed: detection and submit; queued behind"
-        " other tasks; seeing the end: the poll that found it done). The floor: the time"
+        " other tasks, the other visitors' (which no lane can move: one slot serves one"
+        " visitor at a time) and bulk ones; seeing the end: the poll that found it done)."
+        " The floor: the time"
         " to the first submit, then the run times of every bulk task that ran and of the"
         " interactive tasks that ran before the batch's last task ended. A submit turn at"
         f" this time scale is {submit_turn(settings):.1f} provider s: the client's pacing"

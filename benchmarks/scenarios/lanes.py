@@ -129,7 +129,7 @@ def _report(
         variant=variant,
         jobs=settings.jobs,
         time_scale=scale,
-        splits=tuple(split(v, tasks, scale) for v in visits),
+        splits=tuple(split(v, tasks, scale, {v.task_id for v in visits}) for v in visits),
         interactive_failed=failed,
         makespan=ended - started,
         floor=floor_of(tasks, interactive, started=started, time_scale=scale),
