@@ -187,6 +187,9 @@ class PaidPath:
             if video is not None:
                 return video
             self._told.pop(key, None)  # the new task's steps are told afresh
+            # No task of the job's exists until the new submit makes one: a throttled
+            # submit sends the job back in line like any job that has none yet.
+            del self.live[key]
             face, ext = await self._boxes(job, key, self.journal.get(key))
             task = await self._submit(job, key, face, ext, lane)
             self.live[key] = task

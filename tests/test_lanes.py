@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from emoji_async import EmojiJob, Lane, Outcomes, ValidationError, events
+from emoji_async import EmojiJob, Lane, Outcomes, RetryPolicy, ValidationError, events
 from emoji_async._journal import JobState, Journal
 from emoji_async._lane_lock import MAX_OVERTAKEN, LaneLock
 from emoji_async.cli._batch_command import print_summary
@@ -320,3 +320,29 @@ async def test_the_batch_summary_and_progress_count_each_move(
         f"moved aside for interactive jobs: {counted(len(moved), 'task')}, each submitted again"
         f" behind them; {counted(outcomes.preempt_cancels, 'cancel')} sent (free while PENDING)"
     ) in " ".join(out.split())
+
+
+async def test_a_moved_job_whose_new_submit_is_throttled_goes_back_in_line() -> None:
+    jobs = _bulk(4)
+    seen: list[events.JobEvent] = []
+    quick = RetryPolicy(wait_first=1, wait_max=2, deadline=30)
+    async with running(sim_config(), retry=quick) as (sim, client):
+
+        def on_event(event: events.JobEvent) -> None:
+            seen.append(event)
+            if isinstance(event, events.Preempted) and not sim.faults:
+                # Its task cancelled, the job's new submit meets a long burst of 429s.
+                sim.faults.add(
+                    Fault("submit", "status", status=429, code="Throttling", times=100_000)
+                )
+            if isinstance(event, events.Requeued):
+                sim.faults.clear()  # the burst ends while the job waits in line
+
+        batch = asyncio.create_task(client.generate_many(jobs, on_event=on_event))
+        await _until(lambda: _queued_behind_a_running_one(sim), "a queue behind the slot")
+        await client.generate(VISITOR, "mengwa_kaixin", face=await client.detect(VISITOR))
+        outcomes = await batch
+    # The throttled submit made nothing: the job waited in line and got its one video.
+    _each_job_paid_once(sim, jobs, outcomes)
+    assert outcomes.preempted >= 1
+    assert any(isinstance(e, events.Requeued) for e in seen)
