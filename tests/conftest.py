@@ -35,8 +35,10 @@ KEY = "sk-simulator"
 #: differences in delay) leaves 6 ms between a request's release and its arrival,
 #: less than a loaded CI machine can delay one of two requests: simulator and
 #: client share one event loop, and the OS may leave the process waiting for a CPU.
-#: 25 ms covers that and still paces well inside what the tests measure.
-LOADED_MACHINE = RateLimits(jitter=0.025)
+#: 40 ms covers that and still paces well inside what the tests measure (25 ms did
+#: not, twice, in CI under 3.12 while the 3.13 session ran beside it: one detection
+#: of a batch met a 429 with nothing wrong in the client).
+LOADED_MACHINE = RateLimits(jitter=0.04)
 
 
 def sim_config(**overrides: Any) -> SimulatorConfig:
