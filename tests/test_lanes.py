@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -306,20 +307,48 @@ async def test_the_batch_summary_and_progress_count_each_move(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     jobs = _bulk(4)
-    tally = BatchTally(len(jobs), downloads=False)
+    tally = BatchTally(len(jobs))
     async with running(sim_config()) as (sim, client):
-        batch = asyncio.create_task(client.generate_many(jobs, on_event=tally))
+        batch = asyncio.create_task(
+            client.generate_many(jobs, on_event=tally, download_to=tmp_path / "videos")
+        )
         await _until(lambda: _queued_behind_a_running_one(sim), "a queue behind the slot")
         await client.generate(VISITOR, "mengwa_kaixin", face=await client.detect(VISITOR))
         outcomes = await batch
     moved = [t for t in sim.tasks() if t.status == "CANCELED"]
     assert tally.preempted == outcomes.preempted == len(moved) >= 1
     print_summary(outcomes, tally, tmp_path)
-    out = capsys.readouterr().out
+    printed = capsys.readouterr().out
+    out = " ".join(printed.split())
     assert (
         f"moved aside for interactive jobs: {counted(len(moved), 'task')}, each submitted again"
         f" behind them; {counted(outcomes.preempt_cancels, 'cancel')} sent (free while PENDING)"
-    ) in " ".join(out.split())
+    ) in out
+    rows = {cells[0]: line for line in printed.splitlines() if (cells := line.split())}
+    for outcome in outcomes:
+        said = f"(moved aside {counted(outcome.moved_aside, 'time')})"
+        assert (said in rows[outcome.key]) == (outcome.moved_aside > 0), rows[outcome.key]
+    assert "(interactive)" not in out  # a bulk batch: no row says otherwise
+
+
+async def test_the_batch_summary_names_the_interactive_jobs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    jobs = [*_bulk(2), EmojiJob(VISITOR, "mengwa_kaixin", key="ada", lane=Lane.INTERACTIVE)]
+    tally = BatchTally(len(jobs), downloads=False)
+    async with running(sim_config()) as (_, client):
+        outcomes = await client.generate_many(jobs, on_event=tally)
+    print_summary(outcomes, tally, tmp_path)
+    rows = {
+        cells[0]: cells[1]
+        for line in capsys.readouterr().out.splitlines()
+        if len(cells := re.split(r"\s{2,}", line.strip())) > 1
+    }
+    assert (rows["p0"], rows["p1"], rows["ada"]) == (
+        "succeeded",
+        "succeeded",
+        "succeeded (interactive)",
+    )
 
 
 async def test_a_moved_job_whose_new_submit_is_throttled_goes_back_in_line() -> None:

@@ -29,6 +29,7 @@ from .. import (
     EmojiJob,
     JobOutcome,
     JournalError,
+    Lane,
     Outcomes,
     Prices,
     Spending,
@@ -221,7 +222,10 @@ def print_summary(
             state = JobState.SUCCEEDED if outcome.ok else JobState.FAILED
         word = "uncertain" if isinstance(outcome.error, SubmissionUncertainError) else state.value
         word = "not started" if outcome.not_started else word
+        line = tally.jobs.get(outcome.key)
         shown = word + (" (resumed)" if outcome.resumed else "")
+        if line is not None and line.lane == Lane.INTERACTIVE.value:
+            shown += " (interactive)"
         if outcome.not_started:
             detail = "not started: the account was refused"
         elif outcome.skipped:
@@ -230,6 +234,8 @@ def print_summary(
             problem = not_a_video(outcome.path)
             detail = outcome.path.name + ("" if problem is None else f" ({problem})")
             not_videos += problem is not None
+            if outcome.moved_aside:
+                detail += f" (moved aside {counted(outcome.moved_aside, 'time')})"
         elif outcome.ok:
             detail = "-"
         else:

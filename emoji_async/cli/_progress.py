@@ -82,6 +82,8 @@ class JobLine:
     path: Path | None = None
     error: str | None = None
     resumed: bool = False
+    #: The job's lane, as its ``Started`` event said (``"interactive"`` or ``"bulk"``).
+    lane: str | None = None
     #: An earlier run had already finished it: it took no time in this one.
     finished_before: bool = False
 
@@ -151,7 +153,8 @@ class BatchTally:
                     self._move(line, JobState.SAVING)
                 elif task_id is not None and not line.finished_before:
                     self._move(line, JobState.QUEUED)
-            case events.Started():
+            case events.Started(lane=lane):
+                line.lane = lane
                 self._move(line, JobState.PREPARING)
             case events.Preempted():
                 # Cancelled while PENDING (free): the job is submitted again, behind.
