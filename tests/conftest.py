@@ -14,9 +14,17 @@ from typing import Any
 import aiohttp
 import pytest
 
+from benchmarks.redis_server import local_redis
 from emoji_async import BBox, EmojiClient, RateLimits, Task
 from emoji_async._journal import Journal
-from emoji_async.testing import Simulator, SimulatorConfig, SimulatorServer, fixed_duration, serve
+from emoji_async.testing import (
+    SimulatedTask,
+    Simulator,
+    SimulatorConfig,
+    SimulatorServer,
+    fixed_duration,
+    serve,
+)
 from emoji_async.testing import client_for as client_for  # the tests' client, on the sim's clock
 
 # A run started in the background of a non-interactive shell inherits SIGINT ignored,
@@ -193,3 +201,34 @@ def batch(server: SimulatorServer, tmp_path: Path, jobs: Path, *extra: str) -> i
             *extra,
         ]
     )
+
+
+@pytest.fixture
+async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A redis-server of this test's own, on a free loopback port."""
+    directory = tmp_path / "redis"
+    directory.mkdir()
+    async with local_redis(directory) as url:
+        yield url
+
+
+def overtaken(
+    tasks: tuple[SimulatedTask, ...], visitor: SimulatedTask
+) -> tuple[list[SimulatedTask], list[SimulatedTask]]:
+    """As the simulator recorded them: the other tasks queued when ``visitor``'s task was
+    made (not yet started), and those that started between its making and its start."""
+    others = [t for t in tasks if t.task_id != visitor.task_id]
+    assert visitor.scheduled_at is not None
+    queued = [
+        t
+        for t in others
+        if t.submitted_at < visitor.submitted_at
+        and (t.scheduled_at is None or t.scheduled_at > visitor.submitted_at)
+    ]
+    went_first = [
+        t
+        for t in others
+        if t.scheduled_at is not None
+        and visitor.submitted_at < t.scheduled_at < visitor.scheduled_at
+    ]
+    return queued, went_first

@@ -23,7 +23,7 @@ from emoji_async.cli._common import counted
 from emoji_async.cli._progress import BatchTally
 from emoji_async.testing import Fault, SimulatedTask, Simulator
 
-from .conftest import SCALE, raw_submit, rerun_client, running, sim_config
+from .conftest import SCALE, overtaken, raw_submit, rerun_client, running, sim_config
 
 FACE = [120, 140, 380, 400]
 EXT = [40, 60, 460, 480]
@@ -97,18 +97,7 @@ async def test_an_interactive_job_starts_when_the_running_task_ends_and_bulk_wai
     assert visitor.scheduled_at is not None
     bulk = [t for t in sim.tasks() if t.image_url != VISITOR]
     # Bulk tasks queued when the visitor's was made, and those that started before it.
-    queued_then = [
-        t
-        for t in bulk
-        if t.submitted_at < visitor.submitted_at
-        and (t.scheduled_at is None or t.scheduled_at > visitor.submitted_at)
-    ]
-    went_first = [
-        t
-        for t in bulk
-        if t.scheduled_at is not None
-        and visitor.submitted_at < t.scheduled_at < visitor.scheduled_at
-    ]
+    queued_then, went_first = overtaken(tuple(bulk), visitor)
     assert len(queued_then) >= 2
     _each_job_paid_once(sim, jobs, outcomes)
     moved = [t for t in bulk if t.status == "CANCELED"]

@@ -14,35 +14,24 @@ import collections
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
 
-from benchmarks.redis_server import local_redis
 from emoji_async import Lane, RedisPacing
 from emoji_async._lane_lock import MAX_OVERTAKEN
 from emoji_async._shared import RedisBackend
 from emoji_async.testing import Simulator, serve
 
-from .conftest import KEY, LOADED_MACHINE, SCALE, client_for, sim_config
+from .conftest import KEY, LOADED_MACHINE, SCALE, client_for, overtaken, sim_config
 from .lanes_child import ACCOUNT, image
 
 CHILD = Path(__file__).with_name("lanes_child.py")
 VISITOR = "https://example.com/visitors/ada.png?sim_duration=60"
 #: The submit lock's and the leases' expiry here (seconds): a stopped waiter's too.
 TTL = 1.0
-
-
-@pytest.fixture
-async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
-    """A redis-server of this test's own, on a free loopback port."""
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    async with local_redis(directory) as url:
-        yield url
 
 
 def shared(url: str) -> RedisPacing:
@@ -207,18 +196,7 @@ async def test_an_interactive_task_in_one_process_moves_aside_another_processs_q
         and t.scheduled_at < visitor.submitted_at
         and (t.ended_at is None or t.ended_at > visitor.submitted_at)
     ]
-    queued_then = [
-        t
-        for t in bulk
-        if t.submitted_at < visitor.submitted_at
-        and (t.scheduled_at is None or t.scheduled_at > visitor.submitted_at)
-    ]
-    went_first = [
-        t
-        for t in bulk
-        if t.scheduled_at is not None
-        and visitor.submitted_at < t.scheduled_at < visitor.scheduled_at
-    ]
+    queued_then, went_first = overtaken(tuple(bulk), visitor)
     assert len(queued_then) >= 2
     # The visitor's task started when the one running at its submit ended: no
     # task of the batch, in its own process, went first.

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from benchmarks.redis_server import free_port, local_redis
+from benchmarks.redis_server import free_port
 from benchmarks.scenarios import shared as bench
 from emoji_async import (
     EmojiClient,
@@ -44,15 +44,6 @@ from .shared_child import ACCOUNT, image
 CHILD = Path(__file__).with_name("shared_child.py")
 #: The submit lock's and the leases' expiry in the multi-process tests (seconds).
 TTL = 1.0
-
-
-@pytest.fixture
-async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
-    """A redis-server of this test's own, on a free loopback port."""
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    async with local_redis(directory) as url:
-        yield url
 
 
 @pytest.fixture
