@@ -39,6 +39,7 @@ from ._errors import (
     proves_nothing_created,
 )
 from ._models import FaceDetection, TaskPage, TaskSnapshot, TaskStatus
+from ._pacer import FREE
 from ._pacing import Pacing
 from ._paid_request import PaidRequest
 from ._policy import RetryPolicy, retrying
@@ -135,12 +136,16 @@ class ServiceAPI:
         self, endpoint: Endpoint | None, attempt: Callable[[], Awaitable[Any]], call: Exchange
     ) -> Any:
         """One attempt, in its turn; a 429 holds back every request of its group."""
-        if endpoint is not None:
-            await self.pacing.acquire(endpoint)
+        turn = FREE if endpoint is None else await self.pacing.acquire(endpoint)
+
+        def went_out() -> None:
+            call.went_out()
+            turn.sent()  # the group's next request is spaced from now
+
         call.out = False
         try:
             # Out once its first bytes are, and still so if the deadline stops it then.
-            with self.transport.noting_sent(call.went_out):
+            with self.transport.noting_sent(went_out):
                 result = await attempt()
         except EmojiError as exc:
             call.out = False
@@ -150,6 +155,8 @@ class ServiceAPI:
                 wait = held or exc.retry_after or 0.0
                 report(lambda key: Throttled(key=key, endpoint=endpoint.value, wait=wait))
             raise
+        finally:
+            turn.end()  # a no-op once sent; else the group's next request need not wait
         call.out = False
         return result
 

@@ -1,7 +1,7 @@
 """How one client keeps under the account's limits, and where it keeps that state.
 
 Two mechanisms, both client-wide (shared by every task of one client): a
-:class:`~emoji_async._pacer.Pacer` per endpoint group spaces request starts,
+:class:`~emoji_async._pacer.Pacer` per endpoint group spaces requests by when they leave,
 and the :class:`~emoji_async._task_board.TaskBoard` lets a queued task's
 watcher sleep until a task ahead of it ends.
 
@@ -31,7 +31,7 @@ from ._adaptive import DurationModel
 from ._lane_lock import LaneLock
 from ._lanes import Lanes
 from ._limits import RateLimits, group_of
-from ._pacer import Pacer
+from ._pacer import FREE, Pacer, Turn
 from ._task_board import TaskBoard
 from ._values import Endpoint, Lane
 
@@ -68,8 +68,9 @@ class PacingBackend(abc.ABC):
         """Let go of everything held (locks, leases) and disconnect."""
 
     @abc.abstractmethod
-    async def acquire(self, endpoint: Endpoint) -> None:
-        """Wait until a request to ``endpoint`` may start."""
+    async def acquire(self, endpoint: Endpoint) -> Turn:
+        """Wait until a request to ``endpoint`` may start; its :class:`Turn` is told when it
+        leaves or ends, and the group's next turn waits for that."""
 
     @abc.abstractmethod
     def hold(self, endpoint: Endpoint, seconds: float | None) -> float | None:
@@ -189,10 +190,9 @@ class InProcess(PacingBackend):
     async def aclose(self) -> None:
         """Nothing held outside this process."""
 
-    async def acquire(self, endpoint: Endpoint) -> None:
+    async def acquire(self, endpoint: Endpoint) -> Turn:
         pacer = self._pacers.get(group_of(endpoint))
-        if pacer is not None:
-            await pacer.acquire()
+        return FREE if pacer is None else await pacer.acquire()
 
     def hold(self, endpoint: Endpoint, seconds: float | None) -> float | None:
         pacer = self._pacers.get(group_of(endpoint))
@@ -271,9 +271,10 @@ class Pacing:
         if lane is Lane.INTERACTIVE:
             self.backend.announce(task_id)
 
-    async def acquire(self, endpoint: Endpoint) -> None:
-        """Wait until a request to ``endpoint`` may start."""
-        await self.backend.acquire(endpoint)
+    async def acquire(self, endpoint: Endpoint) -> Turn:
+        """Wait until a request to ``endpoint`` may start; tell its :class:`Turn` when it
+        leaves (:meth:`Turn.sent`) and, in any case, when the attempt ends (:meth:`Turn.end`)."""
+        return await self.backend.acquire(endpoint)
 
     def hold(self, endpoint: Endpoint, seconds: float | None) -> float | None:
         """Hold back ``endpoint``'s group after a 429; the wait imposed, or ``None`` if unpaced.

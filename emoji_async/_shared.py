@@ -41,6 +41,7 @@ from . import _shared_scripts as scripts
 from ._errors import SharedPacingError
 from ._lanes import Lanes
 from ._limits import RateLimits, group_of
+from ._pacer import FREE, Pacer, Turn
 from ._pacing import PacingBackend
 from ._shared_config import RedisPacing
 from ._shared_link import RedisLink
@@ -104,7 +105,9 @@ class RedisBackend(PacingBackend):
         self._link = RedisLink(config)
         self._lock = SubmitLock(self._link, ns, tick=self.tick)
         self._held_until: dict[str, float] = {}
-        self._claiming: dict[str, asyncio.Lock] = {}
+        #: This process's own turns of each group: one out at a time, spaced by when
+        #: they leave, before the account's turn is reserved in Redis.
+        self._local: dict[str, Pacer] = {}
         #: Tasks this process counts in flight, with when each was counted (loop time).
         self._leases: dict[str, float] = {}
         #: Where this process's tasks stand in the account's queue, among the others'.
@@ -146,19 +149,35 @@ class RedisBackend(PacingBackend):
 
     # --- request pacing ------------------------------------------------------
 
-    async def acquire(self, endpoint: Endpoint) -> None:
-        """Wait for this caller's turn: reserved in Redis, then claimed when it is due.
+    async def acquire(self, endpoint: Endpoint) -> Turn:
+        """Wait for this caller's turn: this process's first, then the account's in Redis.
 
-        A turn that waits is claimed, not trusted: an event loop that stalls
-        past several turns wakes their sleepers at once, and those requests
-        would reach the service together (the provider counts them as they
-        arrive). One round trip when the turn is free at once, two when it
-        waits, one more each time the claim finds it moved later (a stall, here
-        or elsewhere) or voided by a 429.
+        In this process a group's turns go out one at a time, each spaced from
+        when the previous request left (:class:`~emoji_async._pacer.Pacer`).
+        The account's turn is then reserved in Redis and, if it must wait,
+        claimed when it is due, not trusted: an event loop that stalls past a
+        turn would otherwise send it with another process's. One round trip
+        when the turn is free at once, two when it waits, one more each time
+        the claim finds it moved later (a stall, here or elsewhere) or voided by
+        a 429.
         """
         limits = self.limits
         if limits is None:
-            return
+            return FREE
+        group = group_of(endpoint)
+        local = self._local.get(group)
+        if local is None:
+            local = self._local[group] = Pacer(limits.interval(endpoint), limits.window)
+        turn = await local.acquire()
+        try:
+            await self._reserve(endpoint, limits)
+        except BaseException:
+            turn.end()
+            raise
+        return turn
+
+    async def _reserve(self, endpoint: Endpoint, limits: RateLimits) -> None:
+        """Reserve, and claim when due, the account's next turn of ``endpoint``'s group."""
         group = group_of(endpoint)
         key = self._pace_key + group
         interval = limits.interval(endpoint)
@@ -195,12 +214,9 @@ class RedisBackend(PacingBackend):
             # A 429 here while this caller slept voids its turn without asking Redis.
             if self._held_until.get(group, 0.0) > loop.time():
                 return False
-            # This process's turns are claimed one at a time, in the order they woke:
-            # after a stall, in the order they were reserved.
-            async with self._claiming.setdefault(group, asyncio.Lock()):
-                sent = loop.time()
-                status, wait_us = await self._link.values("claim", [key], claim)
-                lead = (loop.time() - sent) / 2
+            sent = loop.time()
+            status, wait_us = await self._link.values("claim", [key], claim)
+            lead = (loop.time() - sent) / 2
             if status < 0:
                 return False
             if status > 0:
@@ -215,6 +231,8 @@ class RedisBackend(PacingBackend):
         group = group_of(endpoint)
         until = asyncio.get_running_loop().time() + wait
         self._held_until[group] = max(self._held_until.get(group, 0.0), until)
+        if (local := self._local.get(group)) is not None:
+            local.hold(wait)
         self._link.spawn(
             self._held(self._pace_key + group, wait), f"hold back the account's {group} requests"
         )

@@ -7,9 +7,11 @@ import itertools
 import math
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from emoji_async import RateLimits, ValidationError
 from emoji_async._pacer import Pacer
@@ -62,7 +64,7 @@ async def test_a_pacer_spaces_request_starts_by_its_interval() -> None:
     starts: list[float] = []
 
     async def one() -> None:
-        await pacer.acquire()
+        (await pacer.acquire()).sent()
         starts.append(loop.time())
 
     await asyncio.gather(*(one() for _ in range(6)))
@@ -78,7 +80,7 @@ async def test_a_stalled_event_loop_does_not_send_the_turns_it_delayed_together(
     starts: list[tuple[int, float]] = []
 
     async def one(n: int) -> None:
-        await pacer.acquire()
+        (await pacer.acquire()).sent()
         starts.append((n, loop.time()))
 
     callers = [asyncio.create_task(one(n)) for n in range(6)]
@@ -90,10 +92,52 @@ async def test_a_stalled_event_loop_does_not_send_the_turns_it_delayed_together(
     assert all(gap >= 0.02 - 0.002 for gap in gaps), gaps
 
 
+async def test_the_next_turn_is_spaced_from_when_the_request_left_not_from_its_turn() -> None:
+    # The first request leaves 80 ms after its turn (it waited for a connection): the
+    # second turn comes an interval after that, not an interval after the first turn.
+    pacer = Pacer(0.02, window=0.02)
+    loop = asyncio.get_running_loop()
+    first = await pacer.acquire()
+    second = asyncio.create_task(pacer.acquire())
+    await asyncio.sleep(0.08)
+    assert not second.done()
+    left = loop.time()
+    first.sent()
+    (await second).sent()
+    assert loop.time() - left >= 0.02 - 0.002
+
+
+async def test_a_turn_that_never_left_does_not_space_the_next_one() -> None:
+    pacer = Pacer(0.05, window=0.05)
+    loop = asyncio.get_running_loop()
+    (await pacer.acquire()).sent()
+    await asyncio.sleep(0.06)
+    unsent = await pacer.acquire()
+    given_up = loop.time()
+    unsent.end()
+    unsent.sent()  # too late: the first report counts
+    (await pacer.acquire()).end()
+    assert loop.time() - given_up < 0.04
+
+
+async def test_a_caller_cancelled_while_waiting_its_turn_leaves_the_order_intact() -> None:
+    pacer = Pacer(0.01, window=0.01)
+    out = await pacer.acquire()
+    cancelled = asyncio.create_task(pacer.acquire())
+    last = asyncio.create_task(pacer.acquire())
+    await asyncio.sleep(0.02)
+    cancelled.cancel()
+    await asyncio.sleep(0.02)
+    assert not last.done()  # still behind the turn out, which has not left
+    out.sent()
+    (await asyncio.wait_for(last, 1)).sent()
+    assert cancelled.cancelled()
+
+
 async def test_a_hold_pushes_back_callers_already_waiting_their_turn() -> None:
     pacer = Pacer(0.01, window=0.01)
     loop = asyncio.get_running_loop()
-    await pacer.acquire()
+    (await pacer.acquire()).sent()
     waiting = asyncio.create_task(pacer.acquire())
     await asyncio.sleep(0)
     held_at = loop.time()
@@ -137,6 +181,52 @@ async def test_concurrent_detects_from_one_client_arrive_within_the_limit() -> N
     assert sim.stats.throttled == 0
     window = 1.0 * SCALE
     assert all(b - a >= window * 0.99 for a, b in itertools.pairwise(arrivals))
+
+
+async def test_detects_that_waited_for_a_connection_do_not_arrive_together(
+    tmp_path: Path,
+) -> None:
+    # A hundred downloads from a slow host hold every connection of the client's pool.
+    # Four detections take their turns meanwhile and wait inside the pool; when the
+    # downloads end they all get a connection at once. Spaced by their turns they
+    # would reach the service together; spaced by when each left, none is throttled.
+    release = asyncio.Event()
+    holding = 0
+
+    async def slow_video(request: web.Request) -> web.Response:
+        nonlocal holding
+        holding += 1
+        await release.wait()
+        return web.Response(body=b"not really a video")
+
+    host = web.Application()
+    host.router.add_get("/{name}", slow_video)
+    runner = web.AppRunner(host, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with running(limits=LOADED_MACHINE) as (sim, client):
+            downloads = [
+                asyncio.create_task(client.download(f"{url}/{n}.mp4", tmp_path / f"{n}.mp4"))
+                for n in range(100)
+            ]
+            for _ in range(500):
+                if holding == 100:
+                    break
+                await asyncio.sleep(0.01)
+            assert holding == 100, "the downloads did not take the whole pool"
+            detects = [
+                asyncio.create_task(client.detect(f"https://example.com/{n}.png")) for n in range(4)
+            ]
+            await asyncio.sleep(0.4)  # every detection's turn has come: 8 turns' time
+            assert not sim.requests
+            release.set()
+            await asyncio.gather(*downloads, *detects)
+    finally:
+        await runner.cleanup()
+    assert [r.status for r in sim.requests] == [200] * 4
+    assert sim.stats.throttled == 0
 
 
 async def test_a_429_holds_back_every_task_of_the_client_for_its_retry_after() -> None:

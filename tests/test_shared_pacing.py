@@ -255,7 +255,7 @@ async def test_a_stalled_event_loop_does_not_send_the_turns_it_delayed_together(
     starts: list[tuple[int, float]] = []
 
     async def one(n: int) -> None:
-        await backend.acquire(Endpoint.DETECT)
+        (await backend.acquire(Endpoint.DETECT)).sent()
         starts.append((n, loop.time()))
 
     try:
@@ -306,7 +306,7 @@ async def main(url):
     await backend.open()
     starts = []
     async def one():
-        await backend.acquire(Endpoint.DETECT)
+        (await backend.acquire(Endpoint.DETECT)).sent()
         starts.append(time.time())
     callers = [asyncio.create_task(one()) for _ in range(4)]
     while not starts:
@@ -341,7 +341,7 @@ async def test_a_process_whose_loop_stalled_keeps_the_accounts_spacing_with_the_
         assert line.decode().strip() == "stalling"
         finished = asyncio.create_task(child.stdout.readline())
         while not finished.done() or len(here) < 3:
-            await backend.acquire(Endpoint.DETECT)
+            (await backend.acquire(Endpoint.DETECT)).sent()
             here.append(time.time())
         there = json.loads(await finished)
         assert await child.wait() == 0
