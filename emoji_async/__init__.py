@@ -13,7 +13,7 @@ placed here to pass)::
 
     values    _quoting _redact _urls _version _templates _image_headers _values
               _errors _api_errors _checks _models _validation _budget _jobs
-              _paid_request events
+              _paid_request _notice _notice_signing events
     policy    _policy _adaptive _poll_placement _limits _config _shared_config
               _reporting
     wire      _wire_shapes _wire _answers _saving _transport_errors _transport
@@ -27,7 +27,7 @@ placed here to pass)::
               _batch_files _batch_job _batch
     client    _task_list_query _paid_requests _client_lifetime _generating
               _client_batches _client
-    faces     __init__ __main__ cli testing
+    faces     __init__ __main__ cli notify testing
 
 aiohttp is imported only by ``_transport*`` (and the simulator in ``testing``),
 redis only by the ``_shared*`` modules, backoff only by ``_policy``, cattrs only

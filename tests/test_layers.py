@@ -18,7 +18,7 @@ import emoji_async
 
 PACKAGE = Path(emoji_async.__file__).parent
 #: The faces at the top are packages and entry points, each counted as one unit.
-UNITS = ("cli", "testing")
+UNITS = ("cli", "notify", "testing")
 
 
 def layers() -> dict[str, int]:
