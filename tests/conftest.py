@@ -232,3 +232,21 @@ def overtaken(
         and visitor.submitted_at < t.scheduled_at < visitor.scheduled_at
     ]
     return queued, went_first
+
+
+def cancels_carried_out(sim: Simulator) -> tuple[int, int]:
+    """The cancels the simulator received, as it answered them: ``(carried out, refused)``.
+
+    A refused cancel is one that lost the race the lanes allow: the task it was
+    sent for had started. Each one's task is checked to have run, not been cancelled.
+    """
+    cancels = [r for r in sim.requests if r.endpoint == "cancel"]
+    refused = [r for r in cancels if r.status != 200]
+    for record in refused:
+        assert record.status == 400, record
+        [task_id] = [part for part in record.path.split("/") if sim.task(part) is not None]
+        task = sim.task(task_id)
+        assert task is not None
+        assert task.scheduled_at is not None, task
+        assert task.status != "CANCELED", task
+    return len(cancels) - len(refused), len(refused)
