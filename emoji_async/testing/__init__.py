@@ -118,6 +118,20 @@ the historical readings. Each ``SimulatedTask`` records the inputs it was made
 from (``image_url``, ``driven_id``, ``face_bbox``, ``ext_bbox``), which no
 answer of the provider shows.
 
+Task-finished notifications: with ``SimulatorConfig(notify_targets=(url,))``
+the simulator plays the account's EventBridge too. Every task's end
+(SUCCEEDED, FAILED, CANCELED) is POSTed to each target as the provider's
+CloudEvent, signed (signature V2) with a key of the simulator's own whose
+certificate it serves at ``SimulatorServer.certificate_url``; after a latency
+drawn from ``notify_latency``, sometimes twice (``notify_duplicates``) or never
+(``notify_drop``), retried per ``notify_retry``, and recorded
+(``Simulator.deliveries``, ``DeliveryRecord``; counted in ``SimulatorStats``).
+Signing needs ``cryptography`` (``pip install 'emoji-async[notify]'``)::
+
+    config = SimulatorConfig(time_scale=0.01, notify_targets=("http://127.0.0.1:9000/events",))
+    async with serve(config) as server:
+        ...  # a receiver that trusts server.certificate_url gets each task's end
+
 Result videos are real H.264 MP4s (512x512, 15 fps, the template's length)
 when PyAV is installed (``emoji-async[video]``). When the simulator has the
 task's image (fetched or uploaded) and numpy too, the video animates that
@@ -139,7 +153,7 @@ from ._chaos_kinds import CHAOS_KINDS, HOSTILE_KINDS
 from ._client import client_for
 from ._config import ServiceLimits, SimulatorConfig, fixed_duration, uniform_durations
 from ._faults import Fault, FaultBook
-from ._records import RequestRecord, SimulatorStats
+from ._records import DeliveryRecord, RequestRecord, SimulatorStats
 from ._samples import SAMPLE_PORTRAITS, sample_portrait
 from ._server import SimulatorServer, run_forever, serve
 from ._tasks import SimulatedTask
@@ -148,6 +162,7 @@ from ._tasks import SimulatedTask
 __all__ = [  # noqa: RUF022
     "CHAOS_KINDS",
     "Chaos",
+    "DeliveryRecord",
     "Fault",
     "FaultBook",
     "HOSTILE_KINDS",

@@ -5,12 +5,16 @@ of requests (``_recording``, the application's middleware), the pipeline every
 request goes through (``_pipeline``: authentication, faults, rate limits, the
 operation), the routes (``_routes``), and what the server's shutdown cuts
 short (``_lifetime``). The application's startup opens the session that
-fetches loopback images (``_fetch``); its cleanup closes it.
+fetches loopback images (``_fetch``); its cleanup closes it. With
+notification targets (``SimulatorConfig.notify_targets``), the simulated
+EventBridge (``_eventbridge``) hears of every task's end; it runs between
+the application's startup and its shutdown.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import attrs
 from aiohttp import web
@@ -26,11 +30,14 @@ from ._lifetime import Lifetime
 from ._optional import missing_extras
 from ._pipeline import Pipeline
 from ._recording import Recorder
-from ._records import RequestRecord, SimulatorStats
+from ._records import DeliveryRecord, RequestRecord, SimulatorStats
 from ._routes import UPLOAD_PATH, Routes
 from ._service import Service
 from ._tasks import SimulatedTask
 from ._video import VideoStore
+
+if TYPE_CHECKING:
+    from ._eventbridge import EventBridge
 
 __all__ = ["UPLOAD_PATH", "Simulator"]
 
@@ -46,7 +53,12 @@ class Simulator:
     the newest ``config.keep_requests`` of them), ``stats`` (with
     ``faults_by_kind``), ``tasks_created``, ``task(task_id)``, ``tasks()``,
     ``task_states()``, ``boxes_for(image_url)``, ``faults`` to script failures,
-    and ``set_chaos`` to change the random ones.
+    and ``set_chaos`` to change the random ones. With notification targets,
+    ``deliveries`` records what the simulated EventBridge sent, and
+    ``certificate_pem`` is the certificate its signatures verify against.
+    ``origin`` (``http://host:port``) is where the simulator is served:
+    ``serve`` sets it, and a notification's certificate URL is built from it
+    (set it yourself when you mount ``app`` some other way).
     """
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:
@@ -60,6 +72,8 @@ class Simulator:
         self._lifetime = Lifetime()
         player = FaultPlayer(self._service.clock, self._stats, self._lifetime)
         self._pipeline = Pipeline(self.config, self._service, self.faults, player, chaos)
+        self.origin: str | None = None
+        self._bridge = self._eventbridge()
         self.app = self._build_app()
 
     # -- ground truth --------------------------------------------------------------
@@ -83,6 +97,19 @@ class Simulator:
     def tasks_created(self) -> int:
         """How many tasks submits have created (throttled or refused ones create none)."""
         return self._stats.tasks_created
+
+    @property
+    def deliveries(self) -> list[DeliveryRecord]:
+        """Every notification attempt (and lost copy), in order; empty without targets.
+
+        The newest ``config.keep_requests`` of them; ``stats`` counts them all.
+        """
+        return self._bridge.records if self._bridge is not None else []
+
+    @property
+    def certificate_pem(self) -> bytes | None:
+        """The PEM certificate notifications are signed for; ``None`` without targets."""
+        return self._bridge.signer.certificate_pem if self._bridge is not None else None
 
     @property
     def renders_videos(self) -> bool:
@@ -140,6 +167,21 @@ class Simulator:
         """
         return self._service.images.boxes_for(image_url)
 
+    def _eventbridge(self) -> EventBridge | None:
+        if not self.config.notify_targets:
+            return None
+        try:
+            # Only here: signing needs cryptography, which only notifications need.
+            from ._eventbridge import EventBridge
+        except ModuleNotFoundError as exc:
+            raise ImportError(
+                f"notify_targets needs {exc.name}: pip install 'emoji-async[notify]'"
+            ) from exc
+        service = self._service
+        return EventBridge(
+            self.config, service.clock, service.board, self._stats, origin=lambda: self.origin
+        )
+
     # -- the application -------------------------------------------------------------
 
     def _build_app(self) -> web.Application:
@@ -148,7 +190,10 @@ class Simulator:
             return await self._recorder.record(request, handler)
 
         app = web.Application(middlewares=[record])
-        Routes(self._pipeline, self._service, self._videos).add_to(app, self.config.api_prefix)
+        routes = Routes(
+            self._pipeline, self._service, self._videos, certificate=self.certificate_pem
+        )
+        routes.add_to(app, self.config.api_prefix)
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
@@ -160,8 +205,12 @@ class Simulator:
             log.warning("emoji-async simulator: %s", warning)
         self._lifetime.start()
         await self._service.images.fetcher.start()
+        if self._bridge is not None:
+            await self._bridge.start()
 
     async def _shutdown(self, app: web.Application) -> None:
+        if self._bridge is not None:
+            await self._bridge.aclose()
         await self._lifetime.shut_down()
 
     async def _cleanup(self, app: web.Application) -> None:

@@ -17,7 +17,21 @@ from typing import Any, Literal
 
 import attrs
 
+from .._notice_signing import SIGN_FORMS, SignForm
 from ._chaos import Chaos
+from ._eventbridge_knobs import (
+    NOTIFY_LATENCY,
+    RetryStrategy,
+    check_latency,
+    check_probability,
+    check_sign_form,
+    check_targets,
+    check_timeout,
+    check_token,
+    latency,
+    one_of_strategies,
+    targets,
+)
 
 __all__ = [
     "EMPTY_PAGES",
@@ -272,6 +286,52 @@ class SimulatorConfig:
         Whether PENDING and RUNNING task queries carry ``submit_time`` and
         ``scheduled_time``: the provider shows no example of those states, so a
         client must cope with ``False`` (neither field).
+
+    Task-finished notifications (EventBridge, docs/wire.md), off unless
+    ``notify_targets`` names a target; off, nothing else of them runs:
+
+    ``notify_targets``
+        The http(s) URLs every task's end (SUCCEEDED, FAILED, CANCELED) is
+        POSTed to, as EventBridge's HTTP targets with the body set to
+        "complete event": a CloudEvent like the provider's sample, signed
+        (signature V2) with a key whose certificate the simulator serves at
+        ``SimulatorServer.certificate_url``. Each target gets its own copy.
+    ``notify_latency``
+        ``(min, max)`` provider seconds (scaled) from a task's end to each
+        copy's first try, drawn uniformly; ``(1, 90)`` by default, the
+        provider's "usually about 1-90 s".
+    ``notify_duplicates``
+        The probability that a copy is sent once more (again and again: up to
+        three extra copies), each with the same event id and its own latency.
+    ``notify_drop``
+        The probability that a copy is lost: never sent, never retried.
+    ``notify_retry``
+        How a copy that failed (an answer other than 2xx, a connection error,
+        no answer within ``notify_timeout``) is retried, in EventBridge's words:
+        ``"BACKOFF_RETRY"`` (the default), 3 retries 10 to 20 provider seconds
+        apart; ``"EXPONENTIAL_DECAY_RETRY"``, up to 176 retries 1, 2, 4...
+        seconds apart, then every 512 s, within one (provider) day. After the
+        last one the copy is dead-lettered (``DeliveryRecord.outcome``).
+    ``notify_timeout``
+        How long a target may take to answer, in real seconds (not scaled: it
+        is network time); 5, as the provider asks of a receiver.
+    ``notify_token``
+        A static token sent in ``x-eventbridge-signature-token``, as an HTTP
+        target may be set up to (``None``: no such header).
+    ``notify_sign_form``
+        Which string-to-sign the signature covers (``SignForm``, one of
+        ``SIGN_FORMS``; the first by default): an open point, since the
+        provider's prose and its sample disagree, so a receiver can be tested
+        under each reading.
+    ``notify_seed``
+        Seeds the draws (latencies, losses, duplicates, retry spacing, the
+        forms of the events' time stamps): the n-th event is treated the same
+        for the same seed.
+
+    The event's ``time`` and ``aliyunpublishtime`` take the forms the
+    provider's pages show, mixed at random: ``...Z``, ``+08:00``, ``... PRC``
+    and the malformed short month of its sample (``2023-1-25T...``); times
+    follow ``clock_skew``, and so does the signature's timestamp.
     """
 
     api_keys: frozenset[str] = attrs.field(default=frozenset({"sk-simulator"}), converter=_keys)
@@ -291,3 +351,16 @@ class SimulatorConfig:
     empty_page: EmptyPage = attrs.field(default="data", validator=_one_of(EMPTY_PAGES))
     pending_times: bool = attrs.field(default=True, validator=_check_pending_times)
     video_seconds: int | None = attrs.field(default=None, validator=_check_video_seconds)
+    notify_targets: tuple[str, ...] = attrs.field(
+        default=(), converter=targets, validator=check_targets
+    )
+    notify_latency: tuple[float, float] = attrs.field(
+        default=NOTIFY_LATENCY, converter=latency, validator=check_latency
+    )
+    notify_duplicates: float = attrs.field(default=0.0, validator=check_probability)
+    notify_drop: float = attrs.field(default=0.0, validator=check_probability)
+    notify_retry: RetryStrategy = attrs.field(default="BACKOFF_RETRY", validator=one_of_strategies)
+    notify_timeout: float = attrs.field(default=5.0, validator=check_timeout)
+    notify_token: str | None = attrs.field(default=None, validator=check_token)
+    notify_sign_form: SignForm = attrs.field(default=SIGN_FORMS[0], validator=check_sign_form)
+    notify_seed: int = 0

@@ -1,12 +1,13 @@
 """The simulator's routes: each endpoint's operation, run through the pipeline.
 
 Besides the API (under ``api_prefix``), the application plays two storage hosts
-(the upload host and the result videos) and a public image host serving the
-sample portraits at ``/samples/{name}.png``, all without authentication or rate
-limits. A handler reads its request into plain values, hands them to the
-service (``_service``) and wraps the answer as a ``Reply``; the pipeline
-(``_pipeline``) decides whether the operation runs at all, and what the client
-is told.
+(the upload host and the result videos), a public image host serving the
+sample portraits at ``/samples/{name}.png``, and the simulated EventBridge's
+certificate host (``/eventbridge/cert.pem``, 404 without notification
+targets), all without authentication or rate limits. A handler reads its
+request into plain values, hands them to the service (``_service``) and wraps
+the answer as a ``Reply``; the pipeline (``_pipeline``) decides whether the
+operation runs at all, and what the client is told.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 
 from aiohttp import BodyPartReader, web
 
+from ._eventbridge_events import CERTIFICATE_PATH
 from ._images import MAX_IMAGE_BYTES, ImageFacts, examine
 from ._pipeline import Pipeline
 from ._results import RESULTS_PATH
@@ -74,10 +76,18 @@ async def _read_form(request: web.Request) -> tuple[dict[str, str], bytes | None
 class Routes:
     """The handler of every endpoint; ``add_to`` mounts them on an application."""
 
-    def __init__(self, pipeline: Pipeline, service: Service, videos: VideoStore) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        service: Service,
+        videos: VideoStore,
+        *,
+        certificate: bytes | None = None,
+    ) -> None:
         self._pipeline = pipeline
         self._service = service
         self._videos = videos
+        self._certificate = certificate
 
     def add_to(self, app: web.Application, prefix: str) -> None:
         """Add every route, the API's under ``prefix``."""
@@ -100,6 +110,7 @@ class Routes:
         add("POST", UPLOAD_PATH, self._upload, name="upload")
         app.router.add_get(f"{RESULTS_PATH}/{{name}}", self._download, name="download")
         app.router.add_get(f"{SAMPLES_PATH}/{{name}}", self._sample, name="sample")
+        app.router.add_get(CERTIFICATE_PATH, self._certificate_pem, name="certificate")
         add("*", f"{prefix}/{{tail:.*}}", self._other, name="other")
 
     async def _detect(self, request: web.Request) -> web.StreamResponse:
@@ -194,6 +205,14 @@ class Routes:
             return Reply(200, body, content_type="image/png")
 
         return await self._pipeline.run(request, "sample", operation, api=False)
+
+    async def _certificate_pem(self, request: web.Request) -> web.StreamResponse:
+        async def operation() -> Reply:
+            if self._certificate is None:  # no notifications: nothing is signed
+                raise OssError(404, "NoSuchKey", "The specified key does not exist.")
+            return Reply(200, self._certificate, content_type="application/x-pem-file")
+
+        return await self._pipeline.run(request, "certificate", operation, api=False)
 
     async def _other(self, request: web.Request) -> web.StreamResponse:
         async def operation() -> Reply:

@@ -7,6 +7,7 @@ can run in parallel without coordinating ports.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from ._app import Simulator
 from ._config import SimulatorConfig
+from ._eventbridge_events import CERTIFICATE_PATH
 from ._samples import SAMPLE_PORTRAITS, SAMPLES_PATH
 
 __all__ = ["SimulatorServer", "run_forever", "serve"]
@@ -41,6 +43,16 @@ class SimulatorServer:
     def base_url(self) -> str:
         """The API base URL (origin plus ``api_prefix``), without a trailing slash."""
         return f"{self.origin}{self.simulator.config.api_prefix}"
+
+    @property
+    def certificate_url(self) -> str:
+        """Where the simulated EventBridge's certificate is: ``{origin}/eventbridge/cert.pem``.
+
+        Every notification names it in ``x-eventbridge-signature-url``. It is a
+        loopback URL, never the official certificate host: a receiver trusts it
+        only when a test says so.
+        """
+        return f"{self.origin}{CERTIFICATE_PATH}"
 
     def sample_url(self, name: str) -> str:
         """The public URL of the sample portrait ``name`` (one of ``SAMPLE_PORTRAITS``).
@@ -70,7 +82,9 @@ async def serve(
         site = web.TCPSite(runner, host, port)
         await site.start()
         bound_host, bound_port = runner.addresses[0][:2]
-        yield SimulatorServer(simulator, str(bound_host), int(bound_port))
+        server = SimulatorServer(simulator, str(bound_host), int(bound_port))
+        simulator.origin = server.origin  # the certificate URL of notifications is built from it
+        yield server
     finally:
         await runner.cleanup()
 
@@ -80,8 +94,11 @@ async def run_forever(
 ) -> None:
     """Serve (a new simulator from ``config``, or the one given) until cancelled.
 
-    Prints the base URL once it listens.
+    Prints the base URL once it listens (and, with notification targets, the
+    certificate URL on stderr).
     """
     async with serve(config, host=host, port=port) as server:
         print(server.base_url, flush=True)
+        if server.simulator.certificate_pem is not None:
+            print(f"certificate: {server.certificate_url}", file=sys.stderr, flush=True)
         await asyncio.Event().wait()

@@ -11,6 +11,10 @@ predecessor's ``ended_at`` to the last bit.
 A task's run time is drawn when it is submitted. One longer than the provider's
 3 h timeout stops at the 3 h mark (counted from its start) and FAILS with
 ``InternalError.Timeout``. A task is forgotten 24 h after its submission.
+
+A ``TaskWatcher`` (the simulated EventBridge, when notifications are on) hears
+of every start and every end as the replay reaches it; each end is reported
+at the instant it happened (``ended_at``), whenever the replay finds it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import heapq
 import itertools
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 import attrs
 
@@ -27,7 +32,7 @@ from ._config import TASK_RETENTION, TASK_TIMEOUT
 from ._records import SimulatorStats
 from ._wire import FAILURE_MESSAGES, fault_message
 
-__all__ = ["TERMINAL", "SimulatedTask", "TaskBoard"]
+__all__ = ["TERMINAL", "SimulatedTask", "TaskBoard", "TaskWatcher"]
 
 PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED = (
     "PENDING",
@@ -118,8 +123,19 @@ class _Task:
         )
 
 
+class TaskWatcher(Protocol):
+    """Hears of the board's changes: a task starting (which moves the next end), a task ending."""
+
+    def started(self, ends_at: float) -> None: ...
+
+    def ended(self, task: SimulatedTask) -> None: ...
+
+
 class TaskBoard:
-    """Every task of the account, the queue and the running slots."""
+    """Every task of the account, the queue and the running slots.
+
+    ``watcher``, if set, hears of every start and end (``TaskWatcher``).
+    """
 
     def __init__(
         self,
@@ -138,6 +154,7 @@ class TaskBoard:
         self._queue: deque[_Task] = deque()
         self._running: list[tuple[float, int, _Task]] = []  # heap by end time
         self._seq = itertools.count()
+        self.watcher: TaskWatcher | None = None
 
     def create(
         self,
@@ -189,6 +206,8 @@ class TaskBoard:
         task.scheduled_at = at
         task.ends_at = at + self._clock.scaled(run)
         heapq.heappush(self._running, (task.ends_at, task.seq, task))
+        if self.watcher is not None:
+            self.watcher.started(task.ends_at)
 
     def _finish(self, task: _Task, at: float) -> None:
         task.ended_at = at
@@ -204,6 +223,8 @@ class TaskBoard:
             task.status = SUCCEEDED
             self._stats.video_seconds_billed += task.video_seconds
             self._on_success(task.view())
+        if self.watcher is not None:
+            self.watcher.ended(task.view())
 
     def advance(self, now: float) -> None:
         """Replay every end (and the start it frees) up to ``now``, in time order."""
@@ -240,7 +261,13 @@ class TaskBoard:
         self._queue.remove(task)
         task.status = CANCELED
         task.ended_at = now
+        if self.watcher is not None:
+            self.watcher.ended(task.view())
         return True
+
+    def next_end(self) -> float | None:
+        """When the earliest running task ends (a model instant), or ``None`` if none runs."""
+        return self._running[0][0] if self._running else None
 
     def newest_first(self, now: float) -> list[SimulatedTask]:
         """Every task still retained at ``now``, the most recently submitted first."""
