@@ -15,6 +15,8 @@ import datetime as dt
 import json
 import random
 import re
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -39,6 +41,8 @@ from emoji_async._notice_signing import (
     SignForm,
     string_to_sign,
 )
+from emoji_async.cli._local import simulator_config
+from emoji_async.cli._parser import build_parser
 from emoji_async.testing import (
     SimulatorConfig,
     SimulatorServer,
@@ -528,3 +532,102 @@ def test_notification_settings_default_to_off_and_accept_one_url_alone() -> None
     assert SimulatorConfig(notify_latency=[0, 2]).notify_latency == (0.0, 2.0)
     with pytest.raises(TypeError, match="notify_sign_form"):
         SimulatorConfig(notify_sign_form="sorted")  # type: ignore[arg-type]
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def test_the_simulator_command_reads_the_notification_options() -> None:
+    parser = build_parser()
+    args = parser.parse_args(
+        [
+            "simulator",
+            "--notify",
+            "http://127.0.0.1:9000/events",
+            "--notify",
+            "https://example.com/hook",
+            "--notify-latency",
+            "2,3.5",
+            "--notify-drop",
+            "0.1",
+            "--notify-duplicates",
+            "0.25",
+            "--notify-retry",
+            "EXPONENTIAL_DECAY_RETRY",
+            "--notify-token",
+            "tok",
+            "--notify-seed",
+            "4",
+        ]
+    )
+    made = simulator_config(args)
+    assert made.notify_targets == ("http://127.0.0.1:9000/events", "https://example.com/hook")
+    assert made.notify_latency == (2.0, 3.5)
+    assert (made.notify_drop, made.notify_duplicates) == (0.1, 0.25)
+    assert (made.notify_retry, made.notify_token, made.notify_seed) == (
+        "EXPONENTIAL_DECAY_RETRY",
+        "tok",
+        4,
+    )
+    plain = simulator_config(parser.parse_args(["simulator"]))
+    assert attrs.evolve(plain, chaos=None) == SimulatorConfig(limits=plain.limits)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--notify", "ftp://example.com/x"), ("--notify-latency", "3,1"), ("--notify-drop", "2")],
+)
+def test_a_bad_notification_option_is_a_usage_error(
+    option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args(["simulator", option, value])
+    assert done.value.code == 2
+    assert option in capsys.readouterr().err
+
+
+async def test_the_simulator_command_delivers_signed_events_to_its_notify_target() -> None:
+    receiver = Receiver()
+    async with receiving(receiver):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "emoji_async",
+            "simulator",
+            "--port",
+            "0",
+            "--time-scale",
+            "0.001",
+            "--notify",
+            receiver.url,
+            "--notify-latency",
+            "0,1",
+            "--notify-token",
+            "cli-token",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            async with asyncio.timeout(30):
+                base_url = (await proc.stdout.readline()).decode().strip()
+            certificate_url = base_url.removesuffix("/api/v1") + "/eventbridge/cert.pem"
+            task_id = await submit(base_url)
+            await receiver.wait_for(1, timeout=20)
+            got = receiver.got[0]
+            assert got.headers[CERT_URL] == certificate_url
+            cert = await certificate(got.headers[CERT_URL])
+            proc.send_signal(signal.SIGINT)
+            async with asyncio.timeout(20):
+                assert await proc.wait() == 0
+            err = (await proc.stderr.read()).decode()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert parse_event(got.body).task_id == task_id
+    assert got.headers[TOKEN] == "cli-token"
+    assert verifies(cert, SIGN_FORMS[0], receiver.url, got)
+    assert f"certificate: {certificate_url}" in err
+    assert "notifications: 1 events, 1 deliveries, 1 delivered" in err

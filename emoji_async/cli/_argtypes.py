@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from .. import ValidationError, check_image_url, templates
 
@@ -24,6 +25,8 @@ __all__ = [
     "image_url",
     "late_after",
     "mount_point",
+    "notify_latency",
+    "notify_target",
     "page_size",
     "positive",
     "price",
@@ -121,6 +124,30 @@ def late_after(text: str) -> tuple[float, float]:
             f"expected LOW:HIGH provider seconds with 0 <= LOW <= HIGH, got {text!r}"
         )
     return low, high
+
+
+def notify_latency(text: str) -> tuple[float, float]:
+    """``MIN,MAX`` provider seconds, with ``0 <= MIN <= MAX``."""
+    low_text, sign, high_text = text.partition(",")
+    try:
+        low, high = float(low_text), float(high_text)
+    except ValueError:
+        low = high = math.nan
+    if not sign or not (math.isfinite(low) and math.isfinite(high)) or not 0 <= low <= high:
+        raise argparse.ArgumentTypeError(
+            f"expected MIN,MAX provider seconds with 0 <= MIN <= MAX, got {text!r}"
+        )
+    return low, high
+
+
+def notify_target(text: str) -> str:
+    """An http(s) URL the simulator can deliver notifications to."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"expected an http(s) URL such as http://127.0.0.1:8080/events, got {text!r}"
+        )
+    return text
 
 
 def mount_point(text: str) -> str:

@@ -13,11 +13,21 @@ import logging
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import _argtypes as argtypes
 
-__all__ = ["SubParsers", "add_demo", "add_simulator", "cmd_demo", "cmd_simulator"]
+if TYPE_CHECKING:
+    from ..testing import SimulatorConfig
+
+__all__ = [
+    "SubParsers",
+    "add_demo",
+    "add_simulator",
+    "cmd_demo",
+    "cmd_simulator",
+    "simulator_config",
+]
 
 #: What ``add_subparsers`` gives, for the functions that add a command to it.
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -74,7 +84,15 @@ def add_simulator(sub: SubParsers) -> None:
             "    echoed_key                a gateway's 502 repeating the Authorization header\n"
             "    odd_task_id               a submit answered with task id .., ., ../ID,\n"
             "                              ID/cancel or 10 kB long (the task really exists)\n"
-            "    gzip_download             a video sent gzip-encoded"
+            "    gzip_download             a video sent gzip-encoded\n"
+            "\n"
+            "notifications (EventBridge's task-finished events, signed, to your receiver):\n"
+            "  emoji-async simulator --time-scale 0.01 --notify http://127.0.0.1:9000/events \\\n"
+            "      --notify-latency 1,90 --notify-drop 0.1 --notify-token s3cret\n"
+            "  Every task's end is POSTed to each --notify URL after the latency (provider\n"
+            "  seconds, scaled), signed (signature V2) with a key whose certificate is served\n"
+            "  at http://HOST:PORT/eventbridge/cert.pem; failed deliveries are retried per\n"
+            "  --notify-retry. On Ctrl-C what was delivered is counted on stderr."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -172,6 +190,53 @@ def add_simulator(sub: SubParsers) -> None:
         action="store_true",
         help="PENDING and RUNNING task queries carry neither submit_time nor scheduled_time",
     )
+    notify = p.add_argument_group(
+        "notifications", "task-finished events delivered as EventBridge does (see below)"
+    )
+    notify.add_argument(
+        "--notify",
+        action="append",
+        type=argtypes.notify_target,
+        metavar="URL",
+        help="deliver every task's end to this http(s) URL (repeatable; default: none, off)",
+    )
+    notify.add_argument(
+        "--notify-latency",
+        type=argtypes.notify_latency,
+        default=(1.0, 90.0),
+        metavar="MIN,MAX",
+        help="each event's delay after its task's end, in provider seconds, scaled by "
+        "--time-scale (default: 1,90, the provider's 'usually about 1-90 s')",
+    )
+    notify.add_argument(
+        "--notify-drop",
+        type=argtypes.probability,
+        default=0.0,
+        metavar="P",
+        help="the probability that an event is lost, never delivered (default: 0)",
+    )
+    notify.add_argument(
+        "--notify-duplicates",
+        type=argtypes.probability,
+        default=0.0,
+        metavar="P",
+        help="the probability that an event is delivered once more (default: 0)",
+    )
+    notify.add_argument(
+        "--notify-retry",
+        choices=("BACKOFF_RETRY", "EXPONENTIAL_DECAY_RETRY"),
+        default="BACKOFF_RETRY",
+        help="how a delivery answered other than 2xx is retried: 3 times 10-20 s apart, or "
+        "up to 176 times 1 s to 512 s apart within a day (default: %(default)s)",
+    )
+    notify.add_argument(
+        "--notify-token",
+        metavar="TOKEN",
+        help="a static token sent in x-eventbridge-signature-token (default: none)",
+    )
+    notify.add_argument(
+        "--notify-seed", type=int, default=0, metavar="N", help="seed of the draws (default: 0)"
+    )
     p.set_defaults(run=cmd_simulator)
 
 
@@ -203,10 +268,51 @@ def add_demo(sub: SubParsers) -> None:
 
 
 def cmd_simulator(args: argparse.Namespace) -> int:
-    from ..testing import Chaos, ServiceLimits, Simulator, SimulatorConfig, run_forever
+    from ..testing import Simulator, run_forever
 
     # The simulator logs what it cannot do here (no PyAV: no real videos) as it starts.
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+
+    try:
+        config = simulator_config(args)
+    except ValueError as exc:  # a setting the options' own checks cannot see, such as a token
+        print(f"emoji-async simulator: {exc}", file=sys.stderr)
+        return 2
+    if config.notify_targets:
+        low, high = config.notify_latency
+        print(
+            f"notifications (seed {config.notify_seed}) to {', '.join(config.notify_targets)}: "
+            f"{low:g}-{high:g} s late, drop {config.notify_drop:g}, duplicates "
+            f"{config.notify_duplicates:g}, {config.notify_retry}",
+            file=sys.stderr,
+            flush=True,
+        )
+    try:
+        simulator = Simulator(config)
+    except ImportError as exc:  # signing needs the notify extra
+        print(f"emoji-async: {exc}", file=sys.stderr)
+        return 1
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it is meant to stop
+        asyncio.run(run_forever(simulator, args.host, args.port))
+    if config.chaos is not None:
+        played = simulator.stats.faults_by_kind
+        counts = ", ".join(f"{kind} {played[kind]}" for kind in sorted(played))
+        print(f"faults played: {counts or 'none'}", file=sys.stderr, flush=True)
+    if config.notify_targets:
+        stats = simulator.stats
+        print(
+            f"notifications: {stats.events_published} events, {stats.deliveries} deliveries, "
+            f"{stats.delivered} delivered, {stats.dropped} dropped, {stats.duplicated} "
+            f"duplicated, {stats.dead_lettered} dead-lettered",
+            file=sys.stderr,
+            flush=True,
+        )
+    return 0
+
+
+def simulator_config(args: argparse.Namespace) -> SimulatorConfig:
+    """The simulator the ``simulator`` command's options describe (its chaos said on stderr)."""
+    from ..testing import Chaos, ServiceLimits, SimulatorConfig
 
     chaos = None
     if args.chaos is not None or args.chaos_kind:
@@ -218,28 +324,26 @@ def cmd_simulator(args: argparse.Namespace) -> int:
         chaos = Chaos.uniform(args.chaos or 0.0, seed=args.chaos_seed, **settings)
         rates = ", ".join(f"{kind} {p:g}" for kind, p in chaos.probabilities.items() if p)
         print(f"chaos (seed {chaos.seed}): {rates or 'nothing'}", file=sys.stderr, flush=True)
-    simulator = Simulator(
-        SimulatorConfig(
-            api_keys=frozenset(args.api_key or ["sk-simulator"]),
-            time_scale=args.time_scale,
-            limits=None if args.no_limits else ServiceLimits(),
-            seed=args.seed,
-            api_prefix=args.prefix,
-            chaos=chaos,
-            list_zone=args.list_zone,
-            clock_skew=args.clock_skew,
-            list_order=args.list_order,
-            empty_page=args.empty_page,
-            pending_times=not args.no_pending_times,
-        )
+    return SimulatorConfig(
+        api_keys=frozenset(args.api_key or ["sk-simulator"]),
+        time_scale=args.time_scale,
+        limits=None if args.no_limits else ServiceLimits(),
+        seed=args.seed,
+        api_prefix=args.prefix,
+        chaos=chaos,
+        list_zone=args.list_zone,
+        clock_skew=args.clock_skew,
+        list_order=args.list_order,
+        empty_page=args.empty_page,
+        pending_times=not args.no_pending_times,
+        notify_targets=tuple(args.notify or ()),
+        notify_latency=args.notify_latency,
+        notify_drop=args.notify_drop,
+        notify_duplicates=args.notify_duplicates,
+        notify_retry=args.notify_retry,
+        notify_token=args.notify_token,
+        notify_seed=args.notify_seed,
     )
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it is meant to stop
-        asyncio.run(run_forever(simulator, args.host, args.port))
-    if chaos is not None:
-        played = simulator.stats.faults_by_kind
-        counts = ", ".join(f"{kind} {played[kind]}" for kind in sorted(played))
-        print(f"faults played: {counts or 'none'}", file=sys.stderr, flush=True)
-    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
