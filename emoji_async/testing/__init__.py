@@ -71,7 +71,8 @@ authentication, at ``SimulatorServer.sample_url(name)``
 Scripted faults (``Simulator.faults.add(Fault(...))``) make an endpoint answer
 an error status, drop the connection, or answer late, before or after the
 request took effect (the sample host is the endpoint ``"sample"``: a delay
-there makes a detection time out); or send the real answer truncated (not
+there makes a detection time out; the certificate host of notifications is
+``"certificate"``); or send the real answer truncated (not
 JSON any more), cut short (fewer bytes than its ``Content-Length``) or without
 one of its fields; or answer a 3xx or 408 the protocol never lists (plain
 text, a ``Location`` for a redirect); or (``late``) answer as failed at once
