@@ -54,7 +54,7 @@ from emoji_async.testing import (
 from emoji_async.testing._eventbridge import retry_waits
 from emoji_async.testing._eventbridge_events import TIME_FORMS, stamp
 
-from .conftest import SCALE, sim_config
+from .conftest import SCALE, serve_in_thread, sim_config
 from .simhttp import DETECT, KEY, SUBMIT, UNTHROTTLED
 
 IMAGE = "https://example.com/portraits/eventbridge.png"
@@ -252,6 +252,36 @@ async def test_failed_and_canceled_tasks_are_notified_with_their_state() -> None
             await settle(server)
     states = {(e.task_id, e.status) for e in (parse_event(got.body) for got in receiver.got)}
     assert states == {(failing, TaskStatus.FAILED), (waiting, TaskStatus.CANCELED)}
+
+
+async def test_with_notifications_on_a_queued_task_starts_exactly_when_its_predecessor_ends() -> (
+    None
+):
+    receiver = Receiver()
+    async with receiving(receiver), serve(config((receiver.url,))) as server:
+        first = await submit(server.base_url)
+        second = await submit(server.base_url, IMAGE + "?second=1")
+        await receiver.wait_for(2)
+        before, after = server.simulator.task(first), server.simulator.task(second)
+    assert before is not None
+    assert after is not None
+    assert after.scheduled_at == before.ended_at
+    data = {
+        document["data"]["task_id"]: document["data"]
+        for document in map(json.loads, (g.body for g in receiver.got))
+    }
+    assert data[second]["start_time"] == data[first]["end_time"]
+
+
+async def test_a_simulator_served_in_a_thread_publishes_ends_found_from_another_thread() -> None:
+    receiver = Receiver()
+    async with receiving(receiver):
+        with serve_in_thread(config((receiver.url,), notify_latency=(0, 0))) as server:
+            await submit(server.base_url)
+            # Read from this thread, the board may find the end before the watcher does.
+            await until(lambda: server.simulator.stats.events_published == 1)
+            await receiver.wait_for(1)
+    assert len(receiver.got) == 1
 
 
 @pytest.mark.parametrize("form", SIGN_FORMS, ids=str)
