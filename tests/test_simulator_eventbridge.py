@@ -17,6 +17,7 @@ import random
 import re
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -496,6 +497,18 @@ async def test_the_certificate_host_serves_the_signing_certificate_and_plays_scr
     assert failed == 503
     assert served == (200, server.simulator.certificate_pem)
     assert [(r.status, r.fault) for r in records] == [(503, "server_error"), (200, None)]
+
+
+def test_a_simulator_without_targets_does_not_import_cryptography() -> None:
+    # Signing is the notify extra's: the simulator runs without it unless asked to notify.
+    code = (
+        "import sys; from emoji_async.testing import Simulator, SimulatorConfig; "
+        "Simulator(SimulatorConfig()); print('cryptography' in sys.modules)"
+    )
+    result = subprocess.run(  # noqa: S603  (our own interpreter, our own arguments)
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "False"
 
 
 async def test_stopping_the_simulator_cancels_the_deliveries_still_due() -> None:
