@@ -13,7 +13,7 @@ placed here to pass)::
 
     values    _quoting _redact _urls _version _templates _image_headers _values
               _errors _api_errors _checks _models _validation _budget _jobs
-              _paid_request _notice _notice_signing events
+              _paid_request _notice _notice_signing _notice_errors events
     policy    _policy _adaptive _poll_placement _limits _config _shared_config
               _reporting
     wire      _wire_shapes _wire _answers _saving _transport_errors _transport
@@ -86,6 +86,7 @@ from ._models import (
     Usage,
     VideoResult,
 )
+from ._notice_errors import NotificationRefused
 from ._policy import PollPolicy, PollSchedule, RetryPolicy
 from ._quoting import shown
 from ._shared_config import RedisPacing
@@ -122,6 +123,7 @@ __all__ = [  # noqa: RUF022
     "Lane",
     "ModelOrWorkspaceNotFoundError",
     "NotFoundError",
+    "NotificationRefused",
     "OrphanTask",
     "Outcomes",
     "PermissionDeniedError",
