@@ -29,9 +29,11 @@ placed here to pass)::
               _client_batches _client
     faces     __init__ __main__ cli notify testing
 
-aiohttp is imported only by ``_transport*`` (and the simulator in ``testing``),
-redis only by the ``_shared*`` modules, backoff only by ``_policy``, cattrs only
-by ``_wire``, rich only by ``cli``.
+aiohttp is imported only by ``_transport*`` (and the simulator in ``testing``,
+and ``notify``'s certificate fetch and aiohttp handler), redis only by the
+``_shared*`` modules, backoff only by ``_policy``, cattrs only by ``_wire``, rich
+only by ``cli``, cryptography only by ``notify._certificates`` (and the simulator's
+signing key).
 """
 
 from . import events

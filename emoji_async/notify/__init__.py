@@ -7,14 +7,20 @@ Verifying signatures needs the ``notify`` extra (``pip install
 from __future__ import annotations
 
 from .._notice import EVENT_SOURCE, EVENT_TYPE, MalformedEvent, TaskFinished, parse_event
+from .._notice_errors import NotificationRefused
 from .._notice_signing import SIGN_FORMS, SignForm
+from ._certificates import OFFICIAL_CERTIFICATE_URLS
+from ._verify import Verifier
 
 __all__ = [
     "EVENT_SOURCE",
     "EVENT_TYPE",
+    "OFFICIAL_CERTIFICATE_URLS",
     "SIGN_FORMS",
     "MalformedEvent",
+    "NotificationRefused",
     "SignForm",
     "TaskFinished",
+    "Verifier",
     "parse_event",
 ]
