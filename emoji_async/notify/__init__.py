@@ -10,6 +10,7 @@ from .._notice import EVENT_SOURCE, EVENT_TYPE, MalformedEvent, TaskFinished, pa
 from .._notice_errors import NotificationRefused
 from .._notice_signing import SIGN_FORMS, SignForm
 from ._certificates import OFFICIAL_CERTIFICATE_URLS
+from ._receiver import Answer, NoticeSink, Receiver, ReceiverStats
 from ._verify import Verifier
 
 __all__ = [
@@ -17,8 +18,12 @@ __all__ = [
     "EVENT_TYPE",
     "OFFICIAL_CERTIFICATE_URLS",
     "SIGN_FORMS",
+    "Answer",
     "MalformedEvent",
+    "NoticeSink",
     "NotificationRefused",
+    "Receiver",
+    "ReceiverStats",
     "SignForm",
     "TaskFinished",
     "Verifier",
