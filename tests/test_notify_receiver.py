@@ -255,6 +255,7 @@ async def test_forged_stale_wrongly_hosted_tokenless_and_malformed_deliveries_ch
     assert "'task-1'" in warnings[0].getMessage()  # the ids the refused body names, quoted
     assert "signature" in warnings[0].getMessage()
     logged = caplog.text
+    assert TOKEN_VALUE not in repr(receiver)
     assert TOKEN_VALUE not in logged
     assert "tok-guess" not in logged
     assert ACCOUNT not in logged

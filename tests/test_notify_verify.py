@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import aiohttp
 import attrs
 import pytest
 from aiohttp import web
@@ -22,7 +23,7 @@ from aiohttp.test_utils import TestServer
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from emoji_async import EmojiError
+from emoji_async import EmojiError, ValidationError
 from emoji_async._notice_signing import CERT_URL, SIGNATURE, SIGNATURE_V1, TIMESTAMP
 from emoji_async.notify import (
     OFFICIAL_CERTIFICATE_URLS,
@@ -341,6 +342,21 @@ async def test_a_certificate_fetch_follows_no_redirect_and_is_capped_in_size_and
             await verifier.verify(TARGET, headers, body)
         assert (refused.value.reason, refused.value.http_status) == ("certificate-unavailable", 503)
         assert time.monotonic() - started < 1.5
+
+
+async def test_a_given_session_fetches_the_certificate_and_is_left_open() -> None:
+    signer = EventSigner()
+    body = event_body()
+    async with certificate_host(signer.certificate_pem) as host, aiohttp.ClientSession() as session:
+        verifier = Verifier(certificate_urls=LOOPBACK, session=session)
+        await verifier.verify(TARGET, signer.headers(TARGET, body, cert_url=host.cert_url), body)
+        assert not session.closed
+        assert host.hits == {"/eventbridge/cert.pem": 1}
+
+
+def test_an_empty_token_is_refused_when_the_verifier_is_made() -> None:
+    with pytest.raises(ValidationError):
+        Verifier(token="")
 
 
 async def test_a_certificate_in_der_form_verifies_too() -> None:

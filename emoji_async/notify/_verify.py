@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from .._errors import ValidationError
 from .._notice_errors import NotificationRefused
 from .._notice_signing import (
     CERT_URL,
@@ -97,7 +98,7 @@ class Verifier:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if token is not None and not token:
-            raise ValueError("token: give the target's token, or None for none")
+            raise ValidationError("token", "the target's token, or None for none", "")
         self._token = None if token is None else token.encode()
         self.certificate_urls = (
             re.compile(certificate_urls) if isinstance(certificate_urls, str) else certificate_urls
