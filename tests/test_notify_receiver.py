@@ -417,3 +417,24 @@ async def test_the_asgi_lifespan_shutdown_stops_a_delivery_still_running() -> No
     assert sink.cancelled == 1
     assert sink.events == []
     assert receiver.stats.late == 1
+
+
+async def test_the_asgi_app_mounted_in_starlette_checks_the_full_url_it_was_posted_to() -> None:
+    applications = pytest.importorskip("starlette.applications")
+    routing = pytest.importorskip("starlette.routing")
+    sink = Sink()
+    signer = EventSigner()
+    async with certificate_host(signer.certificate_pem) as host:
+        receiver = Receiver(sink, verifier=Verifier(certificate_urls=LOOPBACK))
+        app = applications.Starlette(routes=[routing.Mount("/hooks", app=receiver.asgi)])
+        async with uvicorn_serving(app) as origin, aiohttp.ClientSession() as session:
+            sender = Sender(session, f"{origin}/hooks/eventbridge?team=video", host, signer)
+            assert await sender.post(body_of(), token=None) == (200, {"status": "accepted"})
+            # Signed for the path the mount sees, not the one posted to: refused.
+            cut = f"{origin}/eventbridge?team=video"
+            second = body_of(task_id="task-2")
+            assert await sender.post(second, token=None, signed_url=cut) == (
+                403,
+                {"error": "signature"},
+            )
+    assert [e.task_id for e in sink.events] == ["task-1"]
