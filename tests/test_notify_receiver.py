@@ -42,6 +42,8 @@ class Sink:
         self.delay = delay
         self.failures = failures
         self.cancelled = 0
+        #: Set when an event is recorded.
+        self.delivered = asyncio.Event()
 
     async def deliver(self, event: TaskFinished) -> None:
         try:
@@ -53,6 +55,7 @@ class Sink:
             self.failures -= 1
             raise RuntimeError("the sink is down")
         self.events.append(event)
+        self.delivered.set()
 
 
 def body_of(
@@ -284,14 +287,15 @@ async def test_a_body_over_the_cap_is_refused_413_without_being_read_whole() -> 
 
 
 async def test_a_slow_sink_is_answered_within_the_deadline_and_the_event_still_delivered() -> None:
-    sink = Sink(delay=0.6)
+    sink = Sink(delay=1.5)
     async with aiohttp_receiver(trusting(sink, deadline=0.3)) as (sender, receiver):
         started = time.monotonic()
         assert await sender.post(body_of()) == (202, {"status": "accepted"})
-        assert time.monotonic() - started < 0.55
+        # Answered long before the sink is done (a loaded machine gets a wide margin).
+        assert time.monotonic() - started < 1.2
         assert sink.events == []
         assert await sender.post(body_of()) == (200, {"status": "duplicate"})
-        await asyncio.sleep(0.6)
+        await asyncio.wait_for(sink.delivered.wait(), 10)
         assert len(sink.events) == 1
     assert (receiver.stats.late, receiver.stats.accepted) == (1, 1)
 
@@ -300,7 +304,7 @@ async def test_a_certificate_slower_than_the_deadline_is_503_and_still_kept_for_
     sink = Sink()
     signer = EventSigner()
     async with (
-        certificate_host(signer.certificate_pem, delay=0.6) as host,
+        certificate_host(signer.certificate_pem, delay=1.5) as host,
         aiohttp.ClientSession() as session,
     ):
         receiver = Receiver(sink, verifier=Verifier(certificate_urls=LOOPBACK), deadline=0.3)
@@ -310,8 +314,8 @@ async def test_a_certificate_slower_than_the_deadline_is_503_and_still_kept_for_
             sender = Sender(session, f"http://127.0.0.1:{server.port}{PATH}", host, signer)
             started = time.monotonic()
             assert await sender.post(body_of(), token=None) == (503, {"error": "deadline"})
-            assert time.monotonic() - started < 0.55
-            await asyncio.sleep(0.5)  # the fetch went on, and its certificate is kept
+            assert time.monotonic() - started < 1.2  # long before the certificate came
+            await asyncio.sleep(2.0)  # the fetch went on, and its certificate is kept
             assert await sender.post(body_of(), token=None) == (200, {"status": "accepted"})
     assert host.hits == {"/eventbridge/cert.pem": 1}
     assert len(sink.events) == 1
