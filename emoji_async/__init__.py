@@ -88,7 +88,7 @@ from ._models import (
     Usage,
     VideoResult,
 )
-from ._notice_errors import NotificationRefused
+from ._notice_errors import NotificationRefusedError
 from ._policy import PollPolicy, PollSchedule, RetryPolicy
 from ._quoting import shown
 from ._shared_config import RedisPacing
@@ -125,7 +125,7 @@ __all__ = [  # noqa: RUF022
     "Lane",
     "ModelOrWorkspaceNotFoundError",
     "NotFoundError",
-    "NotificationRefused",
+    "NotificationRefusedError",
     "OrphanTask",
     "Outcomes",
     "PermissionDeniedError",

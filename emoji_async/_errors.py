@@ -24,6 +24,7 @@
     ├── DownloadError               a result video could not be fetched or saved
     ├── SharedPacingError           the shared pacing store (Redis) cannot be used
     ├── JournalError                the batch's journal refused its file, or a step out of order
+    ├── NotificationRefusedError    a task-finished notification was refused: forged, stale...
     ├── FaceRejectedError           the detector rejected the portrait (billed, HTTP 200)
     ├── SubmissionUncertainError    a paid submit may have created a task we never heard of
     └── TaskError                   a task ended without a video, or could not be waited for
@@ -32,10 +33,9 @@
         ├── TaskNotFoundError       UNKNOWN: the id never existed or is older than 24 h
         └── WaitTimeoutError        the deadline passed first (also TimeoutError)
 
-Every error carries its context as attributes (HTTP status, provider ``code``,
-``message``, ``request_id``; ``task_id`` and the last snapshot for task
-errors). None of them ever holds the API key: they are built from the answer,
-never from the request headers.
+Every error carries its context as attributes (HTTP status, provider ``code``, ``message``,
+``request_id``; ``task_id`` and the last snapshot for task errors). None of them ever holds
+the API key: they are built from the answer, never from the request headers.
 """
 
 from __future__ import annotations

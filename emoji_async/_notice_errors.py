@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from ._errors import EmojiError
 
-__all__ = ["NotificationRefused"]
+__all__ = ["NotificationRefusedError"]
 
 
-class NotificationRefused(EmojiError):
+class NotificationRefusedError(EmojiError):
     """A notification delivery was refused: unsigned, badly signed, stale, malformed or too big.
 
     ``reason`` is one short word (``"signature"``, ``"timestamp"``,

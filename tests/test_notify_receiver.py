@@ -24,7 +24,7 @@ from aiohttp.test_utils import TestServer
 
 from emoji_async import TaskStatus
 from emoji_async._notice_signing import SIGNATURE
-from emoji_async.notify import NotificationRefused, Receiver, TaskFinished, Verifier
+from emoji_async.notify import NotificationRefusedError, Receiver, TaskFinished, Verifier
 from emoji_async.testing._eventbridge_keys import EventSigner
 
 from .test_notify_verify import LOOPBACK, TOKEN_VALUE, CertificateHost, certificate_host
@@ -360,7 +360,7 @@ async def test_the_handle_method_serves_any_framework_with_bytes_and_a_header_ma
         answer = await receiver.handle(url, headers, body)
         assert (answer.status, json.loads(answer.body)) == (200, {"status": "accepted"})
     assert len(sink.events) == 1
-    assert issubclass(NotificationRefused, Exception)
+    assert issubclass(NotificationRefusedError, Exception)
 
 
 @asynccontextmanager

@@ -28,7 +28,7 @@ from emoji_async._notice_signing import CERT_URL, SIGNATURE, SIGNATURE_V1, TIMES
 from emoji_async.notify import (
     OFFICIAL_CERTIFICATE_URLS,
     SIGN_FORMS,
-    NotificationRefused,
+    NotificationRefusedError,
     SignForm,
     Verifier,
 )
@@ -93,7 +93,7 @@ def event_body(task_id: str = "task-1", event_id: str = "evt-1") -> bytes:
 
 async def refusal(verifier: Verifier, url: str, headers: dict[str, str], body: bytes) -> str:
     """The reason ``verifier`` refuses the delivery with (it must refuse it)."""
-    with pytest.raises(NotificationRefused) as refused:
+    with pytest.raises(NotificationRefusedError) as refused:
         await verifier.verify(url, headers, body)
     return refused.value.reason
 
@@ -184,7 +184,7 @@ async def test_missing_or_garbled_signature_headers_are_refused(
                 headers.pop(name)
             else:
                 headers[name] = value
-        with pytest.raises(NotificationRefused) as refused:
+        with pytest.raises(NotificationRefusedError) as refused:
             await verifier.verify(TARGET, headers, body)
         assert (refused.value.reason, refused.value.http_status) == (reason, status)
         assert isinstance(refused.value, EmojiError)
@@ -198,7 +198,7 @@ async def test_a_repeated_signature_header_is_refused() -> None:
         verifier = Verifier(certificate_urls=LOOPBACK)
         headers = signer.headers(TARGET, body, cert_url=host.cert_url)
         pairs = [*headers.items(), (TIMESTAMP.upper(), "1")]
-        with pytest.raises(NotificationRefused) as refused:
+        with pytest.raises(NotificationRefusedError) as refused:
             await verifier.verify(TARGET, pairs, body)
         assert refused.value.reason == "headers"
 
@@ -225,7 +225,7 @@ LOOKALIKES = [
 
 @pytest.mark.parametrize("url", LOOKALIKES)
 def test_the_official_pattern_refuses_lookalike_certificate_urls(url: str) -> None:
-    with pytest.raises(NotificationRefused) as refused:
+    with pytest.raises(NotificationRefusedError) as refused:
         check_certificate_url(url, OFFICIAL_CERTIFICATE_URLS)
     assert refused.value.reason == "certificate-url"
 
@@ -244,7 +244,7 @@ def test_the_official_pattern_takes_the_official_host_over_https(url: str) -> No
 def test_even_a_loose_test_pattern_refuses_a_url_with_user_information() -> None:
     anything = re.compile(r".*")
     for url in ("http://user:pw@127.0.0.1:80/eventbridge/cert.pem", "ftp://127.0.0.1/cert.pem"):
-        with pytest.raises(NotificationRefused):
+        with pytest.raises(NotificationRefusedError):
             check_certificate_url(url, anything)
 
 
@@ -273,7 +273,7 @@ async def test_the_token_is_required_when_configured_and_never_shown(
         messages = [repr(verifier), str(verifier)]
         for token in (None, "wrong", TOKEN_VALUE[:-1], TOKEN_VALUE + "x"):
             headers = signer.headers(TARGET, body, cert_url=host.cert_url, token=token)
-            with pytest.raises(NotificationRefused) as refused:
+            with pytest.raises(NotificationRefusedError) as refused:
                 await verifier.verify(TARGET, headers, body)
             assert refused.value.reason == "token"
             messages += [str(refused.value), repr(refused.value), refused.value.message]
@@ -297,7 +297,9 @@ async def test_a_certificate_is_fetched_once_and_kept_and_a_failure_briefly() ->
         results = await asyncio.gather(
             *(verifier.verify(TARGET, gone, body) for _ in range(5)), return_exceptions=True
         )
-        assert {r.reason for r in results if isinstance(r, NotificationRefused)} == {"certificate"}
+        assert {r.reason for r in results if isinstance(r, NotificationRefusedError)} == {
+            "certificate"
+        }
         assert len(results) == 5
         assert host.hits == {"/eventbridge/gone.pem": 1}  # five deliveries, one fetch
         assert await refusal(verifier, TARGET, gone, body) == "certificate"
@@ -330,7 +332,7 @@ async def test_a_certificate_fetch_follows_no_redirect_and_is_capped_in_size_and
         ]:
             url = f"{host.origin}/eventbridge/{name}.pem"
             headers = signer.headers(TARGET, body, cert_url=url)
-            with pytest.raises(NotificationRefused) as refused:
+            with pytest.raises(NotificationRefusedError) as refused:
                 await verifier.verify(TARGET, headers, body)
             assert (refused.value.reason, refused.value.http_status) == (reason, status), name
         assert "/eventbridge/cert.pem" not in host.hits  # the redirect was not followed
@@ -338,7 +340,7 @@ async def test_a_certificate_fetch_follows_no_redirect_and_is_capped_in_size_and
         verifier = Verifier(certificate_urls=LOOPBACK, certificate_timeout=0.3)
         headers = signer.headers(TARGET, body, cert_url=slow.cert_url)
         started = time.monotonic()
-        with pytest.raises(NotificationRefused) as refused:
+        with pytest.raises(NotificationRefusedError) as refused:
             await verifier.verify(TARGET, headers, body)
         assert (refused.value.reason, refused.value.http_status) == ("certificate-unavailable", 503)
         assert time.monotonic() - started < 1.5

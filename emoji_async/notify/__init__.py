@@ -7,7 +7,7 @@ Verifying signatures needs the ``notify`` extra (``pip install
 from __future__ import annotations
 
 from .._notice import EVENT_SOURCE, EVENT_TYPE, MalformedEvent, TaskFinished, parse_event
-from .._notice_errors import NotificationRefused
+from .._notice_errors import NotificationRefusedError
 from .._notice_signing import SIGN_FORMS, SignForm
 from ._certificates import OFFICIAL_CERTIFICATE_URLS
 from ._receiver import Answer, NoticeSink, Receiver, ReceiverStats
@@ -21,7 +21,7 @@ __all__ = [
     "Answer",
     "MalformedEvent",
     "NoticeSink",
-    "NotificationRefused",
+    "NotificationRefusedError",
     "Receiver",
     "ReceiverStats",
     "SignForm",

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from .._notice_errors import NotificationRefused
+from .._notice_errors import NotificationRefusedError
 
 try:
     from cryptography import x509
@@ -68,7 +68,7 @@ def check_certificate_url(url: str, trusted: re.Pattern[str]) -> None:
     pattern decides the rest; these checks hold even a loose test pattern to
     URLs that mean what they say.
     """
-    refused = NotificationRefused(
+    refused = NotificationRefusedError(
         "the certificate URL is not one this receiver trusts", reason="certificate-url"
     )
     if len(url) > _MAX_URL or not url.isascii() or not url.isprintable() or " " in url:
@@ -102,11 +102,11 @@ def public_key_of(data: bytes) -> rsa.RSAPublicKey:
             certificate = x509.load_der_x509_certificate(data)
         key = certificate.public_key()
     except ValueError:
-        raise NotificationRefused(
+        raise NotificationRefusedError(
             "the certificate URL did not serve an X.509 certificate", reason="certificate"
         ) from None
     if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
-        raise NotificationRefused(
+        raise NotificationRefusedError(
             "the certificate's key is not an RSA key of 2048 bits or more", reason="certificate"
         )
     return key
@@ -148,7 +148,7 @@ class CertificateCache:
         self.failure_ttl = failure_ttl
         self.size = size
         self._clock = clock
-        self._kept: OrderedDict[str, tuple[float, rsa.RSAPublicKey | NotificationRefused]]
+        self._kept: OrderedDict[str, tuple[float, rsa.RSAPublicKey | NotificationRefusedError]]
         self._kept = OrderedDict()
         self._fetching: dict[str, asyncio.Task[rsa.RSAPublicKey]] = {}
         #: How many fetches were started (a test's way to see the cache at work).
@@ -160,7 +160,7 @@ class CertificateCache:
         kept = self._kept.get(url)
         if kept is not None and kept[0] > now:
             self._kept.move_to_end(url)
-            if isinstance(kept[1], NotificationRefused):
+            if isinstance(kept[1], NotificationRefusedError):
                 raise _again(kept[1])
             return kept[1]
         task = self._fetching.get(url)
@@ -173,7 +173,7 @@ class CertificateCache:
         # finish and fill the cache for the retry, instead of cancelling it for everyone.
         try:
             return await asyncio.shield(task)
-        except NotificationRefused as refusal:
+        except NotificationRefusedError as refusal:
             raise _again(refusal) from None
 
     def _fetched(self, url: str, task: asyncio.Task[rsa.RSAPublicKey]) -> None:
@@ -184,13 +184,15 @@ class CertificateCache:
     async def _fetch_and_keep(self, url: str) -> rsa.RSAPublicKey:
         try:
             key = public_key_of(await self._fetch(url))
-        except NotificationRefused as refusal:
+        except NotificationRefusedError as refusal:
             self._keep(url, refusal, self.failure_ttl)
             raise
         self._keep(url, key, self.ttl)
         return key
 
-    def _keep(self, url: str, value: rsa.RSAPublicKey | NotificationRefused, ttl: float) -> None:
+    def _keep(
+        self, url: str, value: rsa.RSAPublicKey | NotificationRefusedError, ttl: float
+    ) -> None:
         self._kept[url] = (self._clock() + ttl, value)
         self._kept.move_to_end(url)
         while len(self._kept) > self.size:
@@ -218,24 +220,24 @@ class CertificateCache:
                 message = f"the certificate URL answered HTTP {response.status}"
                 if response.status >= 500 or response.status == 429:
                     raise _unavailable(message)
-                raise NotificationRefused(message, reason="certificate")
+                raise NotificationRefusedError(message, reason="certificate")
             data = bytearray()
             async for chunk in response.content.iter_chunked(8192):
                 data += chunk
                 if len(data) > self.max_bytes:
-                    raise NotificationRefused(
+                    raise NotificationRefusedError(
                         f"the certificate is over {self.max_bytes} bytes", reason="certificate"
                     )
             return bytes(data)
 
 
-def _unavailable(message: str) -> NotificationRefused:
+def _unavailable(message: str) -> NotificationRefusedError:
     """A certificate that could not be had for now: 503, so that the sender retries later."""
-    return NotificationRefused(message, reason="certificate-unavailable", http_status=503)
+    return NotificationRefusedError(message, reason="certificate-unavailable", http_status=503)
 
 
-def _again(refusal: NotificationRefused) -> NotificationRefused:
+def _again(refusal: NotificationRefusedError) -> NotificationRefusedError:
     """A fresh copy of a kept refusal (one exception object is never raised twice)."""
-    return NotificationRefused(
+    return NotificationRefusedError(
         refusal.message, reason=refusal.reason, http_status=refusal.http_status
     )

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 
 from .._notice import EVENT_SOURCE, EVENT_TYPE, MalformedEvent, TaskFinished, parse_event
-from .._notice_errors import NotificationRefused
+from .._notice_errors import NotificationRefusedError
 from ._aiohttp import handle_aiohttp
 from ._asgi import AsgiApp
 from ._verify import Verifier, header_map
@@ -190,13 +190,13 @@ class Receiver:
                 await self.verifier.verify(self.public_url or url, signed, data)
             event = _event(data)
         except TimeoutError:
-            refusal = NotificationRefused(
+            refusal = NotificationRefusedError(
                 f"not read and verified within {self.deadline:g} s",
                 reason="deadline",
                 http_status=503,
             )
             return self._refused(refusal, data)
-        except NotificationRefused as refusal:
+        except NotificationRefusedError as refusal:
             return self._refused(refusal, data)
         if event is None:
             self.stats.ignored += 1
@@ -269,7 +269,7 @@ class Receiver:
             error,
         )
 
-    def _refused(self, refusal: NotificationRefused, body: bytes | None) -> Answer:
+    def _refused(self, refusal: NotificationRefusedError, body: bytes | None) -> Answer:
         self.stats.refused[refusal.reason] += 1
         event_id, task_id = _ids(body)
         log.warning(
@@ -314,11 +314,11 @@ def _event(data: bytes) -> TaskFinished | None:
         raise _malformed(str(exc)) from None
 
 
-def _too_large(limit: int) -> NotificationRefused:
-    return NotificationRefused(
+def _too_large(limit: int) -> NotificationRefusedError:
+    return NotificationRefusedError(
         f"the body is over {limit} bytes", reason="too-large", http_status=413
     )
 
 
-def _malformed(message: str) -> NotificationRefused:
-    return NotificationRefused(message, reason="malformed", http_status=400)
+def _malformed(message: str) -> NotificationRefusedError:
+    return NotificationRefusedError(message, reason="malformed", http_status=400)

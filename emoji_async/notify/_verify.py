@@ -1,6 +1,6 @@
 """Whether a delivery comes from EventBridge: signature V2, checked by default.
 
-The checks, cheapest first, each a :class:`NotificationRefused` with its
+The checks, cheapest first, each a :class:`NotificationRefusedError` with its
 reason: a V2 signature is there (``unsigned``; ``legacy-signature`` for V1
 alone), the signature headers are whole (``headers``), the time stamp is
 within 60 s of now either way (``timestamp``), the static token matches when
@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from .._errors import ValidationError
-from .._notice_errors import NotificationRefused
+from .._notice_errors import NotificationRefusedError
 from .._notice_signing import (
     CERT_URL,
     HASH_METHOD,
@@ -67,13 +67,13 @@ def header_map(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[s
     for name, value in pairs:
         lower = name.lower()
         if lower in found and lower.startswith(_PREFIX):
-            raise NotificationRefused(f"the header {lower} comes twice", reason="headers")
+            raise NotificationRefusedError(f"the header {lower} comes twice", reason="headers")
         found.setdefault(lower, value)
     return found
 
 
 class Verifier:
-    """Checks EventBridge's signature V2 on a delivery; refuses with :class:`NotificationRefused`.
+    """Checks EventBridge's signature V2 on a delivery; refuses with NotificationRefusedError.
 
     ``token``: the static token configured on the EventBridge target; when set,
     a delivery must carry it (it is never shown, in a ``repr``, a log line or a
@@ -149,33 +149,35 @@ class Verifier:
         signature = signed.get(SIGNATURE)
         if signature is None:
             if SIGNATURE_V1 in signed:
-                raise NotificationRefused(
+                raise NotificationRefusedError(
                     "only the legacy signature V1 came, which cannot prove its sender;"
                     " set the target to signature V2",
                     reason="legacy-signature",
                     http_status=401,
                 )
-            raise NotificationRefused(
+            raise NotificationRefusedError(
                 "the delivery is not signed", reason="unsigned", http_status=401
             )
         self._check_time(signed.get(TIMESTAMP))
         method = signed.get(HASH_METHOD)
         if method is not None and method.strip().lower() not in _SHA256:
-            raise NotificationRefused("the hash method is not SHA-256", reason="headers")
+            raise NotificationRefusedError("the hash method is not SHA-256", reason="headers")
         self._check_token(signed.get(TOKEN))
         cert_url = signed.get(CERT_URL)
         if cert_url is None:
-            raise NotificationRefused(
+            raise NotificationRefusedError(
                 "the certificate URL header is missing", reason="headers", http_status=401
             )
         check_certificate_url(cert_url, self.certificate_urls)
         try:
             raw = base64.b64decode(signature.strip(), validate=True)
         except (binascii.Error, ValueError):
-            raise NotificationRefused("the signature is not Base64", reason="signature") from None
+            raise NotificationRefusedError(
+                "the signature is not Base64", reason="signature"
+            ) from None
         key = await self.certificates.public_key(cert_url)
         if len(raw) != (key.key_size + 7) // 8:
-            raise NotificationRefused("the signature does not match", reason="signature")
+            raise NotificationRefusedError("the signature does not match", reason="signature")
         tried: set[bytes] = set()
         for form in SIGN_FORMS:
             message = string_to_sign(form, url, signed, body)
@@ -184,21 +186,21 @@ class Verifier:
             tried.add(message)
             if signature_matches(key, raw, message):
                 return
-        raise NotificationRefused("the signature does not match", reason="signature")
+        raise NotificationRefusedError("the signature does not match", reason="signature")
 
     def _check_time(self, stamp: str | None) -> None:
         if stamp is None:
-            raise NotificationRefused(
+            raise NotificationRefusedError(
                 "the time stamp header is missing", reason="headers", http_status=401
             )
         text = stamp.strip()
         if not text.isdigit() or len(text) > 13:
-            raise NotificationRefused("the time stamp is not a number", reason="headers")
+            raise NotificationRefusedError("the time stamp is not a number", reason="headers")
         seconds = int(text)
         if len(text) > 11:  # milliseconds: no time in seconds near now has 12 digits
             seconds //= 1000
         if abs(self._clock() - seconds) > self.max_skew:
-            raise NotificationRefused(
+            raise NotificationRefusedError(
                 f"the time stamp is more than {self.max_skew:g} s from now", reason="timestamp"
             )
 
@@ -206,6 +208,6 @@ class Verifier:
         if self._token is None:
             return
         if given is None:
-            raise NotificationRefused("the token header is missing", reason="token")
+            raise NotificationRefusedError("the token header is missing", reason="token")
         if not hmac.compare_digest(given.encode(), self._token):
-            raise NotificationRefused("the token does not match", reason="token")
+            raise NotificationRefusedError("the token does not match", reason="token")
