@@ -154,6 +154,7 @@ from ._chaos_kinds import CHAOS_KINDS, HOSTILE_KINDS
 from ._client import client_for
 from ._config import ServiceLimits, SimulatorConfig, fixed_duration, uniform_durations
 from ._faults import Fault, FaultBook
+from ._receiving import SIMULATOR_CERTIFICATES, receiving
 from ._records import DeliveryRecord, RequestRecord, SimulatorStats
 from ._samples import SAMPLE_PORTRAITS, sample_portrait
 from ._server import SimulatorServer, run_forever, serve
@@ -169,6 +170,7 @@ __all__ = [  # noqa: RUF022
     "HOSTILE_KINDS",
     "RequestRecord",
     "SAMPLE_PORTRAITS",
+    "SIMULATOR_CERTIFICATES",
     "ServiceLimits",
     "SimulatedTask",
     "Simulator",
@@ -177,6 +179,7 @@ __all__ = [  # noqa: RUF022
     "SimulatorStats",
     "client_for",
     "fixed_duration",
+    "receiving",
     "run_forever",
     "sample_portrait",
     "serve",
