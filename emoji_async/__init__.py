@@ -25,7 +25,7 @@ placed here to pass)::
               _journal_null
     batch     _batch_options _batch_refusal _batch_spending _batch_resume _batch_moves
               _batch_files _batch_job _batch
-    client    _task_list_query _paid_requests _client_lifetime _generating
+    client    _task_list_query _paid_requests _client_settings _client_lifetime _generating
               _client_batches _client
     faces     __init__ __main__ cli notify testing
 

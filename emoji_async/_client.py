@@ -14,7 +14,8 @@ from ._api import DETECT_MODEL, GENERATE_MODEL
 from ._batch_options import BatchOptions
 from ._budget import Budget
 from ._client_batches import batch_for, outcomes_in_order
-from ._client_lifetime import ClientLifetime, check_settings, on_clock
+from ._client_lifetime import ClientLifetime
+from ._client_settings import check_settings, on_clock
 from ._downloads import download_video
 from ._generating import generate_one
 from ._jobs import EmojiJob, JobOutcome, Outcomes

@@ -14,7 +14,8 @@ from typing import Protocol
 
 from ._batch import Batch
 from ._batch_options import BatchOptions, default_concurrency
-from ._client_lifetime import Opened, on_clock
+from ._client_lifetime import Opened
+from ._client_settings import on_clock
 from ._jobs import EmojiJob, JobOutcome, Outcomes
 from ._limits import RateLimits
 from ._policy import PollPolicy

@@ -1,12 +1,13 @@
 """An :class:`EmojiClient`'s lifetime: what opening it builds, and what closing lets go of.
 
-A client's settings are checked when it is made; its policies run on its clock
-(``time_scale``). Opening it (:class:`ClientLifetime`) resolves the key and the
-URL, connects the pacing backend (this process, or Redis), and builds the
-transport and the service API over the session; closing lets a cancelled
-submit settle, lets go of shared pacing, and closes only a session the client
-created. The lifecycle (unopened, open, closed) is an enum: a closed client is
-never reopened. The submitter's records (abandoned tasks, orphans) outlive it.
+A client's settings are checked when it is made, and its policies run on its
+clock (:mod:`~emoji_async._client_settings`). Opening it
+(:class:`ClientLifetime`) resolves the key and the URL, connects the pacing
+backend (this process, or Redis), and builds the transport and the service
+API over the session; closing lets a cancelled submit settle, lets go of
+shared pacing, and closes only a session the client created. The lifecycle
+(unopened, open, closed) is an enum: a closed client is never reopened. The
+submitter's records (abandoned tasks, orphans) outlive it.
 """
 
 from __future__ import annotations
@@ -14,33 +15,22 @@ from __future__ import annotations
 import enum
 import functools
 import logging
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from ._api import ServiceAPI
-from ._checks import instance_of, optional, positive
+from ._client_settings import Settings, least_call_time, on_clock
 from ._config import resolve_api_key, resolve_base_url
 from ._errors import ClientStateError, ConfigurationError, SharedPacingError
 from ._limits import RateLimits
 from ._pacing import InProcess, Pacing, PacingBackend
-from ._policy import PollPolicy, RetryPolicy
 from ._reconcile import Submitter
 from ._reporting import tell
 from ._shared_config import RedisPacing
-from ._transport import Session, Timeouts, Transport, open_session
+from ._transport import Session, Transport, open_session
 from ._values import Secret
 from .events import EventHandler
 
-__all__ = [
-    "LEAST_CALL_TIME",
-    "ClientLifetime",
-    "Lifecycle",
-    "Opened",
-    "Settings",
-    "check_settings",
-    "least_call_time",
-    "on_clock",
-    "open_pacing",
-]
+__all__ = ["ClientLifetime", "Lifecycle", "Opened", "open_pacing"]
 
 log = logging.getLogger("emoji_async")
 
@@ -49,42 +39,6 @@ class Lifecycle(enum.Enum):
     UNOPENED = "unopened"
     OPEN = "open"
     CLOSED = "closed"
-
-
-_PACING = optional(
-    instance_of(RedisPacing, "a RedisPacing"), "None (this process) or a RedisPacing"
-)
-_TIME_SCALE = positive("a factor > 0 (0.01: a clock 100 times as fast)")
-
-
-def check_settings(pacing: object, time_scale: object) -> None:
-    """The client's arguments that are checked when it is made, before anything opens."""
-    _PACING.validate(pacing, field="pacing")
-    _TIME_SCALE.validate(time_scale, field="time_scale")
-
-
-_Policy = TypeVar("_Policy", PollPolicy, RetryPolicy, RateLimits)
-
-
-def on_clock(policy: _Policy, time_scale: float) -> _Policy:
-    """``policy`` on a clock ``1 / time_scale`` times as fast as the service's."""
-    return policy if time_scale == 1 else policy.scaled(time_scale)
-
-
-#: On a compressed clock, the least time a call is given before its hard deadline, in
-#: real seconds: requests and answers take as long as on the real one.
-LEAST_CALL_TIME = 10.0
-
-
-def least_call_time(retry: RetryPolicy, time_scale: float) -> float:
-    """The shortest hard deadline of a call: none on the service's own clock.
-
-    On a faster clock a call's retries stop on that clock, but it is never cut
-    off sooner than :data:`LEAST_CALL_TIME` real seconds (or its own deadline,
-    if that is shorter): a detection the simulator decodes an image for can
-    take longer than 120 s x 0.002.
-    """
-    return 0.0 if time_scale >= 1 else min(retry.deadline, LEAST_CALL_TIME)
 
 
 async def open_pacing(config: RedisPacing | None, limits: RateLimits | None) -> PacingBackend:
@@ -116,25 +70,6 @@ class Opened(Protocol):
 
     @property
     def submitter(self) -> Submitter: ...
-
-
-class Settings(Protocol):
-    """The client's settings its lifetime reads: the policies as given, and its clock."""
-
-    @property
-    def timeouts(self) -> Timeouts: ...
-
-    @property
-    def retry(self) -> RetryPolicy: ...
-
-    @property
-    def limits(self) -> RateLimits | None: ...
-
-    @property
-    def pacing(self) -> RedisPacing | None: ...
-
-    @property
-    def time_scale(self) -> float: ...
 
 
 class ClientLifetime:
