@@ -14,11 +14,12 @@ placed here to pass)::
     values    _quoting _redact _urls _version _templates _image_headers _values
               _errors _api_errors _checks _models _validation _budget _jobs
               _paid_request _notice _notice_signing _notice_errors events
-    policy    _policy _adaptive _poll_placement _limits _config _shared_config
-              _reporting
+    policy    _policy _adaptive _poll_placement _notify_policy _limits _config
+              _shared_config _reporting
     wire      _wire_shapes _wire _answers _saving _transport_errors _transport
-    service   _calls _uploads _pacer _task_board _lane_lock _lanes _pacing _shared_scripts
-              _shared_lock_scripts _shared_queue _shared_link _shared_lock _shared _api
+    service   _calls _uploads _pacer _task_board _notices _lane_lock _lanes _pacing
+              _shared_scripts _shared_lock_scripts _shared_queue _shared_link _shared_lock
+              _shared _api
     tasks     _task _downloads _attempts _verdicts _ledger _submission _records
               _orphans _listing _settlement _reconcile _journal_entries
               _journal_schema _journal_rules _journal_store _journal_sightings _journal
@@ -89,6 +90,8 @@ from ._models import (
     VideoResult,
 )
 from ._notice_errors import NotificationRefusedError
+from ._notices import NoticeCounts, Notices
+from ._notify_policy import NotifyPolicy
 from ._policy import PollPolicy, PollSchedule, RetryPolicy
 from ._quoting import shown
 from ._shared_config import RedisPacing
@@ -125,7 +128,10 @@ __all__ = [  # noqa: RUF022
     "Lane",
     "ModelOrWorkspaceNotFoundError",
     "NotFoundError",
+    "NoticeCounts",
+    "Notices",
     "NotificationRefusedError",
+    "NotifyPolicy",
     "OrphanTask",
     "Outcomes",
     "PermissionDeniedError",

@@ -15,7 +15,6 @@ from ._batch_options import BatchOptions
 from ._budget import Budget
 from ._client_batches import batch_for, outcomes_in_order
 from ._client_lifetime import ClientLifetime
-from ._client_settings import check_settings, on_clock
 from ._downloads import download_video
 from ._generating import generate_one
 from ._jobs import EmojiJob, JobOutcome, Outcomes
@@ -30,6 +29,7 @@ from ._models import (
     VideoResult,
     check_task_id,
 )
+from ._notify_policy import NotifyPolicy
 from ._paid_requests import paid_request, submitted_task
 from ._policy import PollPolicy, RetryPolicy
 from ._shared_config import RedisPacing
@@ -75,6 +75,8 @@ class EmojiClient:
     and goes on; ``cancel_abandoned=True`` cancels it while PENDING instead. ``on_event`` is told
     of such tasks, and of tasks no job holds that the client found (:attr:`orphans`), as
     :class:`~emoji_async.events.Abandoned` and :class:`~emoji_async.events.Orphaned`.
+    ``notifications`` (a :class:`NotifyPolicy`): a waiter wakes on its task's event, delivered to
+    :attr:`notices` (a :class:`Notices`), and confirms it with one query; polls are a safety net.
     """
 
     def __init__(
@@ -93,17 +95,16 @@ class EmojiClient:
         pacing: RedisPacing | None = None,
         cancel_abandoned: bool = False,
         on_event: EventHandler | None = None,
+        notifications: NotifyPolicy | None = None,
         time_scale: float = 1.0,
     ) -> None:
-        check_settings(pacing, time_scale)
         self.poll = poll or PollPolicy()
         self.retry = retry or RetryPolicy()
         self.timeouts = timeouts or Timeouts()
         self.limits = limits
         self.time_scale = time_scale
-        # What tasks run on: the poll policy on the client's clock.
-        self._poll = on_clock(self.poll, time_scale)
         self.pacing = pacing
+        self.notifications = notifications
         self.extra_templates = frozenset(extra_templates)
         self.base_url: str | None = None
         self._life = ClientLifetime(
@@ -116,6 +117,7 @@ class EmojiClient:
             cancel_abandoned=cancel_abandoned,
             on_event=on_event,
         )
+        self.notices = self._life.notices
 
     def __repr__(self) -> str:
         where = self.base_url or origin(self._life.base_url_arg) or "(resolved on open)"
@@ -189,12 +191,12 @@ class EmojiClient:
         chosen = check_lane(lane)
         api = self._life.service
         request = await paid_request(api, image_url, template, face, ext, chosen)
-        settled = await self._life.submitter.submit(request)
-        return submitted_task(api, settled.snapshot, poll=self._poll, template=request.driven_id)
+        done = await self._life.submitter.submit(request)
+        return submitted_task(api, done.snapshot, poll=self._life.poll, template=request.driven_id)
 
     def task(self, task_id: str) -> Task:
         """A handle on a task submitted earlier (by this process or another)."""
-        return Task(self._life.service, check_task_id(task_id), poll=self._poll)
+        return Task(self._life.service, check_task_id(task_id), poll=self._life.poll)
 
     async def generate(
         self,

@@ -7,7 +7,8 @@ backend (this process, or Redis), and builds the transport and the service
 API over the session; closing lets a cancelled submit settle, lets go of
 shared pacing, and closes only a session the client created. The lifecycle
 (unopened, open, closed) is an enum: a closed client is never reopened. The
-submitter's records (abandoned tasks, orphans) outlive it.
+submitter's records (abandoned tasks, orphans) and the hub of notifications
+outlive it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import logging
 from typing import Protocol
 
 from ._api import ServiceAPI
-from ._client_settings import Settings, least_call_time, on_clock
+from ._client_settings import Settings, check_settings, least_call_time, on_clock
 from ._config import resolve_api_key, resolve_base_url
 from ._errors import ClientStateError, ConfigurationError, SharedPacingError
 from ._limits import RateLimits
+from ._notices import Notices
 from ._pacing import InProcess, Pacing, PacingBackend
 from ._reconcile import Submitter
 from ._reporting import tell
@@ -75,8 +77,10 @@ class Opened(Protocol):
 class ClientLifetime:
     """One client's session, service and submitter, from opening to closing.
 
-    ``client`` is read for its settings: its ``retry`` and ``limits`` now, put on
-    its clock (in the service's seconds as given), the rest when it opens.
+    ``client`` is read for its settings: they are checked now, and its
+    ``poll``, ``retry``, ``limits`` and ``notifications`` put on its clock (in
+    the service's seconds as given); the rest is read when it opens.
+    :attr:`notices`, the client's hub of notifications, outlives every opening.
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class ClientLifetime:
         cancel_abandoned: bool,
         on_event: EventHandler | None,
     ) -> None:
+        check_settings(client.pacing, client.time_scale, client.notifications)
         # Wrapped at once: the key must not sit in a plain attribute a debugger
         # or a careless repr could print.
         self._api_key = None if api_key is None else Secret(api_key)
@@ -98,10 +103,14 @@ class ClientLifetime:
         self._workspace = workspace
         self._borrowed = session
         self._client = client
-        # What the client runs on: the policies on its clock.
+        # What the client runs on: the policies on its clock (``poll``: its tasks').
+        self.poll = on_clock(client.poll, client.time_scale)
         self._retry = on_clock(client.retry, client.time_scale)
         limits = client.limits
         self._limits = None if limits is None else on_clock(limits, client.time_scale)
+        notify = client.notifications
+        self._notify = None if notify is None else on_clock(notify, client.time_scale)
+        self.notices = Notices()
         self._allow_insecure_http = allow_insecure_http
         self._cancel_abandoned = cancel_abandoned
         self._on_event = on_event
@@ -135,7 +144,7 @@ class ClientLifetime:
         self._api = ServiceAPI(
             transport,
             self._retry,
-            Pacing(self._limits, backend),
+            Pacing(self._limits, backend, notices=self.notices, notify=self._notify),
             least_call_time=least_call_time(client.retry, client.time_scale),
         )
         self._submits = Submitter(self._api, cancel_abandoned=self._cancel_abandoned)

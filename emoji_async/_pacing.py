@@ -17,7 +17,8 @@ request pacing, one lock serializing the paid submits, and the count of the
 account's tasks in flight.
 
 :class:`Pacing` is what one client holds: its limits, its backend, its task
-board and the run times it has learned.
+board, the run times it has learned, and its hub of notifications (with the
+safety net's schedule when waiting uses them).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from ._adaptive import DurationModel
 from ._lane_lock import LaneLock
 from ._lanes import Lanes
 from ._limits import RateLimits, group_of
+from ._notices import Notices
+from ._notify_policy import NotifyPolicy
 from ._pacer import FREE, Pacer, Turn
 from ._task_board import TaskBoard
 from ._values import Endpoint, Lane
@@ -249,9 +252,21 @@ class InProcess(PacingBackend):
 
 
 class Pacing:
-    """What one client knows of its account: pacing, its task board, and learned run times."""
+    """What one client knows of its account: pacing, its task board, and learned run times.
 
-    def __init__(self, limits: RateLimits | None, backend: PacingBackend | None = None) -> None:
+    ``notices`` is the client's hub of task-finished notifications (its own,
+    by default); ``notify`` the safety net's
+    schedule when waiting uses them (``None``: waiting polls, as without them).
+    """
+
+    def __init__(
+        self,
+        limits: RateLimits | None,
+        backend: PacingBackend | None = None,
+        *,
+        notices: Notices | None = None,
+        notify: NotifyPolicy | None = None,
+    ) -> None:
         self.limits = limits
         self.backend = backend if backend is not None else InProcess(limits)
         self.board = TaskBoard(on_release=self.backend.vacate)
@@ -259,6 +274,8 @@ class Pacing:
         self.lanes = Lanes()
         self.backend.attach(self.board, self.lanes)
         self.durations = DurationModel()
+        self.notices = notices if notices is not None else Notices()
+        self.notify = notify
 
     def created(self, task_id: str, lane: Lane) -> None:
         """A submit of this client created ``task_id`` in ``lane``, counted in flight.

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import AsyncGenerator, Awaitable, Iterator
 from typing import TypeVar, cast
 
@@ -20,6 +21,8 @@ from ._errors import (
     WaitTimeoutError,
 )
 from ._models import TaskSnapshot, TaskStatus, VideoResult
+from ._notices import Inbox
+from ._notify_policy import NotifyPolicy, safety_wait
 from ._policy import PollPolicy, retries_end_at
 from ._poll_placement import PollPlacement, placement_for
 from ._task_board import TaskBoard
@@ -160,6 +163,12 @@ class Task:
         start before one of them ends, so its watcher sleeps until then (or
         ``20 * wait_max`` passes, in case something else moved the queue).
 
+        With notifications on (``EmojiClient(notifications=...)``), the watcher
+        sleeps until its task's event arrives, and confirms it with one query:
+        the query's answer decides, never the event. Polls are only a safety
+        net, placed by the :class:`NotifyPolicy` (the first one after the
+        task's latest plausible end), so a late or lost event costs latency.
+
         A ``timeout`` that is not ``None`` or a finite number of seconds > 0
         raises :class:`ValidationError` before anything is sent.
         """
@@ -169,35 +178,47 @@ class Task:
         deadline = asyncio.get_running_loop().time() + budget
         waits = policy.waits()
         placement = placement_for(policy)
-        board = self._api.pacing.board
-        limits = self._api.pacing.limits
+        pacing = self._api.pacing
+        board = pacing.board
+        limits = pacing.limits
+        notify = pacing.notify
         seen: str | None = None
-        try:
-            # A state already known (the submit's answer) is not asked for again.
-            snapshot = self._last
-            if snapshot is None:
-                snapshot = await self._before(deadline, budget, self._poll_once())
-            while True:
-                self._join(board, snapshot)
-                if snapshot.raw_status != seen:
-                    seen = snapshot.raw_status
-                    yield snapshot
-                if snapshot.is_terminal:
-                    return
-                woken = False
-                if (
-                    limits is not None
-                    and snapshot.status is TaskStatus.PENDING
-                    and board.ahead(self.task_id) >= limits.running_tasks
-                ):
-                    queued = self._queued(board, limits.running_tasks, policy)
-                    await self._before(deadline, budget, queued)
-                    woken = True
-                wait = self._next_wait(snapshot, placement, waits, woken=woken)
-                await self._before(deadline, budget, asyncio.sleep(wait))
-                snapshot = await self._before(deadline, budget, self._poll_once())
-        finally:
-            board.release(self.task_id)
+        following = (
+            pacing.notices.following(self.task_id)
+            if notify is not None
+            else contextlib.nullcontext(None)
+        )
+        with following as inbox:
+            try:
+                # A state already known (the submit's answer) is not asked for again.
+                snapshot = self._last
+                if snapshot is None:
+                    snapshot = await self._before(deadline, budget, self._poll_once(inbox))
+                while True:
+                    self._join(board, snapshot)
+                    if snapshot.raw_status != seen:
+                        seen = snapshot.raw_status
+                        yield snapshot
+                    if snapshot.is_terminal:
+                        return
+                    woken = False
+                    if (
+                        limits is not None
+                        and snapshot.status is TaskStatus.PENDING
+                        and board.ahead(self.task_id) >= limits.running_tasks
+                    ):
+                        queued = self._queued(board, limits.running_tasks, policy, inbox)
+                        await self._before(deadline, budget, queued)
+                        woken = True
+                    if inbox is None or notify is None:
+                        wait = self._next_wait(snapshot, placement, waits, woken=woken)
+                        await self._before(deadline, budget, asyncio.sleep(wait))
+                    else:
+                        wait = self._safety_wait(snapshot, notify, policy)
+                        await self._before(deadline, budget, inbox.wait(wait))
+                    snapshot = await self._before(deadline, budget, self._poll_once(inbox))
+            finally:
+                board.release(self.task_id)
 
     def _join(self, board: TaskBoard, snapshot: TaskSnapshot) -> None:
         if snapshot.is_terminal:
@@ -227,6 +248,16 @@ class Task:
             template=self._template,
         )
 
+    def _safety_wait(
+        self, snapshot: TaskSnapshot, notify: NotifyPolicy, policy: PollPolicy
+    ) -> float:
+        """Seconds until the safety net's next poll, from the task's start and learned run times."""
+        start = self._started_at(snapshot)
+        # A start not known (nothing says when it was submitted): counted from now.
+        elapsed = 0.0 if start is None else max(0.0, time.time() - start)
+        _, hi = self._api.pacing.durations.bounds(self._template, policy.run_time)
+        return safety_wait(notify, elapsed, hi)
+
     def _started_at(self, snapshot: TaskSnapshot) -> float | None:
         """When the task started running (epoch seconds), as known or as the queue implies."""
         if snapshot.scheduled_time is not None:
@@ -254,13 +285,21 @@ class Task:
         ]
         return max(known) if known else None
 
-    async def _queued(self, board: TaskBoard, slots: int, policy: PollPolicy) -> None:
+    async def _queued(
+        self, board: TaskBoard, slots: int, policy: PollPolicy, inbox: Inbox | None
+    ) -> None:
         # While as many of our own tasks as the account has slots are ahead, this one
-        # provably has not started: no poll could tell anything new.
+        # provably has not started: no poll could tell anything new. Only an event for
+        # it (cancelled by someone else, say) is worth a look.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_QUEUED_RECHECK * policy.wait_max):
                 while board.ahead(self.task_id) >= slots:
-                    await board.next_release()
+                    if inbox is None:
+                        await board.next_release()
+                        continue
+                    if inbox.pending is not None:
+                        return
+                    await _first_of(board.next_release(), inbox.arrival())
 
     async def wait(
         self, *, timeout: float | None = None, policy: PollPolicy | None = None
@@ -295,9 +334,21 @@ class Task:
         # Off the board: a watcher parked behind the queue wakes and sees it CANCELED.
         self._api.pacing.board.release(self.task_id)
 
-    async def _poll_once(self) -> TaskSnapshot:
+    async def _poll_once(self, inbox: Inbox | None = None) -> TaskSnapshot:
+        # An event that arrived before this query left is answered by it.
+        event = inbox.take() if inbox is not None else None
         # Within a wait, a poll is retried for as long as the wait's deadline allows.
-        return self._observe(await self._api.get_task(self.task_id, deadline=None))
+        snapshot = self._observe(await self._api.get_task(self.task_id, deadline=None))
+        if event is not None and not snapshot.is_terminal and event.status.is_terminal:
+            # Signed, but stale or forged: the service says the task goes on.
+            log.info(
+                "task %s: an event said %s; it is %s",
+                self.task_id,
+                event.raw_status,
+                snapshot.raw_status,
+            )
+            self._api.pacing.notices.refuted(event)
+        return snapshot
 
     async def _before(self, deadline: float, budget: float, step: Awaitable[_T]) -> _T:
         scope = asyncio.timeout_at(deadline)
@@ -312,3 +363,14 @@ class Task:
             raise WaitTimeoutError(
                 task_id=self.task_id, snapshot=self._last, timeout=budget
             ) from None
+
+
+async def _first_of(*steps: Awaitable[None]) -> None:
+    """Return when the first of ``steps`` does; the others are cancelled."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
