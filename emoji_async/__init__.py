@@ -19,7 +19,7 @@ placed here to pass)::
     wire      _wire_shapes _wire _answers _saving _transport_errors _transport
     service   _calls _uploads _pacer _task_board _notices _lane_lock _lanes _pacing
               _shared_scripts _shared_lock_scripts _shared_queue _shared_link _shared_lock
-              _shared _api
+              _shared_notices _shared _api
     tasks     _task _downloads _attempts _verdicts _ledger _submission _records
               _orphans _listing _settlement _reconcile _journal_entries
               _journal_schema _journal_rules _journal_store _journal_sightings _journal

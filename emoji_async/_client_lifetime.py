@@ -5,10 +5,10 @@ clock (:mod:`~emoji_async._client_settings`). Opening it
 (:class:`ClientLifetime`) resolves the key and the URL, connects the pacing
 backend (this process, or Redis), and builds the transport and the service
 API over the session; closing lets a cancelled submit settle, lets go of
-shared pacing, and closes only a session the client created. The lifecycle
-(unopened, open, closed) is an enum: a closed client is never reopened. The
-submitter's records (abandoned tasks, orphans) and the hub of notifications
-outlive it.
+shared pacing (and of the relay of notifications through it), and closes only
+a session the client created. The lifecycle (unopened, open, closed) is an
+enum: a closed client is never reopened. The submitter's records (abandoned
+tasks, orphans) and the hub of notifications outlive it.
 """
 
 from __future__ import annotations
@@ -159,6 +159,7 @@ class ClientLifetime:
         if self._api is not None:
             await self._api.pacing.lanes.aclose()
             await self._api.pacing.backend.aclose()
+            self.notices.relay_with(None)
         if self.state is Lifecycle.OPEN and self.session is not self._borrowed:
             assert self.session is not None
             await self.session.close()

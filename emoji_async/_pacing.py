@@ -14,7 +14,8 @@ its own, and lets a batch's own gate bound the tasks in flight, so those
 methods do nothing, each saying why. :class:`~emoji_async._shared.RedisBackend`
 keeps the state in Redis, so that every process of the account shares the
 request pacing, one lock serializing the paid submits, and the count of the
-account's tasks in flight.
+account's tasks in flight; it also relays task-finished notifications between
+the account's processes, which :class:`InProcess` has none to relay to.
 
 :class:`Pacing` is what one client holds: its limits, its backend, its task
 board, the run times it has learned, and its hub of notifications (with the
@@ -32,6 +33,7 @@ from ._adaptive import DurationModel
 from ._lane_lock import LaneLock
 from ._lanes import Lanes
 from ._limits import RateLimits, group_of
+from ._notice import TaskFinished
 from ._notices import Notices
 from ._notify_policy import NotifyPolicy
 from ._pacer import FREE, Pacer, Turn
@@ -54,7 +56,10 @@ class PacingBackend(abc.ABC):
       :meth:`settled`, :meth:`unsettled`);
     * the account's tasks in flight, each a lease renewed while a process
       follows it (:meth:`occupy`, :meth:`vacate`, :meth:`room`), and the cap
-      on them that every process's batches keep together (:meth:`batch_cap`).
+      on them that every process's batches keep together (:meth:`batch_cap`);
+    * the task-finished notifications: each delivered here told to the other
+      processes (:meth:`relay`), theirs taken in (:meth:`listen`), and the
+      latest of a task asked for when a waiter starts (:meth:`recall`).
     """
 
     @abc.abstractmethod
@@ -165,6 +170,21 @@ class PacingBackend(abc.ABC):
         when a batch's own gate is the only bound needed.
         """
 
+    @abc.abstractmethod
+    def relay(self, event: TaskFinished) -> None:
+        """Tell the account's other processes of ``event``, delivered here (in the background)."""
+
+    @abc.abstractmethod
+    def listen(self, notices: Notices) -> None:
+        """Until the backend closes, hand ``notices`` the events other processes relay."""
+
+    @abc.abstractmethod
+    async def recall(self, task_id: str) -> TaskFinished | None:
+        """The event another process relayed lately for ``task_id``, if any.
+
+        For a waiter that starts after the event went by: it wakes at once.
+        """
+
 
 class InProcess(PacingBackend):
     """The account as this process sees it: its own pacers and one submit lock.
@@ -250,12 +270,22 @@ class InProcess(PacingBackend):
         """In one process, a batch's gate is enough."""
         return None
 
+    def relay(self, event: TaskFinished) -> None:
+        """No other process to tell: the hub here has the event already."""
+
+    def listen(self, notices: Notices) -> None:
+        """No other process relays anything here."""
+
+    async def recall(self, task_id: str) -> TaskFinished | None:
+        """No other process relays anything here: the hub here knows every event there is."""
+        return None
+
 
 class Pacing:
     """What one client knows of its account: pacing, its task board, and learned run times.
 
     ``notices`` is the client's hub of task-finished notifications (its own,
-    by default); ``notify`` the safety net's
+    by default), relayed through the backend; ``notify`` the safety net's
     schedule when waiting uses them (``None``: waiting polls, as without them).
     """
 
@@ -276,6 +306,9 @@ class Pacing:
         self.durations = DurationModel()
         self.notices = notices if notices is not None else Notices()
         self.notify = notify
+        self.notices.relay_with(self.backend.relay)
+        if notify is not None:
+            self.backend.listen(self.notices)
 
     def created(self, task_id: str, lane: Lane) -> None:
         """A submit of this client created ``task_id`` in ``lane``, counted in flight.

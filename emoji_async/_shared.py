@@ -19,6 +19,9 @@ another process's task submitted earlier is ahead of ours on the
 started is not polled, and the start of one that has is known; another
 process's interactive task moves aside this process's bulk tasks queued
 before it.
+
+Task-finished notifications go between the processes on the account's
+channel (:mod:`~emoji_async._shared_notices`).
 """
 
 from __future__ import annotations
@@ -41,11 +44,14 @@ from . import _shared_scripts as scripts
 from ._errors import SharedPacingError
 from ._lanes import Lanes
 from ._limits import RateLimits, group_of
+from ._notice import TaskFinished
+from ._notices import Notices
 from ._pacer import FREE, Pacer, Turn
 from ._pacing import PacingBackend
 from ._shared_config import RedisPacing
 from ._shared_link import RedisLink
 from ._shared_lock import SubmitLock
+from ._shared_notices import NoticeRelay
 from ._shared_queue import QueueView
 from ._task_board import TaskBoard
 from ._values import Endpoint, Lane
@@ -113,6 +119,7 @@ class RedisBackend(PacingBackend):
         #: Where this process's tasks stand in the account's queue, among the others'.
         self._queue = QueueView()
         self._renewer: asyncio.Task[None] | None = None
+        self.notices = NoticeRelay(self._link, ns, self._identity)
 
     def attach(self, board: TaskBoard, lanes: Lanes) -> None:
         self.board = self._queue.board = board
@@ -135,6 +142,7 @@ class RedisBackend(PacingBackend):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
             self._renewer = None
+        await self.notices.aclose()
         await self._lock.aclose()
         await self._link.drain()
         if not self._link.connected:
@@ -146,6 +154,17 @@ class RedisBackend(PacingBackend):
                 await self._link.client.zrem(self._queue_keys[1], *self._leases)
         await self._link.close()
         self._leases.clear()
+
+    # --- notifications -------------------------------------------------------
+
+    def relay(self, event: TaskFinished) -> None:
+        self.notices.publish(event)
+
+    def listen(self, notices: Notices) -> None:
+        self.notices.listen(notices)
+
+    async def recall(self, task_id: str) -> TaskFinished | None:
+        return await self.notices.recall(task_id)
 
     # --- request pacing ------------------------------------------------------
 

@@ -190,6 +190,8 @@ class Task:
         )
         with following as inbox:
             try:
+                if inbox is not None and inbox.pending is None:
+                    await self._before(deadline, budget, self._recall())
                 # A state already known (the submit's answer) is not asked for again.
                 snapshot = self._last
                 if snapshot is None:
@@ -257,6 +259,13 @@ class Task:
         elapsed = 0.0 if start is None else max(0.0, time.time() - start)
         _, hi = self._api.pacing.durations.bounds(self._template, policy.run_time)
         return safety_wait(notify, elapsed, hi)
+
+    async def _recall(self) -> None:
+        # An event another process relayed before this watcher started: it wakes at once.
+        pacing = self._api.pacing
+        event = await pacing.backend.recall(self.task_id)
+        if event is not None:
+            pacing.notices.relayed(event)
 
     def _started_at(self, snapshot: TaskSnapshot) -> float | None:
         """When the task started running (epoch seconds), as known or as the queue implies."""
