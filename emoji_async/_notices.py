@@ -112,7 +112,7 @@ class Notices:
         self._seen: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self._unclaimed: collections.OrderedDict[str, TaskFinished] = collections.OrderedDict()
         self._inboxes: dict[str, set[Inbox]] = {}
-        self._relay: Callable[[TaskFinished], None] | None = None
+        self._relay: Callable[[TaskFinished], bool] | None = None
         self._counts = NoticeCounts()
 
     def __repr__(self) -> str:
@@ -128,8 +128,7 @@ class Notices:
         An event seen before (same task, same status) changes nothing. With
         shared pacing it is relayed to the account's other processes.
         """
-        if self._take(event) and self._relay is not None:
-            self._relay(event)
+        if self._take(event) and self._relay is not None and self._relay(event):
             self._count(relayed_out=1)
 
     def relayed(self, event: TaskFinished) -> None:
@@ -137,8 +136,11 @@ class Notices:
         if self._take(event):
             self._count(relayed_in=1)
 
-    def relay_with(self, relay: Callable[[TaskFinished], None] | None) -> None:
-        """Send each event delivered here to the account's other processes too (``None``: not)."""
+    def relay_with(self, relay: Callable[[TaskFinished], bool] | None) -> None:
+        """Send each event delivered here to the account's other processes too (``None``: not).
+
+        ``relay`` says whether it sent the event to anyone (:attr:`counts`' ``relayed_out``).
+        """
         self._relay = relay
 
     def _take(self, event: TaskFinished) -> bool:

@@ -171,8 +171,11 @@ class PacingBackend(abc.ABC):
         """
 
     @abc.abstractmethod
-    def relay(self, event: TaskFinished) -> None:
-        """Tell the account's other processes of ``event``, delivered here (in the background)."""
+    def relay(self, event: TaskFinished) -> bool:
+        """Tell the account's other processes of ``event``, delivered here (in the background).
+
+        Whether it was sent to anyone.
+        """
 
     @abc.abstractmethod
     def listen(self, notices: Notices) -> None:
@@ -270,8 +273,9 @@ class InProcess(PacingBackend):
         """In one process, a batch's gate is enough."""
         return None
 
-    def relay(self, event: TaskFinished) -> None:
+    def relay(self, event: TaskFinished) -> bool:
         """No other process to tell: the hub here has the event already."""
+        return False
 
     def listen(self, notices: Notices) -> None:
         """No other process relays anything here."""

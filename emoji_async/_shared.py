@@ -157,8 +157,8 @@ class RedisBackend(PacingBackend):
 
     # --- notifications -------------------------------------------------------
 
-    def relay(self, event: TaskFinished) -> None:
-        self.notices.publish(event)
+    def relay(self, event: TaskFinished) -> bool:
+        return self.notices.publish(event)
 
     def listen(self, notices: Notices) -> None:
         self.notices.listen(notices)

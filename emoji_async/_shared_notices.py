@@ -57,10 +57,15 @@ class NoticeRelay:
         #: Whether the subscription is in place (for tests, and for whoever looks).
         self.subscribed = asyncio.Event()
 
-    def publish(self, event: TaskFinished) -> None:
-        """Tell the other processes of ``event`` (in the background; a failure is logged)."""
-        if self._link.connected:
-            self._link.spawn(self._publish(event), "relay a task-finished notification")
+    def publish(self, event: TaskFinished) -> bool:
+        """Tell the other processes of ``event`` (in the background; a failure is logged).
+
+        Whether it was sent (not once the link is closed).
+        """
+        if not self._link.connected:
+            return False
+        self._link.spawn(self._publish(event), "relay a task-finished notification")
+        return True
 
     async def _publish(self, event: TaskFinished) -> None:
         payload = json.dumps({"from": self._identity, "event": event.to_json()})

@@ -209,6 +209,7 @@ async def test_a_waiting_task_wakes_on_its_event_and_makes_exactly_one_query() -
         assert video.task_id == task.task_id
         assert queries(sim) == 1
         assert client.notices.counts.woke == 1
+        assert client.notices.counts.relayed_out == 0  # no other process to tell
         # Woken by the event (60 s + 1-5 s), long before the safety net's poll (90 + 10 s).
         assert took < 85 * SCALE
 
