@@ -5,7 +5,9 @@ A receiver (:mod:`emoji_async.notify`) hands each verified event to
 one event: EventBridge may deliver it more than once, under several ids) and
 wakes every waiter of its task (:meth:`Notices.following`). An event for a
 task nobody here waits for is kept as *unclaimed*: another process may own
-the task, or its waiter may start a moment later, and then wakes at once.
+the task, or its waiter may start a moment later, and then wakes at once. One
+for a task whose waiter here already saw it end (the safety net's poll came
+first) is only counted, as *late*.
 
 An event is never trusted alone: it is signed, but its status may be stale,
 so a woken waiter confirms it with one query, and an event the query
@@ -24,6 +26,7 @@ import asyncio
 import collections
 import contextlib
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import attrs
 
@@ -32,8 +35,12 @@ from ._notice import TaskFinished
 
 __all__ = ["KEEP", "Inbox", "NoticeCounts", "Notices"]
 
-#: Events (by task and status) and unclaimed tasks a hub remembers, the oldest let go first.
+#: Events (by task and status), unclaimed tasks and tasks seen ending that a hub
+#: remembers, the oldest let go first.
 KEEP = 10_000
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 @attrs.frozen(kw_only=True)
@@ -42,7 +49,8 @@ class NoticeCounts:
 
     ``delivered``: events taken in (duplicates left out), relayed ones
     included; ``duplicates``: events already seen for that task and status;
-    ``woke``: events that woke a waiter; ``unclaimed``: events for a task
+    ``woke``: events that woke a waiter; ``late``: events for a task whose
+    waiter here had already seen it end; ``unclaimed``: events for a task
     nobody here waited for; ``claimed_late``: of those, the ones a waiter
     that started later found; ``refuted``: events the confirming query
     contradicted; ``relayed_in`` and ``relayed_out``: events received from,
@@ -52,6 +60,7 @@ class NoticeCounts:
     delivered: int = 0
     duplicates: int = 0
     woke: int = 0
+    late: int = 0
     unclaimed: int = 0
     claimed_late: int = 0
     refuted: int = 0
@@ -111,6 +120,7 @@ class Notices:
         self._keep = keep
         self._seen: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self._unclaimed: collections.OrderedDict[str, TaskFinished] = collections.OrderedDict()
+        self._ended: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._inboxes: dict[str, set[Inbox]] = {}
         self._relay: Callable[[TaskFinished], bool] | None = None
         self._counts = NoticeCounts()
@@ -149,9 +159,7 @@ class Notices:
             self._seen.move_to_end(key)
             self._count(duplicates=1)
             return False
-        self._seen[key] = None
-        if len(self._seen) > self._keep:
-            self._seen.popitem(last=False)
+        self._remember(self._seen, key, None)
         self._count(delivered=1)
         if not _wakes(event):
             return True
@@ -160,11 +168,10 @@ class Notices:
             for inbox in inboxes:
                 inbox.put(event)
             self._count(woke=1)
+        elif event.task_id in self._ended:
+            self._count(late=1)
         else:
-            self._unclaimed[event.task_id] = event
-            self._unclaimed.move_to_end(event.task_id)
-            if len(self._unclaimed) > self._keep:
-                self._unclaimed.popitem(last=False)
+            self._remember(self._unclaimed, event.task_id, event)
             self._count(unclaimed=1)
         return True
 
@@ -176,6 +183,10 @@ class Notices:
         """
         self._seen.pop((event.task_id, event.raw_status), None)
         self._count(refuted=1)
+
+    def ended(self, task_id: str) -> None:
+        """A waiter here saw ``task_id`` end: an event for it that comes later is only late."""
+        self._remember(self._ended, task_id, None)
 
     @contextlib.contextmanager
     def following(self, task_id: str) -> Iterator[Inbox]:
@@ -207,6 +218,13 @@ class Notices:
     def counts(self) -> NoticeCounts:
         """What the hub has done so far."""
         return self._counts
+
+    def _remember(self, store: collections.OrderedDict[_K, _V], key: _K, value: _V) -> None:
+        """``store[key] = value``, newest last, the oldest let go past the hub's bound."""
+        store[key] = value
+        store.move_to_end(key)
+        if len(store) > self._keep:
+            store.popitem(last=False)
 
     def _count(self, **more: int) -> None:
         counts = self._counts

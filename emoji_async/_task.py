@@ -198,6 +198,8 @@ class Task:
                     snapshot = await self._before(deadline, budget, self._poll_once(inbox))
                 while True:
                     self._join(board, snapshot)
+                    if inbox is not None and snapshot.is_terminal:
+                        pacing.notices.ended(self.task_id)
                     if snapshot.raw_status != seen:
                         seen = snapshot.raw_status
                         yield snapshot

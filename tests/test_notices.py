@@ -259,6 +259,18 @@ async def test_a_dropped_event_is_covered_by_the_safety_net() -> None:
         assert took >= 95 * SCALE
 
 
+async def test_an_event_later_than_the_safety_net_is_counted_late_not_kept() -> None:
+    async with notified() as (sim, client), Bridge(sim, client.notices, delay=(150, 150)) as bridge:
+        task = await detect_and_submit(client, portrait("overtaken"))
+        await task.wait()  # the safety net's poll, 100 s after the start, saw it end
+        assert queries(sim) == 1
+        while not bridge.delivered:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        assert client.notices.counts.late == 1
+        assert client.notices.unclaimed == ()
+        assert queries(sim) == 1
+
+
 async def test_with_events_lost_a_long_task_is_polled_sparsely_until_it_ends() -> None:
     async with notified() as (sim, client), Bridge(sim, client.notices, drop=1.0):
         task = await detect_and_submit(client, portrait("slow", 250))
