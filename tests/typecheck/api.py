@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Protocol
 
 from emoji_async import (
     BBox,
     EmojiClient,
     FaceDetection,
+    NoticeCounts,
+    NotifyPolicy,
     PollPolicy,
     Task,
     TaskSnapshot,
@@ -19,6 +22,7 @@ from emoji_async import (
     WaitTimeoutError,
     templates,
 )
+from emoji_async.notify import TaskFinished
 
 
 async def the_documented_flow() -> None:
@@ -46,3 +50,19 @@ async def the_documented_flow() -> None:
         saved: Path = await client.download(video, "videos/")
         listed: tuple[TemplateInfo, ...] = templates()
         del status, when, terminal, last, again, saved, listed
+
+
+class Sink(Protocol):
+    """What a receiver of notifications hands each verified event to."""
+
+    async def deliver(self, event: TaskFinished) -> None: ...
+
+
+async def waiting_on_notifications(event: TaskFinished) -> None:
+    policy = NotifyPolicy(grace=10.0, growth=2.0, cap=120.0)
+    async with EmojiClient(notifications=policy) as client:
+        sink: Sink = client.notices
+        await sink.deliver(event)
+        counts: NoticeCounts = client.notices.counts
+        unclaimed: tuple[TaskFinished, ...] = client.notices.unclaimed
+        del counts, unclaimed
