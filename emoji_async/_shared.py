@@ -119,7 +119,8 @@ class RedisBackend(PacingBackend):
         #: Where this process's tasks stand in the account's queue, among the others'.
         self._queue = QueueView()
         self._renewer: asyncio.Task[None] | None = None
-        self.notices = NoticeRelay(self._link, ns, self._identity)
+        #: The account's channel of task-finished notifications, as this process uses it.
+        self.relayed = NoticeRelay(self._link, ns, self._identity)
 
     def attach(self, board: TaskBoard, lanes: Lanes) -> None:
         self.board = self._queue.board = board
@@ -142,7 +143,7 @@ class RedisBackend(PacingBackend):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
             self._renewer = None
-        await self.notices.aclose()
+        await self.relayed.aclose()
         await self._lock.aclose()
         await self._link.drain()
         if not self._link.connected:
@@ -158,13 +159,13 @@ class RedisBackend(PacingBackend):
     # --- notifications -------------------------------------------------------
 
     def relay(self, event: TaskFinished) -> bool:
-        return self.notices.publish(event)
+        return self.relayed.publish(event)
 
     def listen(self, notices: Notices) -> None:
-        self.notices.listen(notices)
+        self.relayed.listen(notices)
 
     async def recall(self, task_id: str) -> TaskFinished | None:
-        return await self.notices.recall(task_id)
+        return await self.relayed.recall(task_id)
 
     # --- request pacing ------------------------------------------------------
 

@@ -87,6 +87,8 @@ class NoticeRelay:
             try:
                 await self._follow(notices, this)
             except (RedisError, OSError, SharedPacingError) as exc:
+                # A subscription that was in place starts the pauses afresh.
+                pause = _RETRY_FIRST if self.subscribed.is_set() else pause
                 self.subscribed.clear()
                 log.warning(
                     "notifications from the account's other processes: %s: %s; subscribing"
@@ -115,7 +117,6 @@ class NoticeRelay:
                     if event is not None:
                         notices.relayed(event)
         finally:
-            self.subscribed.clear()
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.aclose()
 
@@ -153,3 +154,4 @@ class NoticeRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
             self._listener = None
+        self.subscribed.clear()

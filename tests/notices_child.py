@@ -33,7 +33,7 @@ async def main(base_url: str, redis_url: str, scale: float, account: str) -> Non
     ) as client:
         backend = client._life.service.pacing.backend
         assert isinstance(backend, RedisBackend)
-        await asyncio.wait_for(backend.notices.subscribed.wait(), 10)
+        await asyncio.wait_for(backend.relayed.subscribed.wait(), 10)
         print("listening", flush=True)
         loop = asyncio.get_running_loop()
         while line := (await loop.run_in_executor(None, sys.stdin.readline)).strip():

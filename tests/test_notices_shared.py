@@ -65,7 +65,7 @@ async def ask(child: asyncio.subprocess.Process, task_id: str) -> dict[str, Any]
 async def subscribed(client: EmojiClient) -> None:
     backend = client._life.service.pacing.backend
     assert isinstance(backend, RedisBackend)
-    await asyncio.wait_for(backend.notices.subscribed.wait(), 10)
+    await asyncio.wait_for(backend.relayed.subscribed.wait(), 10)
 
 
 async def ended(sim: Simulator, task_id: str) -> None:
@@ -140,7 +140,7 @@ async def test_the_subscription_stops_when_the_client_closes(redis_url: str) -> 
             await subscribed(client)
             backend = client._life.service.pacing.backend
             assert isinstance(backend, RedisBackend)
-        assert not backend.notices.subscribed.is_set()
+        assert not backend.relayed.subscribed.is_set()
         raw = aioredis.Redis.from_url(redis_url, decode_responses=True)
         try:
             listeners = await raw.pubsub_numsub(f"{pacing.namespace}:notices")
@@ -175,4 +175,4 @@ async def test_a_subscription_cut_by_redis_is_made_again(redis_url: str) -> None
                 break
         assert two.notices.unclaimed
         assert two.notices.counts.relayed_in >= 1
-        assert backend.notices.subscribed.is_set()
+        assert backend.relayed.subscribed.is_set()
