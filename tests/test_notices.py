@@ -301,6 +301,18 @@ async def test_a_forged_success_for_a_running_task_does_not_end_the_wait() -> No
         assert record.status == "SUCCEEDED"
 
 
+async def test_a_task_queued_behind_our_own_is_not_polled_and_each_event_wakes_its_own() -> None:
+    async with notified() as (sim, client), Bridge(sim, client.notices):
+        first = await detect_and_submit(client, portrait("ahead"))
+        second = await detect_and_submit(client, portrait("behind"))
+        videos = await asyncio.gather(first.wait(), second.wait())
+        assert [v.task_id for v in videos] == [first.task_id, second.task_id]
+        # The second waited behind the first without a poll (one slot on the account),
+        # then for its own event: one query each.
+        assert queries(sim) == 2
+        assert client.notices.counts.woke == 2
+
+
 async def test_a_batch_with_events_costs_about_one_query_per_job() -> None:
     jobs = [EmojiJob(portrait(f"b{n}", 20), "mengwa_kaixin") for n in range(20)]
     async with notified() as (sim, client), Bridge(sim, client.notices):
