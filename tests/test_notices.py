@@ -30,7 +30,7 @@ from emoji_async import (
 )
 from emoji_async._notify_policy import safety_wait
 from emoji_async.notify import EVENT_SOURCE, TaskFinished
-from emoji_async.testing import Simulator
+from emoji_async.testing import Simulator, receiving
 
 from .conftest import SCALE, detect_and_submit, running, sim_config
 
@@ -320,3 +320,42 @@ async def test_a_batch_with_events_costs_about_one_query_per_job() -> None:
         assert all(outcome.ok for outcome in outcomes)
         assert sim.stats.requests_by_endpoint.get("submit") == 20
         assert queries(sim) <= 22
+
+
+# --- end to end: the simulated EventBridge, the receiver, the client's hub ---------
+
+
+class Forward:
+    """A sink handing each event on to a client's hub, once the client is made."""
+
+    def __init__(self) -> None:
+        self.to: Notices | None = None
+
+    async def deliver(self, event: TaskFinished) -> None:
+        assert self.to is not None
+        await self.to.deliver(event)
+
+
+async def test_signed_events_from_the_simulator_wake_the_jobs_of_a_batch() -> None:
+    sink = Forward()
+    async with receiving(sink) as (url, receiver):
+        config = sim_config(
+            notify_targets=(url,),
+            notify_latency=(1.0, 5.0),
+            notify_drop=0.1,
+            notify_duplicates=0.2,
+            notify_seed=11,
+        )
+        async with running(config, notifications=NOTIFY, poll=QUICK) as (sim, client):
+            sink.to = client.notices
+            jobs = [EmojiJob(portrait(f"e{n}", 20), "mengwa_kaixin") for n in range(12)]
+            outcomes = await client.generate_many(jobs, poll=QUICK.for_batches())
+            assert all(outcome.ok for outcome in outcomes)
+            lost = sim.stats.dropped
+            woke = client.notices.counts.woke
+    assert receiver.stats.accepted >= woke
+    assert sum(receiver.stats.refused.values()) == 0
+    # One query for each job an event woke; a job whose event was lost, the safety
+    # net's poll instead (one, its task being no slower than any seen).
+    assert woke >= 12 - lost
+    assert queries(sim) <= 12 + lost
