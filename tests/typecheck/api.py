@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Protocol
 
 from emoji_async import (
     BBox,
@@ -22,7 +21,7 @@ from emoji_async import (
     WaitTimeoutError,
     templates,
 )
-from emoji_async.notify import TaskFinished
+from emoji_async.notify import NoticeSink, TaskFinished
 
 
 async def the_documented_flow() -> None:
@@ -52,16 +51,10 @@ async def the_documented_flow() -> None:
         del status, when, terminal, last, again, saved, listed
 
 
-class Sink(Protocol):
-    """What a receiver of notifications hands each verified event to."""
-
-    async def deliver(self, event: TaskFinished) -> None: ...
-
-
 async def waiting_on_notifications(event: TaskFinished) -> None:
     policy = NotifyPolicy(grace=10.0, growth=2.0, cap=120.0)
     async with EmojiClient(notifications=policy) as client:
-        sink: Sink = client.notices
+        sink: NoticeSink = client.notices
         await sink.deliver(event)
         counts: NoticeCounts = client.notices.counts
         unclaimed: tuple[TaskFinished, ...] = client.notices.unclaimed
