@@ -23,8 +23,9 @@ Why the defaults are what they are:
   the latest plausible end, the event has come in nearly every case, so a job
   costs its submit and the one query that confirms the event: no poll. When
   the event is slow (up to 90 s) or lost, the safety poll sees the end at most
-  ``hi - d + grace`` late for a task of ``d`` seconds, a few seconds once the
-  run times are learned, with one query as well.
+  ``hi - d + grace`` late for a task of ``d`` seconds (once run times are
+  learned, the spread of its template's runs plus ``grace``), with one query
+  as well.
 * ``growth=2``: a task that outlives ``hi`` is slower than every task seen;
   doubling the distance each time finds it within a factor of two of its real
   end for a handful of polls (eight over five minutes past ``hi``, where a
