@@ -27,6 +27,7 @@ from emoji_async import (
     PollPolicy,
     TaskStatus,
     ValidationError,
+    WaitTimeoutError,
 )
 from emoji_async._notify_policy import safety_wait
 from emoji_async.notify import EVENT_SOURCE, TaskFinished
@@ -299,6 +300,28 @@ async def test_a_forged_success_for_a_running_task_does_not_end_the_wait() -> No
         record = sim.task(task.task_id)
         assert record is not None
         assert record.status == "SUCCEEDED"
+
+
+async def test_a_wait_on_notifications_keeps_its_deadline() -> None:
+    async with notified() as (sim, client), Bridge(sim, client.notices, drop=1.0):
+        task = await detect_and_submit(client, portrait("deadline"))
+        with pytest.raises(WaitTimeoutError):
+            await task.wait(timeout=20 * SCALE)
+        assert queries(sim) == 0  # the safety net's poll was still far off
+
+
+async def test_a_cancelled_wait_leaves_no_waiter_in_the_hub() -> None:
+    async with notified() as (_, client):
+        task = await detect_and_submit(client, portrait("cancelled"))
+        waiting = asyncio.create_task(task.wait())
+        await asyncio.sleep(5 * SCALE)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await client.notices.deliver(event_for(task.task_id, "SUCCEEDED"))
+        # Nobody waits for it any more: the event is kept for whoever looks next.
+        assert client.notices.counts.woke == 0
+        assert [e.task_id for e in client.notices.unclaimed] == [task.task_id]
 
 
 async def test_a_task_queued_behind_our_own_is_not_polled_and_each_event_wakes_its_own() -> None:
