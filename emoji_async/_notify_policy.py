@@ -6,12 +6,17 @@ for an event that is late (the provider documents about 1-90 s) or lost. The
 net is placed by the run times the client has learned
 (:class:`~emoji_async._adaptive.DurationModel`)::
 
-    first safety poll:  start + hi + grace
+    first safety poll:  (task's start) + lo + start * (hi - lo) + grace
     after it, wait:     clamp((growth - 1) * overdue, grace, cap)
 
-``hi`` is the latest plausible run time of the task's template (the
-documented 300 s until a few tasks were seen), ``overdue`` how long ago the
-first safety poll was due. With ``growth=2`` the polls after the first come
+``lo`` and ``hi`` are the earliest and latest plausible run times of the
+task's template (the documented 60-300 s until a few tasks were seen),
+``overdue`` how long ago the first safety poll was due. ``start`` places the
+net in that window: 1 (the default) waits out the whole window, 0 begins at
+its earliest end and, with a small ``grace`` and ``growth``, polls through
+it much as adaptive polling does, the events only saving the polls after
+they come: the knob that trades requests for lag when events are slow.
+With ``growth=2`` the polls after the first come
 ``grace`` apart twice, then each twice as far from the expected end as the
 one before, until they are ``cap`` apart: a task far slower than any seen, or
 stuck (the provider fails it after 3 h), costs a poll every ``cap`` seconds.
@@ -26,6 +31,8 @@ Why the defaults are what they are:
   ``hi - d + grace`` late for a task of ``d`` seconds (once run times are
   learned, the spread of its template's runs plus ``grace``), with one query
   as well.
+* ``start=1``: with events, a poll inside the window would mostly find the
+  task still running; the window is waited out.
 * ``growth=2``: a task that outlives ``hi`` is slower than every task seen;
   doubling the distance each time finds it within a factor of two of its real
   end for a handful of polls (eight over five minutes past ``hi``, where a
@@ -41,12 +48,13 @@ from __future__ import annotations
 
 import attrs
 
-from ._checks import at_least, positive
+from ._checks import at_least, in_range, positive
 
 __all__ = ["NotifyPolicy", "safety_wait"]
 
 _SECONDS = positive("a finite number of seconds > 0")
 _GROWTH = at_least(1, "a finite factor >= 1")
+_FRACTION = in_range(0, 1)
 
 
 @attrs.frozen(kw_only=True)
@@ -57,11 +65,13 @@ class NotifyPolicy:
     events to :attr:`EmojiClient.notices` (the receiver of
     :mod:`emoji_async.notify` does). A waiter then wakes on its task's event
     and confirms it with one query; it polls on its own first ``grace``
-    seconds after the latest plausible end of its task, then at growing
-    intervals (``growth``) up to ``cap`` apart, so a lost event costs
-    latency, never a job.
+    seconds after the latest plausible end of its task (or earlier in the
+    window of plausible ends, ``start``: 0 its earliest, 1 its latest), then
+    at growing intervals (``growth``) up to ``cap`` apart, so a lost event
+    costs latency, never a job.
     """
 
+    start: float = attrs.field(default=1.0, validator=_FRACTION)
     grace: float = attrs.field(default=10.0, validator=_SECONDS)
     growth: float = attrs.field(default=2.0, validator=_GROWTH)
     cap: float = attrs.field(default=120.0, validator=_SECONDS)
@@ -71,14 +81,14 @@ class NotifyPolicy:
         return attrs.evolve(self, grace=self.grace * factor, cap=self.cap * factor)
 
 
-def safety_wait(policy: NotifyPolicy, elapsed: float, hi: float) -> float:
-    """Seconds until the safety poll of a task that has run ``elapsed`` of at most ``hi`` s.
+def safety_wait(policy: NotifyPolicy, elapsed: float, lo: float, hi: float) -> float:
+    """Seconds until the safety poll of a task that has run ``elapsed``, plausibly ``lo``-``hi`` s.
 
     The formula of the module docstring. It depends on nothing but the task's
     age, so a watcher that a refuted notification woke, or a task watched
     again, goes on where the net was.
     """
-    first = hi + policy.grace
+    first = lo + policy.start * (hi - lo) + policy.grace
     if elapsed < first:
         return first - elapsed
     overdue = elapsed - first

@@ -259,8 +259,8 @@ class Task:
         start = self._started_at(snapshot)
         # A start not known (nothing says when it was submitted): counted from now.
         elapsed = 0.0 if start is None else max(0.0, time.time() - start)
-        _, hi = self._api.pacing.durations.bounds(self._template, policy.run_time)
-        return safety_wait(notify, elapsed, hi)
+        lo, hi = self._api.pacing.durations.bounds(self._template, policy.run_time)
+        return safety_wait(notify, elapsed, lo, hi)
 
     async def _recall(self) -> None:
         # An event another process relayed before this watcher started: it wakes at once.

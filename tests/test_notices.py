@@ -151,25 +151,50 @@ async def notified(**client: object) -> AsyncIterator[tuple[Simulator, EmojiClie
 
 def test_the_safety_net_polls_after_the_latest_plausible_end_then_at_growing_intervals() -> None:
     policy = NotifyPolicy(grace=10, growth=2, cap=120)
-    assert safety_wait(policy, 0, 300) == 310
-    assert safety_wait(policy, 200, 300) == 110
+    assert safety_wait(policy, 0, 60, 300) == 310
+    assert safety_wait(policy, 200, 60, 300) == 110
     # Past the first safety poll: grace, grace, then twice as far from the end each time.
     steps, at = [], 310.0
     for _ in range(7):
-        wait = safety_wait(policy, at, 300)
+        wait = safety_wait(policy, at, 60, 300)
         steps.append(wait)
         at += wait
     assert steps == [10, 10, 20, 40, 80, 120, 120]
 
 
+def test_a_safety_net_started_early_polls_through_the_window_of_plausible_ends() -> None:
+    # start=0: the first poll a grace after the earliest plausible end; then the
+    # distance grows by a tenth of how overdue the net is, never under the grace.
+    policy = NotifyPolicy(start=0, grace=10, growth=1.1, cap=120)
+    assert safety_wait(policy, 0, 60, 300) == 70
+    assert safety_wait(policy, 0, 60, 300) < safety_wait(NotifyPolicy(start=0.5), 0, 60, 300)
+    steps, at = [], 70.0
+    while at < 300:
+        wait = safety_wait(policy, at, 60, 300)
+        steps.append(wait)
+        at += wait
+    assert steps[:10] == [10] * 10  # overdue * 0.1 stays under the grace for 100 s
+    assert steps[-1] > 10
+    assert 15 <= len(steps) <= 23
+
+
 @pytest.mark.parametrize(
-    ("field", "value"), [("grace", 0), ("grace", float("nan")), ("growth", 0.5), ("cap", -1)]
+    ("field", "value", "allowed"),
+    [
+        ("grace", 0, "> 0"),
+        ("grace", float("nan"), "> 0"),
+        ("growth", 0.5, ">= 1"),
+        ("cap", -1, "> 0"),
+        ("start", 1.5, "from 0 to 1"),
+    ],
 )
-def test_a_bad_notify_policy_names_its_field_and_what_it_allows(field: str, value: float) -> None:
+def test_a_bad_notify_policy_names_its_field_and_what_it_allows(
+    field: str, value: float, allowed: str
+) -> None:
     with pytest.raises(ValidationError) as caught:
         NotifyPolicy(**{field: value})
     assert field in str(caught.value)
-    assert ">" in str(caught.value)
+    assert allowed in str(caught.value)
 
 
 def test_the_client_refuses_notifications_that_are_not_a_notify_policy() -> None:
