@@ -27,6 +27,7 @@ from .plot import latency_plot
 from .scenarios import bulk as scenario_bulk
 from .scenarios import lanes as scenario_lanes
 from .scenarios import latency as scenario_latency
+from .scenarios import notify as scenario_notify
 from .scenarios import overhead as scenario_overhead
 from .scenarios import scale as scenario_scale
 
@@ -53,11 +54,13 @@ class Sizes:
     scale_task_seconds: float = 60.0
     repeats: int = 3
     lanes: lanes_report.Settings = attrs.field(factory=lanes_report.Settings)
+    notify: scenario_notify.Settings = attrs.field(factory=scenario_notify.Settings)
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(
             lanes=lanes_report.Settings(jobs=3, time_scale=0.01, durations=(60.0, 90.0)),
+            notify=scenario_notify.Settings(single_jobs=2, warm_up=1, batch_jobs=3),
             bulk_jobs=4,
             bulk_time_scale=0.002,
             latency_tasks=2,
@@ -199,6 +202,7 @@ async def write_report(
         ),
     )
     lanes = await _timed(say, "scenario 5 (lanes)", scenario_lanes.run(sizes.lanes))
+    notify = await _timed(say, "scenario 6 (notify)", scenario_notify.run(sizes.notify))
     plot = latency_plot(latency, docs / "benchmarks-latency.png")
     beaten = scenario_latency.dominated(latency)
     text = "\n".join(
@@ -262,6 +266,10 @@ async def write_report(
             "## 5. Priority lanes: a person waiting beside a batch",
             "",
             lanes_report.section(sizes.lanes, lanes),
+            "",
+            scenario_notify.TITLE,
+            "",
+            scenario_notify.section(sizes.notify, notify),
             "",
             *_READING,
         ]

@@ -25,8 +25,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import datetime as dt
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import attrs
 
@@ -45,7 +47,7 @@ from ..bulk_report import single_slot_floor
 from ..figures import quantile
 from ..simulator import KEY
 
-__all__ = ["CURVE", "Row", "Settings", "main", "run", "table"]
+__all__ = ["CURVE", "Row", "Settings", "main", "run", "section", "table"]
 
 #: The safety nets of the curve, besides the default: ``(start, grace, growth)``, from
 #: the sparsest to the closest to adaptive polling.
@@ -280,6 +282,92 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def _by_name(rows: Sequence[Row], name: str) -> Row:
+    return next(r for r in rows if r.name == name)
+
+
+def section(settings: Settings, rows: Sequence[Row]) -> str:
+    """The table, and each goal of the issue beside what this run measured."""
+    polling = _by_name(rows, "one job: adaptive polling")
+    fast = _by_name(rows, "one job: events 1-5 s")
+    slow = _by_name(rows, "one job: events 1-90 s")
+    batch = _by_name(rows, "batch: events 1-5 s")
+    batch_polling = _by_name(rows, "batch: adaptive polling")
+    lossy = [r for r in rows if "lost" in r.name]
+    dominated = [
+        r.name.removeprefix("one job: events 1-90 s, net ")
+        for r in rows
+        if r.name.startswith("one job: events 1-90 s, net ")
+        and r.requests_per_job <= polling.requests_per_job
+        and r.lag_p95 <= polling.lag_p95
+    ]
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "not met"
+
+    span = batch.makespan_over_floor or float("nan")
+    return "\n".join(
+        [
+            f"{settings.single_jobs} jobs one at a time (after {settings.warm_up} warm-up"
+            f" jobs), then batches of {settings.batch_jobs}; run times uniform 60-300 s,"
+            f" time scale {settings.time_scale:g}. Requests per job count submits,"
+            " queries and lists (detections are the same everywhere); lags are provider"
+            " seconds from the task's end to the caller seeing it. `net s/g/x` is"
+            " `NotifyPolicy(start=s, grace=g, growth=x)`; every other row uses the default.",
+            "",
+            "```",
+            table(rows),
+            "```",
+            "",
+            f"- One job, events 1-5 s: {fast.requests_per_job:.2f} requests per job (goal 2:"
+            f" {met(fast.requests_per_job <= 2.0)}); lag p95 {fast.lag_p95:.1f} s against"
+            f" adaptive polling's {polling.lag_p95:.1f} s (goal: no worse;"
+            f" {met(fast.lag_p95 <= polling.lag_p95)}). The event's own delay sets the lag:"
+            " only polls could see an end sooner than its event.",
+            f"- One job, events 1-90 s: the default costs {slow.requests_per_job:.2f} requests"
+            f" per job at a lag p95 of {slow.lag_p95:.1f} s; adaptive polling"
+            f" {polling.requests_per_job:.2f} at {polling.lag_p95:.1f} s. Safety nets with no"
+            " more requests and no more lag than adaptive polling: "
+            + (", ".join(dominated) if dominated else "none in this run")
+            + ".",
+            f"- Batch, events 1-5 s: {batch.requests_per_job:.2f} requests per job (goal"
+            f" <= 2.05: {met(batch.requests_per_job <= 2.05)}) at {span:.4f} x the floor"
+            f" (goal <= 1.005: {met(span <= 1.005)}); adaptive polling"
+            f" {batch_polling.requests_per_job:.2f} at"
+            f" {batch_polling.makespan_over_floor or float('nan'):.4f}.",
+            "- With a tenth of the events lost: "
+            + "; ".join(
+                f"{r.name}: {r.completed} of {r.jobs} jobs done, {r.events_lost} events lost,"
+                f" {r.extra_queries} queries beyond one a job"
+                for r in lossy
+            )
+            + ".",
+            f"- Portraits billed twice, all variants: {sum(r.billed_twice for r in rows)}.",
+        ]
+    )
+
+
+#: The title of this scenario's section in ``docs/benchmarks.md``.
+TITLE = "## 6. Task-finished notifications against polling"
+
+
+def write_section(path: Path, text: str, *, when: str) -> None:
+    """Put ``text`` as this scenario's section of the report at ``path``, in place.
+
+    ``make bench`` writes the whole report; this writes only the section, for a
+    run of this scenario alone, and says so (with ``when``) under the title.
+    """
+    report = path.read_text()
+    body = f"{TITLE}\n\nMeasured by `python -m benchmarks notify --write-docs` ({when}), apart"
+    body += f" from the sections above.\n\n{text}\n\n"
+    if TITLE in report:
+        start = report.index(TITLE)
+        end = report.index("\n## ", start + len(TITLE)) + 1
+    else:
+        start = end = report.index("## Reading the figures")
+    path.write_text(report[:start] + body + report[end:])
+
+
 def main(argv: list[str] | None = None) -> None:
     defaults = Settings()
     parser = argparse.ArgumentParser(description="notifications against adaptive polling")
@@ -288,6 +376,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-jobs", type=int, default=defaults.batch_jobs)
     parser.add_argument("--time-scale", type=float, default=defaults.time_scale)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also put the section in docs/benchmarks.md, in place of the one there",
+    )
     args = parser.parse_args(argv)
     settings = Settings(
         single_jobs=args.single_jobs,
@@ -296,5 +389,10 @@ def main(argv: list[str] | None = None) -> None:
         time_scale=args.time_scale,
         seed=args.seed,
     )
-    print("notifications against adaptive polling; run times uniform 60-300 s")
-    print(table(asyncio.run(run(settings))))
+    text = section(settings, asyncio.run(run(settings)))
+    print(text)
+    if args.write_docs:
+        when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        write_section(
+            Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md", text, when=when
+        )
