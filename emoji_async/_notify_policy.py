@@ -9,9 +9,13 @@ net is placed by the run times the client has learned
     first safety poll:  (task's start) + lo + start * (hi - lo) + grace
     after it, wait:     clamp((growth - 1) * overdue, grace, cap)
 
-``lo`` and ``hi`` are the earliest and latest plausible run times of the
-task's template (the documented 60-300 s until a few tasks were seen),
-``overdue`` how long ago the first safety poll was due. ``start`` places the
+``lo`` and ``hi`` are the earliest and latest plausible run times on the
+account (every run seen, with a margin; the documented 60-300 s until a few
+tasks were seen). Not the template's own, narrower range that adaptive
+polling narrows in on: a net that came before the event for every task a
+little longer than its template's runs so far would cost a query each time,
+and whether run times follow the template at all is not documented.
+``overdue`` is how long ago the first safety poll was due. ``start`` places the
 net in that window: 1 (the default) waits out the whole window, 0 begins at
 its earliest end and, with a small ``grace`` and ``growth``, polls through
 it much as adaptive polling does, the events only saving the polls after
@@ -28,9 +32,8 @@ Why the defaults are what they are:
   the latest plausible end, the event has come in nearly every case, so a job
   costs its submit and the one query that confirms the event: no poll. When
   the event is slow (up to 90 s) or lost, the safety poll sees the end at most
-  ``hi - d + grace`` late for a task of ``d`` seconds (once run times are
-  learned, the spread of its template's runs plus ``grace``), with one query
-  as well.
+  ``hi - d + grace`` late for a task of ``d`` seconds, with one query as
+  well.
 * ``start=1``: with events, a poll inside the window would mostly find the
   task still running; the window is waited out.
 * ``growth=2``: a task that outlives ``hi`` is slower than every task seen;

@@ -259,7 +259,10 @@ class Task:
         start = self._started_at(snapshot)
         # A start not known (nothing says when it was submitted): counted from now.
         elapsed = 0.0 if start is None else max(0.0, time.time() - start)
-        lo, hi = self._api.pacing.durations.bounds(self._template, policy.run_time)
+        # The account's range of run times, not the template's narrower one: the net
+        # must not come before the event for a task a little longer than its template's
+        # runs so far (whether run times follow the template is not documented).
+        lo, hi = self._api.pacing.durations.bounds(None, policy.run_time)
         return safety_wait(notify, elapsed, lo, hi)
 
     async def _recall(self) -> None:

@@ -240,6 +240,28 @@ async def test_a_waiting_task_wakes_on_its_event_and_makes_exactly_one_query() -
         assert took < 85 * SCALE
 
 
+async def test_a_task_longer_than_its_templates_runs_so_far_is_not_polled_before_its_event() -> (
+    None
+):
+    # Two templates ran 40 s twice each, two others 100 s: each template's runs agree.
+    # A third run of a 40 s template takes 80 s, within the account's range: its event
+    # (1-5 s after its end) comes before the safety net. A net fitted to the template's
+    # own runs (40 s, spread 1) would have polled it from 51 s on, every 10 s or so.
+    runs = [("mengwa_kaixin", 40), ("mengwa_dengyan", 40), ("mengwa_gandong", 100)]
+    runs += [("mengwa_renzhen_1", 100)]
+    async with notified() as (sim, client), Bridge(sim, client.notices, delay=(1, 5)):
+        for n, (template, seconds) in enumerate(runs * 2):
+            await (await detect_and_submit(client, portrait(f"w{n}", seconds), template)).wait()
+        before = queries(sim)
+        task = await detect_and_submit(client, portrait("longer", 80), "mengwa_kaixin")
+        await task.wait()
+        assert queries(sim) - before == 1
+        counts = client.notices.counts
+        # Before 100 s runs were seen, their safety poll (90 s + 10) came before their
+        # events, which came late; every other wait was woken by its event.
+        assert counts.woke + counts.late == len(runs) * 2 + 1
+
+
 async def test_notifications_off_polls_more_for_the_same_job() -> None:
     async with running(sim_config(), poll=QUICK) as (sim, client):
         task = await detect_and_submit(client, portrait("off"))
