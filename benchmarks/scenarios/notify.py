@@ -324,10 +324,8 @@ def section(settings: Settings, rows: Sequence[Row]) -> str:
             f" adaptive polling's {polling.lag_p95:.1f} s (goal: no worse;"
             f" {met(fast.lag_p95 <= polling.lag_p95)}). The event's own delay sets the lag:"
             " only polls could see an end sooner than its event. Each query beyond one a job"
-            " is a safety poll for a task that ran past the latest end the run-time model"
-            " allowed it (its template's runs and the spread seen so far, plus `grace`);"
-            " here run times are drawn whatever the template, which that model does not"
-            " expect of the service.",
+            " is a safety poll that came before the task's event: the task ran past the"
+            " latest end the account's run times so far allowed, plus `grace`.",
             f"- One job, events 1-90 s: the default costs {slow.requests_per_job:.2f} requests"
             f" per job at a lag p95 of {slow.lag_p95:.1f} s; adaptive polling"
             f" {polling.requests_per_job:.2f} at {polling.lag_p95:.1f} s. Safety nets with no"
