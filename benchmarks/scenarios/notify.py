@@ -25,9 +25,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import attrs
@@ -38,6 +39,7 @@ from emoji_async.notify import NoticeSink, TaskFinished
 from emoji_async.testing import (
     Simulator,
     SimulatorConfig,
+    SimulatorServer,
     receiving,
     serve,
     uniform_durations,
@@ -155,10 +157,12 @@ def _row(
     )
 
 
-async def _single(
-    name: str, settings: Settings, policy: NotifyPolicy | None, **knobs: object
-) -> Row:
-    """One job at a time: detect, submit, wait."""
+@contextlib.asynccontextmanager
+async def _on_one_clock(
+    settings: Settings, policy: NotifyPolicy | None, knobs: dict[str, object]
+) -> AsyncIterator[tuple[SimulatorServer, EmojiClient]]:
+    """A simulator and a client on its clock; with ``policy``, the simulator's EventBridge
+    delivers (with ``knobs``) to a receiver on loopback that hands its events to the client."""
     sink = _Forward()
     async with receiving(sink) as (url, _receiver):
         config = _config(settings, **({"notify_targets": (url,)} | knobs if policy else {}))
@@ -173,62 +177,57 @@ async def _single(
             ) as client,
         ):
             sink.to = client.notices
-            held: dict[str, float] = {}
-            warm_up = _jobs(settings.warm_up, f"warm {name}")
-            measured = _jobs(settings.single_jobs, name)
-            before: dict[str, int] = {}
-            for n, job in enumerate([*warm_up, *measured]):
-                if n == len(warm_up):
-                    before = dict(server.simulator.stats.requests_by_endpoint)
-                face = await client.detect(job.image)
-                task = await client.submit(
-                    job.image, job.driven_id, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
-                )
-                await task.wait()
-                if n >= len(warm_up):
-                    held[task.task_id] = time.monotonic()
-            return _row(
-                name, server.simulator, settings, held, jobs=settings.single_jobs, before=before
+            yield server, client
+
+
+async def _single(
+    name: str, settings: Settings, policy: NotifyPolicy | None, **knobs: object
+) -> Row:
+    """One job at a time: detect, submit, wait."""
+    async with _on_one_clock(settings, policy, knobs) as (server, client):
+        held: dict[str, float] = {}
+        warm_up = _jobs(settings.warm_up, f"warm {name}")
+        measured = _jobs(settings.single_jobs, name)
+        before: dict[str, int] = {}
+        for n, job in enumerate([*warm_up, *measured]):
+            if n == len(warm_up):
+                before = dict(server.simulator.stats.requests_by_endpoint)
+            face = await client.detect(job.image)
+            task = await client.submit(
+                job.image, job.driven_id, face_bbox=face.face_bbox, ext_bbox=face.ext_bbox
             )
+            await task.wait()
+            if n >= len(warm_up):
+                held[task.task_id] = time.monotonic()
+        return _row(
+            name, server.simulator, settings, held, jobs=settings.single_jobs, before=before
+        )
 
 
 async def _batch(
     name: str, settings: Settings, policy: NotifyPolicy | None, **knobs: object
 ) -> Row:
     """A batch through ``generate_many`` with its defaults."""
-    sink = _Forward()
-    async with receiving(sink) as (url, _receiver):
-        config = _config(settings, **({"notify_targets": (url,)} | knobs if policy else {}))
-        async with (
-            serve(config) as server,
-            EmojiClient(
-                api_key=KEY,
-                base_url=server.base_url,
-                time_scale=settings.time_scale,
-                limits=RateLimits(),
-                notifications=policy,
-            ) as client,
-        ):
-            sink.to = client.notices
-            held: dict[str, float] = {}
+    async with _on_one_clock(settings, policy, knobs) as (server, client):
+        held: dict[str, float] = {}
 
-            def on_event(event: ev.JobEvent) -> None:
-                if isinstance(event, ev.Succeeded):
-                    held[event.task_id] = event.at
+        def on_event(event: ev.JobEvent) -> None:
+            if isinstance(event, ev.Succeeded):
+                held[event.task_id] = event.at
 
-            started = time.monotonic()
-            await client.generate_many(_jobs(settings.batch_jobs, name), on_event=on_event)
-            makespan = time.monotonic() - started
-            sim = server.simulator
-            floor = single_slot_floor(sim.tasks(), started=started, time_scale=settings.time_scale)
-            return _row(
-                name,
-                sim,
-                settings,
-                held,
-                jobs=settings.batch_jobs,
-                makespan_over_floor=makespan / floor,
-            )
+        started = time.monotonic()
+        await client.generate_many(_jobs(settings.batch_jobs, name), on_event=on_event)
+        makespan = time.monotonic() - started
+        sim = server.simulator
+        floor = single_slot_floor(sim.tasks(), started=started, time_scale=settings.time_scale)
+        return _row(
+            name,
+            sim,
+            settings,
+            held,
+            jobs=settings.batch_jobs,
+            makespan_over_floor=makespan / floor,
+        )
 
 
 async def run(settings: Settings) -> list[Row]:

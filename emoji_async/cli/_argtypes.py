@@ -112,32 +112,30 @@ def chaos_kind(text: str) -> tuple[str, float]:
     return kind, probability(rate.strip())
 
 
-def late_after(text: str) -> tuple[float, float]:
-    """``LOW:HIGH`` provider seconds, with ``0 <= LOW <= HIGH``."""
-    low_text, sign, high_text = text.partition(":")
+def _seconds_range(text: str, separator: str, names: tuple[str, str]) -> tuple[float, float]:
+    """``LOW<separator>HIGH`` provider seconds, with ``0 <= LOW <= HIGH``."""
+    low_text, sign, high_text = text.partition(separator)
     try:
         low, high = float(low_text), float(high_text)
     except ValueError:
         low = high = math.nan
     if not sign or not (math.isfinite(low) and math.isfinite(high)) or not 0 <= low <= high:
+        low_name, high_name = names
         raise argparse.ArgumentTypeError(
-            f"expected LOW:HIGH provider seconds with 0 <= LOW <= HIGH, got {text!r}"
+            f"expected {low_name}{separator}{high_name} provider seconds with"
+            f" 0 <= {low_name} <= {high_name}, got {text!r}"
         )
     return low, high
+
+
+def late_after(text: str) -> tuple[float, float]:
+    """``LOW:HIGH`` provider seconds, with ``0 <= LOW <= HIGH``."""
+    return _seconds_range(text, ":", ("LOW", "HIGH"))
 
 
 def notify_latency(text: str) -> tuple[float, float]:
     """``MIN,MAX`` provider seconds, with ``0 <= MIN <= MAX``."""
-    low_text, sign, high_text = text.partition(",")
-    try:
-        low, high = float(low_text), float(high_text)
-    except ValueError:
-        low = high = math.nan
-    if not sign or not (math.isfinite(low) and math.isfinite(high)) or not 0 <= low <= high:
-        raise argparse.ArgumentTypeError(
-            f"expected MIN,MAX provider seconds with 0 <= MIN <= MAX, got {text!r}"
-        )
-    return low, high
+    return _seconds_range(text, ",", ("MIN", "MAX"))
 
 
 def notify_target(text: str) -> str:
