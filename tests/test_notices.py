@@ -389,6 +389,15 @@ async def test_a_batch_with_events_costs_about_one_query_per_job() -> None:
     async with notified() as (sim, client), Bridge(sim, client.notices):
         outcomes = await client.generate_many(jobs, poll=QUICK.for_batches())
         assert all(outcome.ok for outcome in outcomes)
+        # As the simulator recorded it: each job's video was made from its own portrait,
+        # and each portrait succeeded (was billed) once.
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            assert outcome.video is not None
+            made = sim.task(outcome.video.task_id)
+            assert made is not None
+            assert (made.image_url, made.status) == (job.image, "SUCCEEDED")
+        succeeded = [t.image_url for t in sim.tasks() if t.status == "SUCCEEDED"]
+        assert sorted(succeeded) == sorted(job.image for job in jobs)
         assert sim.stats.requests_by_endpoint.get("submit") == 20
         assert queries(sim) <= 22
 
