@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import json
 import math
-import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -35,6 +33,7 @@ from emoji_async.testing import (
 from emoji_async.testing._chaos_source import ChaosSource
 from emoji_async.testing._faults import fault_label
 
+from .commands import command, interrupt, read_line
 from .simhttp import DETECT, KEY, SUBMIT, UNTHROTTLED, Answer, RawApi
 
 IMAGE = "https://example.com/portraits/chaos.png"
@@ -525,39 +524,15 @@ def test_a_bad_simulator_option_is_a_usage_error(
 
 
 async def test_the_simulator_command_plays_chaos_and_counts_it_on_exit() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "emoji_async",
-        "simulator",
-        "--port",
-        "0",
-        "--chaos",
-        "0",
-        "--chaos-kind",
-        "server_error=1",
-        "--chaos-seed",
-        "4",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stderr is not None
-        async with asyncio.timeout(20):
-            base_url = (await proc.stdout.readline()).decode().strip()
+    argv = ["--port", "0", "--chaos", "0", "--chaos-kind", "server_error=1", "--chaos-seed", "4"]
+    async with command("simulator", *argv) as proc:
+        base_url = await read_line(proc.stdout)
         async with (
             aiohttp.ClientSession() as session,
             session.get(base_url + "/tasks", headers={"Authorization": f"Bearer {KEY}"}) as resp,
         ):
             assert resp.status in (500, 502, 503)
-        proc.send_signal(signal.SIGINT)
-        async with asyncio.timeout(20):
-            assert await proc.wait() == 0
-            err = (await proc.stderr.read()).decode()
-        assert "chaos (seed 4): server_error 1" in err
-        assert "faults played: server_error 1" in err
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        status, err = await interrupt(proc)
+    assert status == 0
+    assert "chaos (seed 4): server_error 1" in err
+    assert "faults played: server_error 1" in err

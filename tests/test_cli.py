@@ -3,9 +3,7 @@ mistakes are one line on stderr."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +16,8 @@ from emoji_async.cli import main
 from emoji_async.cli._common import counted
 from emoji_async.cli._demo import run_demo
 from emoji_async.testing import SAMPLE_PORTRAITS
+
+from .commands import command, interrupt, read_line
 
 
 def test_templates_lists_the_twenty_ids_with_their_lengths(
@@ -97,21 +97,8 @@ def test_a_bad_option_is_one_line_on_stderr_and_a_non_zero_exit() -> None:
 
 
 async def test_the_simulator_command_serves_until_interrupted() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "emoji_async",
-        "simulator",
-        "--port",
-        "0",
-        "--time-scale",
-        "0.01",
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(20):
-            base_url = (await proc.stdout.readline()).decode().strip()
+    async with command("simulator", "--port", "0", "--time-scale", "0.01") as proc:
+        base_url = await read_line(proc.stdout)
         assert base_url.startswith("http://127.0.0.1:")
         assert base_url.endswith("/api/v1")
         body = {
@@ -129,13 +116,8 @@ async def test_the_simulator_command_serves_until_interrupted() -> None:
         ):
             assert resp.status == 200
             assert "bbox_face" in (await resp.json())["output"]
-        proc.send_signal(signal.SIGINT)
-        async with asyncio.timeout(20):
-            assert await proc.wait() == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        status, _ = await interrupt(proc)
+    assert status == 0
 
 
 async def test_the_demo_animates_every_sample_portrait_and_runs_again_into_its_folder(

@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import random
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -55,6 +54,7 @@ from emoji_async.testing import (
 from emoji_async.testing._eventbridge import retry_waits
 from emoji_async.testing._eventbridge_events import TIME_FORMS, stamp
 
+from .commands import command, interrupt, read_line
 from .conftest import SCALE, serve_in_thread, sim_config
 from .simhttp import DETECT, KEY, SUBMIT, UNTHROTTLED
 
@@ -651,44 +651,19 @@ def test_a_bad_notification_option_is_a_usage_error(
 
 async def test_the_simulator_command_delivers_signed_events_to_its_notify_target() -> None:
     receiver = Receiver()
-    async with receiving(receiver):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "emoji_async",
-            "simulator",
-            "--port",
-            "0",
-            "--time-scale",
-            "0.001",
-            "--notify",
-            receiver.url,
-            "--notify-latency",
-            "0,1",
-            "--notify-token",
-            "cli-token",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            assert proc.stdout is not None
-            assert proc.stderr is not None
-            async with asyncio.timeout(30):
-                base_url = (await proc.stdout.readline()).decode().strip()
+    async with receiving(receiver):  # its URL is known once it listens
+        argv = ["--port", "0", "--time-scale", "0.001", "--notify", receiver.url]
+        argv += ["--notify-latency", "0,1", "--notify-token", "cli-token"]
+        async with command("simulator", *argv) as proc:
+            base_url = await read_line(proc.stdout)
             certificate_url = base_url.removesuffix("/api/v1") + "/eventbridge/cert.pem"
             task_id = await submit(base_url)
             await receiver.wait_for(1, timeout=20)
             got = receiver.got[0]
             assert got.headers[CERT_URL] == certificate_url
             cert = await certificate(got.headers[CERT_URL])
-            proc.send_signal(signal.SIGINT)
-            async with asyncio.timeout(20):
-                assert await proc.wait() == 0
-            err = (await proc.stderr.read()).decode()
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            status, err = await interrupt(proc)
+    assert status == 0
     assert parse_event(got.body).task_id == task_id
     assert got.headers[TOKEN] == "cli-token"
     assert verifies(cert, SIGN_FORMS[0], receiver.url, got)

@@ -14,10 +14,8 @@ the package).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
-import signal
 import struct
 import subprocess
 import sys
@@ -37,9 +35,8 @@ from emoji_async.testing import Fault, Simulator, SimulatorConfig, _images, fixe
 from emoji_async.testing._faces import boxes_in_image
 from emoji_async.testing._images import ImageFacts
 
+from .commands import BOUND, ROOT, command, interrupt, read_line
 from .simhttp import DETECT, KEY, SUBMIT, UNTHROTTLED, Answer, RawApi, simulators
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # -- the seed's example, as the provider's page writes it ---------------------------------
 
@@ -70,8 +67,6 @@ SEED_HEADERS = {
 }
 GATEWAY = "/qwen/api/v1"
 FAST = SimulatorConfig(time_scale=0.001, limits=UNTHROTTLED, durations=fixed_duration(60.0))
-#: How long any subprocess of these tests may take, start to end.
-BOUND = 60
 
 
 class Api(RawApi):
@@ -136,48 +131,12 @@ def test_every_spelling_of_the_documented_image_has_the_documented_boxes(spellin
     assert sim.boxes_for(spelling)[1] is not sim.boxes_for(spelling)[1]  # nobody can change them
 
 
-async def _read_line(stream: asyncio.StreamReader | None) -> str:
-    assert stream is not None
-    async with asyncio.timeout(BOUND / 2):
-        return (await stream.readline()).decode().strip()
-
-
-async def _interrupt(proc: asyncio.subprocess.Process) -> tuple[int, str]:
-    """Ctrl-C the command, as a user stops it; its exit status and what it wrote on stderr."""
-    proc.send_signal(signal.SIGINT)
-    async with asyncio.timeout(BOUND / 2):
-        _, err = await proc.communicate()
-    return proc.returncode if proc.returncode is not None else -1, err.decode()
-
-
-@contextlib.asynccontextmanager
-async def command(*argv: str, block_av: bool = False) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``emoji-async ARGV`` in a process of its own (killed if the test leaves it running)."""
-    blocked = "import sys; sys.modules['av'] = None; " if block_av else "import sys; "
-    code = blocked + "from emoji_async.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        code,
-        *argv,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.communicate()
-
-
 async def test_the_simulator_command_with_a_prefix_takes_the_seeds_curl_and_lists_it() -> None:
     """``emoji-async simulator --prefix /qwen/api/v1`` answers the seed's curl with a task."""
     async with command(
         "simulator", "--port", "0", "--prefix", GATEWAY, "--time-scale", "0.01"
     ) as proc:
-        base_url = await _read_line(proc.stdout)
+        base_url = await read_line(proc.stdout)
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/qwen/api/v1", base_url)
         async with aiohttp.ClientSession() as session:
             async with session.post(
@@ -190,7 +149,7 @@ async def test_the_simulator_command_with_a_prefix_takes_the_seeds_curl_and_list
                 assert listed.status == 200
                 page = await listed.json()
         assert [row["task_id"] for row in page["data"]] == [task_id]
-        status, _ = await _interrupt(proc)
+        status, _ = await interrupt(proc)
     assert status == 0
 
 
@@ -565,9 +524,9 @@ async def test_with_pyav_serve_logs_no_warning(caplog: pytest.LogCaptureFixture)
 
 async def test_without_pyav_the_simulator_command_prints_the_warning_when_it_starts() -> None:
     async with command("simulator", "--port", "0", block_av=True) as proc:
-        base_url = await _read_line(proc.stdout)
+        base_url = await read_line(proc.stdout)
         assert base_url.endswith("/api/v1")
-        status, stderr = await _interrupt(proc)
+        status, stderr = await interrupt(proc)
     assert status == 0
     assert "PyAV is not installed" in stderr
     assert INSTALL in stderr
