@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from emoji_async import EmojiClient, RateLimits
+from emoji_async import EmojiClient, NotifyPolicy, RateLimits
 from emoji_async.testing import SimulatedTask, Simulator, SimulatorConfig, SimulatorServer, serve
 
 __all__ = ["KEY", "detection_lag", "on_one_clock", "polls_of"]
@@ -22,12 +22,16 @@ KEY = "sk-simulator"
 
 @asynccontextmanager
 async def on_one_clock(
-    config: SimulatorConfig, *, limits: RateLimits | None = None
+    config: SimulatorConfig,
+    *,
+    limits: RateLimits | None = None,
+    notifications: NotifyPolicy | None = None,
 ) -> AsyncIterator[tuple[SimulatorServer, EmojiClient]]:
     """The simulator of ``config`` and a default client whose policies run on its clock.
 
     ``limits``: the client's pacing, if not the default (the suite's invariant
     checks give a loaded machine's jitter; the figures always use the default).
+    ``notifications``: the client's safety net, for a client that waits on events.
     """
     scale = config.time_scale
     async with (
@@ -37,6 +41,7 @@ async def on_one_clock(
             base_url=server.base_url,
             time_scale=scale,
             limits=limits or RateLimits(),
+            notifications=notifications,
         ) as client,
     ):
         yield server, client

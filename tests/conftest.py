@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import signal
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import aiohttp
 import pytest
 
 from benchmarks.redis_server import local_redis
-from emoji_async import BBox, EmojiClient, RateLimits, Task
+from emoji_async import BBox, EmojiClient, EmojiJob, JobOutcome, RateLimits, Task
 from emoji_async._journal import Journal
 from emoji_async.testing import (
     SimulatedTask,
@@ -250,3 +251,23 @@ def cancels_carried_out(sim: Simulator) -> tuple[int, int]:
         assert task.scheduled_at is not None, task
         assert task.status != "CANCELED", task
     return len(cancels) - len(refused), len(refused)
+
+
+def succeeded_by_image(sim: Simulator) -> collections.Counter[str]:
+    """How many tasks of each portrait succeeded (each one billed), as the simulator recorded."""
+    return collections.Counter(t.image_url for t in sim.tasks() if t.status == "SUCCEEDED")
+
+
+def each_job_paid_once(
+    sim: Simulator, jobs: Sequence[EmojiJob], outcomes: Sequence[JobOutcome]
+) -> None:
+    """Every job succeeded, its portrait was billed once, and its video is the task the
+    service made from that portrait: held to the simulator's record, not the client's."""
+    assert [o.error for o in outcomes] == [None] * len(jobs)
+    succeeded = succeeded_by_image(sim)
+    assert {job.image: succeeded[job.image] for job in jobs} == {job.image: 1 for job in jobs}
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        assert outcome.video is not None
+        made = sim.task(outcome.video.task_id)
+        assert made is not None
+        assert (made.image_url, made.status) == (job.image, "SUCCEEDED")

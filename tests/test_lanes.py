@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from emoji_async import EmojiJob, Lane, Outcomes, RetryPolicy, ValidationError, events
+from emoji_async import EmojiJob, Lane, RetryPolicy, ValidationError, events
 from emoji_async._journal import JobState, Journal
 from emoji_async._lane_lock import MAX_OVERTAKEN, LaneLock
 from emoji_async.cli._batch_command import print_summary
@@ -26,11 +26,13 @@ from emoji_async.testing import Fault, SimulatedTask, Simulator
 from .conftest import (
     SCALE,
     cancels_carried_out,
+    each_job_paid_once,
     overtaken,
     raw_submit,
     rerun_client,
     running,
     sim_config,
+    succeeded_by_image,
 )
 
 FACE = [120, 140, 380, 400]
@@ -66,25 +68,9 @@ def _bulk_pending(sim: Simulator) -> int:
     return sum(t.status == "PENDING" and "/catalogue/" in t.image_url for t in sim.tasks())
 
 
-def _succeeded_by_image(sim: Simulator) -> collections.Counter[str]:
-    return collections.Counter(t.image_url for t in sim.tasks() if t.status == "SUCCEEDED")
-
-
 def _the_visitors(sim: Simulator) -> SimulatedTask:
     [task] = [t for t in sim.tasks() if t.image_url == VISITOR]
     return task
-
-
-def _each_job_paid_once(sim: Simulator, jobs: list[EmojiJob], outcomes: Outcomes) -> None:
-    assert [o.error for o in outcomes] == [None] * len(jobs)
-    succeeded = _succeeded_by_image(sim)
-    assert {job.image: succeeded[job.image] for job in jobs} == {job.image: 1 for job in jobs}
-    # Each job's video is the task the service made from its own portrait.
-    for job, outcome in zip(jobs, outcomes, strict=True):
-        assert outcome.video is not None
-        made = sim.task(outcome.video.task_id)
-        assert made is not None
-        assert (made.image_url, made.status) == (job.image, "SUCCEEDED")
 
 
 @pytest.mark.parametrize("lane", [Lane.INTERACTIVE, Lane.BULK])
@@ -107,7 +93,7 @@ async def test_an_interactive_job_starts_when_the_running_task_ends_and_bulk_wai
     # Bulk tasks queued when the visitor's was made, and those that started before it.
     queued_then, went_first = overtaken(tuple(bulk), visitor)
     assert len(queued_then) >= 2
-    _each_job_paid_once(sim, jobs, outcomes)
+    each_job_paid_once(sim, jobs, outcomes)
     moved = [t for t in bulk if t.status == "CANCELED"]
     if lane is Lane.BULK:  # first in, first out: it waited for the queue
         assert went_first
@@ -139,7 +125,7 @@ async def test_a_cancel_that_comes_too_late_leaves_the_task_with_its_job(tmp_pat
         )
         await client.generate(VISITOR, "mengwa_kaixin", face=await client.detect(VISITOR))
         outcomes = await batch
-    _each_job_paid_once(sim, jobs, outcomes)
+    each_job_paid_once(sim, jobs, outcomes)
     assert [t for t in sim.tasks() if t.status == "CANCELED"] == []
     assert outcomes.preempted == 0
     assert outcomes.preempt_cancels >= 1
@@ -199,7 +185,7 @@ async def test_a_rerun_after_a_crash_in_the_middle_of_a_move_pays_once(
     assert outcome.error is None
     assert outcome.video is not None
     mine = [t for t in sim.tasks() if t.image_url == image]
-    assert _succeeded_by_image(sim)[image] == 1
+    assert succeeded_by_image(sim)[image] == 1
     if cancel_left:  # moved aside: submitted once more, behind
         assert sorted(t.status for t in mine) == ["CANCELED", "SUCCEEDED"]
         assert outcome.video.task_id != task_id
@@ -234,7 +220,7 @@ async def test_the_oldest_waiting_bulk_job_lets_at_most_max_overtaken_visitors_g
             )
         await asyncio.gather(*waits)
         outcomes = await batch
-    _each_job_paid_once(sim, jobs, outcomes)
+    each_job_paid_once(sim, jobs, outcomes)
     by_image = {t.image_url: t for t in sim.tasks() if t.status == "SUCCEEDED"}
     first, oldest, _ = (by_image[job.image] for job in jobs)
     assert first.scheduled_at is not None
@@ -372,6 +358,6 @@ async def test_a_moved_job_whose_new_submit_is_throttled_goes_back_in_line() -> 
         await client.generate(VISITOR, "mengwa_kaixin", face=await client.detect(VISITOR))
         outcomes = await batch
     # The throttled submit made nothing: the job waited in line and got its one video.
-    _each_job_paid_once(sim, jobs, outcomes)
+    each_job_paid_once(sim, jobs, outcomes)
     assert outcomes.preempted >= 1
     assert any(isinstance(e, events.Requeued) for e in seen)

@@ -33,6 +33,7 @@ from .conftest import (
     client_for,
     overtaken,
     sim_config,
+    succeeded_by_image,
 )
 from .lanes_child import ACCOUNT, image
 
@@ -222,8 +223,8 @@ async def test_an_interactive_task_in_one_process_moves_aside_another_processs_q
     carried_out, refused = cancels_carried_out(sim)
     assert summary["preempted"] == len(moved) == carried_out
     assert summary["preempt_cancels"] == carried_out + refused
-    succeeded = collections.Counter(t.image_url for t in sim.tasks() if t.status == "SUCCEEDED")
-    assert succeeded == collections.Counter([VISITOR, *(image(n) for n in range(count))])
+    portraits = [VISITOR, *(image(n) for n in range(count))]
+    assert succeeded_by_image(sim) == collections.Counter(portraits)
     for t in moved:
         [again] = [s for s in bulk if s.image_url == t.image_url and s.status == "SUCCEEDED"]
         assert again.submitted_at > visitor.submitted_at

@@ -33,7 +33,7 @@ from emoji_async._notify_policy import safety_wait
 from emoji_async.notify import EVENT_SOURCE, TaskFinished
 from emoji_async.testing import Simulator, receiving
 
-from .conftest import SCALE, detect_and_submit, running, sim_config
+from .conftest import SCALE, detect_and_submit, each_job_paid_once, running, sim_config
 
 #: The notifications the tests wait with (the defaults, on the simulator's clock by the client).
 NOTIFY = NotifyPolicy()
@@ -388,16 +388,7 @@ async def test_a_batch_with_events_costs_about_one_query_per_job() -> None:
     jobs = [EmojiJob(portrait(f"b{n}", 20), "mengwa_kaixin") for n in range(20)]
     async with notified() as (sim, client), Bridge(sim, client.notices):
         outcomes = await client.generate_many(jobs, poll=QUICK.for_batches())
-        assert all(outcome.ok for outcome in outcomes)
-        # As the simulator recorded it: each job's video was made from its own portrait,
-        # and each portrait succeeded (was billed) once.
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            assert outcome.video is not None
-            made = sim.task(outcome.video.task_id)
-            assert made is not None
-            assert (made.image_url, made.status) == (job.image, "SUCCEEDED")
-        succeeded = [t.image_url for t in sim.tasks() if t.status == "SUCCEEDED"]
-        assert sorted(succeeded) == sorted(job.image for job in jobs)
+        each_job_paid_once(sim, jobs, outcomes)
         assert sim.stats.requests_by_endpoint.get("submit") == 20
         assert queries(sim) <= 22
 
@@ -430,7 +421,7 @@ async def test_signed_events_from_the_simulator_wake_the_jobs_of_a_batch() -> No
             sink.to = client.notices
             jobs = [EmojiJob(portrait(f"e{n}", 20), "mengwa_kaixin") for n in range(12)]
             outcomes = await client.generate_many(jobs, poll=QUICK.for_batches())
-            assert all(outcome.ok for outcome in outcomes)
+            each_job_paid_once(sim, jobs, outcomes)
             lost = sim.stats.dropped
             woke = client.notices.counts.woke
     assert receiver.stats.accepted >= woke

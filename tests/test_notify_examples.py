@@ -17,7 +17,7 @@ from emoji_async import NotifyPolicy
 from emoji_async.notify import Verifier
 from emoji_async.testing import SIMULATOR_CERTIFICATES, serve
 
-from .conftest import client_for, sim_config
+from .conftest import client_for, each_job_paid_once, sim_config
 from .test_examples import example
 
 #: Events come 1-5 s after a task ends, long before the safety net's first poll.
@@ -69,12 +69,8 @@ async def test_the_asgi_example_runs_a_batch_on_its_events_under_uvicorn() -> No
         sim = server.simulator
         client = client_for(server, notifications=NotifyPolicy())
         outcomes = await example("notify_asgi").run(client, _verifier(), images, port=port)
-    assert [o.error for o in outcomes] == [None] * len(images)
-    for outcome in outcomes:
-        assert outcome.video is not None
-        made = sim.task(outcome.video.task_id)
-        assert made is not None
-        assert (made.image_url, made.status) == (outcome.job.image, "SUCCEEDED")
+    assert [o.job.image for o in outcomes] == images
+    each_job_paid_once(sim, [o.job for o in outcomes], outcomes)
     assert sim.stats.requests_by_endpoint.get("query", 0) == len(images)
     counts = client.notices.counts
     assert counts.woke + counts.claimed_late == len(images)

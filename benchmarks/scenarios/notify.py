@@ -33,7 +33,7 @@ from pathlib import Path
 
 import attrs
 
-from emoji_async import EmojiClient, EmojiJob, NotifyPolicy, RateLimits, Template
+from emoji_async import EmojiClient, EmojiJob, NotifyPolicy, Template
 from emoji_async import events as ev
 from emoji_async.notify import NoticeSink, TaskFinished
 from emoji_async.testing import (
@@ -41,13 +41,12 @@ from emoji_async.testing import (
     SimulatorConfig,
     SimulatorServer,
     receiving,
-    serve,
     uniform_durations,
 )
 
 from ..bulk_report import single_slot_floor
 from ..figures import quantile
-from ..simulator import KEY
+from ..simulator import on_one_clock
 
 __all__ = ["CURVE", "Row", "Settings", "main", "run", "section", "table"]
 
@@ -158,24 +157,18 @@ def _row(
 
 
 @contextlib.asynccontextmanager
-async def _on_one_clock(
+async def _delivering(
     settings: Settings, policy: NotifyPolicy | None, knobs: dict[str, object]
 ) -> AsyncIterator[tuple[SimulatorServer, EmojiClient]]:
-    """A simulator and a client on its clock; with ``policy``, the simulator's EventBridge
-    delivers (with ``knobs``) to a receiver on loopback that hands its events to the client."""
+    """``on_one_clock``, the client waiting on events when given ``policy``.
+
+    The simulator's EventBridge then delivers (with ``knobs``) to a receiver on
+    loopback that hands its events to the client.
+    """
     sink = _Forward()
     async with receiving(sink) as (url, _receiver):
         config = _config(settings, **({"notify_targets": (url,)} | knobs if policy else {}))
-        async with (
-            serve(config) as server,
-            EmojiClient(
-                api_key=KEY,
-                base_url=server.base_url,
-                time_scale=settings.time_scale,
-                limits=RateLimits(),
-                notifications=policy,
-            ) as client,
-        ):
+        async with on_one_clock(config, notifications=policy) as (server, client):
             sink.to = client.notices
             yield server, client
 
@@ -184,7 +177,7 @@ async def _single(
     name: str, settings: Settings, policy: NotifyPolicy | None, **knobs: object
 ) -> Row:
     """One job at a time: detect, submit, wait."""
-    async with _on_one_clock(settings, policy, knobs) as (server, client):
+    async with _delivering(settings, policy, knobs) as (server, client):
         held: dict[str, float] = {}
         warm_up = _jobs(settings.warm_up, f"warm {name}")
         measured = _jobs(settings.single_jobs, name)
@@ -208,7 +201,7 @@ async def _batch(
     name: str, settings: Settings, policy: NotifyPolicy | None, **knobs: object
 ) -> Row:
     """A batch through ``generate_many`` with its defaults."""
-    async with _on_one_clock(settings, policy, knobs) as (server, client):
+    async with _delivering(settings, policy, knobs) as (server, client):
         held: dict[str, float] = {}
 
         def on_event(event: ev.JobEvent) -> None:
